@@ -1,0 +1,34 @@
+// What the attribution stage splits energy among: a span, a window or a pod's ownership of a device
+// over a time range. Every producer of activities (OTLP ingest, windows API, Kubernetes) emits these.
+
+/** The workload attributes; `undefined` fields are exported as empty labels. */
+export interface Workload {
+  model?: string;
+  job?: string;
+  phase?: string;
+  namespace?: string;
+  pod?: string;
+}
+
+export type ActivitySource = 'span' | 'window' | 'pod';
+
+export interface Activity {
+  source: ActivitySource;
+  workload: Workload;
+  startMs: number;
+  endMs: number;
+  /** Devices it ran on (hw.id); undefined means every device of the node. */
+  deviceIds?: string[];
+  /** Relative share when activities overlap (default 1); tokens when weighting by tokens. */
+  weight?: number;
+}
+
+/** A finished request (an OTLP span), counted for ml.requests, ml.tokens and the request histograms. */
+export interface RequestRecord {
+  workload: Workload;
+  startMs: number;
+  endMs: number;
+  inputTokens?: number;
+  outputTokens?: number;
+  deviceIds?: string[];
+}

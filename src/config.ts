@@ -1,0 +1,200 @@
+// One schema for every setting. Sources merge as defaults < YAML file < FOOTPRINT_* env < flags;
+// any bad value becomes a ConfigError naming the key, the value and what is accepted.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export class ConfigError extends Error {}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `500ms`, `2s`, `1.5m`, `1h`, `7d` (or a bare number of milliseconds) into milliseconds. */
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']!;
+}
+
+function duration(minMs: number, maxMs: number) {
+  return z.union([z.string(), z.number()]).transform((raw, ctx) => {
+    const ms = typeof raw === 'number' ? raw : parseDurationMs(raw);
+    if (ms === undefined || !Number.isFinite(ms) || ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 2s, 5m between ${minMs}ms and ${maxMs}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:9464');
+const booleanish = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((value) => value === true || value === 'true' || value === '1');
+const optionalString = z.string().min(1).optional();
+
+const embodiedOverride = z.object({
+  /** Matches the device's hw.name (substring, case-insensitive) or hw.type. */
+  match: z.string().min(1),
+  manufacturingKgCo2e: z.number().nonnegative(),
+  lifetimeYears: z.number().positive(),
+});
+
+const touRate = z.object({
+  /** Local start time HH:MM (inclusive); the rate holds until the next entry's start. */
+  from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM'),
+  pricePerKwh: z.number().nonnegative(),
+});
+
+export const configSchema = z
+  .object({
+    listen: hostPort.default('0.0.0.0:9464'),
+    ingestListen: hostPort.default('0.0.0.0:4318'),
+    interval: duration(100, 3_600_000).default(2000),
+    hostRoot: z.string().min(1).default('/'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logFormat: z.enum(['json', 'pretty']).default('json'),
+
+    // Carbon
+    zone: optionalString,
+    cloudRegion: optionalString,
+    intensity: z.coerce.number().finite().nonnegative().max(5000).optional(),
+    pue: z.coerce.number().finite().min(1).max(3).default(1),
+    intensityProvider: z.enum(['static', 'file', 'electricitymaps', 'watttime']).default('static'),
+    intensityUrl: optionalString,
+    intensityTokenFile: optionalString,
+    intensityRefresh: duration(10_000, 86_400_000).default(300_000),
+    /** A live value older than this is replaced by the static one. */
+    intensityMaxAge: duration(60_000, 7 * 86_400_000).default(3_600_000),
+    embodied: z.array(embodiedOverride).default([]),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code like USD').default('USD'),
+    pricePerKwh: z.coerce.number().finite().nonnegative().default(0),
+    /** Time-of-use schedule; when set it replaces pricePerKwh. */
+    tariff: z.array(touRate).min(1).optional(),
+    tariffTimeZone: z.string().min(1).default('UTC'),
+    /** Hardware price per device-hour by hw.type, e.g. { gpu: 2.5 }. */
+    deviceHourPrice: z.record(z.string(), z.number().nonnegative()).default({}),
+
+    // Devices
+    nvmlLibrary: z.string().min(1).default('libnvidia-ml.so.1'),
+    /** Bound on one NVML call so a hung driver cannot stall the sample loop. */
+    deviceTimeout: duration(10, 60_000).default(1000),
+
+    // Attribution and ingest
+    attributionLag: duration(0, 600_000).default(15_000),
+    weightByTokens: booleanish.default(false),
+    seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
+    cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
+    ingestMaxBodyBytes: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+    ingestQueueLimit: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    ingestTokenFile: optionalString,
+    windowTtl: duration(1000, 86_400_000).default(120_000),
+
+    // Kubernetes
+    kubernetes: booleanish.default(false),
+    nodeName: optionalString,
+    podLabelModel: z.string().default('footprint.dev/model'),
+    podLabelJob: z.string().default('footprint.dev/job'),
+    podLabelPhase: z.string().default('footprint.dev/phase'),
+
+    // Export
+    otlpEndpoint: z.url().optional(),
+    otlpInterval: duration(1000, 3_600_000).default(30_000),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof Config)[];
+
+/** `hostRoot` -> `FOOTPRINT_HOST_ROOT`, the environment variable of a key. */
+export function envName(key: string): string {
+  return 'FOOTPRINT_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** `hostRoot` -> `host-root`, the flag of a key. */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Keys whose env value is structured (arrays, records) are given as JSON. */
+const JSON_KEYS = new Set<string>(['embodied', 'tariff', 'deviceHourPrice']);
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[envName(key)];
+    if (value === undefined || value === '') continue;
+    if (!JSON_KEYS.has(key)) {
+      out[key] = value;
+      continue;
+    }
+    try {
+      out[key] = JSON.parse(value);
+    } catch {
+      throw new ConfigError(`config: ${envName(key)}: '${value}' is not valid JSON`);
+    }
+  }
+  return out;
+}
+
+function fromFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config: --config: cannot read '${path}': ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config: ${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config: ${path}: expected a mapping of keys to values`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function describeValue(input: Record<string, unknown>, path: PropertyKey[]): string {
+  let value: unknown = input;
+  for (const part of path) value = (value as Record<PropertyKey, unknown> | undefined)?.[part];
+  return value === undefined ? '(missing)' : `'${typeof value === 'string' ? value : JSON.stringify(value)}'`;
+}
+
+/** Validates merged input; the first problem becomes one line naming key, value and accepted range. */
+export function parseConfig(input: Record<string, unknown>): Config {
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    throw new ConfigError(`config: unknown key '${issue.keys[0]}'; known keys: ${CONFIG_KEYS.join(', ')}`);
+  }
+  const key = issue.path.map(String).join('.');
+  throw new ConfigError(`config: ${key}: ${describeValue(input, issue.path)} is invalid: ${issue.message}`);
+}
+
+export interface ConfigSources {
+  /** Values given as flags, already keyed by config key. */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of the YAML file (`--config` / FOOTPRINT_CONFIG). */
+  file?: string;
+}
+
+export function loadConfig({ flags = {}, env = process.env, file }: ConfigSources): Config {
+  const path = file ?? env.FOOTPRINT_CONFIG;
+  const merged = { ...(path ? fromFile(path) : {}), ...fromEnv(env), ...definedOnly(flags) };
+  return parseConfig(merged);
+}
+
+function definedOnly(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const index = address.lastIndexOf(':');
+  const host = address.slice(0, index).replace(/^\[|\]$/g, '');
+  return { host: host || '0.0.0.0', port: Number(address.slice(index + 1)) };
+}

@@ -1,0 +1,102 @@
+// The one small interface every hardware source implements (node_exporter's collector shape).
+// Sources read raw values; turning them into joules is the energy stage's job.
+
+export type HwType = 'cpu' | 'memory' | 'gpu' | 'platform' | 'cpu-core' | 'uncore' | 'other';
+
+/** How the energy of a device is known: a hardware energy counter, integrated power samples, or a load model. */
+export type MeasurementMethod = 'counter' | 'power' | 'model';
+
+/**
+ * How a device contributes to the whole-host figure (`hw.host.*`):
+ * - `whole`: covers the platform (RAPL psys); when present it is the host value for the platform part.
+ * - `part`: a non-overlapping part of the platform (RAPL package, dram); summed when no `whole` exists.
+ * - `sub`: nested inside a `part` (RAPL core, uncore); never added to the host.
+ * - `external`: powered beside the platform (discrete GPUs); always added.
+ */
+export type HostRole = 'whole' | 'part' | 'sub' | 'external';
+
+export interface Device {
+  /** Stable identity: GPU UUID, `rapl:package-0`, `hwmon:<chip>:power1`, `estimator:cpu`. */
+  id: string;
+  type: HwType;
+  name: string;
+  vendor: string;
+  method: MeasurementMethod;
+  hostRole: HostRole;
+  /** Power limit in watts, when the hardware reports one. */
+  powerLimitWatts?: number;
+  /** The device this one is nested in (a RAPL sub-zone's package, a MIG instance's board). */
+  parentId?: string;
+  /** Free-form facts for `doctor` and logs (driver version, sysfs path, MIG instances). */
+  info?: Record<string, string>;
+}
+
+/** A raw energy counter value in the device's own unit; the energy stage makes it monotonic. */
+export interface CounterReading {
+  kind: 'counter';
+  deviceId: string;
+  timeMs: number;
+  /** Raw counter value, an integer in `unitJoules` units (RAPL: microjoules, NVML: millijoules). */
+  value: number;
+  /** Joules per counter unit (1e-6 for RAPL, 1e-3 for NVML). */
+  unitJoules: number;
+  /** The counter wraps to 0 after this value (RAPL `max_energy_range_uj`); absent when it never wraps. */
+  wrapAt?: number;
+  /** Instantaneous power the hardware reported alongside, when it does. */
+  watts?: number;
+}
+
+/** An instantaneous (or short-average) power sample in watts; the energy stage integrates it. */
+export interface PowerReading {
+  kind: 'power';
+  deviceId: string;
+  timeMs: number;
+  watts: number;
+}
+
+export type Reading = CounterReading | PowerReading;
+
+/** A device that could not be read this time. The source keeps being asked; it decides its own backoff. */
+export interface DeviceFailure {
+  deviceId: string;
+  /** Low-cardinality cause for `hw.errors{error.type}`: `permission_denied`, `not_found`, `gpu_lost`, `timeout`... */
+  errorType: string;
+  message: string;
+  /** What the operator can do about it, for the log line and `doctor`. */
+  fix?: string;
+}
+
+export interface SampleResult {
+  readings: Reading[];
+  failures: DeviceFailure[];
+}
+
+/** A process using a GPU, for attribution to pods. */
+export interface DeviceProcess {
+  deviceId: string;
+  pid: number;
+  usedMemoryBytes?: number;
+}
+
+/** Something a source could not do at discovery, for `doctor` and the start-up line. */
+export interface SourceProblem {
+  source: string;
+  message: string;
+  fix: string;
+}
+
+export interface Discovery {
+  devices: Device[];
+  problems: SourceProblem[];
+}
+
+export interface DeviceSource {
+  readonly name: string;
+  /** Finds the devices. Never throws for missing hardware: reports it as a problem. */
+  discover(): Promise<Discovery>;
+  /** Reads every discovered device once. Never throws: a failing device is a DeviceFailure. */
+  read(nowMs: number): Promise<SampleResult>;
+  /** Processes running on this source's devices (GPUs), when the hardware reports them. */
+  processes?(): Promise<DeviceProcess[]>;
+  close?(): Promise<void>;
+}
