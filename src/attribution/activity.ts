@@ -21,6 +21,11 @@ export interface Activity {
   deviceIds?: string[];
   /** Relative share when activities overlap (default 1); tokens when weighting by tokens. */
   weight?: number;
+  /**
+   * A fixed fraction (0..1) of the device's energy in the range instead of an overlap-time share:
+   * a pod's CPU time over the interval divided by the CPU capacity. Only pod activities use it.
+   */
+  fraction?: number;
 }
 
 /** A finished request (an OTLP span), counted for ml.requests, ml.tokens and the request histograms. */
@@ -31,4 +36,22 @@ export interface RequestRecord {
   inputTokens?: number;
   outputTokens?: number;
   deviceIds?: string[];
+}
+
+/** Whether a pushed activity was taken: `late` when its interval was already closed by the ledger. */
+export type IngestOutcome = 'accepted' | 'late';
+
+/** Where ingest pushes finished spans: the ledger. */
+export interface ActivitySink {
+  addActivity(activity: Activity): IngestOutcome;
+  addRequest(request: RequestRecord): void;
+}
+
+/**
+ * Where the ledger pulls activities that are known as state rather than events:
+ * open windows, pod ownership of devices. Called when an interval closes.
+ */
+export interface ActivityProvider {
+  readonly name: string;
+  activitiesBetween(startMs: number, endMs: number): Activity[];
 }

@@ -1,0 +1,49 @@
+// The carbon stage's interface: energy (and device time) in, grams and money out.
+import type { HwType } from '../devices/source.ts';
+
+/** Energy of one device over one time range, already attributed (or the whole device's). */
+export interface EnergyShare {
+  deviceId: string;
+  deviceType: HwType;
+  deviceName: string;
+  startMs: number;
+  endMs: number;
+  energyJoules: number;
+  /** Device time this share stands for (fraction of the device x range length), for embodied and device-hour cost. */
+  deviceSeconds: number;
+}
+
+export interface ShareFootprint {
+  /** energy (kWh) x PUE x grid intensity, intensity time-aligned to the range. */
+  operationalGrams: number;
+  /** manufacturing CO2e amortised over the device lifetime, for deviceSeconds. */
+  embodiedGrams: number;
+  /** energy (kWh) x PUE x tariff for the range. */
+  energyCost: number;
+  /** device-hour price x deviceSeconds / 3600. */
+  hardwareCost: number;
+}
+
+export type IntensitySignal = 'average' | 'marginal';
+
+/** What `carbon.intensity` and the provider health gauges publish. */
+export interface IntensityStatus {
+  zone: string;
+  /** Where the value in use comes from: `static`, `file`, `electricitymaps`, `watttime`. */
+  source: string;
+  signal: IntensitySignal;
+  gramsPerKwh: number;
+  /** Seconds since the value in use was fetched (0 for static). */
+  ageSeconds: number;
+  /** `live`: the provider's fresh value; `last_good`: a stale live value; `static`: fallen back to the table. */
+  state: 'live' | 'last_good' | 'static';
+}
+
+export interface CarbonAccountant {
+  readonly currency: string;
+  readonly pue: number;
+  account(share: EnergyShare): ShareFootprint;
+  intensity(nowMs: number): IntensityStatus;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
