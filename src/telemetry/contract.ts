@@ -1,0 +1,70 @@
+// The metric contract, in one place (DESIGN.md "The metric contract"). OTel names and units are what
+// OTLP carries; `prometheusName` follows the OTel-to-Prometheus compatibility rules (unit suffix,
+// `_total` added by the exporter for counters), so a scrape of the daemon and an OpenTelemetry
+// Collector's Prometheus export give the same series names.
+
+export type InstrumentKind = 'counter' | 'gauge' | 'updowncounter' | 'histogram';
+
+export interface InstrumentSpec {
+  name: string;
+  /** Base Prometheus name; the exporter appends `_total` to counters. */
+  prometheusName: string;
+  kind: InstrumentKind;
+  unit: string;
+  description: string;
+  attributes: readonly string[];
+  /** Series not updated for the idle timeout are dropped (workload series). */
+  expires: boolean;
+  /** Histogram bucket upper bounds. */
+  boundaries?: readonly number[];
+}
+
+const DEVICE = ['hw.id', 'hw.type', 'hw.name', 'hw.vendor', 'measurement.method'] as const;
+const WORKLOAD = ['ml.model', 'ml.job', 'ml.phase', 'hw.id', 'hw.type', 'k8s.namespace.name', 'k8s.pod.name'] as const;
+
+function spec(name: string, prometheusName: string, kind: InstrumentKind, unit: string, description: string, attributes: readonly string[], extra: Partial<InstrumentSpec> = {}): InstrumentSpec {
+  return { name, prometheusName, kind, unit, description, attributes, expires: false, ...extra };
+}
+
+export const METRICS = {
+  hwEnergy: spec('hw.energy', 'hw_energy_joules', 'counter', 'J', 'Energy consumed by the device since footprint started measuring it.', DEVICE),
+  hwPower: spec('hw.power', 'hw_power_watts', 'gauge', 'W', 'Current power of the device.', DEVICE),
+  hwPowerLimit: spec('hw.power.limit', 'hw_power_limit_watts', 'gauge', 'W', 'Power limit enforced on the device.', DEVICE),
+  hostEnergy: spec('hw.host.energy', 'hw_host_energy_joules', 'counter', 'J', 'Energy of the whole host: psys where present, else the sum of non-overlapping zones, plus discrete GPUs.', ['measurement.method']),
+  hostPower: spec('hw.host.power', 'hw_host_power_watts', 'gauge', 'W', 'Power of the whole host, same composition as hw.host.energy.', ['measurement.method']),
+  hwStatus: spec('hw.status', 'hw_status', 'updowncounter', '1', '1 for the device state that holds now (ok or failed), 0 otherwise.', ['hw.id', 'hw.type', 'hw.state']),
+  hwErrors: spec('hw.errors', 'hw_errors', 'counter', '{error}', 'Failed reads of the device, by cause.', ['hw.id', 'hw.type', 'error.type']),
+  carbonIntensity: spec('carbon.intensity', 'carbon_intensity_grams_per_kilowatt_hour', 'gauge', 'g/kWh', 'Grid carbon intensity in use for the zone.', ['carbon.zone', 'carbon.source', 'carbon.signal']),
+  carbonEmissions: spec('carbon.emissions', 'carbon_emissions_grams', 'counter', 'g', 'CO2e of the device: operational (energy x PUE x intensity) and embodied (amortised manufacturing).', ['hw.id', 'hw.type', 'carbon.scope']),
+  energyCost: spec('energy.cost', 'energy_cost', 'counter', '{currency}', 'Cost of the device: energy (kWh x PUE x tariff) and hardware (device-hour price).', ['hw.id', 'hw.type', 'currency', 'cost.kind']),
+  mlEnergy: spec('ml.energy', 'ml_energy_joules', 'counter', 'J', 'Device energy attributed to the workload (ml.phase="idle" for time no workload used).', WORKLOAD, { expires: true }),
+  mlEmissions: spec('ml.emissions', 'ml_emissions_grams', 'counter', 'g', 'CO2e attributed to the workload.', [...WORKLOAD, 'carbon.scope'], { expires: true }),
+  mlCost: spec('ml.cost', 'ml_cost', 'counter', '{currency}', 'Energy and hardware cost attributed to the workload.', [...WORKLOAD, 'currency'], { expires: true }),
+  mlRequests: spec('ml.requests', 'ml_requests', 'counter', '{request}', 'Requests (spans) received for the workload.', ['ml.model', 'ml.job', 'ml.phase'], { expires: true }),
+  mlTokens: spec('ml.tokens', 'ml_tokens', 'counter', '{token}', 'Tokens processed by the workload, by direction.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.token.type'], { expires: true }),
+  mlRequestDuration: spec('ml.request.duration', 'ml_request_duration_seconds', 'histogram', 's', 'Duration of requests.', ['ml.model', 'ml.phase'], {
+    expires: true,
+    boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  }),
+  mlRequestEnergy: spec('ml.request.energy', 'ml_request_energy_joules', 'histogram', 'J', 'Energy attributed to each request.', ['ml.model', 'ml.phase'], {
+    expires: true,
+    boundaries: [0.1, 0.5, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000],
+  }),
+  // The daemon's own health.
+  intensityAge: spec('footprint.carbon.intensity.age', 'footprint_carbon_intensity_age_seconds', 'gauge', 's', 'Age of the intensity value in use.', ['carbon.zone', 'carbon.source']),
+  intensityFallback: spec('footprint.carbon.intensity.fallback', 'footprint_carbon_intensity_fallback', 'gauge', '1', '1 when the live intensity provider failed and the static table is in use.', ['carbon.zone', 'carbon.source']),
+  ingestSpans: spec('footprint.ingest.spans', 'footprint_ingest_spans', 'counter', '{span}', 'Spans received on /v1/traces, by outcome (accepted, late, rejected).', ['outcome']),
+  ledgerPending: spec('footprint.ledger.pending', 'footprint_ledger_pending_intervals', 'gauge', '{interval}', 'Device intervals waiting for the attribution lag.', []),
+  seriesOverflow: spec('footprint.series.overflow', 'footprint_series_overflow', 'counter', '{series}', 'Attribute sets folded into the overflow series because a metric reached its cardinality limit.', ['metric']),
+  sampleDuration: spec('footprint.sample.duration', 'footprint_sample_duration_seconds', 'gauge', 's', 'Time the last sample tick took to read every device.', []),
+} as const satisfies Record<string, InstrumentSpec>;
+
+export type MetricId = keyof typeof METRICS;
+export const ALL_METRICS: readonly InstrumentSpec[] = Object.values(METRICS);
+
+/** The Prometheus series names a scrape exposes for a spec (what dashboards and rules may reference). */
+export function prometheusSeriesNames(spec: InstrumentSpec): string[] {
+  if (spec.kind === 'counter') return [`${spec.prometheusName}_total`];
+  if (spec.kind === 'histogram') return ['_bucket', '_sum', '_count'].map((suffix) => spec.prometheusName + suffix);
+  return [spec.prometheusName];
+}

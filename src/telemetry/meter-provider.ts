@@ -1,0 +1,52 @@
+// Wires the series store into OpenTelemetry readers: the Prometheus exporter (pull) and, when
+// configured, the OTLP/HTTP metrics exporter (push). Both read the same store with their own names.
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { StoreMetricProducer } from './producer.ts';
+import type { SeriesStore } from './series-store.ts';
+
+export interface TelemetryOptions {
+  store: SeriesStore;
+  version: string;
+  hostName: string;
+  nodeName?: string;
+  otlpEndpoint?: string;
+  otlpIntervalMs: number;
+}
+
+export interface Telemetry {
+  prometheus: PrometheusExporter;
+  shutdown(): Promise<void>;
+}
+
+export function createTelemetry(options: TelemetryOptions): Telemetry {
+  const resource = resourceFromAttributes({
+    'service.name': 'footprint',
+    'service.version': options.version,
+    'host.name': options.hostName,
+    ...(options.nodeName ? { 'k8s.node.name': options.nodeName } : {}),
+  });
+  const prometheus = new PrometheusExporter({
+    preventServerStart: true,
+    withoutScopeInfo: true,
+    metricProducers: [new StoreMetricProducer(options.store, 'prometheus', options.version)],
+  });
+  const providers = [new MeterProvider({ resource, readers: [prometheus] })];
+  if (options.otlpEndpoint) {
+    const url = new URL('v1/metrics', options.otlpEndpoint.endsWith('/') ? options.otlpEndpoint : options.otlpEndpoint + '/').toString();
+    const reader = new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url }),
+      exportIntervalMillis: options.otlpIntervalMs,
+      metricProducers: [new StoreMetricProducer(options.store, 'otel', options.version)],
+    });
+    providers.push(new MeterProvider({ resource, readers: [reader] }));
+  }
+  return {
+    prometheus,
+    async shutdown() {
+      await Promise.allSettled(providers.map((provider) => provider.shutdown()));
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// The metrics listener: /metrics through the OTel Prometheus exporter, plus health probes.
+import { createServer, type Server } from 'node:http';
+import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  exporter: PrometheusExporter;
+  /** Ready once the first sample has been taken, so a scrape never sees an empty daemon. */
+  isReady: () => boolean;
+}
+
+export async function startMetricsServer({ host, port, exporter, isReady }: MetricsServerOptions): Promise<{ server: Server; port: number }> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      exporter.getMetricsRequestHandler(request, response);
+    } else if (path === '/healthz') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = isReady();
+      response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'waiting for the first sample\n');
+    } else {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  return { server, port: typeof address === 'object' && address ? address.port : port };
+}

@@ -1,0 +1,112 @@
+// The telemetry stage's input: what the pipeline measured, attributed and priced becomes series.
+import type { AttributedEnergy, RequestEnergy } from '../attribution/ledger.ts';
+import type { RequestRecord, Workload } from '../attribution/activity.ts';
+import type { IntensityStatus, ShareFootprint } from '../carbon/accountant.ts';
+import type { Device, MeasurementMethod } from '../devices/source.ts';
+import { METRICS } from './contract.ts';
+import type { SeriesStore } from './series-store.ts';
+
+function deviceAttributes(device: Device) {
+  return { 'hw.id': device.id, 'hw.type': device.type, 'hw.name': device.name, 'hw.vendor': device.vendor, 'measurement.method': device.method };
+}
+
+function workloadAttributes(workload: Workload, device: Device) {
+  return {
+    'ml.model': workload.model,
+    'ml.job': workload.job,
+    'ml.phase': workload.phase,
+    'hw.id': device.id,
+    'hw.type': device.type,
+    'k8s.namespace.name': workload.namespace,
+    'k8s.pod.name': workload.pod,
+  };
+}
+
+export class Publisher {
+  readonly #store: SeriesStore;
+  readonly #currency: string;
+  /** Whether a live intensity provider is configured, so a non-live value is a fallback. */
+  readonly #liveProvider: boolean;
+
+  constructor(store: SeriesStore, currency: string, liveProvider: boolean) {
+    this.#store = store;
+    this.#currency = currency;
+    this.#liveProvider = liveProvider;
+  }
+
+  deviceEnergy(device: Device, totalJoules: number, powerWatts: number, nowMs: number): void {
+    const attributes = deviceAttributes(device);
+    this.#store.set(METRICS.hwEnergy, attributes, totalJoules, nowMs);
+    this.#store.set(METRICS.hwPower, attributes, powerWatts, nowMs);
+    if (device.powerLimitWatts !== undefined) this.#store.set(METRICS.hwPowerLimit, attributes, device.powerLimitWatts, nowMs);
+  }
+
+  deviceStatus(device: Device, ok: boolean, nowMs: number): void {
+    this.#store.set(METRICS.hwStatus, { 'hw.id': device.id, 'hw.type': device.type, 'hw.state': 'ok' }, ok ? 1 : 0, nowMs);
+    this.#store.set(METRICS.hwStatus, { 'hw.id': device.id, 'hw.type': device.type, 'hw.state': 'failed' }, ok ? 0 : 1, nowMs);
+  }
+
+  deviceError(device: Device, errorType: string, nowMs: number): void {
+    this.#store.add(METRICS.hwErrors, { 'hw.id': device.id, 'hw.type': device.type, 'error.type': errorType }, 1, nowMs);
+  }
+
+  host(method: MeasurementMethod, totalJoules: number, powerWatts: number, nowMs: number): void {
+    this.#store.remove(METRICS.hostEnergy, (attributes) => attributes['measurement.method'] !== method);
+    this.#store.remove(METRICS.hostPower, (attributes) => attributes['measurement.method'] !== method);
+    this.#store.set(METRICS.hostEnergy, { 'measurement.method': method }, totalJoules, nowMs);
+    this.#store.set(METRICS.hostPower, { 'measurement.method': method }, powerWatts, nowMs);
+  }
+
+  intensity(status: IntensityStatus, nowMs: number): void {
+    const zoneSource = { 'carbon.zone': status.zone, 'carbon.source': status.source };
+    // Only the value in use is published: a switch to the fallback replaces the live series.
+    this.#store.remove(METRICS.carbonIntensity, () => true);
+    this.#store.set(METRICS.carbonIntensity, { ...zoneSource, 'carbon.signal': status.signal }, status.gramsPerKwh, nowMs);
+    this.#store.remove(METRICS.intensityAge, () => true);
+    this.#store.set(METRICS.intensityAge, zoneSource, status.ageSeconds, nowMs);
+    this.#store.remove(METRICS.intensityFallback, () => true);
+    this.#store.set(METRICS.intensityFallback, zoneSource, this.#liveProvider && status.state !== 'live' ? 1 : 0, nowMs);
+  }
+
+  deviceFootprint(device: Device, footprint: ShareFootprint, nowMs: number): void {
+    const base = { 'hw.id': device.id, 'hw.type': device.type };
+    this.#store.add(METRICS.carbonEmissions, { ...base, 'carbon.scope': 'operational' }, footprint.operationalGrams, nowMs);
+    this.#store.add(METRICS.carbonEmissions, { ...base, 'carbon.scope': 'embodied' }, footprint.embodiedGrams, nowMs);
+    this.#store.add(METRICS.energyCost, { ...base, currency: this.#currency, 'cost.kind': 'energy' }, footprint.energyCost, nowMs);
+    this.#store.add(METRICS.energyCost, { ...base, currency: this.#currency, 'cost.kind': 'hardware' }, footprint.hardwareCost, nowMs);
+  }
+
+  workloadShare(share: AttributedEnergy, device: Device, footprint: ShareFootprint, nowMs: number): void {
+    const attributes = workloadAttributes(share.workload, device);
+    this.#store.add(METRICS.mlEnergy, attributes, share.energyJoules, nowMs);
+    this.#store.add(METRICS.mlEmissions, { ...attributes, 'carbon.scope': 'operational' }, footprint.operationalGrams, nowMs);
+    this.#store.add(METRICS.mlEmissions, { ...attributes, 'carbon.scope': 'embodied' }, footprint.embodiedGrams, nowMs);
+    this.#store.add(METRICS.mlCost, { ...attributes, currency: this.#currency }, footprint.energyCost + footprint.hardwareCost, nowMs);
+  }
+
+  request(request: RequestRecord, nowMs: number): void {
+    const { model, job, phase } = request.workload;
+    const attributes = { 'ml.model': model, 'ml.job': job, 'ml.phase': phase };
+    this.#store.add(METRICS.mlRequests, attributes, 1, nowMs);
+    if (request.inputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'input' }, request.inputTokens, nowMs);
+    if (request.outputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'output' }, request.outputTokens, nowMs);
+    this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase }, (request.endMs - request.startMs) / 1000, nowMs);
+  }
+
+  requestEnergy({ request, energyJoules }: RequestEnergy, nowMs: number): void {
+    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': request.workload.model, 'ml.phase': request.workload.phase }, energyJoules, nowMs);
+  }
+
+  ingestSpans(outcome: string, count: number, nowMs: number): void {
+    this.#store.add(METRICS.ingestSpans, { outcome }, count, nowMs);
+  }
+
+  health(pendingIntervals: number, sampleSeconds: number, nowMs: number): void {
+    this.#store.set(METRICS.ledgerPending, {}, pendingIntervals, nowMs);
+    this.#store.set(METRICS.sampleDuration, {}, sampleSeconds, nowMs);
+  }
+
+  overflow(metricName: string, nowMs: number): void {
+    this.#store.add(METRICS.seriesOverflow, { metric: metricName }, 1, nowMs);
+  }
+}
