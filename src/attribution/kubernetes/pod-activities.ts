@@ -1,0 +1,257 @@
+// Kubernetes ownership as activities, the default attribution when no span or window says more:
+// - a GPU's energy goes to the pod the kubelet allocated it to (PodResources); a MIG instance's pod
+//   shares its board with the other instances' pods, weighted by compute slices;
+// - a GPU no pod was allocated goes to the pods whose processes run on it, weighted by their GPU memory;
+// - a CPU package's energy goes to pods by their CPU time: fraction = pod CPU seconds / (CPUs x seconds),
+//   the rest stays with the ledger's idle.
+// `refresh` samples the node (async I/O) each tick; `activitiesBetween` answers from the samples later.
+import type { Activity, ActivityProvider, Workload } from '../activity.ts';
+import type { DeviceProcess } from '../../devices/source.ts';
+import { podOfPid } from './cgroup.ts';
+import { readOnlineCpuCount, readPodCpuSeconds } from './cpu-time.ts';
+import type { DeviceAllocation } from './pod-resources.ts';
+import type { PodInfo } from './pod-metadata.ts';
+import { Timeline } from './timeline.ts';
+
+/** What the provider needs of the pod metadata watcher. */
+export interface PodLookup {
+  byUid(uid: string): PodInfo | undefined;
+  byName(namespace: string, name: string): PodInfo | undefined;
+}
+
+export interface PodActivitiesOptions {
+  hostRoot: string;
+  /** The GPU boards whose energy is measured (hw.id = board UUID). */
+  gpuDeviceIds: () => string[];
+  /** The devices split by CPU time (RAPL packages, and DRAM if the daemon chooses). */
+  cpuDeviceIds: () => string[];
+  /** Pod metadata; without it pods are known only by the kubelet's namespace/name and CPU time is not attributed. */
+  pods?: PodLookup;
+  /** The kubelet's device allocations (PodResourcesClient.list); absent when the socket is not mounted. */
+  allocations?: () => Promise<DeviceAllocation[]>;
+  /** Processes on the GPUs (the NVML source's `processes`). */
+  processes?: () => Promise<DeviceProcess[]>;
+  /** The board UUID of a MIG instance UUID, from the NVML source. */
+  migParent?: (migUuid: string) => string | undefined;
+  /** Online CPUs of the host; read from <hostRoot>/sys/devices/system/cpu/online when absent. */
+  cpuCount?: number;
+  /** How long samples are kept: more than the ledger's attribution lag plus one interval. */
+  retentionMs?: number;
+  /** A sampling step failed; the previous state keeps holding. */
+  onError?: (step: 'pod-resources' | 'processes' | 'cpu', error: unknown) => void;
+}
+
+/** A pod's share of one GPU board while a sample holds. */
+interface GpuShare {
+  deviceId: string;
+  workload: Workload;
+  weight: number;
+}
+
+interface CpuSample {
+  /** Pod UID -> cumulative CPU seconds. */
+  usage: Map<string, number>;
+  workloads: Map<string, Workload>;
+}
+
+/** Time-sliced GPUs are advertised as `<uuid>::<replica>`; the replica is not a device. */
+const REPLICA_SUFFIX = /::\d+$/;
+/** The pre-R470 MIG device ID names its board: `MIG-GPU-<board uuid>/<gi>/<ci>`. */
+const LEGACY_MIG_ID = /^MIG-(GPU-[0-9a-f-]+)\/\d+\/\d+$/i;
+/** `nvidia.com/mig-3g.40gb`: three of the board's compute slices. */
+const MIG_SLICES = /\/mig-(\d+)g\./;
+
+export class PodActivityProvider implements ActivityProvider {
+  readonly name = 'kubernetes';
+  private readonly options: PodActivitiesOptions;
+  private readonly retentionMs: number;
+  private readonly gpuShares = new Timeline<GpuShare[]>();
+  private readonly cpuSamples = new Timeline<CpuSample>();
+  private allocationsSeen: DeviceAllocation[] = [];
+  private cpuCount: number | undefined;
+
+  constructor(options: PodActivitiesOptions) {
+    this.options = options;
+    this.retentionMs = options.retentionMs ?? 600_000;
+    this.cpuCount = options.cpuCount;
+  }
+
+  /** Samples allocations, GPU processes and pod CPU time as of `nowMs`. Never throws. */
+  async refresh(nowMs: number): Promise<void> {
+    const [shares, cpu] = await Promise.all([this.sampleGpuShares(), this.sampleCpu()]);
+    this.gpuShares.set(nowMs, shares);
+    if (cpu) this.cpuSamples.set(nowMs, cpu);
+    this.gpuShares.prune(nowMs - this.retentionMs);
+    this.cpuSamples.prune(nowMs - this.retentionMs);
+  }
+
+  activitiesBetween(startMs: number, endMs: number): Activity[] {
+    return [...this.gpuActivities(startMs, endMs), ...this.cpuActivities(startMs, endMs)];
+  }
+
+  private gpuActivities(startMs: number, endMs: number): Activity[] {
+    const activities: Activity[] = [];
+    const open = new Map<string, Activity>();
+    for (const segment of this.gpuShares.between(startMs, endMs)) {
+      for (const share of segment.value) {
+        const key = JSON.stringify([share.deviceId, share.weight, share.workload]);
+        const previous = open.get(key);
+        // The same share in consecutive samples is one activity, not one per sample.
+        if (previous && previous.endMs === segment.startMs) {
+          previous.endMs = segment.endMs;
+          continue;
+        }
+        const activity: Activity = {
+          source: 'pod',
+          workload: share.workload,
+          startMs: segment.startMs,
+          endMs: segment.endMs,
+          deviceIds: [share.deviceId],
+          weight: share.weight,
+        };
+        open.set(key, activity);
+        activities.push(activity);
+      }
+    }
+    return activities;
+  }
+
+  private cpuActivities(startMs: number, endMs: number): Activity[] {
+    const samples = this.cpuSamples.points();
+    const cpuCount = this.cpuCount;
+    const deviceIds = this.options.cpuDeviceIds();
+    if (samples.length === 0 || !cpuCount || deviceIds.length === 0 || endMs <= startMs) return [];
+    const capacitySeconds = (cpuCount * (endMs - startMs)) / 1000;
+    const pods = new Map<string, { workload: Workload; cpuSeconds: number }>();
+    for (const { value } of samples) {
+      for (const [uid, workload] of value.workloads) {
+        const cpuSeconds = cumulativeAt(samples, uid, endMs) - cumulativeAt(samples, uid, startMs);
+        if (cpuSeconds > 0) pods.set(uid, { workload, cpuSeconds });
+      }
+    }
+    const total = [...pods.values()].reduce((sum, pod) => sum + pod.cpuSeconds, 0);
+    // Counters sampled a little apart can add up to more than the capacity; never hand out more than all of it.
+    const scale = total > capacitySeconds ? capacitySeconds / total : 1;
+    return [...pods.values()].map(({ workload, cpuSeconds }) => ({
+      source: 'pod' as const,
+      workload,
+      startMs,
+      endMs,
+      deviceIds,
+      fraction: (cpuSeconds * scale) / capacitySeconds,
+    }));
+  }
+
+  private async sampleGpuShares(): Promise<GpuShare[]> {
+    const boards = new Set(this.options.gpuDeviceIds());
+    const owned = await this.allocatedShares(boards);
+    const ownedBoards = new Set(owned.map((share) => share.deviceId));
+    const unowned = new Set([...boards].filter((board) => !ownedBoards.has(board)));
+    return [...owned, ...(unowned.size > 0 ? await this.processShares(unowned) : [])];
+  }
+
+  private async allocatedShares(boards: Set<string>): Promise<GpuShare[]> {
+    if (this.options.allocations) {
+      try {
+        this.allocationsSeen = await this.options.allocations();
+      } catch (error) {
+        // A restarting kubelet: the allocations it last reported still stand.
+        this.options.onError?.('pod-resources', error);
+      }
+    }
+    const shares = new Map<string, GpuShare>();
+    for (const allocation of this.allocationsSeen) {
+      const board = this.boardOf(allocation.deviceId);
+      if (!board || !boards.has(board)) continue;
+      const workload = this.options.pods?.byName(allocation.namespace, allocation.pod)?.workload ?? {
+        namespace: allocation.namespace,
+        pod: allocation.pod,
+      };
+      const slices = Number(MIG_SLICES.exec(allocation.resourceName)?.[1] ?? 1);
+      addShare(shares, { deviceId: board, workload, weight: slices });
+    }
+    return [...shares.values()];
+  }
+
+  private async processShares(boards: Set<string>): Promise<GpuShare[]> {
+    let processes: DeviceProcess[];
+    try {
+      processes = (await this.options.processes?.()) ?? [];
+    } catch (error) {
+      this.options.onError?.('processes', error);
+      return [];
+    }
+    const onBoards = processes
+      .map((process) => ({ ...process, deviceId: this.boardOf(process.deviceId) }))
+      .filter((process): process is DeviceProcess => process.deviceId !== undefined && boards.has(process.deviceId));
+    const resolved = await Promise.all(
+      onBoards.map(async (process) => {
+        const pod = await podOfPid(this.options.hostRoot, process.pid);
+        return { process, workload: pod && this.options.pods?.byUid(pod.podUid)?.workload };
+      }),
+    );
+    // Memory is a fair split only when every process on the board reports it; otherwise pods share equally.
+    const byMemory = new Map<string, boolean>();
+    for (const { deviceId, usedMemoryBytes } of onBoards) {
+      byMemory.set(deviceId, (byMemory.get(deviceId) ?? true) && (usedMemoryBytes ?? 0) > 0);
+    }
+    const shares = new Map<string, GpuShare>();
+    for (const { process, workload } of resolved) {
+      if (!workload) continue;
+      const weight = byMemory.get(process.deviceId) ? process.usedMemoryBytes! : 0;
+      addShare(shares, { deviceId: process.deviceId, workload, weight });
+    }
+    for (const share of shares.values()) if (!byMemory.get(share.deviceId)) share.weight = 1;
+    return [...shares.values()];
+  }
+
+  private async sampleCpu(): Promise<CpuSample | undefined> {
+    const pods = this.options.pods;
+    if (!pods) return undefined;
+    try {
+      this.cpuCount ??= await readOnlineCpuCount(this.options.hostRoot);
+      const usage = await readPodCpuSeconds(this.options.hostRoot);
+      const workloads = new Map<string, Workload>();
+      for (const uid of usage.keys()) {
+        const workload = pods.byUid(uid)?.workload;
+        if (workload) workloads.set(uid, workload);
+      }
+      return { usage, workloads };
+    } catch (error) {
+      this.options.onError?.('cpu', error);
+      return undefined;
+    }
+  }
+
+  private boardOf(deviceId: string): string | undefined {
+    const id = deviceId.replace(REPLICA_SUFFIX, '');
+    if (!id.startsWith('MIG-')) return id;
+    return this.options.migParent?.(id) ?? LEGACY_MIG_ID.exec(id)?.[1];
+  }
+}
+
+/** Adds a share, summing the weight of a pod that appears on one board more than once (several containers or processes). */
+function addShare(shares: Map<string, GpuShare>, share: GpuShare): void {
+  const key = JSON.stringify([share.deviceId, share.workload]);
+  const existing = shares.get(key);
+  if (existing) existing.weight += share.weight;
+  else shares.set(key, share);
+}
+
+/**
+ * A pod's cumulative CPU seconds at `timeMs`, linear between the samples around it; before its first
+ * sample it is that sample's value and after its last the last one's, so a range outside the samples counts nothing.
+ */
+function cumulativeAt(samples: readonly { timeMs: number; value: CpuSample }[], uid: string, timeMs: number): number {
+  let before: { timeMs: number; seconds: number } | undefined;
+  for (const { timeMs: sampleMs, value } of samples) {
+    const seconds = value.usage.get(uid);
+    if (seconds === undefined) continue;
+    if (sampleMs >= timeMs) {
+      if (!before || sampleMs === timeMs) return seconds;
+      return before.seconds + ((seconds - before.seconds) * (timeMs - before.timeMs)) / (sampleMs - before.timeMs);
+    }
+    before = { timeMs: sampleMs, seconds };
+  }
+  return before?.seconds ?? 0;
+}
