@@ -59,6 +59,10 @@ export class Ledger implements ActivitySink {
     this.#options = options;
   }
 
+  get pendingIntervals(): number {
+    return this.#intervals.length;
+  }
+
   get closedUntilMs(): number {
     return this.#closedUntilMs;
   }
