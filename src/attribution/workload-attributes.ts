@@ -1,0 +1,114 @@
+// Workload attributes arrive from outside (span attributes, resource attributes, baggage) and become
+// metric labels, so they are allow-listed by key and normalised before anything keeps them.
+// Cardinality is limited later, per metric, by the telemetry store.
+import type { Workload } from './activity.ts';
+
+/** The attribute key each workload field is read from, on spans, resources, baggage and pod metadata. */
+export const WORKLOAD_ATTRIBUTE_KEYS = {
+  model: 'ml.model',
+  job: 'ml.job',
+  phase: 'ml.phase',
+  namespace: 'k8s.namespace.name',
+  pod: 'k8s.pod.name',
+} as const satisfies Record<keyof Workload, string>;
+
+/** Fallbacks for the model when no `ml.model` is set (GenAI semantic conventions). */
+export const GEN_AI_MODEL_KEYS = ['gen_ai.request.model', 'gen_ai.response.model'] as const;
+
+export const DEVICE_ID_KEY = 'hw.id';
+
+/** Longest value kept, in characters (code points). */
+export const MAX_ATTRIBUTE_VALUE_CHARS = 128;
+/** Raw characters examined per value, so a 10 MB value costs no more than a short one. */
+const MAX_EXAMINED_CHARS = MAX_ATTRIBUTE_VALUE_CHARS * 8;
+/** Most devices one activity may name. */
+export const MAX_DEVICE_IDS = 64;
+
+// C0/C1 controls and format characters (zero-width, bidi overrides): invisible in dashboards,
+// and a way to forge two label values that look the same.
+const INVISIBLE = /[\p{Cc}\p{Cf}]/gu;
+const WHITESPACE_RUN = /\s+/gu;
+
+/**
+ * A string, number or boolean as a label value: controls stripped, whitespace runs collapsed to
+ * one space, trimmed, capped at MAX_ATTRIBUTE_VALUE_CHARS. Case is kept (model names are
+ * case-sensitive). Anything else, or an empty result, is undefined.
+ */
+export function normaliseAttributeValue(value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+  const text = String(value)
+    .slice(0, MAX_EXAMINED_CHARS)
+    .replace(INVISIBLE, '')
+    .replace(WHITESPACE_RUN, ' ')
+    .trim();
+  if (text === '') return undefined;
+  const codePoints = Array.from(text);
+  return codePoints.length <= MAX_ATTRIBUTE_VALUE_CHARS ? text : codePoints.slice(0, MAX_ATTRIBUTE_VALUE_CHARS).join('').trimEnd();
+}
+
+/** Phases are a small vocabulary (`training`, `inference`); `Training` and `training` are one phase. */
+function normalisePhase(value: unknown): string | undefined {
+  return normaliseAttributeValue(value)?.toLowerCase();
+}
+
+/** Reads one attribute by key from some source (a span's attribute map, a resource, a baggage). */
+export type AttributeLookup = (key: string) => unknown;
+
+function firstValue(sources: readonly AttributeLookup[], keys: readonly string[], normalise = normaliseAttributeValue) {
+  for (const key of keys) {
+    for (const lookup of sources) {
+      const value = normalise(lookup(key));
+      if (value !== undefined) return value;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The workload named by the sources, most specific first (span before resource): each field comes
+ * from the first source that sets it. The model falls back to `gen_ai.request.model`, then
+ * `gen_ai.response.model`, only when no source sets `ml.model`.
+ */
+export function workloadFrom(sources: readonly AttributeLookup[]): Workload {
+  const workload: Workload = {
+    model: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.model, ...GEN_AI_MODEL_KEYS]),
+    job: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.job]),
+    phase: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.phase], normalisePhase),
+    namespace: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.namespace]),
+    pod: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.pod]),
+  };
+  for (const field of Object.keys(workload) as (keyof Workload)[]) {
+    if (workload[field] === undefined) delete workload[field];
+  }
+  return workload;
+}
+
+/** Whether a workload names a model, job or phase (namespace and pod alone say nothing finer than Kubernetes). */
+export function namesWorkload(workload: Workload): boolean {
+  return workload.model !== undefined || workload.job !== undefined || workload.phase !== undefined;
+}
+
+/**
+ * Device ids from an `hw.id` value: a string (comma-separated list allowed) or an array of strings.
+ * Each id is normalised; duplicates are dropped; at most MAX_DEVICE_IDS are kept. Undefined when none.
+ */
+export function parseDeviceIds(value: unknown): string[] | undefined {
+  const parts = typeof value === 'string' ? value.slice(0, MAX_DEVICE_IDS * MAX_ATTRIBUTE_VALUE_CHARS).split(',') : value;
+  if (!Array.isArray(parts)) return undefined;
+  const ids = new Set<string>();
+  for (const part of parts.slice(0, MAX_DEVICE_IDS * 2)) {
+    const id = typeof part === 'string' ? normaliseAttributeValue(part) : undefined;
+    if (id !== undefined) ids.add(id);
+    if (ids.size === MAX_DEVICE_IDS) break;
+  }
+  return ids.size > 0 ? [...ids] : undefined;
+}
+
+/** Device ids from the first source that names any. */
+export function deviceIdsFrom(sources: readonly AttributeLookup[]): string[] | undefined {
+  for (const lookup of sources) {
+    const ids = parseDeviceIds(lookup(DEVICE_ID_KEY));
+    if (ids) return ids;
+  }
+  return undefined;
+}

@@ -1,0 +1,56 @@
+// OTLP/HTTP JSON encoding (`application/json`). The OTLP JSON mapping is proto3's JSON mapping
+// with two differences: trace and span ids are hex, not base64, and enums are integers. The ids
+// are converted here; protobufjs's fromObject does the rest (int64 as strings or numbers,
+// lowerCamelCase names), so JSON and protobuf bodies reach the same message type.
+import { ExportTraceServiceRequest, OtlpDecodeError, type OtlpCodec, type TraceRequestMessage } from './otlp-schema.ts';
+
+const ID_FIELDS = ['traceId', 'spanId', 'parentSpanId'] as const;
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function records(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value) ? value.filter(isRecord) : [];
+}
+
+/** Replaces hex id strings by bytes in place, so fromObject does not read them as base64. */
+function convertHexIds(request: Record<string, unknown>): void {
+  for (const resourceSpans of records(request.resourceSpans)) {
+    for (const scopeSpans of records(resourceSpans.scopeSpans)) {
+      for (const span of records(scopeSpans.spans)) {
+        for (const field of ID_FIELDS) {
+          const id = span[field];
+          if (id === undefined || id === null) continue;
+          if (typeof id !== 'string' || !HEX.test(id)) throw new OtlpDecodeError(`span ${field} must be a hex string`);
+          span[field] = Buffer.from(id, 'hex');
+        }
+      }
+    }
+  }
+}
+
+export const jsonCodec: OtlpCodec = {
+  contentType: 'application/json',
+  decodeRequest(body) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      throw new OtlpDecodeError(`invalid JSON: ${(error as Error).message}`);
+    }
+    if (!isRecord(parsed)) throw new OtlpDecodeError('an ExportTraceServiceRequest must be a JSON object');
+    convertHexIds(parsed);
+    try {
+      // fromObject rejects structural mismatches (an object where an array belongs) and coerces
+      // scalars as proto3 JSON does; spans whose times do not survive that are rejected later, one by one.
+      return ExportTraceServiceRequest.fromObject(parsed) as unknown as TraceRequestMessage;
+    } catch (error) {
+      throw new OtlpDecodeError(`invalid ExportTraceServiceRequest: ${(error as Error).message}`);
+    }
+  },
+  encode(type, value) {
+    return Buffer.from(JSON.stringify(type.toObject(type.fromObject(value), { longs: String })));
+  },
+};

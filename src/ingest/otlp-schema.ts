@@ -1,0 +1,73 @@
+// The OTLP trace messages, loaded once from the .proto files in ./proto by protobufjs.
+// Both codecs (protobuf and JSON) go through these types, so there is one schema and no
+// hand-written wire decoding.
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+const PROTO_DIR = fileURLToPath(new URL('./proto/', import.meta.url));
+
+function loadSchema(): protobuf.Root {
+  const root = new protobuf.Root();
+  // Imports are written relative to the proto root (`opentelemetry/proto/...`), as in the upstream repository.
+  root.resolvePath = (_origin, target) => PROTO_DIR + target;
+  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
+  root.resolveAll();
+  return root;
+}
+
+const root = loadSchema();
+
+export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+export const RpcStatus = root.lookupType('google.rpc.Status');
+
+/** Span kinds by their OTLP enum number. */
+export const SpanKind = { UNSPECIFIED: 0, INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
+
+/** A 64-bit integer as protobufjs hands it over: a Long (it depends on `long`) or a number. */
+export type Int64Like = number | string | { toString(): string };
+
+export interface KeyValueMessage {
+  key: string;
+  value?: AnyValueMessage | null;
+}
+
+export interface AnyValueMessage {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: Int64Like;
+  doubleValue?: number;
+  arrayValue?: unknown;
+  kvlistValue?: unknown;
+  bytesValue?: unknown;
+}
+
+export interface SpanMessage {
+  parentSpanId?: Uint8Array;
+  kind?: number;
+  startTimeUnixNano?: Int64Like;
+  endTimeUnixNano?: Int64Like;
+  attributes?: KeyValueMessage[];
+}
+
+export interface ResourceSpansMessage {
+  resource?: { attributes?: KeyValueMessage[] } | null;
+  scopeSpans?: { spans?: SpanMessage[] }[];
+}
+
+/** ExportTraceServiceRequest as a decoded protobufjs message. */
+export interface TraceRequestMessage {
+  resourceSpans?: ResourceSpansMessage[];
+}
+
+/** A body that is not a valid ExportTraceServiceRequest in its content type: answered with 400. */
+export class OtlpDecodeError extends Error {}
+
+/** One wire format of OTLP/HTTP: how requests decode and how answers encode. */
+export interface OtlpCodec {
+  readonly contentType: string;
+  /** Throws OtlpDecodeError when the body cannot be read as an ExportTraceServiceRequest. */
+  decodeRequest(body: Buffer): TraceRequestMessage;
+  /** Encodes a plain object (protobuf field names in lowerCamelCase) as a message of `type`. */
+  encode(type: protobuf.Type, value: Record<string, unknown>): Buffer;
+}
