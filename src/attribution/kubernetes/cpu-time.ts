@@ -7,8 +7,11 @@ import { parseCgroupPath } from './cgroup.ts';
 
 /** Deep enough for kind's nested layout (kubelet.slice/kubelet-kubepods.slice/<qos>.slice/<pod>.slice). */
 const MAX_DEPTH = 6;
-/** Only the kubelet's own subtrees hold pods; skipping the rest keeps the walk to a few directories. */
-const KUBELET_DIR = /kubepods|kubelet/;
+/**
+ * Only the kubelet's own subtrees hold pods (`kubepods*`, kind's `kubelet*`, and the cgroupfs driver's
+ * bare QoS directories); skipping the rest keeps the walk to a few directories.
+ */
+const KUBELET_DIR = /kubepods|kubelet|^burstable$|^besteffort$/;
 
 interface Layout {
   root: string;

@@ -1,0 +1,130 @@
+// A loopback API server speaking the list/watch protocol to @kubernetes/client-node.
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../src/attribution/kubernetes/pod-metadata.ts';
+
+function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string]; resourceVersion?: string } = {}): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'ml',
+      uid,
+      resourceVersion: extra.resourceVersion ?? '1',
+      labels: extra.labels ?? {},
+      annotations: extra.annotations ?? {},
+      ...(extra.owner ? { ownerReferences: [{ apiVersion: 'v1', kind: extra.owner[0], name: extra.owner[1], uid: 'owner', controller: true }] } : {}),
+    },
+    spec: { nodeName: 'gpu-node-1', containers: [] },
+  };
+}
+
+async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+describe('podInfoOf', () => {
+  it.each([
+    ['labels name model, job and phase', pod('p', 'u', { labels: { 'footprint.dev/model': 'llama-3-8b', 'footprint.dev/job': 'chat', 'footprint.dev/phase': 'inference' } }), { model: 'llama-3-8b', job: 'chat', phase: 'inference' }, undefined],
+    ['annotations when labels are absent', pod('p', 'u', { annotations: { 'footprint.dev/model': 'bert', 'footprint.dev/phase': 'training' }, owner: ['Job', 'finetune'] }), { model: 'bert', job: 'finetune', phase: 'training' }, { kind: 'Job', name: 'finetune' }],
+    ['a Deployment through its ReplicaSet', pod('api-7d9f8b6c5-x2x9q', 'u', { labels: { 'pod-template-hash': '7d9f8b6c5' }, owner: ['ReplicaSet', 'api-7d9f8b6c5'] }), { job: 'api' }, { kind: 'Deployment', name: 'api' }],
+    ['a bare ReplicaSet', pod('rs-abcde', 'u', { owner: ['ReplicaSet', 'rs'] }), { job: 'rs' }, { kind: 'ReplicaSet', name: 'rs' }],
+    ['a JobSet through its generated Job', pod('pretrain-workers-0-0-abcde', 'u', { labels: { 'jobset.sigs.k8s.io/jobset-name': 'pretrain' }, owner: ['Job', 'pretrain-workers-0'] }), { job: 'pretrain' }, { kind: 'JobSet', name: 'pretrain' }],
+    ['a CronJob through its run Job', pod('nightly-eval-29120160-abcde', 'u', { owner: ['Job', 'nightly-eval-29120160'] }), { job: 'nightly-eval' }, { kind: 'CronJob', name: 'nightly-eval' }],
+    ['a StatefulSet', pod('vllm-0', 'u', { owner: ['StatefulSet', 'vllm'] }), { job: 'vllm' }, { kind: 'StatefulSet', name: 'vllm' }],
+    ['a bare pod is its own job', pod('scratch', 'u'), { job: 'scratch' }, undefined],
+  ])('%s', (_name, input, workload, owner) => {
+    const info = podInfoOf(input, DEFAULT_WORKLOAD_KEYS);
+    expect(info.workload).toEqual({ namespace: 'ml', pod: input.metadata!.name, ...workload });
+    expect(info.owner).toEqual(owner);
+  });
+
+  it('uses configured keys', () => {
+    const info = podInfoOf(pod('p', 'u', { labels: { 'app.kubernetes.io/name': 'whisper' } }), { ...DEFAULT_WORKLOAD_KEYS, model: 'app.kubernetes.io/name' });
+    expect(info.workload.model).toBe('whisper');
+  });
+});
+
+describe('PodMetadataWatcher', () => {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+
+  it('lists and watches the pods of its node only', async () => {
+    const requests: URL[] = [];
+    const watchers: ServerResponse[] = [];
+    const server = createServer((request, response) => {
+      const url = new URL(request.url!, 'http://127.0.0.1');
+      requests.push(url);
+      if (url.pathname !== '/api/v1/pods') {
+        response.writeHead(404).end();
+        return;
+      }
+      if (url.searchParams.get('watch') === 'true') {
+        // Chunked transfer: one JSON watch event per line, the connection held open.
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.flushHeaders();
+        watchers.push(response);
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'PodList',
+          metadata: { resourceVersion: '10' },
+          items: [pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama' }, owner: ['StatefulSet', 'vllm'] })],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromClusterAndUser({ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }, { name: 'test' });
+
+    const errors: unknown[] = [];
+    const watcher = new PodMetadataWatcher({ kubeConfig, nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
+    closers.push(() => watcher.stop());
+    await watcher.start();
+
+    expect(watcher.byUid('uid-1')?.workload).toEqual({ namespace: 'ml', pod: 'vllm-0', model: 'llama', job: 'vllm' });
+    expect(requests[0]!.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
+    await eventually(() => expect(watchers).toHaveLength(1));
+    const watchUrl = requests.find((url) => url.searchParams.get('watch') === 'true')!;
+    expect(watchUrl.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
+    expect(watchUrl.searchParams.get('resourceVersion')).toBe('10');
+
+    const send = (type: string, object: V1Pod) => watchers[0]!.write(JSON.stringify({ type, object }) + '\n');
+    send('ADDED', pod('trainer-0', 'uid-2', { annotations: { 'footprint.dev/phase': 'training' }, owner: ['Job', 'finetune'] }));
+    await eventually(() => expect(watcher.byName('ml', 'trainer-0')?.workload).toEqual({ namespace: 'ml', pod: 'trainer-0', job: 'finetune', phase: 'training' }));
+
+    // A real API server bumps resourceVersion on every change; the informer ignores events without a new one.
+    send('MODIFIED', pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama-3.1' }, owner: ['StatefulSet', 'vllm'], resourceVersion: '12' }));
+    await eventually(() => expect(watcher.byUid('uid-1')?.workload.model).toBe('llama-3.1'));
+
+    send('DELETED', pod('trainer-0', 'uid-2'));
+    await eventually(() => expect(watcher.byUid('uid-2')).toBeUndefined());
+    expect(watcher.byName('ml', 'trainer-0')).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+});
