@@ -1,0 +1,47 @@
+// Starts the real daemon in-process on a fixture host root, on loopback ports picked by the OS.
+import { loadConfig } from '../../src/config.ts';
+import { startDaemon, type RunningDaemon } from '../../src/daemon.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export interface TestDaemon extends RunningDaemon {
+  metricsUrl: string;
+  ingestUrl: string;
+  scrape(): Promise<string>;
+}
+
+export async function startTestDaemon(flags: Record<string, unknown>): Promise<TestDaemon> {
+  const config = loadConfig({ flags: { listen: '127.0.0.1:0', ingestListen: '127.0.0.1:0', interval: '200ms', attributionLag: '0ms', logLevel: 'silent', ...flags }, env: {} });
+  const daemon = await startDaemon(config, createLogger(config));
+  const metricsUrl = `http://127.0.0.1:${daemon.metricsPort}`;
+  return {
+    ...daemon,
+    metricsUrl,
+    ingestUrl: `http://127.0.0.1:${daemon.ingestPort}`,
+    scrape: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
+  };
+}
+
+/** Polls until `check` returns a value (not undefined) or the deadline passes. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** The value of one series in Prometheus text exposition, matched by name and label subset. */
+export function sampleValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
