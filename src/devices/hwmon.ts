@@ -17,7 +17,9 @@ import {
 const HWMON_DIR = 'sys/class/hwmon';
 const CHIP_DIR = /^hwmon\d+$/;
 const SENSOR_FILE = /^(power|energy)(\d+)_(input|average)$/;
-const MICRO = 1e-6;
+const MICROJOULE_JOULES = 1e-6;
+/** Dividing (not multiplying by 1e-6) keeps whole microwatt values exact in watts: 118500000 -> 118.5. */
+const microwattsToWatts = (microwatts: number) => microwatts / 1e6;
 
 /** The amdgpu source reads these chips through /sys/class/drm with GPU identity; reading them here would count GPUs twice. */
 const CHIPS_READ_ELSEWHERE = new Set(['amdgpu']);
@@ -40,13 +42,19 @@ const CHIP_KINDS: { match: RegExp; kind: ChipKind }[] = [
   { match: /^ina\d+/, kind: { type: 'other', vendor: 'ti' } },
 ];
 
-/** A sensor label, when it names its domain, refines the chip's type (amd_energy: `Ecore001`, `Esocket0`). */
+/**
+ * A sensor label, when it names its domain, refines the chip's type (amd_energy: `Ecore001`, `Esocket0`;
+ * zenpower: `SVI2_P_Core`, `SVI2_P_SoC`). First match wins, so `Esocket` is not read as SoC nor `uncore` as core.
+ */
 const LABEL_TYPES: { match: RegExp; type: HwType }[] = [
-  { match: /core/i, type: 'cpu-core' },
-  { match: /soc|uncore/i, type: 'uncore' },
   { match: /socket|package|pkg/i, type: 'cpu' },
+  { match: /uncore|soc(?!ket)/i, type: 'uncore' },
+  { match: /core/i, type: 'cpu-core' },
   { match: /dram|memory/i, type: 'memory' },
 ];
+
+/** `hwmon2` before `hwmon10`, `energy2_input` before `energy17_input`: devices list in the order people count them. */
+const naturalOrder = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 function chipKind(chipName: string): ChipKind {
   return CHIP_KINDS.find((entry) => entry.match.test(chipName))?.kind ?? { type: 'other', vendor: 'unknown' };
@@ -94,8 +102,7 @@ export class HwmonSource implements DeviceSource {
     const problems: SourceProblem[] = [];
     this.sensors = [];
     const classDir = hostPath(this.hostRoot, HWMON_DIR);
-    const chipDirs = (await readdir(classDir).catch(() => [] as string[])).filter((entry) => CHIP_DIR.test(entry));
-    chipDirs.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+    const chipDirs = (await readdir(classDir).catch(() => [] as string[])).filter((entry) => CHIP_DIR.test(entry)).sort(naturalOrder);
     for (const chipDir of chipDirs) {
       const chipPath = `${classDir}/${chipDir}`;
       const chipName = await readOptionalTrimmed(this.reader, `${chipPath}/name`);
@@ -120,7 +127,7 @@ export class HwmonSource implements DeviceSource {
   /** The chip's readable power and energy files; an unreadable one is left out and reported. */
   private async sensorFiles(chipPath: string, problems: SourceProblem[]): Promise<SensorFile[]> {
     const byKey = new Map<string, SensorFile>();
-    const entries = (await readdir(chipPath).catch(() => [] as string[])).sort();
+    const entries = (await readdir(chipPath).catch(() => [] as string[])).sort(naturalOrder);
     for (const entry of entries) {
       const match = SENSOR_FILE.exec(entry);
       if (!match) continue;
@@ -158,7 +165,7 @@ export class HwmonSource implements DeviceSource {
       // hwmon chips cannot be placed against RAPL and GPUs in general (amd_energy repeats RAPL's MSRs, a wall meter
       // includes the GPUs), so they are published per device but never summed into hw.host.* (docs/methodology.md).
       hostRole: 'sub',
-      ...(capMicrowatts ? { powerLimitWatts: capMicrowatts * MICRO } : {}),
+      ...(capMicrowatts ? { powerLimitWatts: microwattsToWatts(capMicrowatts) } : {}),
       info: { path: `${HWMON_DIR}/${chipDir}`, chip: chipName },
     };
     return {
@@ -182,7 +189,7 @@ export class HwmonSource implements DeviceSource {
     const path = sensor.energyPath ?? sensor.powerPath!;
     try {
       const value = await readUnsigned(this.reader, path);
-      if (sensor.energyPath === undefined) return { kind: 'power', deviceId: sensor.deviceId, timeMs: nowMs, watts: value * MICRO };
+      if (sensor.energyPath === undefined) return { kind: 'power', deviceId: sensor.deviceId, timeMs: nowMs, watts: microwattsToWatts(value) };
       // The paired power file only decorates the counter; the counter stands without it.
       const powerMicrowatts = sensor.powerPath === undefined ? undefined : await readOptionalUnsigned(this.reader, sensor.powerPath);
       return {
@@ -190,8 +197,8 @@ export class HwmonSource implements DeviceSource {
         deviceId: sensor.deviceId,
         timeMs: nowMs,
         value,
-        unitJoules: MICRO,
-        ...(powerMicrowatts === undefined ? {} : { watts: powerMicrowatts * MICRO }),
+        unitJoules: MICROJOULE_JOULES,
+        ...(powerMicrowatts === undefined ? {} : { watts: microwattsToWatts(powerMicrowatts) }),
       };
     } catch (error) {
       return { deviceId: sensor.deviceId, ...classifyReadError(error, path, HWMON_PERMISSION_FIX) };
