@@ -32,7 +32,12 @@ export interface KeyValueMessage {
   value?: AnyValueMessage | null;
 }
 
+/**
+ * Decoded messages carry proto3 defaults on their prototype, so an unset oneof member reads as ''
+ * or 0; `value` (protobufjs's virtual oneof field) names the member that is set.
+ */
 export interface AnyValueMessage {
+  value?: 'stringValue' | 'boolValue' | 'intValue' | 'doubleValue' | 'arrayValue' | 'kvlistValue' | 'bytesValue';
   stringValue?: string;
   boolValue?: boolean;
   intValue?: Int64Like;

@@ -9,7 +9,7 @@ import {
   workloadFrom,
   type AttributeLookup,
 } from '../attribution/workload-attributes.ts';
-import { SpanKind, type Int64Like, type KeyValueMessage, type SpanMessage, type TraceRequestMessage } from './otlp-schema.ts';
+import { SpanKind, type AnyValueMessage, type Int64Like, type KeyValueMessage, type SpanMessage, type TraceRequestMessage } from './otlp-schema.ts';
 
 const TOKEN_KEYS = {
   input: ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens'],
@@ -70,13 +70,24 @@ function wantedAttributes(list: KeyValueMessage[] | undefined, limits: SpanLimit
   for (let index = 0; index < examined; index++) {
     const { key, value } = list[index]!;
     if (!WANTED_KEYS.has(key) || !value) continue;
-    if (value.stringValue !== undefined) attributes.set(key, value.stringValue);
-    else if (value.intValue !== undefined) attributes.set(key, Number(int64ToBigInt(value.intValue)));
-    else if (value.doubleValue !== undefined) attributes.set(key, value.doubleValue);
-    else if (value.boolValue !== undefined) attributes.set(key, value.boolValue);
-    else if (value.arrayValue !== undefined) {
-      const values = (value.arrayValue as { values?: { stringValue?: string }[] }).values ?? [];
-      attributes.set(key, values.flatMap((item) => (item.stringValue === undefined ? [] : [item.stringValue])));
+    switch (value.value) {
+      case 'stringValue':
+        attributes.set(key, value.stringValue!);
+        break;
+      case 'intValue':
+        attributes.set(key, Number(int64ToBigInt(value.intValue)));
+        break;
+      case 'doubleValue':
+        attributes.set(key, value.doubleValue!);
+        break;
+      case 'boolValue':
+        attributes.set(key, value.boolValue!);
+        break;
+      case 'arrayValue': {
+        const values = (value.arrayValue as { values?: AnyValueMessage[] }).values ?? [];
+        attributes.set(key, values.flatMap((item) => (item.value === 'stringValue' ? [item.stringValue!] : [])));
+        break;
+      }
     }
   }
   return attributes;

@@ -1,0 +1,50 @@
+// A real ingest server on 127.0.0.1:0 with a recording sink in place of the ledger.
+import { pino } from 'pino';
+import type { Activity, ActivitySink, IngestOutcome, RequestRecord } from '../../src/attribution/activity.ts';
+import { createIngestServer, type IngestServerOptions } from '../../src/ingest/server.ts';
+import type { SpanOutcome } from '../../src/ingest/traces-api.ts';
+import { WindowStore } from '../../src/ingest/windows.ts';
+
+/** Records what the ledger would get; activities ending before `lateBeforeMs` are answered `late`. */
+export class RecordingSink implements ActivitySink {
+  readonly activities: Activity[] = [];
+  readonly requests: RequestRecord[] = [];
+  lateBeforeMs = 0;
+
+  addActivity(activity: Activity): IngestOutcome {
+    if (activity.endMs < this.lateBeforeMs) return 'late';
+    this.activities.push(activity);
+    return 'accepted';
+  }
+
+  addRequest(request: RequestRecord): void {
+    this.requests.push(request);
+  }
+}
+
+export interface IngestHarness {
+  url: string;
+  sink: RecordingSink;
+  windows: WindowStore;
+  outcomes: Map<SpanOutcome, number>;
+  close(): Promise<void>;
+}
+
+export async function startIngest(overrides: Partial<IngestServerOptions> = {}): Promise<IngestHarness> {
+  const sink = new RecordingSink();
+  const windows = overrides.windows ?? new WindowStore({ defaultTtlMs: 60_000, retainMs: 600_000 });
+  const outcomes = new Map<SpanOutcome, number>();
+  const server = createIngestServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxBodyBytes: 1024 * 1024,
+    queueLimitSpans: 1000,
+    sink,
+    windows,
+    logger: pino({ level: 'silent' }),
+    onSpanOutcome: (outcome, count) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + count),
+    ...overrides,
+  });
+  const { port } = await server.start();
+  return { url: `http://127.0.0.1:${port}`, sink, windows, outcomes, close: () => server.close() };
+}
