@@ -1,0 +1,197 @@
+// The Prometheus rule files under deploy/prometheus/rules: recording rules for the per-model and
+// per-namespace ratios, the carbon SLOs (budget burn and efficiency) and the daemon's operational alerts.
+import {
+  BUDGET_SCOPES,
+  BUDGET_SERIES,
+  BURN_RATE_WINDOWS,
+  BURN_WINDOWS,
+  DEFAULT_NAMESPACE_BUDGET_GRAMS_PER_DAY,
+  DEFAULT_OBJECTIVE_GRAMS_PER_1K_TOKENS,
+  EFFICIENCY_FOR,
+  EFFICIENCY_RECORD,
+  GRAMS_PER_1K_TOKENS_RECORD,
+  OBJECTIVE_SERIES,
+  burnRateExpr,
+  burnRateRecord,
+  efficiencyExpr,
+  gramsPer1kTokensExpr,
+  runbookUrl,
+} from './slo.ts';
+
+export interface RecordingRule {
+  record: string;
+  expr: string;
+  labels?: Record<string, string>;
+}
+
+export interface AlertingRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string>;
+  annotations: { summary: string; description: string; runbook_url: string };
+}
+
+export interface RuleGroup {
+  name: string;
+  interval?: string;
+  rules: (RecordingRule | AlertingRule)[];
+}
+
+export interface RuleFile {
+  /** File name under deploy/prometheus/rules. */
+  file: string;
+  groups: RuleGroup[];
+}
+
+const rate5m = (metric: string, by: string) => `sum by (${by}) (rate(${metric}[5m]))`;
+
+const RATIOS: RuleGroup = {
+  name: 'footprint-ratios',
+  rules: [
+    { record: 'namespace:ml_emissions_grams:rate5m', expr: rate5m('ml_emissions_grams_total', 'k8s_namespace_name') },
+    { record: 'namespace:ml_energy_joules:rate5m', expr: rate5m('ml_energy_joules_total', 'k8s_namespace_name') },
+    { record: 'namespace:ml_cost:rate5m', expr: rate5m('ml_cost_total', 'k8s_namespace_name, currency') },
+    { record: 'model_namespace:ml_emissions_grams:rate5m', expr: rate5m('ml_emissions_grams_total{ml_model!=""}', 'ml_model, k8s_namespace_name') },
+    { record: 'model_namespace:ml_energy_joules:rate5m', expr: rate5m('ml_energy_joules_total{ml_model!=""}', 'ml_model, k8s_namespace_name') },
+    // Tokens and requests carry no namespace label (DESIGN.md contract), so the per-token and
+    // per-request ratios are per model.
+    { record: GRAMS_PER_1K_TOKENS_RECORD, expr: gramsPer1kTokensExpr('5m') },
+    {
+      record: 'model:ml_energy_joules_per_token:ratio_rate5m',
+      expr: `${rate5m('ml_energy_joules_total{ml_model!=""}', 'ml_model')}\n  / (${rate5m('ml_tokens_total{ml_model!=""}', 'ml_model')} > 0)`,
+    },
+    {
+      record: 'model:ml_cost_per_1m_tokens:ratio_rate5m',
+      expr: `1e6 * ${rate5m('ml_cost_total{ml_model!=""}', 'ml_model, currency')}\n  / on (ml_model) group_left ()\n  (${rate5m('ml_tokens_total{ml_model!=""}', 'ml_model')} > 0)`,
+    },
+    {
+      record: 'model:ml_emissions_grams_per_request:ratio_rate5m',
+      expr: `${rate5m('ml_emissions_grams_total{ml_model!=""}', 'ml_model')}\n  / (${rate5m('ml_requests_total{ml_model!=""}', 'ml_model')} > 0)`,
+    },
+  ],
+};
+
+const TARGETS: RuleGroup = {
+  name: 'footprint-carbon-targets',
+  rules: [
+    {
+      record: BUDGET_SERIES,
+      expr: `vector(${DEFAULT_NAMESPACE_BUDGET_GRAMS_PER_DAY})`,
+      labels: { budget_scope: 'namespace' },
+    },
+    { record: OBJECTIVE_SERIES, expr: `vector(${DEFAULT_OBJECTIVE_GRAMS_PER_1K_TOKENS})` },
+  ],
+};
+
+const BURN_RATES: RuleGroup = {
+  name: 'footprint-carbon-budget-burn-rates',
+  rules: BUDGET_SCOPES.flatMap((scope) =>
+    BURN_RATE_WINDOWS.map((window) => ({ record: burnRateRecord(scope, window), expr: burnRateExpr(scope, window, 'recorded') })),
+  ),
+};
+
+const BURN_ALERTS: RuleGroup = {
+  name: 'footprint-carbon-budget-alerts',
+  rules: BUDGET_SCOPES.flatMap((scope) =>
+    BURN_WINDOWS.map((w) => ({
+      alert: scope.alert,
+      expr: `${burnRateRecord(scope, w.long)} > ${w.factor}\nand\n${burnRateRecord(scope, w.short)} > ${w.factor}`,
+      labels: { severity: w.severity, long_window: w.long, short_window: w.short },
+      annotations: {
+        summary: `${scope.name} {{ $labels.${scope.label} }} is burning its carbon budget ${w.factor}x too fast`,
+        description:
+          `Over the last ${w.long} (and still over the last ${w.short}) ${scope.name} "{{ $labels.${scope.label} }}" emitted CO2e at ` +
+          `{{ $value | printf "%.1f" }}x the rate its daily budget allows (${BUDGET_SERIES}); at ${w.factor}x a day's budget lasts ` +
+          `${(24 / w.factor).toFixed(1)} hours.`,
+        runbook_url: runbookUrl(scope.alert),
+      },
+    })),
+  ),
+};
+
+const EFFICIENCY: RuleGroup = {
+  name: 'footprint-carbon-efficiency',
+  rules: [
+    { record: EFFICIENCY_RECORD, expr: efficiencyExpr(GRAMS_PER_1K_TOKENS_RECORD, 'recorded') },
+    {
+      alert: 'FootprintCarbonEfficiencyObjectiveMissed',
+      expr: `${EFFICIENCY_RECORD} > 1`,
+      for: EFFICIENCY_FOR,
+      labels: { severity: 'ticket' },
+      annotations: {
+        summary: 'model {{ $labels.ml_model }} emits more CO2e per 1k tokens than its objective',
+        description:
+          `For ${EFFICIENCY_FOR}, model "{{ $labels.ml_model }}" has emitted {{ $value | printf "%.2f" }}x its objective of gCO2e per 1k tokens ` +
+          `(${OBJECTIVE_SERIES}). Batching, a smaller model or a cleaner zone brings it back.`,
+        runbook_url: runbookUrl('FootprintCarbonEfficiencyObjectiveMissed'),
+      },
+    },
+  ],
+};
+
+function operational(alert: string, expr: string, forDuration: string, summary: string, description: string): AlertingRule {
+  return { alert, expr, for: forDuration, labels: { severity: 'ticket' }, annotations: { summary, description, runbook_url: runbookUrl(alert) } };
+}
+
+/** Stale intensity: older than the daemon's default intensityMaxAge (1h), after which it falls back to static. */
+export const INTENSITY_MAX_AGE_S = 3600;
+/** Share of ingested spans not accepted above which spans are being lost to attribution. */
+export const INGEST_REJECT_RATIO = 0.01;
+
+const OPERATIONAL: RuleGroup = {
+  name: 'footprint-operational',
+  rules: [
+    operational(
+      'FootprintDeviceLost',
+      'max by (instance, hw_id, hw_type) (hw_status{hw_state="failed"}) > 0',
+      '5m',
+      'footprint lost device {{ $labels.hw_id }} on {{ $labels.instance }}',
+      'footprint on {{ $labels.instance }} reports {{ $labels.hw_type }} {{ $labels.hw_id }} as failed for 5 minutes: its energy is no longer measured or attributed. hw_errors_total{hw_id="{{ $labels.hw_id }}"} and the daemon log name the cause.',
+    ),
+    operational(
+      'FootprintEnergyCounterStalled',
+      // A failed device is FootprintDeviceLost's business; this catches counters that silently stop.
+      'rate(hw_energy_joules_total[10m]) == 0\nunless on (instance, hw_id)\n(hw_status{hw_state="failed"} > 0)',
+      '10m',
+      'energy counter of {{ $labels.hw_id }} on {{ $labels.instance }} is not advancing',
+      'hw_energy_joules_total for {{ $labels.hw_name }} ({{ $labels.hw_id }}, method {{ $labels.measurement_method }}) has not increased for 20 minutes while the device reports ok. A powered device always uses energy, so the counter source is stuck.',
+    ),
+    operational(
+      'FootprintIntensityStale',
+      `footprint_carbon_intensity_age_seconds{carbon_source!="static"} > ${INTENSITY_MAX_AGE_S}`,
+      '10m',
+      'carbon intensity for zone {{ $labels.carbon_zone }} is {{ $value | humanizeDuration }} old',
+      `The live intensity provider ({{ $labels.carbon_source }}) for zone {{ $labels.carbon_zone }} on {{ $labels.instance }} has not delivered a value for more than ${INTENSITY_MAX_AGE_S / 3600}h; CO2e is computed from the last good value.`,
+    ),
+    operational(
+      'FootprintIntensityFallback',
+      'max by (instance, carbon_zone, carbon_source) (footprint_carbon_intensity_fallback) == 1',
+      '30m',
+      'footprint on {{ $labels.instance }} uses static intensity for zone {{ $labels.carbon_zone }}',
+      'The configured intensity provider failed long enough that footprint fell back to the bundled static annual average for {{ $labels.carbon_zone }}; CO2e is still published but no longer follows the grid hour by hour.',
+    ),
+    operational(
+      'FootprintEstimatedOnlyNode',
+      'count by (instance) (hw_energy_joules_total{measurement_method="model"})\nunless on (instance)\ncount by (instance) (hw_energy_joules_total{measurement_method!="model"})',
+      '30m',
+      'footprint on {{ $labels.instance }} only estimates energy',
+      'Every device on {{ $labels.instance }} is measured by the load model, none by a hardware counter or power sensor, so its energy and CO2e are estimates. `footprint doctor` on the node names the missing permission or library.',
+    ),
+    operational(
+      'FootprintIngestRejectingSpans',
+      `sum by (instance, outcome) (rate(footprint_ingest_spans_total{outcome!="accepted"}[5m]))\n  / on (instance) group_left ()\nsum by (instance) (rate(footprint_ingest_spans_total[5m]))\n> ${INGEST_REJECT_RATIO}`,
+      '10m',
+      'footprint on {{ $labels.instance }} is not accepting {{ $value | humanizePercentage }} of spans ({{ $labels.outcome }})',
+      `More than ${INGEST_REJECT_RATIO * 100}% of the spans sent to /v1/traces on {{ $labels.instance }} end as "{{ $labels.outcome }}" for 10 minutes; their energy goes to ml_phase="idle" instead of the workload.`,
+    ),
+  ],
+};
+
+export const RULE_FILES: readonly RuleFile[] = [
+  { file: 'footprint-recording.yaml', groups: [RATIOS] },
+  { file: 'footprint-carbon-slo.yaml', groups: [TARGETS, BURN_RATES, BURN_ALERTS, EFFICIENCY] },
+  { file: 'footprint-operational.yaml', groups: [OPERATIONAL] },
+];
+
+export const isAlert = (rule: RecordingRule | AlertingRule): rule is AlertingRule => 'alert' in rule;
