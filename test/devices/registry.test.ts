@@ -1,0 +1,117 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RAPL_PERMISSION_FIX } from '../../src/devices/rapl.ts';
+import { createDeviceSources, discoverAll } from '../../src/devices/registry.ts';
+import type { DeviceSource } from '../../src/devices/source.ts';
+import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
+
+const logger = pino({ level: 'silent' });
+let fixture: SysfsFixture;
+afterEach(() => fixture?.remove());
+
+function host(zones: { dram: boolean }): SysfsFixture {
+  const tree = createSysfsFixture();
+  tree.setCpuVendor('GenuineIntel');
+  tree.setCpuTimes([{ user: 10, system: 0, idle: 90 }]);
+  tree.setMemTotal(8 * 1024 * 1024);
+  for (const socket of [0, 1]) {
+    tree.addRaplZone(`intel-rapl:${socket}`, { name: `package-${socket}`, energyMicrojoules: 1000 });
+    if (zones.dram) tree.addRaplZone(`intel-rapl:${socket}:0`, { name: 'dram', energyMicrojoules: 100 });
+  }
+  return tree;
+}
+
+async function discover(tree: SysfsFixture) {
+  const config = { hostRoot: tree.root, nvmlLibrary: 'libnvidia-ml.so.1', deviceTimeout: 1000 };
+  const sources = createDeviceSources(config, logger, { reader: tree.reader });
+  return discoverAll(sources, { hostRoot: tree.root, logger, reader: tree.reader });
+}
+
+describe('device registry', () => {
+  it('creates the RAPL and hwmon sources', () => {
+    const sources = createDeviceSources({ hostRoot: '/', nvmlLibrary: 'libnvidia-ml.so.1', deviceTimeout: 1000 }, logger);
+    expect(sources.map((source) => source.name)).toEqual(['rapl', 'hwmon']);
+  });
+
+  it('estimates nothing when RAPL measures both cpu and memory', async () => {
+    fixture = host({ dram: true });
+    const inventory = await discover(fixture);
+    expect(inventory.estimatedClasses).toEqual([]);
+    expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
+    expect(inventory.devices.map((device) => `${device.id} ${device.method}`)).toEqual([
+      'rapl:package-0 counter',
+      'rapl:package-0:dram counter',
+      'rapl:package-1 counter',
+      'rapl:package-1:dram counter',
+    ]);
+    expect(inventory.problems).toEqual([]);
+  });
+
+  it('estimates only memory when RAPL has packages but no dram zone (most AMD and client CPUs)', async () => {
+    fixture = host({ dram: false });
+    const inventory = await discover(fixture);
+    expect(inventory.estimatedClasses).toEqual(['memory']);
+    expect(inventory.sources.map((source) => source.name)).toEqual(['rapl', 'estimator']);
+    expect(inventory.devices.map((device) => `${device.id} ${device.method} ${device.hostRole}`)).toEqual([
+      'rapl:package-0 counter part',
+      'rapl:package-1 counter part',
+      'estimator:memory model part',
+    ]);
+    expect(inventory.problems).toEqual([
+      expect.objectContaining({ source: 'estimator', message: expect.stringContaining('no hardware measures memory power') }),
+    ]);
+  });
+
+  it('falls back to the estimator for cpu only when the packages are root-only, keeping readable dram', async () => {
+    fixture = host({ dram: true });
+    for (const socket of [0, 1]) fixture.makeUnreadable(`sys/class/powercap/intel-rapl:${socket}/energy_uj`);
+    const inventory = await discover(fixture);
+    expect(inventory.estimatedClasses).toEqual(['cpu']);
+    expect(inventory.devices.map((device) => device.id)).toEqual(['rapl:package-0:dram', 'rapl:package-1:dram', 'estimator:cpu']);
+    expect(inventory.problems.filter((problem) => problem.source === 'rapl')).toEqual([
+      expect.objectContaining({ message: expect.stringContaining('package-0 (intel-rapl:0) left out'), fix: RAPL_PERMISSION_FIX }),
+      expect.objectContaining({ message: expect.stringContaining('package-1 (intel-rapl:1) left out'), fix: RAPL_PERMISSION_FIX }),
+    ]);
+    const { readings } = await inventory.sources.at(-1)!.read(2000);
+    expect(readings.map((reading) => reading.deviceId)).toEqual(['estimator:cpu']);
+  });
+
+  it('runs on the estimator alone where nothing is readable, and says why', async () => {
+    fixture = createSysfsFixture();
+    fixture.setCpuTimes([{ user: 10, system: 0, idle: 90 }]);
+    fixture.setMemTotal(8 * 1024 * 1024);
+    const inventory = await discover(fixture);
+    expect(inventory.estimatedClasses).toEqual(['cpu', 'memory']);
+    expect(inventory.sources.map((source) => source.name)).toEqual(['estimator']);
+    expect(inventory.devices.map((device) => `${device.id} ${device.method}`)).toEqual(['estimator:cpu model', 'estimator:memory model']);
+    expect(inventory.problems.map((problem) => problem.source)).toEqual(['rapl', 'estimator', 'estimator']);
+  });
+
+  it('does not count an hwmon CPU sensor as covering cpu: it is outside the host total', async () => {
+    fixture = createSysfsFixture();
+    fixture.setCpuTimes([{ user: 10, system: 0, idle: 90 }]);
+    fixture.setMemTotal(8 * 1024 * 1024);
+    fixture.addHwmon('hwmon0', { name: 'amd_energy', files: { energy1_input: 5, energy1_label: 'Esocket0' } });
+    const inventory = await discover(fixture);
+    expect(inventory.devices.map((device) => `${device.id} ${device.type} ${device.hostRole}`)).toEqual([
+      'hwmon:amd_energy@hwmon0:energy1 cpu sub',
+      'estimator:cpu cpu part',
+      'estimator:memory memory part',
+    ]);
+  });
+
+  it('turns a source that throws during discovery into a problem', async () => {
+    fixture = host({ dram: true });
+    const broken: DeviceSource = {
+      name: 'broken',
+      discover: async () => {
+        throw new Error('driver exploded');
+      },
+      read: async () => ({ readings: [], failures: [] }),
+    };
+    const sources = [...createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger), broken];
+    const inventory = await discoverAll(sources, { hostRoot: fixture.root, logger });
+    expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
+    expect(inventory.problems).toEqual([{ source: 'broken', message: 'discovery failed: driver exploded', fix: 'report this as a footprint bug' }]);
+  });
+});
