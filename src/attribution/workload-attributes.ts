@@ -25,8 +25,9 @@ const MAX_EXAMINED_CHARS = MAX_ATTRIBUTE_VALUE_CHARS * 8;
 export const MAX_DEVICE_IDS = 64;
 
 // C0/C1 controls and format characters (zero-width, bidi overrides): invisible in dashboards,
-// and a way to forge two label values that look the same.
-const INVISIBLE = /[\p{Cc}\p{Cf}]/gu;
+// and a way to forge two label values that look the same. Whitespace controls (tab, newline)
+// are left for the whitespace rule, which turns them into a space.
+const INVISIBLE = /(?![\t\n\v\f\r])[\p{Cc}\p{Cf}]/gu;
 const WHITESPACE_RUN = /\s+/gu;
 
 /**
