@@ -1,0 +1,110 @@
+// `npm run bench`: footprint's /metrics latency against node_exporter's on the same RAPL fixture
+// in the same run, and footprint's steady-state RSS and CPU at the default 2 s interval.
+// Prints a Markdown table to paste into docs/benchmarks.md.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { createServer } from 'node:net';
+import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 30);
+const CLOCK_TICKS_PER_SECOND = 100;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} never answered`);
+}
+
+async function latencyMs(url: string): Promise<{ p50: number; p99: number; bytes: number }> {
+  const samples: number[] = [];
+  let bytes = 0;
+  for (let index = 0; index < REQUESTS; index++) {
+    const started = performance.now();
+    bytes = (await (await fetch(url)).arrayBuffer()).byteLength;
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  const at = (quantile: number) => samples[Math.min(samples.length - 1, Math.floor(quantile * samples.length))]!;
+  return { p50: at(0.5), p99: at(0.99), bytes };
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'))!;
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+const fixture = createSysfsFixture();
+fixture.setCpuVendor('GenuineIntel', 2);
+fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: 1_000_000 });
+fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+
+const footprintPort = await freePort();
+const exporterPort = await freePort();
+const footprint = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${footprintPort}`, '--ingest-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
+const exporter = spawn('/usr/bin/prometheus-node-exporter', [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${exporterPort}`], { stdio: 'ignore' });
+const footprintUrl = `http://127.0.0.1:${footprintPort}/metrics`;
+const exporterUrl = `http://127.0.0.1:${exporterPort}/metrics`;
+try {
+  await Promise.all([waitFor(footprintUrl), waitFor(exporterUrl)]);
+  // Let the energy counters move so every series is present.
+  let energy = 1_000_000;
+  const mover = setInterval(() => {
+    energy += 50_000_000;
+    for (const zone of ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rapl:1:0']) fixture.setEnergy(zone, energy);
+  }, 1000);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+
+  const ours = await latencyMs(footprintUrl);
+  const theirs = await latencyMs(exporterUrl);
+
+  const ticksBefore = cpuTicks(footprint.pid!);
+  await new Promise((resolve) => setTimeout(resolve, STEADY_SECONDS * 1000));
+  const cpuPercent = ((cpuTicks(footprint.pid!) - ticksBefore) / CLOCK_TICKS_PER_SECOND / STEADY_SECONDS) * 100;
+  const rss = rssMiB(footprint.pid!);
+  clearInterval(mover);
+
+  const f = (value: number, digits = 2) => value.toFixed(digits);
+  console.log(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, ${f(totalmem() / 2 ** 30, 1)} GiB, Node ${process.version}`);
+  console.log(`requests per endpoint: ${REQUESTS}, steady-state window: ${STEADY_SECONDS}s at the default 2s interval\n`);
+  console.log('| measure | footprint | node_exporter (rapl only) | ratio footprint/node_exporter |');
+  console.log('|---|---|---|---|');
+  console.log(`| /metrics p50 (ms) | ${f(ours.p50)} | ${f(theirs.p50)} | ${f(ours.p50 / theirs.p50)} |`);
+  console.log(`| /metrics p99 (ms) | ${f(ours.p99)} | ${f(theirs.p99)} | ${f(ours.p99 / theirs.p99)} |`);
+  console.log(`| response size (bytes) | ${ours.bytes} | ${theirs.bytes} | ${f(ours.bytes / theirs.bytes)} |`);
+  console.log(`| steady RSS (MiB) | ${f(rss, 1)} | | |`);
+  console.log(`| steady CPU (% of one core) | ${f(cpuPercent)} | | |`);
+} finally {
+  await Promise.all([stop(footprint), stop(exporter)]);
+  fixture.remove();
+}

@@ -1,0 +1,71 @@
+// The CLI as a user runs it: a separate process through bin/footprint.js.
+import { spawn, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSysfsFixture, type SysfsFixture } from './support/sysfs-fixture.ts';
+
+const BIN = new URL('../bin/footprint.js', import.meta.url).pathname;
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+}
+
+describe('footprint CLI', () => {
+  let fixture: SysfsFixture;
+
+  beforeAll(() => {
+    fixture = createSysfsFixture();
+    fixture.setCpuVendor('AuthenticAMD', 2);
+    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+    fixture.setMemTotal(16 * 1024 * 1024);
+    fixture.setCpuTimes([{ user: 100, system: 50, idle: 850 }, { user: 100, system: 50, idle: 850 }]);
+  });
+  afterAll(() => fixture.remove());
+
+  it('prints its version and help for each command', () => {
+    expect(run(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(run(['start', '--help']).stdout).toContain('--host-root <DIR>');
+    expect(run(['doctor', '--help']).stdout).toContain('--nvml-library <PATH>');
+  });
+
+  it('rejects a bad value with one line naming the key and exits 2', () => {
+    const result = run(['start', '--interval', 'fast']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe("footprint: config: interval: 'fast' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms\n");
+    const fromEnv = run(['doctor'], { FOOTPRINT_PUE: 'high' });
+    expect(fromEnv.status).toBe(2);
+    expect(fromEnv.stderr).toMatch(/^footprint: config: pue: 'high' is invalid/);
+  });
+
+  it('doctor lists the measured package and the estimated memory, exit 0', () => {
+    const result = run(['doctor', '--host-root', fixture.root, '--nvml-library', '/nonexistent/libnvidia-ml.so.1']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/rapl:package-0\s+cpu\s+amd\s+counter\s+part/);
+    expect(result.stdout).toMatch(/estimator:memory\s+memory\s+footprint\s+model/);
+    expect(result.stdout).toContain('Estimated, not measured: estimator:memory');
+  });
+
+  it('starts, logs what it found, serves /metrics and exits 0 on SIGTERM within 5 s', async () => {
+    const child = spawn(process.execPath, [BIN, 'start', '--host-root', fixture.root, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--interval', '200ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (chunk) => (log += chunk));
+    const summary = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no start-up line:\n${log}`)), 20_000);
+      child.stderr!.on('data', () => {
+        const line = log.split('\n').find((entry) => entry.includes('"metrics"'));
+        if (line) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line));
+        }
+      });
+    });
+    expect(summary.msg).toMatch(/^measuring 1 device\(s\): rapl:package-0 \(counter\); ESTIMATED from load \(measurement.method="model"\): memory/);
+    const port = String(summary.metrics).split(':')[1];
+    const exposition = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(exposition).toContain('hw_energy_joules_total{hw_id="estimator:memory",hw_type="memory",hw_name="estimated memory",hw_vendor="footprint",measurement_method="model"}');
+    const stoppedAt = Date.now();
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+  });
+});
