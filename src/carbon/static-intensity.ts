@@ -21,7 +21,8 @@ export function configuredZone(config: Pick<Config, 'zone' | 'cloudRegion'>): st
 
 /**
  * Resolves the static value. A zone missing from the table is an error for the static provider (the
- * number would be invented) but only a warning for live providers, whose API may know zones we don't.
+ * number would be invented) but not for live providers, whose API may know zones we don't: their static
+ * fallback is the cloud region's zone if one is configured, else the world average with a warning.
  */
 export function resolveStaticIntensity(
   config: Pick<Config, 'zone' | 'cloudRegion' | 'intensity' | 'intensityProvider'>,
@@ -46,6 +47,10 @@ export function resolveStaticIntensity(
       `config: zone: '${zone}' is invalid: expected an ISO 3166-1 alpha-2 country code (DE, US) or a grid region such as US-CAL-CISO listed in docs/methodology.md`,
     );
   }
+  // A provider's own region name (WattTime's CAISO_NORTH): the cloud region, if given, still locates the grid.
+  const regionZone = config.cloudRegion ? zoneForCloudRegion(config.cloudRegion) : undefined;
+  const regionRow = regionZone ? lookupZone(regionZone) : undefined;
+  if (regionRow) return { ...regionRow, zone };
   const world = worldAverage();
   logger.warn({ zone, gramsPerKwh: world.gramsPerKwh }, 'carbon: zone has no bundled annual average; the static fallback uses the world average');
   return { ...world, zone };
