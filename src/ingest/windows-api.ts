@@ -70,7 +70,7 @@ export function createWindowsApi(store: WindowStore) {
     const context = extractRequestContext(request.headers);
     const workload = workloadFrom([context.baggage]);
     const body = await readWindowBody(request);
-    if (!namesWorkload(workload)) throw new WindowRequestError('the baggage header must name ml.model, ml.job or ml.phase');
+    if (!namesWorkload(workload)) throw new WindowRequestError('the baggage header must name ml.model, ml.job or ml.phase (W3C limits: within its first 180 members and 8192 bytes)');
     const id = body.id ?? randomUUID();
     const { window, created } = store.openWindow(id, { ...body.update, workload });
     sendJson(response, created ? 201 : 200, describe(window, context.traceId), { Location: `/v1/windows/${id}` });
