@@ -55,6 +55,20 @@ describe('HwmonSource discovery', () => {
     expect((await source.read(0)).readings).toEqual([{ kind: 'power', deviceId: 'hwmon:power_meter@hwmon0:power1', timeMs: 0, watts: 101.5 }]);
   });
 
+  it('refines the chip type from labels: zenpower core and SoC rails', async () => {
+    fixture = createSysfsFixture();
+    fixture.addHwmon('hwmon0', {
+      name: 'zenpower',
+      device: '0000:00:18.3',
+      files: { power1_input: 45_000_000, power1_label: 'SVI2_P_Core', power2_input: 15_000_000, power2_label: 'SVI2_P_SoC' },
+    });
+    const { devices } = await new HwmonSource({ hostRoot: fixture.root }).discover();
+    expect(devices.map(({ id, type, vendor }) => `${id} ${type} ${vendor}`)).toEqual([
+      'hwmon:zenpower@0000:00:18.3:power1 cpu-core amd',
+      'hwmon:zenpower@0000:00:18.3:power2 uncore amd',
+    ]);
+  });
+
   it('has nothing, and no problem, on a machine without hwmon', async () => {
     fixture = createSysfsFixture();
     expect(await new HwmonSource({ hostRoot: fixture.root }).discover()).toEqual({ devices: [], problems: [] });
