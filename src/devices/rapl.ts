@@ -94,12 +94,7 @@ export class RaplSource implements DeviceSource {
   async discover(): Promise<Discovery> {
     const problems: SourceProblem[] = [];
     const powercapDir = hostPath(this.hostRoot, POWERCAP_DIR);
-    let entries: string[];
-    try {
-      entries = await readdir(powercapDir);
-    } catch {
-      entries = [];
-    }
+    const entries = await readdir(powercapDir).catch(() => [] as string[]);
     const zoneDirs = entries.filter((entry) => ZONE_DIR.test(entry)).sort(compareZoneDirs);
     if (zoneDirs.length === 0) {
       this.zones = [];
