@@ -1,0 +1,81 @@
+// End to end: spans from a real OpenTelemetry JS SDK and OTLP/protobuf exporter reach the daemon,
+// the ledger splits a constant-power device's joules among models, and a real Prometheus sees
+// per-model energy, tokens and grams per token that match the fixture's truth.
+import { SpanKind } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
+import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
+import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
+import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+
+const skip = skipWithoutPromBinaries('prometheus');
+const POWER_WATTS = 100;
+const INTENSITY = 500;
+const DEVICE_ID = 'hwmon:ina3221@1-0040:power1';
+
+describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
+  let fixture: SysfsFixture;
+  let daemon: TestDaemon;
+  let prometheus: RunningPrometheus;
+
+  beforeAll(async () => {
+    fixture = createSysfsFixture();
+    fixture.setCpuVendor('GenuineIntel', 2);
+    fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: POWER_WATTS * 1_000_000 } });
+    daemon = await startTestDaemon({ hostRoot: fixture.root, intensity: INTENSITY, attributionLag: '4s' });
+    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
+  });
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await daemon?.stop();
+    fixture?.remove();
+  });
+
+  it('gives each model the joules of its span time and counts its tokens', async () => {
+    expect((await daemon.scrape()).includes(DEVICE_ID)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'vllm', 'ml.job': 'chat-serving' }),
+      spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${daemon.ingestUrl}/v1/traces` }))],
+    });
+    const tracer = provider.getTracer('test');
+    // Both spans lie in the last 1.2 s, already measured and still inside the 4 s attribution lag.
+    const nowMs = Date.now();
+    const spanA = tracer.startSpan('generate', { kind: SpanKind.SERVER, startTime: nowMs - 1200, attributes: { 'ml.model': 'llama-3-8b', 'ml.phase': 'inference', 'hw.id': DEVICE_ID, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 30 } });
+    spanA.end(nowMs - 200);
+    const spanB = tracer.startSpan('chat', { kind: SpanKind.SERVER, startTime: nowMs - 1100, attributes: { 'gen_ai.request.model': 'mistral-7b', 'ml.phase': 'inference', 'hw.id': DEVICE_ID, 'gen_ai.usage.prompt_tokens': 5, 'gen_ai.usage.completion_tokens': 15 } });
+    spanB.end(nowMs - 600);
+    await provider.forceFlush();
+    await provider.shutdown();
+
+    // Overlap [nowMs-1100, nowMs-600) is shared half and half: A gets 0.5 s alone + 0.25 s, B 0.25 s.
+    const joules = { 'llama-3-8b': POWER_WATTS * 0.75, 'mistral-7b': POWER_WATTS * 0.25 };
+    const byModel = async () => {
+      const { result } = await prometheus.query(`sum by (ml_model) (ml_energy_joules_total{hw_id="${DEVICE_ID}",ml_phase="inference"})`);
+      const samples = result as { metric: Record<string, string>; value: [number, string] }[];
+      return Object.fromEntries(samples.map((sample) => [sample.metric.ml_model, Number(sample.value[1])]));
+    };
+    // Every interval the spans touch closes 4 s (the lag) after it ends; then Prometheus scrapes.
+    const closedAtMs = nowMs + 4000 + 1000;
+    const seen = await eventually(async () => (Date.now() > closedAtMs + 1500 ? byModel() : undefined), 20_000, 'intervals closed and scraped');
+    expect(seen['llama-3-8b']).toBeCloseTo(joules['llama-3-8b'], 6);
+    expect(seen['mistral-7b']).toBeCloseTo(joules['mistral-7b'], 6);
+
+    const tokens = await prometheus.query('sum by (ml_model) (ml_tokens_total)');
+    expect(Object.fromEntries((tokens.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [s.metric.ml_model, Number(s.value[1])]))).toEqual({ 'llama-3-8b': 40, 'mistral-7b': 20 });
+
+    const gramsPerToken = await prometheus.query('sum by (ml_model) (ml_emissions_grams_total{carbon_scope="operational"}) / sum by (ml_model) (ml_tokens_total)');
+    const perToken = Object.fromEntries((gramsPerToken.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [s.metric.ml_model, Number(s.value[1])]));
+    expect(perToken['llama-3-8b']).toBeCloseTo(((joules['llama-3-8b'] / 3_600_000) * INTENSITY) / 40, 12);
+
+    // Conservation on the device: every joule went to a model or to idle.
+    const conserved = await prometheus.query(`sum(ml_energy_joules_total{hw_id="${DEVICE_ID}"}) - sum(hw_energy_joules_total{hw_id="${DEVICE_ID}"})`);
+    expect(Math.abs(Number((conserved.result as { value: [number, string] }[])[0]!.value[1]))).toBeLessThan(POWER_WATTS * 5);
+    const requests = await prometheus.query('sum(ml_requests_total)');
+    expect(Number((requests.result as { value: [number, string] }[])[0]!.value[1])).toBe(2);
+  });
+});
