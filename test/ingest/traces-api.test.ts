@@ -82,7 +82,7 @@ describe('POST /v1/traces', () => {
     const body = ExportTraceServiceRequest.encode(
       ExportTraceServiceRequest.fromObject(request([span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined }), span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined, endTimeUnixNano: '0' })])),
     ).finish();
-    const response = await post(body, { 'Content-Type': 'application/x-protobuf' });
+    const response = await post(Buffer.from(body), { 'Content-Type': 'application/x-protobuf' });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     const answer = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())), { longs: Number });
@@ -103,7 +103,7 @@ describe('POST /v1/traces', () => {
   it('answers a truncated protobuf with 400 and a google.rpc.Status', async () => {
     ingest = await startIngest();
     const whole = ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(request([span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined })]))).finish();
-    const response = await post(whole.subarray(0, whole.length - 5), { 'Content-Type': 'application/x-protobuf' });
+    const response = await post(Buffer.from(whole.subarray(0, whole.length - 5)), { 'Content-Type': 'application/x-protobuf' });
     expect(response.status).toBe(400);
     const status = RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await response.arrayBuffer())));
     expect(status.code).toBe(3);
