@@ -78,7 +78,9 @@ export class LiveIntensity {
       const ageSeconds = value.fetchedAtMs === undefined ? 0 : (nowMs - value.fetchedAtMs) / 1000;
       this.logger.warn({ ...fields, ageSeconds }, `carbon: ${this.provider.name} failing; using its last good value until it is older than intensityMaxAge`);
     } else {
-      this.logger.warn(fields, `carbon: no fresh ${this.provider.name} value; using the static annual average`);
+      // A marginal provider falling back to an average: emissions counters now add up two kinds of grams.
+      const mixing = this.provider.signal === 'marginal' ? ' (an average signal: emissions from here on are not marginal)' : '';
+      this.logger.warn(fields, `carbon: no fresh ${this.provider.name} value; using the static annual average${mixing}`);
     }
   }
 

@@ -82,9 +82,10 @@ describe('watttime provider', () => {
   it('falls back to the static average of the cloud region zone, labelled average', async () => {
     const clock = { nowMs: T0 };
     server = await startFakeServer({ '/login': (_q, response) => json(response, 500, {}) });
-    const { accountant } = accountantFor(server.url, clock);
+    const { accountant, log } = accountantFor(server.url, clock);
     await accountant.refresh();
     expect(accountant.intensity(clock.nowMs)).toMatchObject({ source: 'static', signal: 'average', gramsPerKwh: 229, state: 'static' });
+    expect(log.text()).toContain('not marginal');
   });
 
   it('rejects units other than lbs_co2_per_mwh', async () => {
