@@ -57,7 +57,9 @@ export class ElectricityMapsProvider implements IntensityProvider {
         this.logger.info({ status: error.status }, 'carbon: Electricity Maps forecast not available on this plan; using latest only');
         return [];
       }
-      throw error;
+      // The latest value is already in hand; a failing forecast only costs the points between refreshes.
+      this.logger.warn({ error: (error as Error).message }, 'carbon: Electricity Maps forecast failed; using latest only this time');
+      return [];
     }
   }
 
