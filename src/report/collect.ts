@@ -1,0 +1,80 @@
+// Runs the report's queries in order, reporting progress, and returns the raw samples.
+import type { PrometheusClient, PromSample } from './prometheus-client.ts';
+import type { ProgressReporter } from './progress.ts';
+import {
+  METRICS, PROJECTED_KEYS, REQUIRED_METRIC, presenceQuery, seriesQueries, windowTotalQueries,
+  type GroupBy, type SeriesKey, type WindowTotalKey,
+} from './queries.ts';
+
+export class NoDataError extends Error {}
+
+export interface QueryPlan {
+  fromSeconds: number;
+  toSeconds: number;
+  stepSeconds: number;
+  /** Length of the recent span whose rate the projection extrapolates. */
+  projectionBasisSeconds: number;
+  groupBy: GroupBy;
+}
+
+export interface RawReport {
+  missingMetrics: string[];
+  current: Record<WindowTotalKey, PromSample[]>;
+  previous: Record<WindowTotalKey, PromSample[]>;
+  projectionBasis: Record<(typeof PROJECTED_KEYS)[number], PromSample[]>;
+  series: Record<SeriesKey, PromSample[]>;
+  /** Time of the first range point; points then follow every stepSeconds up to toSeconds. */
+  seriesStartSeconds: number;
+}
+
+interface Task {
+  label: string;
+  run: () => Promise<PromSample[]>;
+}
+
+export async function collect(client: PrometheusClient, plan: QueryPlan, progress: ProgressReporter): Promise<RawReport> {
+  const lengthSeconds = plan.toSeconds - plan.fromSeconds;
+  const presence = await client.query(presenceQuery(lengthSeconds), plan.toSeconds);
+  const present = new Set(presence.map((sample) => sample.metric.__name__));
+  const missingMetrics = Object.values(METRICS).filter((name) => !present.has(name));
+  if (!present.has(REQUIRED_METRIC)) {
+    throw new NoDataError(
+      `no data between ${iso(plan.fromSeconds)} and ${iso(plan.toSeconds)}: missing ${missingMetrics.join(', ')}. ` +
+        'Check --from/--to against the retention of this Prometheus and that it scrapes footprint.',
+    );
+  }
+
+  // Align range points to end exactly at --to so that the last step closes with the window.
+  const stepCount = Math.max(1, Math.floor(lengthSeconds / plan.stepSeconds));
+  const seriesStartSeconds = plan.toSeconds - (stepCount - 1) * plan.stepSeconds;
+
+  const tasks: Array<Task & { store: (samples: PromSample[]) => void }> = [];
+  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {} } as Omit<RawReport, 'missingMetrics' | 'seriesStartSeconds'>;
+  const windowQueries = windowTotalQueries(lengthSeconds);
+  for (const [key, expr] of entries(windowQueries)) {
+    tasks.push({ label: `${key} (window)`, run: () => client.query(expr, plan.toSeconds), store: (s) => (raw.current[key] = s) });
+    tasks.push({ label: `${key} (previous window)`, run: () => client.query(expr, plan.fromSeconds), store: (s) => (raw.previous[key] = s) });
+  }
+  const basisQueries = windowTotalQueries(plan.projectionBasisSeconds);
+  for (const key of PROJECTED_KEYS) {
+    tasks.push({ label: `${key} (projection basis)`, run: () => client.query(basisQueries[key], plan.toSeconds), store: (s) => (raw.projectionBasis[key] = s) });
+  }
+  for (const [key, expr] of entries(seriesQueries(plan.stepSeconds, plan.groupBy))) {
+    tasks.push({ label: key, run: () => client.queryRange(expr, seriesStartSeconds, plan.toSeconds, plan.stepSeconds), store: (s) => (raw.series[key] = s) });
+  }
+
+  // One query at a time: a capacity report is not urgent, and a busy Prometheus stays responsive.
+  for (const [index, task] of tasks.entries()) {
+    progress(index + 1, tasks.length, task.label);
+    task.store(await task.run());
+  }
+  return { ...raw, missingMetrics, seriesStartSeconds };
+}
+
+function entries<T extends Record<string, string>>(record: T): Array<[keyof T & string, string]> {
+  return Object.entries(record) as Array<[keyof T & string, string]>;
+}
+
+function iso(seconds: number): string {
+  return new Date(seconds * 1000).toISOString();
+}

@@ -1,0 +1,28 @@
+// Number formatting shared by the HTML and Markdown renderers, so both say the same thing.
+const numberFormats = new Map<number, Intl.NumberFormat>();
+
+/** Fixed significant decimals with thousands separators; "n/a" for missing values. */
+export function formatNumber(value: number | null | undefined, fractionDigits = 1): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return 'n/a';
+  let format = numberFormats.get(fractionDigits);
+  if (!format) {
+    format = new Intl.NumberFormat('en-US', { minimumFractionDigits: fractionDigits, maximumFractionDigits: fractionDigits });
+    numberFormats.set(fractionDigits, format);
+  }
+  return format.format(value);
+}
+
+export function formatPercent(share: number | null | undefined, fractionDigits = 1): string {
+  return share === null || share === undefined || !Number.isFinite(share) ? 'n/a' : `${formatNumber(share * 100, fractionDigits)}%`;
+}
+
+/** A signed relative change: "+4.2%", "-10.0%", or "n/a" when there is no previous value. */
+export function formatChange(changeRatio: number | null): string {
+  if (changeRatio === null) return 'n/a';
+  return `${changeRatio > 0 ? '+' : ''}${formatPercent(changeRatio)}`;
+}
+
+export function formatCosts(costs: Record<string, number>, fractionDigits = 2): string {
+  const entries = Object.entries(costs);
+  return entries.length === 0 ? 'n/a' : entries.map(([currency, amount]) => `${formatNumber(amount, fractionDigits)} ${currency}`).join(', ');
+}

@@ -1,0 +1,72 @@
+// Every PromQL expression the report runs, in one place so docs/report.md can cite them.
+// Window totals use increase(metric[W]) evaluated at the window's end: with samples on both edges
+// it is exactly last - first, counter resets included; otherwise Prometheus extrapolates to the edges.
+
+export const METRICS = {
+  hwEnergy: 'hw_energy_joules_total',
+  deviceEmissions: 'carbon_emissions_grams_total',
+  deviceCost: 'energy_cost_total',
+  mlEnergy: 'ml_energy_joules_total',
+  mlEmissions: 'ml_emissions_grams_total',
+  mlCost: 'ml_cost_total',
+  tokens: 'ml_tokens_total',
+  requests: 'ml_requests_total',
+  intensity: 'carbon_intensity_grams_per_kilowatt_hour',
+} as const;
+
+/** Without this one there is nothing to report; the others only leave sections empty. */
+export const REQUIRED_METRIC = METRICS.hwEnergy;
+
+export type GroupBy = 'namespace' | 'model' | 'job' | 'node';
+export const GROUP_BY_LABEL: Record<GroupBy, string> = {
+  namespace: 'k8s_namespace_name',
+  model: 'ml_model',
+  job: 'ml_job',
+  node: 'instance',
+};
+
+const ML_KEYS = ['ml_model', 'ml_job', 'ml_phase', 'k8s_namespace_name', 'instance'];
+
+function increaseBy(metric: string, labels: string[], rangeSeconds: number): string {
+  return `sum by (${labels.join(', ')}) (increase(${metric}[${rangeSeconds}s]))`;
+}
+
+/** Counter totals over `[rangeSeconds]`, keyed for the analysis step. */
+export function windowTotalQueries(rangeSeconds: number) {
+  return {
+    hwEnergy: increaseBy(METRICS.hwEnergy, ['instance', 'measurement_method'], rangeSeconds),
+    deviceEmissions: increaseBy(METRICS.deviceEmissions, ['carbon_scope'], rangeSeconds),
+    deviceCost: increaseBy(METRICS.deviceCost, ['currency'], rangeSeconds),
+    mlEnergy: increaseBy(METRICS.mlEnergy, [...ML_KEYS, 'hw_id', 'hw_type'], rangeSeconds),
+    mlEmissions: increaseBy(METRICS.mlEmissions, [...ML_KEYS, 'carbon_scope'], rangeSeconds),
+    mlCost: increaseBy(METRICS.mlCost, [...ML_KEYS, 'currency'], rangeSeconds),
+    tokens: increaseBy(METRICS.tokens, ['ml_model'], rangeSeconds),
+    requests: increaseBy(METRICS.requests, ['ml_model'], rangeSeconds),
+  };
+}
+export type WindowTotalKey = keyof ReturnType<typeof windowTotalQueries>;
+
+/** The device-level totals the projection extrapolates. */
+export const PROJECTED_KEYS = ['hwEnergy', 'deviceEmissions', 'deviceCost'] as const satisfies readonly WindowTotalKey[];
+
+/** Range queries; each point at time t covers (t - step, t]. */
+export function seriesQueries(stepSeconds: number, groupBy: GroupBy) {
+  const step = `${stepSeconds}s`;
+  const groupLabel = GROUP_BY_LABEL[groupBy];
+  return {
+    // The energy counter's rate is the exact mean power over each step; a sampled power gauge misses peaks.
+    powerByNode: `sum by (instance) (rate(${METRICS.hwEnergy}[${step}]))`,
+    powerByDeviceType: `sum by (hw_type) (rate(${METRICS.hwEnergy}[${step}]))`,
+    intensityByZone: `avg by (carbon_zone, carbon_signal) (avg_over_time(${METRICS.intensity}[${step}]))`,
+    emissionsByGroup: `sum by (${groupLabel}, ml_phase) (increase(${METRICS.mlEmissions}[${step}]))`,
+    gramsPer1kTokensByModel:
+      `1000 * sum by (ml_model) (increase(${METRICS.mlEmissions}{ml_phase!="idle"}[${step}]))` +
+      ` / (sum by (ml_model) (increase(${METRICS.tokens}[${step}])) > 0)`,
+  };
+}
+export type SeriesKey = keyof ReturnType<typeof seriesQueries>;
+
+/** Which of the report's metrics have any sample in the window. */
+export function presenceQuery(rangeSeconds: number): string {
+  return `count by (__name__) (last_over_time({__name__=~"${Object.values(METRICS).join('|')}"}[${rangeSeconds}s]))`;
+}
