@@ -1,0 +1,221 @@
+// The chart rendered and linted by a real helm, its objects validated against the Kubernetes OpenAPI
+// schemas (kubernetes-models), and the least-privilege properties asserted.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { parseConfig } from '../../src/config.ts';
+import { ASSETS, assetNames } from '../../deploy/helm/sync-assets.ts';
+import { helmBinary } from '../support/helm.ts';
+
+const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+const CHART = join(REPO, 'deploy', 'helm', 'footprint');
+const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((name) => name.endsWith('-values.yaml'));
+const helm = helmBinary();
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+/** Runs helm; on failure returns helm's own message instead of throwing, for the negative tests. */
+function runHelm(args: string[]): { ok: boolean; output: string } {
+  try {
+    return { ok: true, output: execFileSync(helm!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+  }
+}
+
+function render(...args: string[]): K8sObject[] {
+  const { ok, output } = runHelm(['template', 'fp', CHART, '--namespace', 'footprint', ...args]);
+  if (!ok) throw new Error(output);
+  return parseAllDocuments(output)
+    .map((document) => document.toJS() as K8sObject | null)
+    .filter((object): object is K8sObject => object !== null);
+}
+
+function only(objects: K8sObject[], kind: string): K8sObject {
+  const matching = objects.filter((object) => object.kind === kind);
+  expect(matching, kind).toHaveLength(1);
+  return matching[0]!;
+}
+
+/** Schema validation of every built-in kind the chart renders; throws with the offending path. */
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'apps/v1/DaemonSet': DaemonSet,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+};
+const OPERATOR_KINDS = new Set(['ServiceMonitor', 'PodMonitor', 'PrometheusRule']);
+
+function validate(objects: K8sObject[]): void {
+  for (const object of objects) {
+    const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+    if (Model) {
+      new Model(object as never).validate();
+    } else {
+      // The Prometheus Operator kinds have no schema in kubernetes-models; their shape is asserted below.
+      expect(OPERATOR_KINDS.has(object.kind), `${object.apiVersion} ${object.kind}`).toBe(true);
+      expect(object.apiVersion).toBe('monitoring.coreos.com/v1');
+    }
+  }
+}
+
+type PodSpec = {
+  securityContext: Record<string, unknown>;
+  containers: {
+    securityContext: Record<string, unknown>;
+    env: { name: string; valueFrom?: unknown }[];
+    volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+    args: string[];
+    livenessProbe: { httpGet: { path: string; port: string } };
+    readinessProbe: { httpGet: { path: string; port: string } };
+    resources: unknown;
+  }[];
+  volumes: { name: string; hostPath?: { path: string } }[];
+  runtimeClassName?: string;
+  hostPID?: boolean;
+  hostNetwork?: boolean;
+};
+
+function podSpecOf(objects: K8sObject[]): PodSpec {
+  return ((only(objects, 'DaemonSet') as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec);
+}
+
+function checksumOf(objects: K8sObject[]): string {
+  const daemonSet = only(objects, 'DaemonSet') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+  return daemonSet.spec.template.metadata.annotations['checksum/config']!;
+}
+
+function daemonConfig(objects: K8sObject[]): Record<string, unknown> {
+  const configMaps = objects.filter((object) => object.kind === 'ConfigMap' && (object.data as Record<string, string>)['config.yaml']);
+  expect(configMaps).toHaveLength(1);
+  return parseYaml((configMaps[0]!.data as Record<string, string>)['config.yaml']!) as Record<string, unknown>;
+}
+
+describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
+  it.each(['(defaults)', ...CI_VALUES])('passes helm lint --strict with %s', (values) => {
+    const args = ['lint', '--strict', CHART, ...(values === '(defaults)' ? [] : ['-f', join(CHART, 'ci', values)])];
+    const { ok, output } = runHelm(args);
+    expect(output).toContain('0 chart(s) failed');
+    expect(ok).toBe(true);
+  });
+
+  it.each(['(defaults)', ...CI_VALUES])('renders objects valid against the Kubernetes schemas with %s', (values) => {
+    const objects = render(...(values === '(defaults)' ? [] : ['-f', join(CHART, 'ci', values)]));
+    validate(objects);
+    // The rendered config file is one the daemon itself accepts: keys exactly as in src/config.ts.
+    expect(() => parseConfig(daemonConfig(objects))).not.toThrow();
+  });
+
+  it('runs the defaults as a non-root, unprivileged, read-only container', () => {
+    const objects = render();
+    const pod = podSpecOf(objects);
+    const [container] = pod.containers;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container!.securityContext).toEqual({
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(pod.hostPID ?? false).toBe(false);
+    expect(pod.hostNetwork ?? false).toBe(false);
+    // Every host path is mounted read-only under /host, which is what --host-root points at.
+    const hostVolumes = new Set(pod.volumes.filter((volume) => volume.hostPath).map((volume) => volume.name));
+    const hostMounts = container!.volumeMounts.filter((mount) => hostVolumes.has(mount.name));
+    expect(hostMounts.map((mount) => mount.mountPath).sort()).toEqual(['/host/proc', '/host/sys']);
+    expect(hostMounts.every((mount) => mount.readOnly === true)).toBe(true);
+    expect(container!.args).toContain('--host-root=/host');
+    expect(container!.env.find((env) => env.name === 'FOOTPRINT_NODE_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
+    expect(container!.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '200m', memory: '256Mi' } });
+    expect(pod.runtimeClassName).toBe('nvidia');
+  });
+
+  it('grants get, list and watch on pods and nothing else', () => {
+    const role = only(render(), 'ClusterRole') as unknown as { rules: unknown[] };
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+  });
+
+  it('serves metrics on 9464 and ingest on 4318, node-local', () => {
+    const service = only(render(), 'Service') as unknown as { spec: { ports: { name: string; port: number }[]; internalTrafficPolicy: string } };
+    expect(service.spec.ports.map(({ name, port }) => [name, port])).toEqual([['metrics', 9464], ['ingest', 4318]]);
+    expect(service.spec.internalTrafficPolicy).toBe('Local');
+  });
+
+  it('runs as uid 0 with rapl.enabled, keeping every other restriction, and mounts the pod-resources directory read-only', () => {
+    const pod = podSpecOf(render('-f', join(CHART, 'ci', 'rapl-values.yaml')));
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: false, runAsUser: 0 });
+    expect(pod.containers[0]!.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    const podResources = pod.containers[0]!.volumeMounts.find((mount) => mount.name === 'pod-resources');
+    expect(podResources).toEqual({ name: 'pod-resources', mountPath: '/host/var/lib/kubelet/pod-resources', readOnly: true });
+    // hostPath mode mounts the library file and points the daemon at it instead of using the runtime class.
+    expect(pod.runtimeClassName).toBeUndefined();
+    const nvml = pod.containers[0]!.volumeMounts.find((mount) => mount.name === 'nvml')!;
+    expect(nvml.readOnly).toBe(true);
+  });
+
+  it('rolls the pods when the config changes', () => {
+    expect(checksumOf(render())).toBe(checksumOf(render()));
+    expect(checksumOf(render('--set', 'config.logLevel=debug'))).not.toBe(checksumOf(render()));
+  });
+
+  it('renders the Prometheus rules and Grafana dashboards from the chart copies', () => {
+    const objects = render('-f', join(CHART, 'ci', 'monitoring-values.yaml'));
+    const rule = only(objects, 'PrometheusRule') as unknown as { spec: { groups: unknown[] }; metadata: { labels: Record<string, string> } };
+    const sourceGroups = assetNames(ASSETS[0].source, '.yaml').flatMap(
+      (name) => (parseYaml(readFileSync(join(ASSETS[0].source, name), 'utf8')) as { groups: unknown[] }).groups,
+    );
+    expect(rule.spec.groups).toEqual(sourceGroups);
+    expect(rule.metadata.labels.release).toBe('kube-prometheus-stack');
+    expect(only(objects, 'ServiceMonitor').metadata.labels?.release).toBe('kube-prometheus-stack');
+    const dashboards = objects.filter((object) => object.kind === 'ConfigMap' && object.metadata.labels?.grafana_dashboard === '1');
+    expect(dashboards.map((object) => Object.keys(object.data as object)[0]).sort()).toEqual(assetNames(ASSETS[1].source, '.json'));
+    for (const dashboard of dashboards) {
+      expect(dashboard.metadata.namespace).toBe('monitoring');
+      const [name, json] = Object.entries(dashboard.data as Record<string, string>)[0]!;
+      expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(join(ASSETS[1].source, name), 'utf8')));
+    }
+  });
+
+  it('rejects bad values through values.schema.json with a message naming the value', () => {
+    // helm --set keeps fractions as strings; --set-json (or a values file) passes the number itself.
+    const pue = runHelm(['template', 'fp', CHART, '--set-json', 'config.pue=0.5']);
+    expect(pue.ok).toBe(false);
+    expect(pue.output).toContain("values don't meet the specifications of the schema(s) in the following chart(s):\nfootprint:\n- at '/config/pue': minimum: got 0.5, want 1");
+
+    const rapl = runHelm(['template', 'fp', CHART, '--set-string', 'rapl.enabled=yes']);
+    expect(rapl.ok).toBe(false);
+    expect(rapl.output).toContain("- at '/rapl/enabled': got string, want boolean");
+
+    const unknownKey = runHelm(['template', 'fp', CHART, '--set', 'config.colour=blue']);
+    expect(unknownKey.ok).toBe(false);
+    expect(unknownKey.output).toContain("- at '/config': additional properties 'colour' not allowed");
+
+    const both = runHelm(['template', 'fp', CHART, '--set', 'serviceMonitor.enabled=true', '--set', 'podMonitor.enabled=true']);
+    expect(both.ok).toBe(false);
+    expect(both.output).toMatch(/enable one/);
+  });
+});
+
+describe('chart assets', () => {
+  it.each(ASSETS.map((asset) => [asset.target.slice(REPO.length + 1), asset] as const))('%s equals its source (run deploy/helm/sync-assets.ts)', (_name, { source, target, suffix }) => {
+    const names = assetNames(source, suffix);
+    expect(assetNames(target, suffix)).toEqual(names);
+    for (const name of names) expect(readFileSync(join(target, name), 'utf8'), name).toBe(readFileSync(join(source, name), 'utf8'));
+  });
+});
