@@ -15,6 +15,11 @@ const skip = skipWithoutPromBinaries('prometheus');
 const POWER_WATTS = 100;
 const INTENSITY = 500;
 const DEVICE_ID = 'hwmon:ina3221@1-0040:power1';
+const PRICE_PER_KWH = 0.3;
+const DEVICE_HOUR_PRICE = 2.4;
+const EMBODIED_KG = 1000;
+const LIFETIME_YEARS = 4;
+const SECONDS_PER_YEAR = 365.25 * 86_400;
 
 describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
   let fixture: SysfsFixture;
@@ -25,7 +30,14 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
     fixture = createSysfsFixture();
     fixture.setCpuVendor('GenuineIntel', 2);
     fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: POWER_WATTS * 1_000_000 } });
-    daemon = await startTestDaemon({ hostRoot: fixture.root, intensity: INTENSITY, attributionLag: '4s' });
+    daemon = await startTestDaemon({
+      hostRoot: fixture.root,
+      intensity: INTENSITY,
+      attributionLag: '4s',
+      pricePerKwh: PRICE_PER_KWH,
+      deviceHourPrice: { other: DEVICE_HOUR_PRICE },
+      embodied: [{ match: 'other', manufacturingKgCo2e: EMBODIED_KG, lifetimeYears: LIFETIME_YEARS }],
+    });
     prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
   });
 
@@ -75,6 +87,11 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
     // Conservation on the device: every joule went to a model or to idle.
     const conserved = await prometheus.query(`sum(ml_energy_joules_total{hw_id="${DEVICE_ID}"}) - sum(hw_energy_joules_total{hw_id="${DEVICE_ID}"})`);
     expect(Math.abs(Number((conserved.result as { value: [number, string] }[])[0]!.value[1]))).toBeLessThan(POWER_WATTS * 5);
+    // Embodied CO2e and cost follow the same time share: llama holds the device for 0.75 s.
+    const single = async (expr: string) => Number(((await prometheus.query(expr)).result as { value: [number, string] }[])[0]!.value[1]);
+    const llamaSeconds = 0.75;
+    expect(await single('sum(ml_emissions_grams_total{ml_model="llama-3-8b",carbon_scope="embodied"})')).toBeCloseTo(((EMBODIED_KG * 1000) / (LIFETIME_YEARS * SECONDS_PER_YEAR)) * llamaSeconds, 12);
+    expect(await single('sum(ml_cost_total{ml_model="llama-3-8b",currency="USD"})')).toBeCloseTo((joules['llama-3-8b'] / 3_600_000) * PRICE_PER_KWH + (DEVICE_HOUR_PRICE * llamaSeconds) / 3600, 12);
     const requests = await prometheus.query('sum(ml_requests_total)');
     expect(Number((requests.result as { value: [number, string] }[])[0]!.value[1])).toBe(2);
   });
