@@ -154,6 +154,22 @@ describe('PodActivityProvider', () => {
     expect(errors).toEqual(['pod-resources']);
   });
 
+  it('never hands out more than the whole package when counters read apart exceed the capacity', async () => {
+    const source = new PodActivityProvider({ hostRoot, pods, cpuCount: 1, gpuDeviceIds: () => [], cpuDeviceIds: () => ['rapl:package-0'] });
+    await cpuSeconds(0, 0);
+    await source.refresh(0);
+    await cpuSeconds(2, 1);
+    await source.refresh(2000);
+    await cpuSeconds(2, 1);
+    await source.refresh(4000);
+    expect(source.activitiesBetween(0, 2000).map((activity) => [activity.workload.pod, activity.fraction])).toEqual([
+      ['vllm-0', 2 / 3],
+      ['finetune-x7k2p', 1 / 3],
+    ]);
+    // Idle pods get no activity.
+    expect(source.activitiesBetween(2000, 4000)).toEqual([]);
+  });
+
   it('knows nothing before its first sample and attributes no CPU without metadata', async () => {
     const source = new PodActivityProvider({
       hostRoot,

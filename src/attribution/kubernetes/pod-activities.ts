@@ -11,7 +11,7 @@ import { podOfPid } from './cgroup.ts';
 import { readOnlineCpuCount, readPodCpuSeconds } from './cpu-time.ts';
 import type { DeviceAllocation } from './pod-resources.ts';
 import type { PodInfo } from './pod-metadata.ts';
-import { Timeline } from './timeline.ts';
+import { Timeline, type TimedValue } from './timeline.ts';
 
 /** What the provider needs of the pod metadata watcher. */
 export interface PodLookup {
@@ -117,7 +117,7 @@ export class PodActivityProvider implements ActivityProvider {
   }
 
   private cpuActivities(startMs: number, endMs: number): Activity[] {
-    const samples = this.cpuSamples.points();
+    const samples = samplesAround(this.cpuSamples.points(), startMs, endMs);
     const cpuCount = this.cpuCount;
     const deviceIds = this.options.cpuDeviceIds();
     if (samples.length === 0 || !cpuCount || deviceIds.length === 0 || endMs <= startMs) return [];
@@ -125,10 +125,12 @@ export class PodActivityProvider implements ActivityProvider {
     const pods = new Map<string, { workload: Workload; cpuSeconds: number }>();
     for (const { value } of samples) {
       for (const [uid, workload] of value.workloads) {
+        if (pods.has(uid)) continue;
         const cpuSeconds = cumulativeAt(samples, uid, endMs) - cumulativeAt(samples, uid, startMs);
-        if (cpuSeconds > 0) pods.set(uid, { workload, cpuSeconds });
+        pods.set(uid, { workload, cpuSeconds });
       }
     }
+    for (const [uid, pod] of pods) if (!(pod.cpuSeconds > 0)) pods.delete(uid);
     const total = [...pods.values()].reduce((sum, pod) => sum + pod.cpuSeconds, 0);
     // Counters sampled a little apart can add up to more than the capacity; never hand out more than all of it.
     const scale = total > capacitySeconds ? capacitySeconds / total : 1;
@@ -198,9 +200,10 @@ export class PodActivityProvider implements ActivityProvider {
     const shares = new Map<string, GpuShare>();
     for (const { process, workload } of resolved) {
       if (!workload) continue;
-      const weight = byMemory.get(process.deviceId) ? process.usedMemoryBytes! : 0;
+      const weight = byMemory.get(process.deviceId) ? process.usedMemoryBytes! : 1;
       addShare(shares, { deviceId: process.deviceId, workload, weight });
     }
+    // Without memory figures each pod counts once, however many processes it runs on the board.
     for (const share of shares.values()) if (!byMemory.get(share.deviceId)) share.weight = 1;
     return [...shares.values()];
   }
@@ -238,11 +241,20 @@ function addShare(shares: Map<string, GpuShare>, share: GpuShare): void {
   else shares.set(key, share);
 }
 
+/** The samples from the last one at or before `startMs` to the first one at or after `endMs`: all that interpolation needs. */
+function samplesAround<T>(samples: readonly TimedValue<T>[], startMs: number, endMs: number): readonly TimedValue<T>[] {
+  let from = 0;
+  while (from + 1 < samples.length && samples[from + 1]!.timeMs <= startMs) from++;
+  let to = from;
+  while (to + 1 < samples.length && samples[to]!.timeMs < endMs) to++;
+  return samples.slice(from, to + 1);
+}
+
 /**
  * A pod's cumulative CPU seconds at `timeMs`, linear between the samples around it; before its first
  * sample it is that sample's value and after its last the last one's, so a range outside the samples counts nothing.
  */
-function cumulativeAt(samples: readonly { timeMs: number; value: CpuSample }[], uid: string, timeMs: number): number {
+function cumulativeAt(samples: readonly TimedValue<CpuSample>[], uid: string, timeMs: number): number {
   let before: { timeMs: number; seconds: number } | undefined;
   for (const { timeMs: sampleMs, value } of samples) {
     const seconds = value.usage.get(uid);
