@@ -1,7 +1,7 @@
 // The report as a list of sections (sentences, tables, chart ids). HTML and Markdown both render
 // this one list, so the two documents cannot drift apart.
 import { formatSpan } from './analyze.ts';
-import { formatChange, formatCosts, formatNumber, formatPercent } from './format.ts';
+import { formatChange, formatCosts, formatNumber, formatPercent, formatSignificant } from './format.ts';
 import type { BreakdownRow, Change, IdleRow, ReportData } from './report-data.ts';
 
 export interface Table {
@@ -127,9 +127,9 @@ export function buildSections(data: ReportData): Section[] {
         headers: ['model', 'requests', 'tokens', 'gCO2e / 1k tokens', 'change', 'gCO2e / request', 'cost / 1k tokens', 'cost / request'],
         numericFrom: 1,
         rows: data.perModel.map((m) => [
-          m.model, formatNumber(m.requests, 0), formatNumber(m.tokens, 0), formatNumber(m.gramsPer1kTokens, 4),
-          formatChange(m.gramsPer1kTokensChangeRatio), formatNumber(m.gramsPerRequest, 4),
-          formatCosts(m.costPer1kTokens, 5), formatCosts(m.costPerRequest, 6),
+          m.model, formatNumber(m.requests, 0), formatNumber(m.tokens, 0), formatSignificant(m.gramsPer1kTokens),
+          formatChange(m.gramsPer1kTokensChangeRatio), formatSignificant(m.gramsPerRequest),
+          formatCosts(m.costPer1kTokens, formatSignificant), formatCosts(m.costPerRequest, formatSignificant),
         ]),
       }],
       chartIds: ['grams-per-1k-tokens'],

@@ -1,0 +1,191 @@
+// runReport against a real Prometheus loaded with a known month; report.json must match the truth
+// computed straight from the generated counters, and report.html must render in real Chromium.
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NoDataError } from '../../src/report/collect.ts';
+import type { ReportData } from '../../src/report/report-data.ts';
+import { runReport, type ReportResult } from '../../src/report/run.ts';
+import {
+  HISTORY_START_SECONDS, increaseBetween, sampleIndexAt, type GeneratedSeries, type Labels,
+} from '../support/report-history.ts';
+import { CHROMIUM, haveBinaries, PROMETHEUS, PROMTOOL, startLoadedPrometheus, type LoadedPrometheus } from '../support/report-prometheus.ts';
+
+const DAY = 86_400;
+const FROM = HISTORY_START_SECONDS + 14 * DAY;
+const TO = HISTORY_START_SECONDS + 28 * DAY;
+const JOULES_PER_KWH = 3_600_000;
+const TMP = resolve('test/.tmp/report');
+const OUT = join(TMP, 'out');
+
+/** Float sums in a different order differ in the last bits only. */
+function expectClose(actual: number | null | undefined, expected: number): void {
+  expect(actual).not.toBeNull();
+  expect(Math.abs(actual! - expected)).toBeLessThanOrEqual(Math.abs(expected) * 1e-9 + 1e-9);
+}
+
+describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a real Prometheus', () => {
+  let prometheus: LoadedPrometheus;
+  let result: ReportResult;
+  let data: ReportData;
+  const progressLines: string[] = [];
+  let series: GeneratedSeries[];
+
+  const growth = (name: string, match: (labels: Labels) => boolean, fromSeconds = FROM, toSeconds = TO) =>
+    increaseBetween(series, name, match, sampleIndexAt(fromSeconds), sampleIndexAt(toSeconds));
+  const any = () => true;
+
+  beforeAll(async () => {
+    prometheus = await startLoadedPrometheus(join(TMP, 'prometheus'));
+    series = prometheus.series;
+    result = await runReport({
+      prometheus: prometheus.url,
+      from: new Date(FROM * 1000).toISOString(),
+      to: String(TO),
+      out: OUT,
+      top: 3,
+      progress: (done, total, label) => progressLines.push(`${done}/${total} ${label}`),
+    });
+    data = JSON.parse(await readFile(join(OUT, 'report.json'), 'utf8')) as ReportData;
+  }, 180_000);
+
+  afterAll(async () => {
+    await prometheus?.stop();
+  });
+
+  it('writes the three files and reports progress for every query', async () => {
+    expect(result.files.map((file) => file.slice(OUT.length + 1)).sort()).toEqual(['report.html', 'report.json', 'report.md']);
+    expect(progressLines.length).toBeGreaterThan(10);
+    expect(progressLines.at(-1)).toMatch(/^(\d+)\/\1 /);
+    expect(data.missingMetrics).toEqual([]);
+  });
+
+  it('totals and their previous window match the generated counters', () => {
+    expectClose(data.totals.energyKilowattHours.current, growth('hw_energy_joules_total', any) / JOULES_PER_KWH);
+    expectClose(data.totals.energyKilowattHours.previous, growth('hw_energy_joules_total', any, HISTORY_START_SECONDS, FROM) / JOULES_PER_KWH);
+    for (const scope of ['operational', 'embodied'] as const) {
+      expectClose(data.totals.emissionsGrams[scope].current, growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope));
+      expectClose(data.totals.emissionsGrams[scope].previous, growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope, HISTORY_START_SECONDS, FROM));
+    }
+    expectClose(data.totals.cost.EUR!.current, growth('energy_cost_total', any));
+    expect(data.totals.tokens.current).toBe(growth('ml_tokens_total', any));
+    expect(data.totals.requests.current).toBe(growth('ml_requests_total', any));
+    const energy = data.totals.energyKilowattHours;
+    expectClose(energy.changeRatio, (energy.current - energy.previous) / energy.previous);
+    // The DE grid got cleaner on day 21, so operational CO2e fell while energy did not.
+    expect(data.totals.emissionsGrams.operational.changeRatio!).toBeLessThan(-0.1);
+  });
+
+  it('gCO2e and cost per 1k tokens and per request per model match the truth', () => {
+    const models = ['bge-small', 'llama-3-8b', 'mistral-7b'];
+    expect(data.perModel.map((m) => m.model)).toEqual(models);
+    for (const model of models) {
+      const ofModel = (l: Labels) => l.ml_model === model && l.ml_phase !== 'idle';
+      const grams = growth('ml_emissions_grams_total', ofModel);
+      const tokens = growth('ml_tokens_total', (l) => l.ml_model === model);
+      const requests = growth('ml_requests_total', (l) => l.ml_model === model);
+      const row = data.perModel.find((m) => m.model === model)!;
+      expectClose(row.gramsPer1kTokens, (grams / tokens) * 1000);
+      expectClose(row.gramsPerRequest, grams / requests);
+      expectClose(row.costPer1kTokens.EUR, (growth('ml_cost_total', ofModel) / tokens) * 1000);
+      const previousGrams = growth('ml_emissions_grams_total', ofModel, HISTORY_START_SECONDS, FROM);
+      const previousTokens = growth('ml_tokens_total', (l) => l.ml_model === model, HISTORY_START_SECONDS, FROM);
+      expectClose(row.previousGramsPer1kTokens, (previousGrams / previousTokens) * 1000);
+    }
+  });
+
+  it('idle share per node and per GPU is idle ml energy over all ml energy', () => {
+    for (const node of ['gpu-node-a:9464', 'gpu-node-b:9464', 'cpu-node-c:9464']) {
+      const onNode = (l: Labels) => l.instance === node;
+      const expected = growth('ml_energy_joules_total', (l) => onNode(l) && l.ml_phase === 'idle') / growth('ml_energy_joules_total', onNode);
+      expectClose(data.idleShare.nodes.find((row) => row.node === node)?.share, expected);
+    }
+    expect(data.idleShare.gpus).toHaveLength(4);
+    const onGpu = (l: Labels) => l.instance === 'gpu-node-b:9464' && l.hw_id === 'GPU-b1';
+    const trainingGpu = data.idleShare.gpus.find((row) => row.node === 'gpu-node-b:9464' && row.hwId === 'GPU-b1');
+    expectClose(trainingGpu?.share, growth('ml_energy_joules_total', (l) => onGpu(l) && l.ml_phase === 'idle') / growth('ml_energy_joules_total', onGpu));
+  });
+
+  it('measured share, breakdowns and projection match the truth', () => {
+    const total = growth('hw_energy_joules_total', any);
+    expectClose(data.measurement.measuredShare, growth('hw_energy_joules_total', (l) => l.measurement_method !== 'model') / total);
+    expect(data.measurement.methods.find((m) => m.method === 'model')?.measured).toBe(false);
+
+    // top 3 of 5 keys (4 models + idle) plus one "(rest)" row; shares add up to all ml emissions.
+    expect(data.breakdowns.model).toHaveLength(4);
+    expect(data.breakdowns.model.at(-1)).toMatchObject({ key: '(rest)', restCount: 2 });
+    expectClose(data.breakdowns.model.reduce((sum, row) => sum + row.emissionsGrams, 0), growth('ml_emissions_grams_total', any));
+    const llama = data.breakdowns.model.find((row) => row.key === 'llama-3-8b')!;
+    expectClose(llama.emissionsGrams, growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'));
+    expect(data.breakdowns.namespace.map((row) => row.key)).toEqual(['(idle)', 'serving', 'research', '(rest)']);
+
+    const basisFrom = TO - 7 * DAY;
+    expect(data.projection.basisSeconds).toBe(7 * DAY);
+    expectClose(data.projection.energyKilowattHours, (growth('hw_energy_joules_total', any, basisFrom) / JOULES_PER_KWH) * 2);
+    expectClose(data.projection.emissionsGrams.total, growth('carbon_emissions_grams_total', any, basisFrom) * 2);
+  });
+
+  it('range points tile the window: per-step CO2e sums to the window total, power is energy over time', () => {
+    expect(data.window.stepSeconds).toBe(3 * 3600);
+    const llamaPoints = data.series.emissionsGramsByGroup.filter((p) => p.key === 'llama-3-8b');
+    expect(llamaPoints).toHaveLength((14 * DAY) / (3 * 3600));
+    expect(llamaPoints.at(-1)?.time).toBe(new Date(TO * 1000).toISOString());
+    expectClose(llamaPoints.reduce((sum, p) => sum + p.value, 0), growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'));
+    const lastNodeA = data.series.powerWattsByNode.filter((p) => p.key === 'gpu-node-a:9464').at(-1)!;
+    expectClose(lastNodeA.value, growth('hw_energy_joules_total', (l) => l.instance === 'gpu-node-a:9464', TO - 3 * 3600) / (3 * 3600));
+    const zones = new Set(data.series.intensityByZone.map((p) => p.key));
+    expect([...zones].sort()).toEqual(['DE (average)', 'FR (average)']);
+    expect(new Set(data.series.intensityByZone.filter((p) => p.key === 'DE (average)').map((p) => p.value))).toContain(260);
+  });
+
+  it('report.md carries the same findings as tables', async () => {
+    const markdown = await readFile(join(OUT, 'report.md'), 'utf8');
+    expect(markdown).toContain('## Idle share');
+    expect(markdown).toContain('| llama-3-8b |');
+    expect(markdown).toContain('docs/methodology.md');
+    expect(markdown).toContain('Method: linear');
+  });
+
+  it('an empty window is an error that names the missing metrics', async () => {
+    const error = await runReport({ prometheus: prometheus.url, from: '2020-01-01T00:00:00Z', to: '2020-01-15T00:00:00Z', out: join(TMP, 'empty') }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoDataError);
+    expect((error as Error).message).toMatch(/no data between 2020-01-01T00:00:00.000Z and 2020-01-15T00:00:00.000Z: missing hw_energy_joules_total, .*ml_tokens_total/);
+  });
+
+  describe.skipIf(!haveBinaries(CHROMIUM))('report.html in headless Chromium', () => {
+    it('renders every chart without console errors and takes a screenshot', async () => {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+        const problems: string[] = [];
+        page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
+        page.on('pageerror', (error) => problems.push(error.message));
+        const requests: string[] = [];
+        page.on('request', (request) => requests.push(request.url()));
+        await page.goto(`file://${join(OUT, 'report.html')}`, { waitUntil: 'load' });
+
+        const marksPerChart = await page.$$eval('figure.chart', (figures) =>
+          figures.map((figure) => [figure.getAttribute('data-chart'), figure.querySelectorAll('svg .role-mark > *').length] as const),
+        );
+        expect(marksPerChart.map(([id]) => id)).toEqual([
+          'power-by-node', 'power-by-device-type', 'emissions-by-group', 'emissions-by-model', 'emissions-by-job',
+          'emissions-by-namespace', 'grams-per-1k-tokens', 'idle-share-nodes', 'idle-share-gpus', 'measurement-method', 'grid-intensity',
+        ]);
+        for (const [id, marks] of marksPerChart) expect(marks, id ?? '').toBeGreaterThan(0);
+        expect(problems).toEqual([]);
+        // Self-contained: the page loads nothing but itself.
+        expect(requests.filter((url) => !url.startsWith('file://'))).toEqual([]);
+
+        await mkdir(TMP, { recursive: true });
+        await page.screenshot({ path: join(TMP, 'report.png'), fullPage: true });
+        const chart = join(TMP, 'report-emissions-by-group.png');
+        await page.locator('figure[data-chart="emissions-by-group"]').screenshot({ path: chart });
+        // The README's image is refreshed on request, so ordinary runs leave the tree clean.
+        if (process.env.FOOTPRINT_UPDATE_DOCS_IMAGES === '1') await copyFile(chart, resolve('docs/images/report-emissions-by-group.png'));
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,95 @@
+// A real Prometheus holding the synthetic history: promtool imports the OpenMetrics text into
+// blocks, then prometheus serves that data directory on a free loopback port.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { generateHistory, toOpenMetrics, type GeneratedSeries } from './report-history.ts';
+
+const run = promisify(execFile);
+export const PROMTOOL = '/usr/bin/promtool';
+export const PROMETHEUS = '/usr/bin/prometheus';
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** True when every binary exists; in CI a missing one fails the run instead of skipping tests. */
+export function haveBinaries(...paths: string[]): boolean {
+  const missing = paths.filter((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0 && process.env.CI === 'true') throw new Error(`CI needs ${missing.join(', ')} (apt-get install prometheus chromium)`);
+  return missing.length === 0;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface LoadedPrometheus {
+  url: string;
+  series: GeneratedSeries[];
+  stop: () => Promise<void>;
+}
+
+async function waitReady(url: string, child: ChildProcess, logs: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${logs()}`);
+    try {
+      if ((await fetch(`${url}/-/ready`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`prometheus not ready at ${url} within 30 s:\n${logs()}`);
+}
+
+export async function startLoadedPrometheus(workDir: string): Promise<LoadedPrometheus> {
+  await rm(workDir, { recursive: true, force: true });
+  const dataDir = join(workDir, 'data');
+  await mkdir(dataDir, { recursive: true });
+  const series = generateHistory();
+  const historyFile = join(workDir, 'history.om');
+  await writeFile(historyFile, toOpenMetrics(series));
+  // One block per ~6 weeks instead of promtool's default 2 h: the import then reads the file a few times, not hundreds.
+  await run(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', '--max-block-duration=1000h', historyFile, dataDir]);
+  await rm(historyFile);
+  const configFile = join(workDir, 'prometheus.yml');
+  await writeFile(configFile, 'global:\n  scrape_interval: 1m\nscrape_configs: []\n');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const child = spawn(PROMETHEUS, [
+    `--storage.tsdb.path=${dataDir}`, `--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${port}`,
+    '--storage.tsdb.retention.time=10y', '--log.level=warn',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    await waitReady(url, child, () => output);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, series, stop };
+}
