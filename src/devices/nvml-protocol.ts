@@ -8,8 +8,15 @@ export const MAX_BOARDS = 128;
 export interface OpenRequest {
   type: 'open';
   libraryPath: string;
-  /** On a respawn, the UUIDs in slot order so slots keep their meaning; absent on first discovery. */
-  uuids?: string[];
+  /**
+   * On a respawn, the boards already discovered, in slot order: slots keep their meaning and boards are
+   * not probed again (a probe could hit the call that hung). Absent on first discovery.
+   */
+  known?: KnownBoard[];
+}
+export interface KnownBoard {
+  uuid: string;
+  energySupported: boolean;
 }
 export interface SampleRequest {
   type: 'sample';
@@ -48,6 +55,7 @@ export type OpenReply =
   | {
       ok: true;
       driverVersion: string;
+      /** Described on first discovery only; empty on a respawn. */
       boards: BoardInfo[];
       /** Boards that could not be identified at open, by NVML index. */
       unusable: (CallError & { index: number })[];

@@ -104,11 +104,14 @@ function open(request: OpenRequest): OpenReply {
     try {
       const handle = lib.handleByIndex(index);
       const uuid = lib.uuid(handle);
-      const slot = request.uuids ? request.uuids.indexOf(uuid) : boards.length;
-      // A board that appeared after discovery is left for the next discovery.
-      if (slot < 0) continue;
-      const board = describe(lib, handle, uuid, slot);
-      slots[slot] = { handle, energySupported: board.energySupported };
+      if (request.known) {
+        const slot = request.known.findIndex((board) => board?.uuid === uuid);
+        // A board that appeared after discovery is left for the next discovery.
+        if (slot >= 0) slots[slot] = { handle, energySupported: request.known[slot]!.energySupported };
+        continue;
+      }
+      const board = describe(lib, handle, uuid, boards.length);
+      slots[board.slot] = { handle, energySupported: board.energySupported };
       boards.push(board);
     } catch (error) {
       unusable.push({ index, ...callError(error, 'nvmlDeviceGetHandleByIndex_v2') });

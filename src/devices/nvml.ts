@@ -4,7 +4,7 @@
 // transition, and retried with exponential backoff while the others keep being read.
 import type { Logger } from 'pino';
 import { NvmlWorker } from './nvml-worker-client.ts';
-import type { CallError, ErrorTexts, OpenReply, ProcessesReply, SampleReply, SlotSample } from './nvml-protocol.ts';
+import type { CallError, ErrorTexts, KnownBoard, OpenReply, ProcessesReply, SampleReply, SlotSample } from './nvml-protocol.ts';
 import { NVML_RETURN } from './nvml-return.ts';
 import type {
   Device,
@@ -231,9 +231,9 @@ export class NvmlSource implements DeviceSource {
     worker.terminate();
   }
 
-  private async open(uuids?: string[]): Promise<Opened> {
+  private async open(known?: KnownBoard[]): Promise<Opened> {
     const worker = new NvmlWorker();
-    const request = { type: 'open' as const, libraryPath: this.options.libraryPath, ...(uuids ? { uuids } : {}) };
+    const request = { type: 'open' as const, libraryPath: this.options.libraryPath, ...(known ? { known } : {}) };
     const { reply } = await worker.request<OpenReply>(request, performance.now() + OPEN_TIMEOUT_MS);
     if (reply?.ok) return { worker, reply };
     worker.terminate();
@@ -260,9 +260,9 @@ export class NvmlSource implements DeviceSource {
   }
 
   private async respawn(nowMs: number): Promise<NvmlWorker | undefined> {
-    const uuids: string[] = [];
-    for (const board of this.boards) uuids[board.slot] = board.device.id;
-    const opened = await this.open(uuids);
+    const known: KnownBoard[] = [];
+    for (const board of this.boards) known[board.slot] = { uuid: board.device.id, energySupported: board.device.method === 'counter' };
+    const opened = await this.open(known);
     if ('problem' in opened) {
       this.workerProblem = opened.problem;
       this.workerFailures++;

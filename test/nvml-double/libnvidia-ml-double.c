@@ -3,7 +3,7 @@
 //
 // Behaviour comes from a control file named by FAKE_NVML_SCRIPT. The file is re-read whenever its
 // inode, size or mtime changes (tests replace it atomically), so a test scripts a run by rewriting it.
-// Lines, '#' starts a comment:
+// One setting a line; lines starting with '#' are comments:
 //   driver <version>                 system driver version
 //   init_error <code>                nvmlInit_v2 returns this code
 //   gpus <n>                         number of boards (at most FAKE_MAX_GPUS)
@@ -159,7 +159,8 @@ static void parseGpuLine(struct fake_gpu *gpu, const char *key, const char *rest
 }
 
 static void parseLine(char *line) {
-  line[strcspn(line, "\r\n#")] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (line[0] == '#') return;
   char key[32], rest[256] = "";
   int index = -1;
   if (sscanf(line, "gpu %d %31s %255[^\n]", &index, key, rest) >= 2) {
