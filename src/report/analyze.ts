@@ -2,6 +2,7 @@
 // efficiency, idle and measured shares, the projection and chart series.
 import type { RawReport } from './collect.ts';
 import type { PromSample } from './prometheus-client.ts';
+import { formatSpan } from './format.ts';
 import { GROUP_BY_LABEL, type GroupBy, type WindowTotalKey } from './queries.ts';
 import type { BreakdownRow, Change, IdleRow, ModelEfficiency, ReportData, ScopedGrams, SeriesPoint } from './report-data.ts';
 
@@ -196,13 +197,6 @@ function points(samples: PromSample[], key: (m: Record<string, string>) => strin
     }
   }
   return [...byKeyAndTime.values()].sort((a, b) => a.key.localeCompare(b.key) || a.time.localeCompare(b.time));
-}
-
-export function formatSpan(seconds: number): string {
-  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
 }
 
 export function analyze(raw: RawReport, context: AnalysisContext): ReportData {

@@ -2,6 +2,7 @@
 // so report.html carries finished drawings and needs no script or network to show them.
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { formatSpan } from './format.ts';
 import type { ReportData, SeriesPoint } from './report-data.ts';
 
 export interface Chart {
@@ -71,7 +72,7 @@ export function chartSpecs(data: ReportData): Array<{ id: string; title: string;
   const specs = [
     { id: 'power-by-node', title: 'Mean power per node', spec: timeSeriesSpec(series.powerWattsByNode, 'W', 'line'), empty: series.powerWattsByNode.length === 0 },
     { id: 'power-by-device-type', title: 'Mean power per device type (stacked)', spec: timeSeriesSpec(series.powerWattsByDeviceType, 'W', 'area'), empty: series.powerWattsByDeviceType.length === 0 },
-    { id: 'emissions-by-group', title: `CO2e per step by ${data.groupBy} (stacked)`, spec: timeSeriesSpec(series.emissionsGramsByGroup, 'gCO2e per step', 'area'), empty: series.emissionsGramsByGroup.length === 0 },
+    { id: 'emissions-by-group', title: `CO2e by ${data.groupBy} (stacked)`, spec: timeSeriesSpec(series.emissionsGramsByGroup, `gCO2e per ${formatSpan(data.window.stepSeconds)}`, 'area'), empty: series.emissionsGramsByGroup.length === 0 },
     { id: 'emissions-by-model', title: 'CO2e per model', spec: breakdownBars('model'), empty: data.breakdowns.model.length === 0 },
     { id: 'emissions-by-job', title: 'CO2e per job', spec: breakdownBars('job'), empty: data.breakdowns.job.length === 0 },
     { id: 'emissions-by-namespace', title: 'CO2e per namespace', spec: breakdownBars('namespace'), empty: data.breakdowns.namespace.length === 0 },

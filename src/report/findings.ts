@@ -1,7 +1,6 @@
 // The report as a list of sections (sentences, tables, chart ids). HTML and Markdown both render
 // this one list, so the two documents cannot drift apart.
-import { formatSpan } from './analyze.ts';
-import { formatChange, formatCosts, formatNumber, formatPercent, formatSignificant } from './format.ts';
+import { formatChange, formatCosts, formatNumber, formatPercent, formatSignificant, formatSpan } from './format.ts';
 import type { BreakdownRow, Change, IdleRow, ReportData } from './report-data.ts';
 
 export interface Table {

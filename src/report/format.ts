@@ -36,3 +36,11 @@ export function formatCosts(costs: Record<string, number>, format: (amount: numb
   const entries = Object.entries(costs);
   return entries.length === 0 ? 'n/a' : entries.map(([currency, amount]) => `${format(amount)} ${currency}`).join(', ');
 }
+
+/** A duration as the flags spell it: 14d, 3h, 5m, 30s. */
+export function formatSpan(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}

@@ -5,8 +5,15 @@ export class ReportArgumentError extends Error {}
 
 const ACCEPTED_TIME = 'RFC 3339 (2025-01-31T00:00:00Z), unix seconds (1738281600), now, or now-30d / now-12h';
 
-/** Resolves `--from` / `--to` values to unix seconds; `nowSeconds` anchors relative values. */
+/**
+ * Resolves `--from` / `--to` values to whole unix seconds (PromQL range durations must be whole
+ * units, and window lengths are derived from these); `nowSeconds` anchors relative values.
+ */
 export function parseTimeArg(flag: string, text: string, nowSeconds: number): number {
+  return Math.floor(parseTime(flag, text, nowSeconds));
+}
+
+function parseTime(flag: string, text: string, nowSeconds: number): number {
   const trimmed = text.trim();
   const relative = /^now(?:\s*-\s*(.+))?$/.exec(trimmed);
   if (relative) {
@@ -23,11 +30,11 @@ export function parseTimeArg(flag: string, text: string, nowSeconds: number): nu
   throw new ReportArgumentError(`${flag}: cannot parse "${text}"; use ${ACCEPTED_TIME}`);
 }
 
-/** Parses `--step` style durations (`5m`, `1h`, `1d`) to seconds. */
+/** Parses `--step` style durations (`5m`, `1h`, `1d`) to whole seconds. */
 export function parseDurationArg(flag: string, text: string): number {
   const durationMs = parseDurationMs(text);
-  if (durationMs === undefined || durationMs < 1000) {
-    throw new ReportArgumentError(`${flag}: expected a duration of at least 1s like 5m, 1h or 1d, got "${text}"`);
+  if (durationMs === undefined || durationMs < 1000 || durationMs % 1000 !== 0) {
+    throw new ReportArgumentError(`${flag}: expected a whole number of seconds of at least 1s like 5m, 1h or 1d, got "${text}"`);
   }
   return durationMs / 1000;
 }
