@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ActivitySink } from './attribution/activity.ts';
+import { startKubernetesAttribution } from './attribution/kubernetes/attribution.ts';
 import { Ledger } from './attribution/ledger.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
 import { splitHostPort, type Config } from './config.ts';
@@ -42,7 +43,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
   });
   publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
   const windows = new WindowStore({ defaultTtlMs: config.windowTtl, retainMs: config.attributionLag + 10 * config.interval });
-  const ledger = new Ledger({ lagMs: config.attributionLag, providers: [windows] });
+  const kubernetes = config.kubernetes ? await startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
+  const ledger = new Ledger({ lagMs: config.attributionLag, providers: kubernetes ? [windows, kubernetes.provider] : [windows] });
   const meter = new EnergyMeter({
     maxGapMs: MAX_GAP_INTERVALS * config.interval,
     onEvent: (deviceId, event) => logger.info({ hwId: deviceId, event }, `${deviceId}: energy counter ${event}`),
@@ -80,14 +82,17 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
   });
   const ingest = await ingestServer.start();
 
-  await pipeline.tick(Date.now());
+  const tick = async (nowMs: number) => {
+    await kubernetes?.refresh(nowMs);
+    await pipeline.tick(nowMs);
+  };
+  await tick(Date.now());
   let ticking = false;
   const timer = setInterval(() => {
     // A slow device must not pile up ticks; the next one starts when this one is done.
     if (ticking) return;
     ticking = true;
-    pipeline
-      .tick(Date.now())
+    tick(Date.now())
       .catch((error: Error) => logger.error({ err: error }, 'sample tick failed'))
       .finally(() => (ticking = false));
   }, config.interval);
@@ -108,6 +113,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
         ingestServer.close(),
         telemetry.shutdown(),
         accountant.close(),
+        kubernetes?.stop(),
         ...discovery.sources.map((source) => source.close?.()),
       ]);
     },

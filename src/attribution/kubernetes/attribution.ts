@@ -1,0 +1,71 @@
+// Builds the Kubernetes default attribution from config: pod metadata watched from the API server,
+// GPU ownership from the kubelet's pod-resources socket, processes and MIG layout from the GPU
+// sources. The daemon registers `provider` with the ledger and calls `refresh` each tick.
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.ts';
+import type { Device, DeviceProcess, DeviceSource } from '../../devices/source.ts';
+import { PodActivityProvider } from './pod-activities.ts';
+import { PodMetadataWatcher } from './pod-metadata.ts';
+import { PodResourcesClient, podResourcesSocketPath } from './pod-resources.ts';
+
+export interface KubernetesAttribution {
+  provider: PodActivityProvider;
+  refresh(nowMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A GPU source that knows its MIG layout (NvmlSource). */
+interface MigAware {
+  migInstances(): { parentId: string; uuid: string }[];
+}
+
+function isMigAware(source: DeviceSource): source is DeviceSource & MigAware {
+  return typeof (source as Partial<MigAware>).migInstances === 'function';
+}
+
+export async function startKubernetesAttribution(config: Config, devices: Device[], sources: DeviceSource[], logger: Logger): Promise<KubernetesAttribution> {
+  if (!config.nodeName) throw new Error('kubernetes attribution needs the node name: set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)');
+  const log = logger.child({ component: 'kubernetes' });
+  const reported = new Set<string>();
+  const reportOnce = (step: string, error: unknown) => {
+    if (reported.has(step)) return;
+    reported.add(step);
+    log.warn({ step, err: error }, `kubernetes ${step}: ${(error as Error).message ?? error}; pods fall back to coarser attribution, retrying`);
+  };
+
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const watcher = new PodMetadataWatcher({
+    kubeConfig,
+    nodeName: config.nodeName,
+    keys: { model: config.podLabelModel, job: config.podLabelJob, phase: config.podLabelPhase },
+    onError: (error) => reportOnce('pod-metadata', error),
+  });
+  await watcher.start();
+  const podResources = new PodResourcesClient({ socketPath: podResourcesSocketPath(config.hostRoot) });
+  const gpuSources = sources.filter((source) => source.processes !== undefined);
+  const migSources = sources.filter(isMigAware);
+  const migParent = (uuid: string) => migSources.flatMap((source) => source.migInstances()).find((instance) => instance.uuid === uuid)?.parentId;
+
+  const provider = new PodActivityProvider({
+    hostRoot: config.hostRoot,
+    gpuDeviceIds: () => devices.filter((device) => device.type === 'gpu').map((device) => device.id),
+    // Packages carry the CPU time split; DRAM follows the same pods' CPU time (memory traffic tracks it).
+    cpuDeviceIds: () => devices.filter((device) => (device.type === 'cpu' || device.type === 'memory') && device.hostRole === 'part').map((device) => device.id),
+    pods: watcher,
+    allocations: () => podResources.list(),
+    processes: async () => (await Promise.all(gpuSources.map((source) => source.processes!()))).flat() as DeviceProcess[],
+    migParent,
+    retentionMs: config.attributionLag + 10 * config.interval,
+    onError: (step, error) => reportOnce(step, error),
+  });
+  return {
+    provider,
+    refresh: (nowMs) => provider.refresh(nowMs),
+    async stop() {
+      watcher.stop();
+      podResources.close();
+    },
+  };
+}
