@@ -84,16 +84,17 @@ const TARGETS: RuleGroup = {
   ],
 };
 
-const BURN_RATES: RuleGroup = {
-  name: 'footprint-carbon-budget-burn-rates',
-  rules: BUDGET_SCOPES.flatMap((scope) =>
-    BURN_RATE_WINDOWS.map((window) => ({ record: burnRateRecord(scope, window), expr: burnRateExpr(scope, window, 'recorded') })),
-  ),
-};
+// Burn rates and the alerts on them share a group: rules in a group run in order, so each alert
+// reads the burn rates of the same evaluation rather than the previous one.
+const BURN_RATES = BUDGET_SCOPES.flatMap((scope) =>
+  BURN_RATE_WINDOWS.map((window) => ({ record: burnRateRecord(scope, window), expr: burnRateExpr(scope, window, 'recorded') })),
+);
 
-const BURN_ALERTS: RuleGroup = {
-  name: 'footprint-carbon-budget-alerts',
-  rules: BUDGET_SCOPES.flatMap((scope) =>
+const BUDGET_BURN: RuleGroup = {
+  name: 'footprint-carbon-budget',
+  rules: [
+    ...BURN_RATES,
+    ...BUDGET_SCOPES.flatMap((scope) =>
     BURN_WINDOWS.map((w) => ({
       alert: scope.alert,
       expr: `${burnRateRecord(scope, w.long)} > ${w.factor}\nand\n${burnRateRecord(scope, w.short)} > ${w.factor}`,
@@ -107,7 +108,8 @@ const BURN_ALERTS: RuleGroup = {
         runbook_url: runbookUrl(scope.alert),
       },
     })),
-  ),
+    ),
+  ],
 };
 
 const EFFICIENCY: RuleGroup = {
@@ -190,7 +192,7 @@ const OPERATIONAL: RuleGroup = {
 
 export const RULE_FILES: readonly RuleFile[] = [
   { file: 'footprint-recording.yaml', groups: [RATIOS] },
-  { file: 'footprint-carbon-slo.yaml', groups: [TARGETS, BURN_RATES, BURN_ALERTS, EFFICIENCY] },
+  { file: 'footprint-carbon-slo.yaml', groups: [TARGETS, BUDGET_BURN, EFFICIENCY] },
   { file: 'footprint-operational.yaml', groups: [OPERATIONAL] },
 ];
 
