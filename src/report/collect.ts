@@ -22,34 +22,24 @@ export interface RawReport {
   current: Record<WindowTotalKey, PromSample[]>;
   previous: Record<WindowTotalKey, PromSample[]>;
   projectionBasis: Record<(typeof PROJECTED_KEYS)[number], PromSample[]>;
+  /** Range points every stepSeconds, the last one at toSeconds. */
   series: Record<SeriesKey, PromSample[]>;
-  /** Time of the first range point; points then follow every stepSeconds up to toSeconds. */
-  seriesStartSeconds: number;
 }
 
 interface Task {
   label: string;
   run: () => Promise<PromSample[]>;
+  store: (samples: PromSample[]) => void;
 }
 
 export async function collect(client: PrometheusClient, plan: QueryPlan, progress: ProgressReporter): Promise<RawReport> {
   const lengthSeconds = plan.toSeconds - plan.fromSeconds;
-  const presence = await client.query(presenceQuery(lengthSeconds), plan.toSeconds);
-  const present = new Set(presence.map((sample) => sample.metric.__name__));
-  const missingMetrics = Object.values(METRICS).filter((name) => !present.has(name));
-  if (!present.has(REQUIRED_METRIC)) {
-    throw new NoDataError(
-      `no data between ${iso(plan.fromSeconds)} and ${iso(plan.toSeconds)}: missing ${missingMetrics.join(', ')}. ` +
-        'Check --from/--to against the retention of this Prometheus and that it scrapes footprint.',
-    );
-  }
-
   // Align range points to end exactly at --to so that the last step closes with the window.
   const stepCount = Math.max(1, Math.floor(lengthSeconds / plan.stepSeconds));
   const seriesStartSeconds = plan.toSeconds - (stepCount - 1) * plan.stepSeconds;
 
-  const tasks: Array<Task & { store: (samples: PromSample[]) => void }> = [];
-  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {} } as Omit<RawReport, 'missingMetrics' | 'seriesStartSeconds'>;
+  const tasks: Task[] = [];
+  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {} } as Omit<RawReport, 'missingMetrics'>;
   const windowQueries = windowTotalQueries(lengthSeconds);
   for (const [key, expr] of entries(windowQueries)) {
     tasks.push({ label: `${key} (window)`, run: () => client.query(expr, plan.toSeconds), store: (s) => (raw.current[key] = s) });
@@ -63,12 +53,23 @@ export async function collect(client: PrometheusClient, plan: QueryPlan, progres
     tasks.push({ label: key, run: () => client.queryRange(expr, seriesStartSeconds, plan.toSeconds, plan.stepSeconds), store: (s) => (raw.series[key] = s) });
   }
 
+  const totalQueries = tasks.length + 1;
+  progress(1, totalQueries, 'which metrics have data');
+  const presence = await client.query(presenceQuery(lengthSeconds), plan.toSeconds);
+  const present = new Set(presence.map((sample) => sample.metric.__name__));
+  const missingMetrics = Object.values(METRICS).filter((name) => !present.has(name));
+  if (!present.has(REQUIRED_METRIC)) {
+    throw new NoDataError(
+      `no data between ${iso(plan.fromSeconds)} and ${iso(plan.toSeconds)}: missing ${missingMetrics.join(', ')}. ` +
+        'Check --from/--to against the retention of this Prometheus and that it scrapes footprint.',
+    );
+  }
   // One query at a time: a capacity report is not urgent, and a busy Prometheus stays responsive.
   for (const [index, task] of tasks.entries()) {
-    progress(index + 1, tasks.length, task.label);
+    progress(index + 2, totalQueries, task.label);
     task.store(await task.run());
   }
-  return { ...raw, missingMetrics, seriesStartSeconds };
+  return { ...raw, missingMetrics };
 }
 
 function entries<T extends Record<string, string>>(record: T): Array<[keyof T & string, string]> {
