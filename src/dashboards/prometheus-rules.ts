@@ -90,27 +90,23 @@ const BURN_RATES = BUDGET_SCOPES.flatMap((scope) =>
   BURN_RATE_WINDOWS.map((window) => ({ record: burnRateRecord(scope, window), expr: burnRateExpr(scope, window, 'recorded') })),
 );
 
-const BUDGET_BURN: RuleGroup = {
-  name: 'footprint-carbon-budget',
-  rules: [
-    ...BURN_RATES,
-    ...BUDGET_SCOPES.flatMap((scope) =>
-    BURN_WINDOWS.map((w) => ({
-      alert: scope.alert,
-      expr: `${burnRateRecord(scope, w.long)} > ${w.factor}\nand\n${burnRateRecord(scope, w.short)} > ${w.factor}`,
-      labels: { severity: w.severity, long_window: w.long, short_window: w.short },
-      annotations: {
-        summary: `${scope.name} {{ $labels.${scope.label} }} is burning its carbon budget ${w.factor}x too fast`,
-        description:
-          `Over the last ${w.long} (and still over the last ${w.short}) ${scope.name} "{{ $labels.${scope.label} }}" emitted CO2e at ` +
-          `{{ $value | printf "%.1f" }}x the rate its daily budget allows (${BUDGET_SERIES}); at ${w.factor}x a day's budget lasts ` +
-          `${(24 / w.factor).toFixed(1)} hours.`,
-        runbook_url: runbookUrl(scope.alert),
-      },
-    })),
-    ),
-  ],
-};
+const BURN_ALERTS: AlertingRule[] = BUDGET_SCOPES.flatMap((scope) =>
+  BURN_WINDOWS.map((w) => ({
+    alert: scope.alert,
+    expr: `${burnRateRecord(scope, w.long)} > ${w.factor}\nand\n${burnRateRecord(scope, w.short)} > ${w.factor}`,
+    labels: { severity: w.severity, long_window: w.long, short_window: w.short },
+    annotations: {
+      summary: `${scope.name} {{ $labels.${scope.label} }} is burning its carbon budget ${w.factor}x too fast`,
+      description:
+        `Over the last ${w.long} (and still over the last ${w.short}) ${scope.name} "{{ $labels.${scope.label} }}" emitted CO2e at ` +
+        `{{ $value | printf "%.1f" }}x the rate its daily budget allows (${BUDGET_SERIES}); at ${w.factor}x a day's budget lasts ` +
+        `${(24 / w.factor).toFixed(1)} hours.`,
+      runbook_url: runbookUrl(scope.alert),
+    },
+  })),
+);
+
+const BUDGET_BURN: RuleGroup = { name: 'footprint-carbon-budget', rules: [...BURN_RATES, ...BURN_ALERTS] };
 
 const EFFICIENCY: RuleGroup = {
   name: 'footprint-carbon-efficiency',

@@ -1,0 +1,65 @@
+// The committed dashboards: generated from src/dashboards, valid against the dashboard schema,
+// readable without Grafana (title, description, unit on every panel), and reading only series the
+// daemon or footprint's recording rules produce.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { renderAll } from '../../src/dashboards/render.ts';
+import { allowedSeriesNames } from './contract.ts';
+import { DASHBOARD_DIR, REPO_ROOT, dashboardExprs, dashboardFiles, grafanaAlertExprs, metricNames, readJson, ruleExprs } from './exprs.ts';
+
+const schema = readJson(join(import.meta.dirname, 'dashboard.schema.json'));
+
+describe('generated files', () => {
+  it.each([...renderAll()].map(([path, text]) => ({ path, text })))('$path is what src/dashboards generates', ({ path, text }) => {
+    expect(readFileSync(join(REPO_ROOT, path), 'utf8'), 'regenerate with: npx tsx src/dashboards/write.ts').toBe(text);
+  });
+});
+
+describe('dashboards', () => {
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+  it('are the four the issue asks for', () => {
+    expect(dashboardFiles().sort()).toEqual(['fleet-carbon-overview.json', 'inference.json', 'node-and-device.json', 'training.json']);
+  });
+
+  it.each(dashboardFiles())('%s validates against the dashboard schema', (file) => {
+    const ok = validate(readJson(join(DASHBOARD_DIR, file)));
+    expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([]);
+    expect(ok).toBe(true);
+  });
+
+  it.each(dashboardFiles())('%s: panels do not overlap and every $variable a query uses is defined', (file) => {
+    const dashboard = readJson(join(DASHBOARD_DIR, file)) as {
+      templating: { list: { name: string }[] };
+      panels: { gridPos: { h: number; w: number; x: number; y: number }; targets?: { expr: string }[] }[];
+    };
+    const cells = new Set<string>();
+    for (const { gridPos } of dashboard.panels) {
+      for (let y = gridPos.y; y < gridPos.y + gridPos.h; y++)
+        for (let x = gridPos.x; x < gridPos.x + gridPos.w; x++) {
+          expect(cells.has(`${x},${y}`), `cell ${x},${y}`).toBe(false);
+          cells.add(`${x},${y}`);
+        }
+    }
+    const defined = new Set(dashboard.templating.list.map((v) => v.name));
+    const used = dashboard.panels.flatMap((p) => (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/\$(\w+)/g)].map((m) => m[1]!)));
+    expect(used.filter((name) => !name.startsWith('__') && !defined.has(name))).toEqual([]);
+  });
+
+  it('the inference dashboard repeats one row per model', () => {
+    const rows = (readJson(join(DASHBOARD_DIR, 'inference.json')) as { panels: { type: string; repeat?: string }[] }).panels.filter((p) => p.type === 'row');
+    expect(rows.map((r) => r.repeat)).toEqual(['model']);
+  });
+});
+
+describe('metric names', () => {
+  const allowed = allowedSeriesNames();
+  it.each([...dashboardExprs(), ...ruleExprs(), ...grafanaAlertExprs()].map((e) => ({ ...e })))('$where reads only contract series', ({ expr }) => {
+    const names = metricNames(expr);
+    // Guards the extractor itself; only the default budget/objective constants read no series.
+    if (!/^vector\(\d+\)$/.test(expr)) expect(names.length).toBeGreaterThan(0);
+    expect(names.filter((name) => !allowed.has(name))).toEqual([]);
+  });
+});
