@@ -184,7 +184,7 @@ function projection(raw: RawReport, context: AnalysisContext): ReportData['proje
 }
 
 function points(samples: PromSample[], key: (m: Record<string, string>) => string): SeriesPoint[] {
-  // Several samples can share a key (e.g. idle of several phases); sum them per timestamp.
+  // Several samples can share a key (a model seen in several phases); sum them per timestamp.
   const byKeyAndTime = new Map<string, SeriesPoint>();
   for (const sample of samples) {
     for (const [t, value] of sample.points) {

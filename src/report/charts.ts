@@ -55,7 +55,7 @@ function barSpec(rows: Array<{ label: string; value: number; tone?: string }>, x
   } as TopLevelSpec;
 }
 
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -65,11 +65,11 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 /** The specs for one report, in reading order; a chart with no data is left out. */
-export function chartSpecs(data: ReportData): Array<{ id: string; title: string; spec: TopLevelSpec; empty: boolean }> {
+function chartSpecs(data: ReportData): Array<{ id: string; title: string; spec: TopLevelSpec; empty: boolean }> {
   const { series } = data;
   const breakdownBars = (dimension: 'model' | 'job' | 'namespace') =>
     barSpec(data.breakdowns[dimension].map((row) => ({ label: row.key, value: row.emissionsGrams / 1000 })), 'kgCO2e (operational + embodied)', false);
-  const specs = [
+  return [
     { id: 'power-by-node', title: 'Mean power per node', spec: timeSeriesSpec(series.powerWattsByNode, 'W', 'line'), empty: series.powerWattsByNode.length === 0 },
     { id: 'power-by-device-type', title: 'Mean power per device type (stacked)', spec: timeSeriesSpec(series.powerWattsByDeviceType, 'W', 'area'), empty: series.powerWattsByDeviceType.length === 0 },
     { id: 'emissions-by-group', title: `CO2e by ${data.groupBy} (stacked)`, spec: timeSeriesSpec(series.emissionsGramsByGroup, `gCO2e per ${formatSpan(data.window.stepSeconds)}`, 'area'), empty: series.emissionsGramsByGroup.length === 0 },
@@ -94,7 +94,6 @@ export function chartSpecs(data: ReportData): Array<{ id: string; title: string;
     },
     { id: 'grid-intensity', title: 'Grid carbon intensity per zone', spec: timeSeriesSpec(series.intensityByZone, 'gCO2e/kWh', 'line', 'step-after'), empty: series.intensityByZone.length === 0 },
   ];
-  return specs;
 }
 
 export async function renderCharts(data: ReportData): Promise<Map<string, Chart>> {
