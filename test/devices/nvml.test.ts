@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { NvmlSource, type NvmlSourceOptions } from '../../src/devices/nvml.ts';
 import type { CounterReading, DeviceFailure, SampleResult } from '../../src/devices/source.ts';
+import { EnergyMeter } from '../../src/energy/meter.ts';
 import { fakeUuid, nvmlDouble, type FakeGpu, type FakeNvmlScript } from '../support/nvml-double.ts';
 
 const GPU_COUNT = 8;
@@ -99,6 +100,42 @@ describe('NvmlSource with the NVML double', () => {
     }
   });
 
+  test('through the energy stage: exact joules per board across a counter reset, power within 0.5%', async () => {
+    // Board 0 has no counter: its power follows a sine the energy stage integrates from 2 s samples.
+    const truthWatts = (seconds: number) => 300 + 100 * Math.sin(seconds / 10);
+    const truthJoules = (seconds: number) => 300 * seconds - 1000 * (Math.cos(seconds / 10) - 1);
+    const stepMillijoules = (index: number) => 400_000 + 10_000 * index;
+    const counterAt = (index: number, tick: number) =>
+      // Board 4's driver reloads before tick 6: its counter restarts from 0 and counts on.
+      index === 4 && tick >= 6 ? (tick - 5) * stepMillijoules(index) : 5_000_000 + tick * stepMillijoules(index);
+    const scriptAt = (tick: number): FakeNvmlScript => ({
+      gpus: boards((index) =>
+        index === 0
+          ? { energySupported: false, powerMilliwatts: Math.round(truthWatts(tick * 2) * 1000) }
+          : { energyMillijoules: counterAt(index, tick) },
+      ),
+    });
+    const double = nvmlDouble(scriptAt(0));
+    const nvml = source(double.libraryPath);
+    await nvml.discover();
+    const meter = new EnergyMeter({ maxGapMs: 10_000 });
+    const joules = new Map<string, number>();
+    const ticks = 30;
+    for (let tick = 0; tick <= ticks; tick++) {
+      double.script(scriptAt(tick));
+      for (const reading of (await nvml.read(tick * 2000)).readings) {
+        const interval = meter.add(reading);
+        joules.set(reading.deviceId, (joules.get(reading.deviceId) ?? 0) + (interval?.energyJoules ?? 0));
+      }
+    }
+    for (let index = 1; index < GPU_COUNT; index++) {
+      // A reset loses nothing: the interval across it counts the energy since the restart.
+      expect(joules.get(fakeUuid(index))).toBeCloseTo((ticks * stepMillijoules(index)) / 1000, 9);
+    }
+    const integrated = joules.get(fakeUuid(0))!;
+    expect(Math.abs(integrated - truthJoules(ticks * 2)) / truthJoules(ticks * 2)).toBeLessThan(0.005);
+  });
+
   test('a board without the energy counter is measured by exact power samples', async () => {
     const double = nvmlDouble({ gpus: boards((index) => (index === 3 ? { energySupported: false, powerMilliwatts: 123_456 } : {})) });
     const nvml = source(double.libraryPath);
@@ -153,9 +190,10 @@ describe('NvmlSource with the NVML double', () => {
 
   test('a hanging call is bounded by timeoutMs; the other boards keep being read', async () => {
     const timeoutMs = 1000;
-    const double = nvmlDouble({ gpus: boards((index) => (index === 5 ? { hangs: { [ENERGY_CALL]: 4000 } } : {})) });
+    const double = nvmlDouble({ gpus: boards() });
     const nvml = source(double.libraryPath, { timeoutMs, backoff: { initialMs: 60_000, maxMs: 60_000 } });
     await nvml.discover();
+    double.script({ gpus: boards((index) => (index === 5 ? { hangs: { [ENERGY_CALL]: 4000 } } : {})) });
 
     const startedMs = performance.now();
     const hung = await nvml.read(0);
