@@ -69,7 +69,8 @@ export class AmdGpuSource implements DeviceSource {
       if (!hwmonDir) continue;
       const powerPath = await this.powerFile(hwmonDir);
       if (!powerPath) {
-        problems.push({ source: this.name, message: `${cardName}: amdgpu reports no ${POWER_FILES.join(' or ')} in ${hwmonDir}`, fix: NO_SENSOR_FIX });
+        const message = `${cardName}: amdgpu reports no ${POWER_FILES.join(' or ')} in ${hwmonDir}`;
+        problems.push({ source: this.name, message, fix: NO_SENSOR_FIX });
         continue;
       }
       const capMicrowatts = await readOptionalUnsigned(this.reader, join(hwmonDir, 'power1_cap'));

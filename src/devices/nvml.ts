@@ -238,7 +238,9 @@ export class NvmlSource implements DeviceSource {
     if (reply?.ok) return { worker, reply };
     worker.terminate();
     if (!reply) {
-      const cause = worker.failure ? `the NVML worker failed: ${worker.failure.message}` : `nvmlInit_v2 did not answer within ${OPEN_TIMEOUT_MS}ms`;
+      const cause = worker.failure
+        ? `the NVML worker failed: ${worker.failure.message}`
+        : `nvmlInit_v2 did not answer within ${OPEN_TIMEOUT_MS}ms`;
       return { problem: this.timeoutProblem(cause) };
     }
     if (reply.stage === 'load') {
@@ -304,17 +306,25 @@ export class NvmlSource implements DeviceSource {
     this.recover(board);
     const deviceId = board.device.id;
     const watts = sample.powerCode === NVML_RETURN.SUCCESS ? sample.powerMilliwatts / 1000 : undefined;
-    result.readings.push(
-      counter
-        ? { kind: 'counter', deviceId, timeMs: nowMs, value: sample.energyMillijoules, unitJoules: UNIT_JOULES, ...(watts === undefined ? {} : { watts }) }
-        : { kind: 'power', deviceId, timeMs: nowMs, watts: watts! },
-    );
+    if (!counter) {
+      result.readings.push({ kind: 'power', deviceId, timeMs: nowMs, watts: watts! });
+      return;
+    }
+    result.readings.push({
+      kind: 'counter',
+      deviceId,
+      timeMs: nowMs,
+      value: sample.energyMillijoules,
+      unitJoules: UNIT_JOULES,
+      ...(watts === undefined ? {} : { watts }),
+    });
   }
 
   private fail(board: Board, nowMs: number, problem: Problem): DeviceFailure {
     const failure: DeviceFailure = { deviceId: board.device.id, ...problem };
     if (board.failures === 0 || board.lastFailure?.errorType !== failure.errorType) {
-      this.options.logger.warn({ source: this.name, deviceId: failure.deviceId, errorType: failure.errorType, fix: failure.fix }, `GPU ${failure.deviceId}: ${failure.message}`);
+      const { deviceId, errorType, fix } = failure;
+      this.options.logger.warn({ source: this.name, deviceId, errorType, fix }, `GPU ${deviceId}: ${failure.message}`);
     }
     board.failures++;
     board.retryAtMs = nowMs + this.delayMs(board.failures);
