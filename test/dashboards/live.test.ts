@@ -1,0 +1,184 @@
+// End to end: the real daemon (bin/footprint.js) reads a RAPL fixture drawing a steady 50 W, spans
+// with tokens arrive over OTLP/HTTP JSON, a real Prometheus scrapes the daemon, and every dashboard
+// panel query runs against it. Headline panels must return data, and the ones with a fixture truth
+// (power, energy per token, gCO2e per 1k tokens) must match it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
+import { freePort, startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
+import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
+import { REPO_ROOT, dashboardExprs, substitute } from './exprs.ts';
+
+const POWER_W = 50;
+const TOKENS_PER_SPAN = { input: 100, output: 400 };
+const SPAN_S = 1;
+const INTENSITY_G_PER_KWH = 400;
+const MODEL = 'live-model';
+const RUN_S = 20;
+const TOKENS_PER_S = (TOKENS_PER_SPAN.input + TOKENS_PER_SPAN.output) / SPAN_S;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nanos = (ms: number) => (BigInt(Math.round(ms)) * 1_000_000n).toString();
+
+function spanBody(startMs: number, endMs: number) {
+  const attr = (key: string, value: string | number) => ({ key, value: typeof value === 'string' ? { stringValue: value } : { intValue: String(value) } });
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [attr('service.name', 'live-test')] },
+        scopeSpans: [
+          {
+            scope: { name: 'live-test' },
+            spans: [
+              {
+                traceId: randomBytes(16).toString('hex'),
+                spanId: randomBytes(8).toString('hex'),
+                name: 'generate',
+                kind: 2,
+                startTimeUnixNano: nanos(startMs),
+                endTimeUnixNano: nanos(endMs),
+                attributes: [
+                  attr('ml.model', MODEL),
+                  attr('gen_ai.usage.input_tokens', TOKENS_PER_SPAN.input),
+                  attr('gen_ai.usage.output_tokens', TOKENS_PER_SPAN.output),
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+}
+
+async function waitForOk(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    await sleep(200);
+  }
+  throw new Error(`${url} not ready after ${timeoutMs}ms`);
+}
+
+const HEADLINE = [
+  'Power now',
+  'Energy',
+  'CO2e by scope',
+  'gCO2e per 1k tokens',
+  'Requests per second',
+  'Energy per token',
+  'Request latency p50 / p95',
+  'Device power',
+  'Host power',
+  'Attributed vs idle power',
+];
+
+describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a running daemon', () => {
+  let fixture: SysfsFixture;
+  let daemon: ChildProcess;
+  let daemonLog = '';
+  let prometheus: RunningPrometheus;
+  let energyTimer: NodeJS.Timeout;
+
+  beforeAll(async () => {
+    fixture = createSysfsFixture();
+    fixture.setCpuVendor('GenuineIntel', 4);
+    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 0 });
+    const t0 = Date.now();
+    // A steady draw: the counter advances by POWER_W x elapsed time, written every 100 ms.
+    energyTimer = setInterval(() => fixture.setEnergy('intel-rapl:0', Math.round(((Date.now() - t0) / 1000) * POWER_W * 1e6)), 100);
+
+    const [metricsPort, ingestPort] = [await freePort(), await freePort()];
+    daemon = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'bin/footprint.js'), 'start',
+        '--host-root', fixture.root,
+        '--listen', `127.0.0.1:${metricsPort}`,
+        '--ingest-listen', `127.0.0.1:${ingestPort}`,
+        '--interval', '500ms',
+        '--attribution-lag', '1s',
+        '--intensity', String(INTENSITY_G_PER_KWH),
+        '--log-level', 'warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const keep = (chunk: Buffer) => (daemonLog = (daemonLog + chunk.toString()).slice(-8000));
+    daemon.stdout!.on('data', keep);
+    daemon.stderr!.on('data', keep);
+    await waitForOk(`http://127.0.0.1:${metricsPort}/readyz`, 30_000).catch((error) => {
+      throw new Error(`${(error as Error).message}\n${daemonLog}`);
+    });
+    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${metricsPort}`], scrapeIntervalS: 1 });
+
+    // Back-to-back spans cover all the time, so all the energy of the window belongs to the model.
+    for (let i = 0, start = Date.now(); i < RUN_S / SPAN_S; i++) {
+      await sleep(SPAN_S * 1000 - (Date.now() - start) % (SPAN_S * 1000));
+      const end = Date.now();
+      const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(spanBody(end - SPAN_S * 1000, end)),
+      });
+      expect(response.ok, await response.text()).toBe(true);
+    }
+    await sleep(3000); // attribution lag plus a scrape
+  }, 120_000);
+
+  afterAll(async () => {
+    clearInterval(energyTimer);
+    await prometheus?.stop();
+    if (daemon && daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon.once('exit', r));
+      daemon.kill('SIGTERM');
+      await exited;
+    }
+    fixture?.remove();
+  });
+
+  const values = { variables: { cluster: '.*', node: '.*', namespace: '.*', model: MODEL, job: '.*' }, rateInterval: '10s', range: '15s' };
+  const run = async (expr: string) => (await prometheus.query(substitute(expr, values))).result as PromSample[];
+  const panelValue = async (title: string) => {
+    const target = dashboardExprs().find((e) => e.panelTitle === title)!;
+    const [sample] = await run(target.expr);
+    return Number(sample?.value?.[1]);
+  };
+
+  it('every panel and variable query answers without error', async () => {
+    for (const { where, expr } of dashboardExprs()) await expect(run(expr), where).resolves.toBeDefined();
+  });
+
+  it.each(HEADLINE)('headline panel "%s" has data', async (title) => {
+    const targets = dashboardExprs().filter((e) => e.panelTitle === title);
+    expect(targets.length).toBeGreaterThan(0);
+    for (const target of targets) {
+      const result = await run(target.expr);
+      expect(result.length, `${target.where}\n${daemonLog}`).toBeGreaterThan(0);
+      expect(result.every((s) => Number.isFinite(Number(s.value?.[1]))), target.where).toBe(true);
+    }
+  });
+
+  /** The fixture has no DRAM zone, so the daemon adds its estimated memory device to the host. */
+  const estimatedMemoryW = async () => Number((await run('sum(hw_power_watts{hw_type="memory", measurement_method="model"})'))[0]?.value?.[1] ?? 0);
+  const within = (actual: number, truth: number, tolerance: number) => {
+    expect(actual).toBeGreaterThan(truth * (1 - tolerance));
+    expect(actual).toBeLessThan(truth * (1 + tolerance));
+  };
+
+  it('device and host power match the fixture draw', async () => {
+    const [packageW] = (await run(dashboardExprs().find((e) => e.panelTitle === 'Device power')!.expr)).filter((s) => s.metric.hw_id === 'rapl:package-0');
+    within(Number(packageW?.value?.[1]), POWER_W, 0.15);
+    within(await panelValue('Power now'), POWER_W + (await estimatedMemoryW()), 0.15);
+  });
+
+  it('energy per token and gCO2e per 1k tokens match the fixture truth', async () => {
+    // Spans cover all the time, so every joule of the window is the model's.
+    const joulesPerToken = (POWER_W + (await estimatedMemoryW())) / TOKENS_PER_S;
+    within(await panelValue('Energy per token'), joulesPerToken, 0.3);
+    // Operational CO2e only: embodied can only add to it.
+    const operationalGramsPer1k = ((1000 * joulesPerToken) / 3.6e6) * INTENSITY_G_PER_KWH;
+    expect(await panelValue('gCO2e per 1k tokens')).toBeGreaterThan(operationalGramsPer1k * 0.7);
+  });
+});
