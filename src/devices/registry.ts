@@ -3,7 +3,9 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { EstimatorSource, type EstimatedClass } from './estimator.ts';
+import { AmdGpuSource } from './amdgpu.ts';
 import { HwmonSource } from './hwmon.ts';
+import { NvmlSource } from './nvml.ts';
 import { RaplSource } from './rapl.ts';
 import type { Device, DeviceSource, SourceProblem } from './source.ts';
 import type { FileReader } from './sysfs-read.ts';
@@ -22,9 +24,8 @@ export function createDeviceSources(config: DeviceSourcesConfig, logger: Logger,
   return [
     new RaplSource({ hostRoot, reader, logger: logger.child({ source: 'rapl' }) }),
     new HwmonSource({ hostRoot, reader, logger: logger.child({ source: 'hwmon' }) }),
-    // GPU sources go here (src/devices/nvml.ts, src/devices/amdgpu.ts):
-    //   new NvmlSource({ libraryPath: config.nvmlLibrary, timeoutMs: config.deviceTimeout, logger }),
-    //   new AmdGpuSource({ hostRoot }),
+    new NvmlSource({ libraryPath: config.nvmlLibrary, timeoutMs: config.deviceTimeout, logger: logger.child({ source: 'nvml' }) }),
+    new AmdGpuSource({ hostRoot, reader }),
   ];
 }
 

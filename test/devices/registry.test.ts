@@ -23,14 +23,24 @@ function host(zones: { dram: boolean }): SysfsFixture {
 
 async function discover(tree: SysfsFixture) {
   const config = { hostRoot: tree.root, nvmlLibrary: 'libnvidia-ml.so.1', deviceTimeout: 1000 };
-  const sources = createDeviceSources(config, logger, { reader: tree.reader });
+  // These cases are about CPU and memory classes; the GPU sources have their own tests.
+  const sources = createDeviceSources(config, logger, { reader: tree.reader }).filter((source) => source.name === 'rapl' || source.name === 'hwmon');
   return discoverAll(sources, { hostRoot: tree.root, logger, reader: tree.reader });
 }
 
 describe('device registry', () => {
-  it('creates the RAPL and hwmon sources', () => {
+  it('creates the RAPL, hwmon, NVML and amdgpu sources', () => {
     const sources = createDeviceSources({ hostRoot: '/', nvmlLibrary: 'libnvidia-ml.so.1', deviceTimeout: 1000 }, logger);
-    expect(sources.map((source) => source.name)).toEqual(['rapl', 'hwmon']);
+    expect(sources.map((source) => source.name)).toEqual(['rapl', 'hwmon', 'nvml', 'amdgpu']);
+  });
+
+  it('reports a missing NVML library as one problem with the fix and keeps the CPU devices', async () => {
+    fixture = host({ dram: true });
+    const sources = createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1', deviceTimeout: 1000 }, logger, { reader: fixture.reader });
+    const inventory = await discoverAll(sources, { hostRoot: fixture.root, logger, reader: fixture.reader });
+    expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
+    expect(inventory.problems.map((problem) => problem.source)).toEqual(['nvml']);
+    expect(inventory.problems[0]!.fix).toContain('--nvml-library');
   });
 
   it('estimates nothing when RAPL measures both cpu and memory', async () => {
@@ -109,7 +119,7 @@ describe('device registry', () => {
       },
       read: async () => ({ readings: [], failures: [] }),
     };
-    const sources = [...createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger), broken];
+    const sources = [...createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger).filter((source) => source.name === 'rapl'), broken];
     const inventory = await discoverAll(sources, { hostRoot: fixture.root, logger });
     expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
     expect(inventory.problems).toEqual([{ source: 'broken', message: 'discovery failed: driver exploded', fix: 'report this as a footprint bug' }]);
