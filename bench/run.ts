@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createServer } from 'node:net';
+import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
 import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
@@ -104,6 +105,32 @@ try {
   console.log(`| response size (bytes) | ${ours.bytes} | ${theirs.bytes} | ${f(ours.bytes / theirs.bytes)} |`);
   console.log(`| steady RSS (MiB) | ${f(rss, 1)} | | |`);
   console.log(`| steady CPU (% of one core) | ${f(cpuPercent)} | | |`);
+
+  // 8 GPUs (NVML double, through the same koffi worker as the real library) + the 2 RAPL packages.
+  const double = nvmlDouble({ gpus: Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 })) });
+  const gpuPort = await freePort();
+  const gpuDaemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', `127.0.0.1:${gpuPort}`, '--ingest-listen', '127.0.0.1:0', '--interval', '500ms', '--log-level', 'warn'], { stdio: 'ignore', env: { ...process.env, ...double.env } });
+  try {
+    const gpuUrl = `http://127.0.0.1:${gpuPort}/metrics`;
+    await waitFor(gpuUrl);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const tickSeconds: number[] = [];
+    for (let sample = 0; sample < 20; sample++) {
+      const line = (await (await fetch(gpuUrl)).text()).split('\n').find((entry) => entry.startsWith('footprint_sample_duration_seconds '));
+      tickSeconds.push(Number(line!.split(' ')[1]));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    tickSeconds.sort((a, b) => a - b);
+    const withGpus = await latencyMs(gpuUrl);
+    console.log(`\n| 8 GPUs (NVML double) + 2 RAPL packages | footprint |`);
+    console.log('|---|---|');
+    console.log(`| sample tick p50 (ms), 20 ticks | ${f(tickSeconds[10]! * 1000)} |`);
+    console.log(`| sample tick max (ms) | ${f(tickSeconds[19]! * 1000)} |`);
+    console.log(`| /metrics p50 / p99 (ms) | ${f(withGpus.p50)} / ${f(withGpus.p99)} |`);
+    console.log(`| response size (bytes) | ${withGpus.bytes} |`);
+  } finally {
+    await stop(gpuDaemon);
+  }
 } finally {
   await Promise.all([stop(footprint), stop(exporter)]);
   fixture.remove();

@@ -142,7 +142,7 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(container!.env.find((env) => env.name === 'FOOTPRINT_NODE_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
     expect(container!.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
-    expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '200m', memory: '256Mi' } });
+    expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
     expect(pod.runtimeClassName).toBe('nvidia');
   });
 
