@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createServer } from 'node:net';
+import { benchIngest } from './ingest.ts';
 import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
 import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
 
@@ -131,6 +132,7 @@ try {
   } finally {
     await stop(gpuDaemon);
   }
+  console.log('\n' + (await benchIngest(fixture.root, await freePort(), await freePort())).join('\n'));
 } finally {
   await Promise.all([stop(footprint), stop(exporter)]);
   fixture.remove();
