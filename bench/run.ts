@@ -4,23 +4,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { createServer } from 'node:net';
 import { benchIngest } from './ingest.ts';
 import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
+import { freePort } from '../test/support/prom-server.ts';
 import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 30);
 const CLOCK_TICKS_PER_SECOND = 100;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(url: string): Promise<void> {
   for (let attempt = 0; attempt < 200; attempt++) {

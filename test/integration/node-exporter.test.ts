@@ -3,8 +3,8 @@
 // while node_exporter's counter drops back (it exports the raw energy_uj in joules).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/prom-server.ts';
 import { createSysfsFixture, DEFAULT_MAX_ENERGY_RANGE_UJ, type SysfsFixture } from '../support/sysfs-fixture.ts';
 import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
 
@@ -18,15 +18,6 @@ function nodeExporterMissing(): boolean {
     if (process.env.CI === 'true') throw new Error(`${NODE_EXPORTER} not found: apt-get install prometheus-node-exporter`);
     return true;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe.skipIf(nodeExporterMissing())('cross-check against node_exporter --collector.rapl', () => {

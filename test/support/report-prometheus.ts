@@ -3,7 +3,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './prom-server.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateHistory, toOpenMetrics, type GeneratedSeries } from './report-history.ts';
@@ -26,17 +26,7 @@ export function haveBinaries(...paths: string[]): boolean {
   if (missing.length > 0 && process.env.CI === 'true') throw new Error(`CI needs ${missing.join(', ')} (apt-get install prometheus chromium)`);
   return missing.length === 0;
 }
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort };
 
 export interface LoadedPrometheus {
   url: string;
