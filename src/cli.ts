@@ -23,6 +23,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['intensityRefresh', 'how often to fetch live intensity', 'DURATION'],
   ['nvmlLibrary', 'path of libnvidia-ml.so.1', 'PATH'],
   ['otlpEndpoint', 'push metrics over OTLP/HTTP to this collector base URL', 'URL'],
+  ['ingestTokenFile', 'file holding the bearer token the ingest listener requires', 'PATH'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
   ['seriesIdleTimeout', 'drop workload series not updated for this long', 'DURATION'],
   ['pricePerKwh', 'flat electricity price per kWh', 'PRICE'],

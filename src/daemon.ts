@@ -7,7 +7,7 @@ import type { ActivitySink } from './attribution/activity.ts';
 import { startKubernetesAttribution } from './attribution/kubernetes/attribution.ts';
 import { Ledger } from './attribution/ledger.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
-import { splitHostPort, type Config } from './config.ts';
+import { ConfigError, splitHostPort, type Config } from './config.ts';
 import { createDeviceSources, discoverAll, type DeviceInventory } from './devices/registry.ts';
 import { EnergyMeter } from './energy/meter.ts';
 import { createIngestServer } from './ingest/server.ts';
@@ -25,6 +25,14 @@ export interface RunningDaemon {
   ingestPort: number;
   discovery: DeviceInventory;
   stop(): Promise<void>;
+}
+
+function readToken(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`config: ingestTokenFile: cannot read '${path}': ${(error as Error).message}`);
+  }
 }
 
 /** Power samples further apart than this many intervals are a gap, not integrated. */
@@ -73,7 +81,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     ...splitHostPort(config.ingestListen),
     maxBodyBytes: config.ingestMaxBodyBytes,
     queueLimitSpans: config.ingestQueueLimit,
-    token: config.ingestTokenFile ? readFileSync(config.ingestTokenFile, 'utf8').trim() : undefined,
+    token: config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined,
     weightByTokens: config.weightByTokens,
     sink,
     windows,

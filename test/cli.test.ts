@@ -34,6 +34,9 @@ describe('footprint CLI', () => {
     const fromEnv = run(['doctor'], { FOOTPRINT_PUE: 'high' });
     expect(fromEnv.status).toBe(2);
     expect(fromEnv.stderr).toMatch(/^footprint: config: pue: 'high' is invalid/);
+    const tokenFile = run(['start', '--ingest-token-file', '/nonexistent/token', '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--log-level', 'silent']);
+    expect(tokenFile.status).toBe(2);
+    expect(tokenFile.stderr).toMatch(/^footprint: config: ingestTokenFile: cannot read '\/nonexistent\/token': ENOENT/);
   });
 
   it('doctor lists the measured package and the estimated memory, exit 0', () => {

@@ -34,7 +34,7 @@ describe('SeriesStore', () => {
     for (const seconds of [0.004, 0.3, 0.3, 200]) store.observe(METRICS.mlRequestDuration, { 'ml.model': 'm' }, seconds, 0);
     const histogram = store.points(METRICS.mlRequestDuration)[0]!.histogram!;
     expect(histogram.counts[0]).toBe(1);
-    expect(histogram.counts[METRICS.mlRequestDuration.boundaries.indexOf(0.5)]).toBe(2);
+    expect(histogram.counts[METRICS.mlRequestDuration.boundaries!.indexOf(0.5)]).toBe(2);
     expect(histogram.counts.at(-1)).toBe(1);
     expect([histogram.count, histogram.sum, histogram.min, histogram.max]).toEqual([4, 200.604, 0.004, 200]);
   });
