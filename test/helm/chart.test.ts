@@ -192,6 +192,21 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     }
   });
 
+  it.each([
+    ['ServiceMonitor', 'serviceMonitor', 'endpoints'],
+    ['PodMonitor', 'podMonitor', 'podMetricsEndpoints'],
+  ])('%s names each target after its node in instance and node, before the user relabelings', (kind, key, endpointsField) => {
+    const user = { targetLabel: 'cluster', replacement: 'prod-eu' };
+    const monitor = only(render('--set', `${key}.enabled=true`, '--set-json', `${key}.relabelings=[${JSON.stringify(user)}]`), kind);
+    const [endpoint] = (monitor as unknown as { spec: Record<string, { relabelings: unknown[] }[]> }).spec[endpointsField]!;
+    // The dashboards' node variable reads `instance` (docs/dashboards.md).
+    expect(endpoint!.relabelings).toEqual([
+      { sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'instance', action: 'replace' },
+      { sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' },
+      user,
+    ]);
+  });
+
   it('rejects bad values through values.schema.json with a message naming the value', () => {
     // helm --set keeps fractions as strings; --set-json (or a values file) passes the number itself.
     const pue = runHelm(['template', 'fp', CHART, '--set-json', 'config.pue=0.5']);

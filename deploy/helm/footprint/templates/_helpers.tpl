@@ -64,3 +64,18 @@ service ports, Kubernetes attribution on), which win because the manifests depen
 {{- end }}
 {{- toYaml (mustMergeOverwrite (deepCopy .Values.config) $owned) }}
 {{- end }}
+
+{{/*
+Relabelings every scrape of the daemon gets: the dashboards' node filter reads `instance`, so it names the
+node (as kube-prometheus does for node-exporter) instead of a pod IP that changes on every rollout; `node`
+keeps the name under its own label for queries that relabel `instance` elsewhere. The user's own
+relabelings (`relabelings` values) come after these and can override them.
+*/}}
+{{- define "footprint.nodeRelabelings" -}}
+- sourceLabels: [__meta_kubernetes_pod_node_name]
+  targetLabel: instance
+  action: replace
+- sourceLabels: [__meta_kubernetes_pod_node_name]
+  targetLabel: node
+  action: replace
+{{- end }}
