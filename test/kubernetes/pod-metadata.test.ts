@@ -1,11 +1,10 @@
-// A loopback API server speaking the list/watch protocol to @kubernetes/client-node.
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+// Pod metadata from a loopback API server speaking the list/watch protocol to @kubernetes/client-node.
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../src/attribution/kubernetes/pod-metadata.ts';
+import { startFakeApiServer } from '../support/k8s-api-server.ts';
 
-function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string]; resourceVersion?: string } = {}): V1Pod {
+function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -13,7 +12,6 @@ function pod(name: string, uid: string, extra: { labels?: Record<string, string>
       name,
       namespace: 'ml',
       uid,
-      resourceVersion: extra.resourceVersion ?? '1',
       labels: extra.labels ?? {},
       annotations: extra.annotations ?? {},
       ...(extra.owner ? { ownerReferences: [{ apiVersion: 'v1', kind: extra.owner[0], name: extra.owner[1], uid: 'owner', controller: true }] } : {}),
@@ -64,43 +62,9 @@ describe('PodMetadataWatcher', () => {
   });
 
   it('lists and watches the pods of its node only', async () => {
-    const requests: URL[] = [];
-    const watchers: ServerResponse[] = [];
-    const server = createServer((request, response) => {
-      const url = new URL(request.url!, 'http://127.0.0.1');
-      requests.push(url);
-      if (url.pathname !== '/api/v1/pods') {
-        response.writeHead(404).end();
-        return;
-      }
-      if (url.searchParams.get('watch') === 'true') {
-        // Chunked transfer: one JSON watch event per line, the connection held open.
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.flushHeaders();
-        watchers.push(response);
-        return;
-      }
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'PodList',
-          metadata: { resourceVersion: '10' },
-          items: [pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama' }, owner: ['StatefulSet', 'vllm'] })],
-        }),
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    );
-    const { port } = server.address() as AddressInfo;
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromClusterAndUser({ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }, { name: 'test' });
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama' }, owner: ['StatefulSet', 'vllm'] })]);
+    closers.push(() => server.close());
+    const kubeConfig = server.kubeConfig();
 
     const errors: unknown[] = [];
     const watcher = new PodMetadataWatcher({ kubeConfig, nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
@@ -108,21 +72,20 @@ describe('PodMetadataWatcher', () => {
     await watcher.start();
 
     expect(watcher.byUid('uid-1')?.workload).toEqual({ namespace: 'ml', pod: 'vllm-0', model: 'llama', job: 'vllm' });
-    expect(requests[0]!.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
-    await eventually(() => expect(watchers).toHaveLength(1));
-    const watchUrl = requests.find((url) => url.searchParams.get('watch') === 'true')!;
+    expect(server.requests[0]!.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
+    await eventually(() => expect(server.watchCount()).toBe(1));
+    const watchUrl = server.requests.find((url) => url.searchParams.get('watch') === 'true')!;
     expect(watchUrl.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
-    expect(watchUrl.searchParams.get('resourceVersion')).toBe('10');
+    // The watch resumes from the list's resourceVersion, so no change between the two is missed.
+    expect(watchUrl.searchParams.get('resourceVersion')).toBe(server.resourceVersion());
 
-    const send = (type: string, object: V1Pod) => watchers[0]!.write(JSON.stringify({ type, object }) + '\n');
-    send('ADDED', pod('trainer-0', 'uid-2', { annotations: { 'footprint.dev/phase': 'training' }, owner: ['Job', 'finetune'] }));
+    server.add(pod('trainer-0', 'uid-2', { annotations: { 'footprint.dev/phase': 'training' }, owner: ['Job', 'finetune'] }));
     await eventually(() => expect(watcher.byName('ml', 'trainer-0')?.workload).toEqual({ namespace: 'ml', pod: 'trainer-0', job: 'finetune', phase: 'training' }));
 
-    // A real API server bumps resourceVersion on every change; the informer ignores events without a new one.
-    send('MODIFIED', pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama-3.1' }, owner: ['StatefulSet', 'vllm'], resourceVersion: '12' }));
+    server.modify(pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama-3.1' }, owner: ['StatefulSet', 'vllm'] }));
     await eventually(() => expect(watcher.byUid('uid-1')?.workload.model).toBe('llama-3.1'));
 
-    send('DELETED', pod('trainer-0', 'uid-2'));
+    server.remove(pod('trainer-0', 'uid-2'));
     await eventually(() => expect(watcher.byUid('uid-2')).toBeUndefined());
     expect(watcher.byName('ml', 'trainer-0')).toBeUndefined();
     expect(errors).toEqual([]);
