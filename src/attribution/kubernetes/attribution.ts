@@ -64,7 +64,7 @@ export async function startKubernetesAttribution(config: Config, devices: Device
     provider,
     refresh: (nowMs) => provider.refresh(nowMs),
     async stop() {
-      watcher.stop();
+      await watcher.stop();
       podResources.close();
     },
   };

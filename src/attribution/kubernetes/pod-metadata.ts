@@ -110,8 +110,9 @@ export class PodMetadataWatcher {
     this.informer.on('delete', (pod) => this.remove(pod));
     // ListWatch stops for good after an error; listing again from scratch is the informer's usual recovery.
     this.informer.on('error', (error) => {
-      onError?.(error);
+      // stop() aborts the watch request, which the informer reports as an error: that one is ours.
       if (this.stopped) return;
+      onError?.(error);
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => void this.informer.start(), this.retryMs);
       this.retryTimer.unref();
