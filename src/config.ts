@@ -62,9 +62,10 @@ export const configSchema = z
     intensityProvider: z.enum(['static', 'file', 'electricitymaps', 'watttime']).default('static'),
     intensityUrl: optionalString,
     intensityTokenFile: optionalString,
-    intensityRefresh: duration(10_000, 86_400_000).default(300_000),
+    /** Down to 1 s for tests and audits; providers rate-limit, so production keeps minutes (see docs/methodology.md). */
+    intensityRefresh: duration(1000, 86_400_000).default(300_000),
     /** A live value older than this is replaced by the static one. */
-    intensityMaxAge: duration(60_000, 7 * 86_400_000).default(3_600_000),
+    intensityMaxAge: duration(1000, 7 * 86_400_000).default(3_600_000),
     embodied: z.array(embodiedOverride).default([]),
     currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code like USD').default('USD'),
     pricePerKwh: z.coerce.number().finite().nonnegative().default(0),

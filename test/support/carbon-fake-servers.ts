@@ -74,3 +74,38 @@ export function wattTimeForecast(region: string, startMs: number, valuesLbsPerMw
     },
   };
 }
+
+/** One step of a scripted provider: a value it serves, or an HTTP status it fails with. */
+export type IntensityStep = { gramsPerKwh: number } | { status: number };
+
+export interface ScheduledLatest {
+  handler: Handler;
+  /** Starts the script: step i is served from startMs + i x stepMs; before this, step 0; after the last, the last. */
+  begin(startMs: number): void;
+  readonly startMs: number | undefined;
+}
+
+/**
+ * `GET /v3/carbon-intensity/latest` following a script over wall time. Each value is dated by the start
+ * of its step (`datetime`, as the real API dates a value by the period it covers) and `updatedAt` is
+ * the request time, so the daemon never sees stale data while the script serves values.
+ */
+export function scheduledLatest(zone: string, steps: IntensityStep[], stepMs: number): ScheduledLatest {
+  let startMs: number | undefined;
+  return {
+    get startMs() {
+      return startMs;
+    },
+    begin(ms) {
+      startMs = ms;
+    },
+    handler(_request, response) {
+      const nowMs = Date.now();
+      const index = startMs === undefined ? 0 : Math.min(steps.length - 1, Math.max(0, Math.floor((nowMs - startMs) / stepMs)));
+      const step = steps[index]!;
+      if ('status' in step) return json(response, step.status, { message: 'scripted failure' });
+      const stepStartMs = startMs === undefined ? nowMs : startMs + index * stepMs;
+      json(response, 200, electricityMapsLatest(zone, step.gramsPerKwh, stepStartMs, nowMs));
+    },
+  };
+}
