@@ -47,6 +47,7 @@ export class Pipeline {
     this.#devicesById = new Map(parts.devices.map((device) => [device.id, device]));
     this.#hostDevices = hostDevices(parts.devices);
     this.#hostMethod = weakestMethod(this.#hostDevices);
+    parts.accountant.useHostDevices(parts.devices);
   }
 
   get ticks(): number {

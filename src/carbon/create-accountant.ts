@@ -59,6 +59,7 @@ export function createCarbonAccountant(
   return {
     currency: config.currency,
     pue,
+    useHostDevices: (devices) => embodied.useHostDevices(devices),
     account(share: EnergyShare): ShareFootprint {
       let operationalGrams = 0;
       let energyCost = 0;
