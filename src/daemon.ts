@@ -52,7 +52,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
   publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
   const windows = new WindowStore({ defaultTtlMs: config.windowTtl, retainMs: config.attributionLag + 10 * config.interval });
   const kubernetes = config.kubernetes ? await startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
-  const ledger = new Ledger({ lagMs: config.attributionLag, providers: kubernetes ? [windows, kubernetes.provider] : [windows] });
+  const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
+  const ledger = new Ledger({ lagMs: config.attributionLag, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
   const meter = new EnergyMeter({
     maxGapMs: MAX_GAP_INTERVALS * config.interval,
     onEvent: (deviceId, event) => logger.info({ hwId: deviceId, event }, `${deviceId}: energy counter ${event}`),
@@ -60,7 +61,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
   const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, meter, ledger, accountant, publisher, store, logger });
 
   const sink: ActivitySink = {
-    addActivity: (activity) => ledger.addActivity(activity),
+    addActivity: (activity) => ledger.addActivity(kubernetes ? kubernetes.place(activity) : activity),
     addRequest: (request) => {
       publisher.request(request, Date.now());
       ledger.addRequest(request);

@@ -107,6 +107,15 @@ describe('PodActivityProvider', () => {
     expect(half.map((activity) => activity.fraction)).toEqual([0.25, 0.0625]);
   });
 
+  it('tells which GPUs a known pod uses, so its spans without hw.id land there and not on every device', async () => {
+    const source = provider(async () => [allocation('serving', 'vllm-0', 'nvidia.com/gpu', 'GPU-0')], [{ deviceId: 'GPU-1', pid: 200, usedMemoryBytes: 6 * GiB }]);
+    await cpuSeconds(1, 1);
+    await source.refresh(0);
+    expect(source.devicesOfPod('serving', 'vllm-0')).toEqual(['GPU-0']);
+    expect(source.devicesOfPod('research', 'finetune-x7k2p')).toEqual(['GPU-1']);
+    expect(source.devicesOfPod('elsewhere', 'unknown-0')).toBeUndefined();
+  });
+
   it('splits a GPU equally among its pods when memory is not reported', async () => {
     const source = provider(async () => [], [
       { deviceId: 'GPU-1', pid: 100 },

@@ -4,6 +4,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
+import type { Activity } from '../activity.ts';
 import type { Device, DeviceProcess, DeviceSource } from '../../devices/source.ts';
 import { PodActivityProvider } from './pod-activities.ts';
 import { PodMetadataWatcher } from './pod-metadata.ts';
@@ -11,6 +12,8 @@ import { PodResourcesClient, podResourcesSocketPath } from './pod-resources.ts';
 
 export interface KubernetesAttribution {
   provider: PodActivityProvider;
+  /** Gives a span or window from a known pod, naming no hw.id, that pod's GPUs. */
+  place(activity: Activity): Activity;
   refresh(nowMs: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -62,6 +65,12 @@ export async function startKubernetesAttribution(config: Config, devices: Device
   });
   return {
     provider,
+    place(activity) {
+      const { namespace, pod } = activity.workload;
+      if (activity.deviceIds !== undefined || !namespace || !pod) return activity;
+      const deviceIds = provider.devicesOfPod(namespace, pod);
+      return deviceIds ? { ...activity, deviceIds } : activity;
+    },
     refresh: (nowMs) => provider.refresh(nowMs),
     async stop() {
       await watcher.stop();

@@ -85,6 +85,16 @@ export class PodActivityProvider implements ActivityProvider {
     this.cpuSamples.prune(nowMs - this.retentionMs);
   }
 
+  /**
+   * The GPUs a pod of this node owns or runs on, as last sampled; `undefined` when the pod is not
+   * known here. A span from the pod that names no hw.id ran on these, not on every device of the node.
+   */
+  devicesOfPod(namespace: string, pod: string): string[] | undefined {
+    if (!this.options.pods?.byName(namespace, pod)) return undefined;
+    const latest = this.gpuShares.points().at(-1)?.value ?? [];
+    return [...new Set(latest.filter((share) => share.workload.namespace === namespace && share.workload.pod === pod).map((share) => share.deviceId))];
+  }
+
   activitiesBetween(startMs: number, endMs: number): Activity[] {
     return [...this.gpuActivities(startMs, endMs), ...this.cpuActivities(startMs, endMs)];
   }
@@ -134,7 +144,8 @@ export class PodActivityProvider implements ActivityProvider {
     const total = [...pods.values()].reduce((sum, pod) => sum + pod.cpuSeconds, 0);
     // Counters sampled a little apart can add up to more than the capacity; never hand out more than all of it.
     const scale = total > capacitySeconds ? capacitySeconds / total : 1;
-    return [...pods.values()].map(({ workload, cpuSeconds }) => ({
+    // Sorted by pod UID: the cgroup directory listing order is the filesystem's, not stable.
+    return [...pods.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { workload, cpuSeconds }]) => ({
       source: 'pod' as const,
       workload,
       startMs,
