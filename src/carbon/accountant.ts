@@ -1,5 +1,6 @@
 // The carbon stage's interface: energy (and device time) in, grams and money out.
-import type { Device, HwType } from '../devices/source.ts';
+import type { HwType } from '../devices/source.ts';
+import type { EmbodiedDevice } from './embodied.ts';
 
 /** Energy of one device over one time range, already attributed (or the whole device's). */
 export interface EnergyShare {
@@ -42,8 +43,11 @@ export interface IntensityStatus {
 export interface CarbonAccountant {
   readonly currency: string;
   readonly pue: number;
-  /** The host's devices, known before the first share: decides which embodied defaults apply (see EmbodiedModel). */
-  useHostDevices(devices: readonly Pick<Device, 'type' | 'name'>[]): void;
+  /**
+   * The host's devices, known before the first share (and again whenever they change): decides which
+   * embodied defaults apply and, for estimated devices, the share of the host they stand for (see EmbodiedModel).
+   */
+  useHostDevices(devices: readonly EmbodiedDevice[]): void;
   account(share: EnergyShare): ShareFootprint;
   intensity(nowMs: number): IntensityStatus;
   start(): Promise<void>;

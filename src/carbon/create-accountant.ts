@@ -74,7 +74,7 @@ export function createCarbonAccountant(
       const hourPrice = config.deviceHourPrice[share.deviceType] ?? 0;
       return {
         operationalGrams,
-        embodiedGrams: embodied.grams(share.deviceType, share.deviceName, share.deviceSeconds),
+        embodiedGrams: embodied.grams(share),
         energyCost,
         hardwareCost: (hourPrice * share.deviceSeconds) / SECONDS_PER_HOUR,
       };

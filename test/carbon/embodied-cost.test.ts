@@ -21,48 +21,48 @@ describe('embodied', () => {
     // 318 kg x 1000 / (4 x 31 557 600 s)
     expect(gramsPerDeviceSecond({ manufacturingKgCo2e: 318, lifetimeYears: 4 })).toBeCloseTo(318_000 / 126_230_400, 15);
     const model = new EmbodiedModel([]);
-    expect(model.grams('gpu', 'NVIDIA H100', 3600)).toBeCloseTo((318_000 / 126_230_400) * 3600, 12);
-    expect(model.grams('cpu-core', 'core', 3600)).toBe(0);
+    expect(model.grams(share({ deviceName: 'NVIDIA H100', deviceSeconds: 3600 }))).toBeCloseTo((318_000 / 126_230_400) * 3600, 12);
+    expect(model.grams(share({ deviceId: 'core', deviceType: 'cpu-core', deviceName: 'core', deviceSeconds: 3600 }))).toBe(0);
   });
 
   it('bundles server defaults recomputed from their sources (docs/methodology.md)', () => {
     const model = new EmbodiedModel([]);
     // BoaviztAPI CPU: (24 cores x 0.245 cm2 + 0.491 cm2) x 1.97 kg/cm2 + 9.14 kg
-    expect(model.factorFor('cpu', 'package-0').manufacturingKgCo2e).toBe(round2((24 * 0.245 + 0.491) * 1.97 + 9.14));
-    expect(model.factorFor('cpu', 'package-0').manufacturingKgCo2e).toBe(21.69);
+    expect(model.factorFor({ type: 'cpu', name: 'package-0' }).manufacturingKgCo2e).toBe(round2((24 * 0.245 + 0.491) * 1.97 + 9.14));
+    expect(model.factorFor({ type: 'cpu', name: 'package-0' }).manufacturingKgCo2e).toBe(21.69);
     // BoaviztAPI RAM, 6 x 32 GB modules at 1.79 GB/cm2 per memory domain: 6 x (32 / 1.79 x 2.20 + 5.22)
-    expect(model.factorFor('memory', 'dram').manufacturingKgCo2e).toBe(Math.round(6 * ((32 / 1.79) * 2.2 + 5.22) * 10) / 10);
-    expect(model.factorFor('memory', 'dram').manufacturingKgCo2e).toBe(267.3);
+    expect(model.factorFor({ type: 'memory', name: 'dram' }).manufacturingKgCo2e).toBe(Math.round(6 * ((32 / 1.79) * 2.2 + 5.22) * 10) / 10);
+    expect(model.factorFor({ type: 'memory', name: 'dram' }).manufacturingKgCo2e).toBe(267.3);
     // Boavizta fixed parts: motherboard + 2 x 2.99 kg PSU x 24.30 kg/kg + assembly + rack case
-    expect(model.factorFor('platform', 'power_meter').manufacturingKgCo2e).toBe(round2(66.1 + 2 * 2.99 * 24.3 + 6.68 + 150));
-    expect(model.factorFor('platform', 'power_meter').manufacturingKgCo2e).toBe(368.09);
-    for (const type of ['gpu', 'cpu', 'memory', 'platform'] as const) expect(model.factorFor(type, '').lifetimeYears).toBe(4);
-    expect(model.factorFor('other', 'ina3221').manufacturingKgCo2e).toBe(0);
+    expect(model.factorFor({ type: 'platform', name: 'power_meter' }).manufacturingKgCo2e).toBe(round2(66.1 + 2 * 2.99 * 24.3 + 6.68 + 150));
+    expect(model.factorFor({ type: 'platform', name: 'power_meter' }).manufacturingKgCo2e).toBe(368.09);
+    for (const type of ['gpu', 'cpu', 'memory', 'platform'] as const) expect(model.factorFor({ type, name: '' }).lifetimeYears).toBe(4);
+    expect(model.factorFor({ type: 'other', name: 'ina3221' }).manufacturingKgCo2e).toBe(0);
   });
 
   it('does not count host parts twice when a GPU default already carries them', () => {
     const host = [
-      { type: 'gpu', name: 'NVIDIA H100 80GB HBM3' },
-      { type: 'cpu', name: 'package-0' },
-      { type: 'memory', name: 'dram' },
+      { id: 'GPU-0', type: 'gpu', name: 'NVIDIA H100 80GB HBM3' },
+      { id: 'rapl:package-0', type: 'cpu', name: 'package-0' },
+      { id: 'rapl:package-0:dram', type: 'memory', name: 'dram' },
     ] as const;
     const model = new EmbodiedModel([]);
     model.useHostDevices(host);
-    expect(model.grams('cpu', 'package-0', 3600)).toBe(0);
-    expect(model.grams('memory', 'dram', 3600)).toBe(0);
-    expect(model.factorFor('gpu', 'NVIDIA H100 80GB HBM3').manufacturingKgCo2e).toBe(318);
+    expect(model.grams(share({ deviceId: 'rapl:package-0', deviceType: 'cpu', deviceName: 'package-0', deviceSeconds: 3600 }))).toBe(0);
+    expect(model.grams(share({ deviceId: 'rapl:package-0:dram', deviceType: 'memory', deviceName: 'dram', deviceSeconds: 3600 }))).toBe(0);
+    expect(model.factorFor({ type: 'gpu', name: 'NVIDIA H100 80GB HBM3' }).manufacturingKgCo2e).toBe(318);
     // A GPU-only figure from config no longer carries the host: the host defaults count again.
     const gpuOnly = new EmbodiedModel([{ match: 'H100', manufacturingKgCo2e: 150, lifetimeYears: 5 }]);
     gpuOnly.useHostDevices(host);
-    expect(gpuOnly.factorFor('cpu', 'package-0').manufacturingKgCo2e).toBe(21.69);
+    expect(gpuOnly.factorFor({ type: 'cpu', name: 'package-0' }).manufacturingKgCo2e).toBe(21.69);
     // An explicit override always applies, GPU or not.
     const explicit = new EmbodiedModel([{ match: 'cpu', manufacturingKgCo2e: 30, lifetimeYears: 6 }]);
     explicit.useHostDevices(host);
-    expect(explicit.factorFor('cpu', 'package-0').manufacturingKgCo2e).toBe(30);
+    expect(explicit.factorFor({ type: 'cpu', name: 'package-0' }).manufacturingKgCo2e).toBe(30);
     // Without GPUs the host parts use their defaults.
     const cpuOnly = new EmbodiedModel([]);
     cpuOnly.useHostDevices(host.slice(1));
-    expect(cpuOnly.factorFor('memory', 'dram').manufacturingKgCo2e).toBe(267.3);
+    expect(cpuOnly.factorFor({ type: 'memory', name: 'dram' }).manufacturingKgCo2e).toBe(267.3);
   });
 
   it('config overrides match hw.type or a name substring, first match wins', () => {
@@ -71,9 +71,9 @@ describe('embodied', () => {
       { match: 'gpu', manufacturingKgCo2e: 200, lifetimeYears: 4 },
       { match: 'cpu', manufacturingKgCo2e: 30, lifetimeYears: 6 },
     ]);
-    expect(model.factorFor('gpu', 'NVIDIA A100-SXM4-80GB')).toMatchObject({ manufacturingKgCo2e: 150, lifetimeYears: 5 });
-    expect(model.factorFor('gpu', 'NVIDIA H100')).toMatchObject({ manufacturingKgCo2e: 200 });
-    expect(model.grams('cpu', 'package-0', 86_400)).toBeCloseTo((30_000 / (6 * SECONDS_PER_YEAR)) * 86_400, 12);
+    expect(model.factorFor({ type: 'gpu', name: 'NVIDIA A100-SXM4-80GB' })).toMatchObject({ manufacturingKgCo2e: 150, lifetimeYears: 5 });
+    expect(model.factorFor({ type: 'gpu', name: 'NVIDIA H100' })).toMatchObject({ manufacturingKgCo2e: 200 });
+    expect(model.grams(share({ deviceId: 'package-0', deviceType: 'cpu', deviceName: 'package-0', deviceSeconds: 86_400 }))).toBeCloseTo((30_000 / (6 * SECONDS_PER_YEAR)) * 86_400, 12);
   });
 
   it('flows through account() as embodiedGrams', () => {
