@@ -22,6 +22,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['intensityTokenFile', 'file holding the provider API token', 'PATH'],
   ['intensityRefresh', 'how often to fetch live intensity', 'DURATION'],
   ['nvmlLibrary', 'path of libnvidia-ml.so.1', 'PATH'],
+  ['rediscoverInterval', 'how often to look again for devices (permissions granted, driver loaded, hot-plug)', 'DURATION'],
   ['otlpEndpoint', 'push metrics over OTLP/HTTP to this collector base URL', 'URL'],
   ['ingestTokenFile', 'file holding the bearer token the ingest listener requires', 'PATH'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],

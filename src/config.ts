@@ -79,6 +79,8 @@ export const configSchema = z
     nvmlLibrary: z.string().min(1).default('libnvidia-ml.so.1'),
     /** Bound on one NVML call so a hung driver cannot stall the sample loop. */
     deviceTimeout: duration(10, 60_000).default(1000),
+    /** How often discovery runs again, so devices that become readable (permissions, driver, hot-plug) join without a restart. */
+    rediscoverInterval: duration(10_000, 86_400_000).default(300_000),
 
     // Attribution and ingest
     attributionLag: duration(0, 600_000).default(15_000),

@@ -8,7 +8,8 @@ import { startKubernetesAttribution } from './attribution/kubernetes/attribution
 import { Ledger } from './attribution/ledger.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
 import { ConfigError, splitHostPort, type Config } from './config.ts';
-import { createDeviceSources, discoverAll, type DeviceInventory } from './devices/registry.ts';
+import { createDeviceSources, describeChange, discoverAll, rediscover, type DeviceInventory } from './devices/registry.ts';
+import type { FileReader } from './devices/sysfs-read.ts';
 import { EnergyMeter } from './energy/meter.ts';
 import { createIngestServer } from './ingest/server.ts';
 import { WindowStore } from './ingest/windows.ts';
@@ -23,6 +24,7 @@ import { VERSION } from './version.ts';
 export interface RunningDaemon {
   metricsPort: number;
   ingestPort: number;
+  /** The devices read now: rediscovery updates it in place. */
   discovery: DeviceInventory;
   stop(): Promise<void>;
 }
@@ -38,8 +40,34 @@ function readToken(path: string): string {
 /** Power samples further apart than this many intervals are a gap, not integrated. */
 const MAX_GAP_INTERVALS = 5;
 
-export async function startDaemon(config: Config, logger: Logger): Promise<RunningDaemon> {
-  const discovery = await discoverAll(createDeviceSources(config, logger), { hostRoot: config.hostRoot, logger });
+/** What tests change that config cannot: kept to the seams a fixture host root lacks. */
+export interface DaemonTestHooks {
+  /** Replaces file reads under the host root (tests inject EACCES, which root never gets from chmod). */
+  reader?: FileReader;
+  /** Rediscovery period below the configured minimum, so a test sees a rediscovery within a second. */
+  rediscoverIntervalMs?: number;
+}
+
+/** Runs `task` every `intervalMs`, skipping a beat while the previous run is still going. */
+function repeatWithoutOverlap(task: () => Promise<void>, intervalMs: number, onError: (error: Error) => void) {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= task()
+      .catch(onError)
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  return {
+    /** Stops the timer and waits for a run in progress, so nothing touches the sources after they close. */
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+export async function startDaemon(config: Config, logger: Logger, hooks: DaemonTestHooks = {}): Promise<RunningDaemon> {
+  const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
+  const discovery = await discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions);
   const accountant = createCarbonAccountant(config, logger);
   await accountant.start();
 
@@ -96,15 +124,18 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     await pipeline.tick(nowMs);
   };
   await tick(Date.now());
-  let ticking = false;
-  const timer = setInterval(() => {
-    // A slow device must not pile up ticks; the next one starts when this one is done.
-    if (ticking) return;
-    ticking = true;
-    tick(Date.now())
-      .catch((error: Error) => logger.error({ err: error }, 'sample tick failed'))
-      .finally(() => (ticking = false));
-  }, config.interval);
+  // A slow device must not pile up ticks; the next one starts when this one is done.
+  const ticks = repeatWithoutOverlap(() => tick(Date.now()), config.interval, (error) => logger.error({ err: error }, 'sample tick failed'));
+  // Off the sample path: sources rescan while ticks go on, and the pipeline takes the new set at its next tick.
+  const rediscovery = repeatWithoutOverlap(
+    async () => {
+      const changes = await rediscover(discovery, discoverOptions);
+      for (const change of changes) logger.info({ hwId: change.device.id, replaces: change.replaces.map((device) => device.id) }, describeChange(change));
+      if (changes.length > 0) pipeline.setDevices(discovery.sources, discovery.devices);
+    },
+    hooks.rediscoverIntervalMs ?? config.rediscoverInterval,
+    (error) => logger.error({ err: error }, 'rediscovery failed'),
+  );
 
   logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, devices: discovery.devices.length }, startupSummary(discovery));
 
@@ -113,7 +144,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     ingestPort: ingest.port,
     discovery,
     async stop() {
-      clearInterval(timer);
+      await Promise.all([ticks.stop(), rediscovery.stop()]);
       await Promise.allSettled([
         new Promise<void>((resolve) => {
           metrics.server.close(() => resolve());

@@ -32,22 +32,68 @@ export function weakestMethod(devices: Device[]): MeasurementMethod {
   return devices.reduce<MeasurementMethod>((weakest, device) => (METHOD_TRUST[device.method] < METHOD_TRUST[weakest] ? device.method : weakest), 'counter');
 }
 
+/** The devices a tick reads and how they add up to hw.host.*. */
+interface DeviceSet {
+  sources: DeviceSource[];
+  devices: Device[];
+  byId: Map<string, Device>;
+  host: Device[];
+  hostMethod: MeasurementMethod;
+}
+
+function deviceSet(sources: DeviceSource[], devices: Device[]): DeviceSet {
+  const host = hostDevices(devices);
+  return { sources: [...sources], devices: [...devices], byId: new Map(devices.map((device) => [device.id, device])), host, hostMethod: weakestMethod(host) };
+}
+
 export class Pipeline {
   readonly #parts: PipelineParts;
-  readonly #devicesById: Map<string, Device>;
-  readonly #hostDevices: Device[];
-  readonly #hostMethod: MeasurementMethod;
+  #set: DeviceSet;
+  /** A set given by setDevices, taken up at the start of the next tick so one tick never mixes two sets. */
+  #nextSet: DeviceSet | undefined;
+  /** Every device ever in a set: intervals of a device that left still close in the ledger after the lag. */
+  readonly #everKnown = new Map<string, Device>();
   /** The failure last logged per device, so a failing device is logged once, not every tick. */
   readonly #loggedFailure = new Map<string, string>();
+  /** A running sum of the host contributors' intervals, so it stays monotonic when the contributors change. */
   #hostJoules = 0;
   #ticks = 0;
 
   constructor(parts: PipelineParts) {
     this.#parts = parts;
-    this.#devicesById = new Map(parts.devices.map((device) => [device.id, device]));
-    this.#hostDevices = hostDevices(parts.devices);
-    this.#hostMethod = weakestMethod(this.#hostDevices);
-    parts.accountant.useHostDevices(parts.devices);
+    this.#set = this.#adopt(deviceSet(parts.sources, parts.devices));
+  }
+
+  /**
+   * Replaces the devices read from the next tick on (rediscovery found more). The energy meter, ledger
+   * and series carry over: a joining device's first reading is its baseline, and hw.host.* keeps its
+   * running sum while the contributors change (psys appearing makes it the host value from then on).
+   * A device that leaves (an estimator class now measured) keeps its counters at their final values,
+   * so sums over devices stay monotonic; its gauges are removed, as a frozen power would count twice.
+   */
+  setDevices(sources: DeviceSource[], devices: Device[]): void {
+    this.#nextSet = deviceSet(sources, devices);
+  }
+
+  #adopt(next: DeviceSet): DeviceSet {
+    for (const device of next.devices) this.#everKnown.set(device.id, device);
+    this.#parts.accountant.useHostDevices(next.devices);
+    return next;
+  }
+
+  #takeNextSet(): void {
+    const previous = this.#set;
+    this.#set = this.#adopt(this.#nextSet!);
+    this.#nextSet = undefined;
+    for (const device of previous.devices) {
+      if (this.#set.byId.has(device.id)) continue;
+      this.#parts.publisher.deviceRetired(device);
+      this.#loggedFailure.delete(device.id);
+    }
+    const hostIds = (set: DeviceSet) => set.host.map((device) => device.id).join(', ');
+    if (hostIds(previous) !== hostIds(this.#set) || previous.hostMethod !== this.#set.hostMethod) {
+      this.#parts.logger.info({ hostDevices: this.#set.host.map((device) => device.id), method: this.#set.hostMethod }, `hw.host.* now sums ${hostIds(this.#set)} (${this.#set.hostMethod})`);
+    }
   }
 
   get ticks(): number {
@@ -57,13 +103,15 @@ export class Pipeline {
   async tick(nowMs: number): Promise<void> {
     const { meter, ledger, accountant, publisher, store } = this.#parts;
     const startedMs = performance.now();
-    const results = await Promise.all(this.#parts.sources.map((source) => this.#read(source, nowMs)));
+    if (this.#nextSet) this.#takeNextSet();
+    const set = this.#set;
+    const results = await Promise.all(set.sources.map((source) => this.#read(source, set.devices, nowMs)));
 
-    const hostIds = new Set(this.#hostDevices.map((device) => device.id));
+    const hostIds = new Set(set.host.map((device) => device.id));
     for (const { readings, failures } of results) {
-      for (const failure of failures) this.#fail(failure, nowMs);
+      for (const failure of failures) this.#fail(set, failure, nowMs);
       for (const reading of readings) {
-        const device = this.#devicesById.get(reading.deviceId);
+        const device = set.byId.get(reading.deviceId);
         if (!device) continue;
         this.#recover(device, nowMs);
         const interval = meter.add(reading);
@@ -76,12 +124,12 @@ export class Pipeline {
         publisher.deviceEnergy(device, energy.totalJoules, energy.powerWatts, nowMs);
       }
     }
-    const hostWatts = this.#hostDevices.reduce((sum, device) => sum + (meter.energy(device.id)?.powerWatts ?? 0), 0);
-    publisher.host(this.#hostMethod, this.#hostJoules, hostWatts, nowMs);
+    const hostWatts = set.host.reduce((sum, device) => sum + (meter.energy(device.id)?.powerWatts ?? 0), 0);
+    publisher.host(set.hostMethod, this.#hostJoules, hostWatts, nowMs);
 
     const closed = ledger.close(nowMs);
     for (const share of closed.shares) {
-      const device = this.#devicesById.get(share.deviceId)!;
+      const device = this.#everKnown.get(share.deviceId)!;
       const footprint = accountant.account({ ...share, deviceType: device.type, deviceName: device.name });
       publisher.workloadShare(share, device, footprint, nowMs);
     }
@@ -97,13 +145,13 @@ export class Pipeline {
     return { ...interval, deviceType: device.type, deviceName: device.name, deviceSeconds: (interval.endMs - interval.startMs) / 1000 };
   }
 
-  async #read(source: DeviceSource, nowMs: number): Promise<SampleResult> {
+  async #read(source: DeviceSource, devices: Device[], nowMs: number): Promise<SampleResult> {
     try {
       return await source.read(nowMs);
     } catch (error) {
       // Sources promise not to throw; if one does, its devices fail this tick and the rest carry on.
       const message = `source ${source.name} threw: ${(error as Error).message}`;
-      const failures: DeviceFailure[] = this.#parts.devices
+      const failures: DeviceFailure[] = devices
         .filter((device) => device.id.startsWith(`${source.name}:`))
         .map((device) => ({ deviceId: device.id, errorType: 'source_error', message }));
       if (failures.length === 0) this.#parts.logger.error({ source: source.name, err: error }, message);
@@ -111,8 +159,8 @@ export class Pipeline {
     }
   }
 
-  #fail(failure: DeviceFailure, nowMs: number): void {
-    const device = this.#devicesById.get(failure.deviceId);
+  #fail(set: DeviceSet, failure: DeviceFailure, nowMs: number): void {
+    const device = set.byId.get(failure.deviceId);
     if (!device) return;
     this.#parts.publisher.deviceStatus(device, false, nowMs);
     this.#parts.publisher.deviceError(device, failure.errorType, nowMs);

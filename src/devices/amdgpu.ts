@@ -3,7 +3,7 @@
 // /sys/class/drm so each sensor has its GPU identity; the hwmon source skips `amdgpu` chips for this.
 import { readdir, readlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Device, DeviceSource, Discovery, SampleResult, SourceProblem } from './source.ts';
+import { keepKnown, type Device, type DeviceSource, type Discovery, type SampleResult, type SourceProblem } from './source.ts';
 import {
   classifyReadError,
   hostPath,
@@ -50,6 +50,7 @@ async function listDir(path: string): Promise<string[]> {
 
 export class AmdGpuSource implements DeviceSource {
   readonly name = 'amdgpu';
+  readonly rediscoverable = true;
   private readonly hostRoot: string;
   private readonly reader: FileReader;
   private cards: Card[] = [];
@@ -86,7 +87,7 @@ export class AmdGpuSource implements DeviceSource {
       };
       cards.push({ device, deviceDir, powerPath });
     }
-    this.cards = cards;
+    this.cards = keepKnown(this.cards, cards, (known) => known.device.id);
     return { devices: cards.map((card) => card.device), problems };
   }
 

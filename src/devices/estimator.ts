@@ -94,11 +94,12 @@ export interface EstimatorSourceOptions {
 
 export const ESTIMATOR_CPU_ID = 'estimator:cpu';
 export const ESTIMATOR_MEMORY_ID = 'estimator:memory';
+export const ESTIMATOR_IDS: Readonly<Record<EstimatedClass, string>> = { cpu: ESTIMATOR_CPU_ID, memory: ESTIMATOR_MEMORY_ID };
 
 export class EstimatorSource implements DeviceSource {
   readonly name = 'estimator';
   private readonly hostRoot: string;
-  private readonly classes: EstimatedClass[];
+  private classes: EstimatedClass[];
   private readonly coefficients: EstimatorCoefficients;
   private readonly reader: FileReader;
   private readonly injectedCpuTimes: (() => Promise<CpuTimes>) | undefined;
@@ -153,6 +154,12 @@ export class EstimatorSource implements DeviceSource {
       });
     }
     return { devices, problems: [] };
+  }
+
+  /** Hardware measures this class now (found by rediscovery): its device is no longer read. */
+  stopEstimating(deviceClass: EstimatedClass): void {
+    this.classes = this.classes.filter((estimated) => estimated !== deviceClass);
+    if (deviceClass === 'cpu') this.readCpuTimes = undefined;
   }
 
   private async chooseCpuTimes(): Promise<{ read: () => Promise<CpuTimes>; from: string }> {

@@ -3,7 +3,7 @@
 import { readdir, realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
-import type { Device, DeviceFailure, DeviceSource, Discovery, HwType, Reading, SampleResult, SourceProblem } from './source.ts';
+import { keepKnown, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HwType, type Reading, type SampleResult, type SourceProblem } from './source.ts';
 import {
   classifyReadError,
   hostPath,
@@ -86,6 +86,7 @@ export interface HwmonSourceOptions {
 
 export class HwmonSource implements DeviceSource {
   readonly name = 'hwmon';
+  readonly rediscoverable = true;
   private readonly hostRoot: string;
   private readonly reader: FileReader;
   private readonly logger: Logger | undefined;
@@ -100,7 +101,7 @@ export class HwmonSource implements DeviceSource {
   async discover(): Promise<Discovery> {
     const devices: Device[] = [];
     const problems: SourceProblem[] = [];
-    this.sensors = [];
+    const sensors: Sensor[] = [];
     const classDir = hostPath(this.hostRoot, HWMON_DIR);
     const chipDirs = (await readdir(classDir).catch(() => [] as string[])).filter((entry) => CHIP_DIR.test(entry)).sort(naturalOrder);
     for (const chipDir of chipDirs) {
@@ -118,9 +119,10 @@ export class HwmonSource implements DeviceSource {
       for (const group of pairSensors(files)) {
         const { device, sensor } = await this.describe(chipName, where, chipDir, group);
         devices.push(device);
-        this.sensors.push(sensor);
+        sensors.push(sensor);
       }
     }
+    this.sensors = keepKnown(this.sensors, sensors, (known) => known.deviceId);
     return { devices, problems };
   }
 

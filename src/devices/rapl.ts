@@ -2,7 +2,7 @@
 // `intel-rapl` control type). Reads raw `energy_uj`; the energy stage turns it into monotonic joules.
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { CounterReading, Device, DeviceFailure, DeviceSource, Discovery, HostRole, HwType, SampleResult, SourceProblem } from './source.ts';
+import { keepKnown, type CounterReading, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HostRole, type HwType, type SampleResult, type SourceProblem } from './source.ts';
 import {
   classifyReadError,
   hostPath,
@@ -80,6 +80,7 @@ export interface RaplSourceOptions {
 
 export class RaplSource implements DeviceSource {
   readonly name = 'rapl';
+  readonly rediscoverable = true;
   private readonly hostRoot: string;
   private readonly reader: FileReader;
   private readonly logger: Logger | undefined;
@@ -97,7 +98,6 @@ export class RaplSource implements DeviceSource {
     const entries = await readdir(powercapDir).catch(() => [] as string[]);
     const zoneDirs = entries.filter((entry) => ZONE_DIR.test(entry)).sort(compareZoneDirs);
     if (zoneDirs.length === 0) {
-      this.zones = [];
       problems.push({
         source: this.name,
         message: `no RAPL zones under ${powercapDir}`,
@@ -118,7 +118,7 @@ export class RaplSource implements DeviceSource {
     const vendor = found.length > 0 ? await readCpuVendor(this.hostRoot, this.reader) : 'unknown';
 
     const devices: Device[] = [];
-    this.zones = [];
+    const zones: Zone[] = [];
     for (const zone of found) {
       const deviceId = ids.get(zone.dirName)!;
       const role = zoneRole(zone.zoneName);
@@ -134,8 +134,9 @@ export class RaplSource implements DeviceSource {
         ...(parentId ? { parentId } : {}),
         info: { path: `${POWERCAP_DIR}/${zone.dirName}`, maxEnergyRangeMicrojoules: String(zone.wrapAtMicrojoules) },
       });
-      this.zones.push({ deviceId, energyPath: zone.energyPath, wrapAtMicrojoules: zone.wrapAtMicrojoules });
+      zones.push({ deviceId, energyPath: zone.energyPath, wrapAtMicrojoules: zone.wrapAtMicrojoules });
     }
+    this.zones = keepKnown(this.zones, zones, (known) => known.deviceId);
     this.logger?.debug({ zones: devices.map((device) => device.id) }, 'rapl zones discovered');
     return { devices, problems };
   }

@@ -92,6 +92,13 @@ export interface Discovery {
 
 export interface DeviceSource {
   readonly name: string;
+  /**
+   * True when discover() may run again while the source is being read (periodic rediscovery): it then
+   * adds what it finds and keeps reading what it found before, so a device that vanished fails and is
+   * retried instead of being forgotten. Sources without it (NVML holds a driver session in a worker
+   * thread) are asked again only while they have found nothing.
+   */
+  readonly rediscoverable?: boolean;
   /** Finds the devices. Never throws for missing hardware: reports it as a problem. */
   discover(): Promise<Discovery>;
   /** Reads every discovered device once. Never throws: a failing device is a DeviceFailure. */
@@ -99,4 +106,14 @@ export interface DeviceSource {
   /** Processes running on this source's devices (GPUs), when the hardware reports them. */
   processes?(): Promise<DeviceProcess[]>;
   close?(): Promise<void>;
+}
+
+/**
+ * What a source reads after a repeated discovery: the entries found now (fresh paths) and, in their old
+ * place, those found before but not now, so their reads fail and are retried rather than stop silently.
+ */
+export function keepKnown<T>(known: readonly T[], found: readonly T[], idOf: (entry: T) => string): T[] {
+  const byId = new Map(known.map((entry) => [idOf(entry), entry]));
+  for (const entry of found) byId.set(idOf(entry), entry);
+  return [...byId.values()];
 }

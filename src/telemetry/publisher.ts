@@ -4,7 +4,7 @@ import type { RequestRecord, Workload } from '../attribution/activity.ts';
 import type { IntensityStatus, ShareFootprint } from '../carbon/accountant.ts';
 import type { Device, MeasurementMethod } from '../devices/source.ts';
 import { METRICS } from './contract.ts';
-import type { SeriesStore } from './series-store.ts';
+import type { Attributes, SeriesStore } from './series-store.ts';
 
 function deviceAttributes(device: Device) {
   return { 'hw.id': device.id, 'hw.type': device.type, 'hw.name': device.name, 'hw.vendor': device.vendor, 'measurement.method': device.method };
@@ -44,6 +44,15 @@ export class Publisher {
   deviceStatus(device: Device, ok: boolean, nowMs: number): void {
     this.#store.set(METRICS.hwStatus, { 'hw.id': device.id, 'hw.type': device.type, 'hw.state': 'ok' }, ok ? 1 : 0, nowMs);
     this.#store.set(METRICS.hwStatus, { 'hw.id': device.id, 'hw.type': device.type, 'hw.state': 'failed' }, ok ? 0 : 1, nowMs);
+  }
+
+  /**
+   * A device no longer read (its class is measured now). Its counters keep their final values, so sums
+   * over devices stay monotonic; its gauges go, as a frozen power would be counted twice.
+   */
+  deviceRetired(device: Device): void {
+    const isDevice = (attributes: Attributes) => attributes['hw.id'] === device.id;
+    for (const spec of [METRICS.hwPower, METRICS.hwPowerLimit, METRICS.hwStatus]) this.#store.remove(spec, isDevice);
   }
 
   deviceError(device: Device, errorType: string, nowMs: number): void {
