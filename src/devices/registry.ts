@@ -152,9 +152,9 @@ export async function rediscover(inventory: DeviceInventory, options: DiscoverOp
   return changes;
 }
 
-/** Whether the device counts for its class in the host total (see discoverAll). */
+/** Whether hardware measures the device's class towards the host total (see discoverAll); the estimator's own devices do not. */
 function measuresClass(device: Device): boolean {
-  return device.hostRole === 'part' || device.hostRole === 'whole';
+  return device.method !== 'model' && (device.hostRole === 'part' || device.hostRole === 'whole');
 }
 
 function unmeasuredClasses(devices: Device[]): EstimatedClass[] {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RAPL_PERMISSION_FIX } from '../../src/devices/rapl.ts';
-import { createDeviceSources, discoverAll } from '../../src/devices/registry.ts';
+import { createDeviceSources, describeChange, discoverAll, rediscover } from '../../src/devices/registry.ts';
 import type { DeviceSource } from '../../src/devices/source.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
@@ -123,5 +123,72 @@ describe('device registry', () => {
     const inventory = await discoverAll(sources, { hostRoot: fixture.root, logger });
     expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
     expect(inventory.problems).toEqual([{ source: 'broken', message: 'discovery failed: driver exploded', fix: 'report this as a footprint bug' }]);
+  });
+});
+
+describe('rediscovery', () => {
+  const ids = (devices: { id: string }[]) => devices.map((device) => device.id);
+
+  it('adds packages whose energy_uj became readable and stops estimating cpu', async () => {
+    fixture = host({ dram: true });
+    for (const socket of [0, 1]) fixture.makeUnreadable(`sys/class/powercap/intel-rapl:${socket}/energy_uj`);
+    const inventory = await discover(fixture);
+    const devicesHeld = inventory.devices;
+    const estimator = inventory.sources.at(-1)!;
+
+    expect(await rediscover(inventory, { hostRoot: fixture.root, logger, reader: fixture.reader })).toEqual([]);
+    for (const socket of [0, 1]) fixture.makeReadable(`sys/class/powercap/intel-rapl:${socket}/energy_uj`);
+    const changes = await rediscover(inventory, { hostRoot: fixture.root, logger, reader: fixture.reader });
+
+    expect(changes.map(describeChange)).toEqual(['rapl:package-0 is now measured (counter); estimator:cpu stops', 'rapl:package-1 is now measured (counter)']);
+    expect(inventory.devices).toBe(devicesHeld);
+    expect(ids(inventory.devices)).toEqual(['rapl:package-0:dram', 'rapl:package-1:dram', 'rapl:package-0', 'rapl:package-1']);
+    expect(inventory.estimatedClasses).toEqual([]);
+    expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
+    expect(inventory.problems).toEqual([]);
+    const { readings } = await inventory.sources[0]!.read(3000);
+    expect(readings.map((reading) => `${reading.deviceId} ${reading.kind === 'counter' ? reading.value : ''}`)).toEqual([
+      'rapl:package-0:dram 100',
+      'rapl:package-1:dram 100',
+      'rapl:package-0 1000',
+      'rapl:package-1 1000',
+    ]);
+    expect((await estimator.read(3000)).readings).toEqual([]);
+  });
+
+  it('keeps reading a zone that vanished, so it fails and is retried rather than forgotten', async () => {
+    fixture = host({ dram: true });
+    const inventory = await discover(fixture);
+    fixture.removeFile('sys/class/powercap/intel-rapl:1:0/energy_uj');
+    expect(await rediscover(inventory, { hostRoot: fixture.root, logger, reader: fixture.reader })).toEqual([]);
+    expect(ids(inventory.devices)).toEqual(['rapl:package-0', 'rapl:package-0:dram', 'rapl:package-1', 'rapl:package-1:dram']);
+    const { failures } = await inventory.sources[0]!.read(3000);
+    expect(failures.map((failure) => `${failure.deviceId} ${failure.errorType}`)).toEqual(['rapl:package-1:dram not_found']);
+  });
+
+  it('asks again a source that found nothing, and never an active one that is not rediscoverable', async () => {
+    fixture = host({ dram: true });
+    const calls = { active: 0, idle: 0 };
+    const gpu = { id: 'GPU-1', type: 'gpu', name: 'board', vendor: 'nvidia', method: 'counter', hostRole: 'external' } as const;
+    const fake = (name: 'active' | 'idle', devicesFound: () => (typeof gpu)[]): DeviceSource => ({
+      name,
+      discover: async () => {
+        calls[name]++;
+        return { devices: devicesFound(), problems: [] };
+      },
+      read: async () => ({ readings: [], failures: [] }),
+    });
+    let driverLoaded = false;
+    const rapl = createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger).filter((source) => source.name === 'rapl');
+    const inventory = await discoverAll([...rapl, fake('active', () => [{ ...gpu, id: 'GPU-0' }]), fake('idle', () => (driverLoaded ? [gpu] : []))], { hostRoot: fixture.root, logger });
+    expect(inventory.idleSources.map((source) => source.name)).toEqual(['idle']);
+
+    await rediscover(inventory, { hostRoot: fixture.root, logger });
+    driverLoaded = true;
+    const changes = await rediscover(inventory, { hostRoot: fixture.root, logger });
+    expect(changes.map(describeChange)).toEqual(['GPU-1 is now measured (counter)']);
+    expect(calls).toEqual({ active: 1, idle: 3 });
+    expect(inventory.sources.map((source) => source.name)).toEqual(['rapl', 'active', 'idle']);
+    expect(inventory.idleSources).toEqual([]);
   });
 });
