@@ -1,6 +1,6 @@
 // Starts the real daemon in-process on a fixture host root, on loopback ports picked by the OS.
 import { loadConfig } from '../../src/config.ts';
-import { startDaemon, type RunningDaemon } from '../../src/daemon.ts';
+import { startDaemon, type DaemonTestHooks, type RunningDaemon } from '../../src/daemon.ts';
 import { createLogger } from '../../src/logger.ts';
 
 export interface TestDaemon extends RunningDaemon {
@@ -9,9 +9,9 @@ export interface TestDaemon extends RunningDaemon {
   scrape(): Promise<string>;
 }
 
-export async function startTestDaemon(flags: Record<string, unknown>): Promise<TestDaemon> {
+export async function startTestDaemon(flags: Record<string, unknown>, hooks?: DaemonTestHooks): Promise<TestDaemon> {
   const config = loadConfig({ flags: { listen: '127.0.0.1:0', ingestListen: '127.0.0.1:0', interval: '200ms', attributionLag: '0ms', logLevel: 'silent', ...flags }, env: {} });
-  const daemon = await startDaemon(config, createLogger(config));
+  const daemon = await startDaemon(config, createLogger(config), hooks);
   const metricsUrl = `http://127.0.0.1:${daemon.metricsPort}`;
   return {
     ...daemon,
