@@ -178,7 +178,8 @@ const OPERATIONAL: RuleGroup = {
     ),
     operational(
       'FootprintIngestRejectingSpans',
-      `sum by (instance, outcome) (rate(footprint_ingest_spans_total{outcome!="accepted"}[5m]))\n  / on (instance) group_left ()\nsum by (instance) (rate(footprint_ingest_spans_total[5m]))\n> ${INGEST_REJECT_RATIO}`,
+      // "ignored" spans (nested and CLIENT spans) are not activities by design, so they count on neither side.
+      `sum by (instance, outcome) (rate(footprint_ingest_spans_total{outcome!~"accepted|ignored"}[5m]))\n  / on (instance) group_left ()\nsum by (instance) (rate(footprint_ingest_spans_total{outcome!="ignored"}[5m]))\n> ${INGEST_REJECT_RATIO}`,
       '10m',
       'footprint on {{ $labels.instance }} is not accepting {{ $value | humanizePercentage }} of spans ({{ $labels.outcome }})',
       `More than ${INGEST_REJECT_RATIO * 100}% of the spans sent to /v1/traces on {{ $labels.instance }} end as "{{ $labels.outcome }}" for 10 minutes; their energy goes to ml_phase="idle" instead of the workload.`,
