@@ -79,6 +79,34 @@ describe('rediscovery', () => {
     expect(daemon.discovery.sources.map((source) => source.name)).toEqual(['rapl']);
   });
 
+  it('psys that becomes readable becomes the host value from then on; the host total never goes back', async () => {
+    fixture = raplHost();
+    fixture.addRaplZone('intel-rapl:1', { name: 'psys', energyMicrojoules: 2_000_000 });
+    fixture.makeUnreadable('sys/class/powercap/intel-rapl:1/energy_uj');
+    daemon = await startTestDaemon({ hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1' }, { reader: fixture.reader, rediscoverIntervalMs: REDISCOVER_MS });
+    const tree = fixture;
+    const scrapeUntil = (what: string, check: (text: string) => boolean) =>
+      eventually(async () => {
+        const text = await daemon!.scrape();
+        return check(text) ? text : undefined;
+      }, 10_000, what);
+
+    // Package and dram make up the host until psys is readable.
+    tree.setEnergy('intel-rapl:0', 2_000_000);
+    await scrapeUntil('the package to count 1 J', (text) => hostEnergy(text, 'counter') === 1);
+
+    tree.makeReadable('sys/class/powercap/intel-rapl:1/energy_uj');
+    const joined = await scrapeUntil('rapl:psys to join', (text) => energy(text, 'rapl:psys') !== undefined);
+    expect(energy(joined, 'rapl:psys', { hw_type: 'platform', measurement_method: 'counter' })).toBe(0);
+    expect(hostEnergy(joined, 'counter')).toBe(1);
+
+    // From now on the package's 3 J are inside psys's 5 J: the host adds psys alone.
+    tree.setEnergy('intel-rapl:0', 5_000_000);
+    tree.setEnergy('intel-rapl:1', 7_000_000);
+    const after = await scrapeUntil('package 4 J and psys 5 J', (text) => energy(text, 'rapl:package-0') === 4 && energy(text, 'rapl:psys') === 5);
+    expect(hostEnergy(after, 'counter')).toBe(6);
+  });
+
   it('GPUs join once the NVML library appears at --nvml-library', async () => {
     fixture = raplHost();
     libraryDir = mkdtempSync(join(tmpdir(), 'footprint-nvml-'));
