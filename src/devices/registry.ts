@@ -109,7 +109,7 @@ export function describeChange({ device, replaces }: InventoryChange): string {
  */
 export async function rediscover(inventory: DeviceInventory, options: DiscoverOptions): Promise<InventoryChange[]> {
   const { logger } = options;
-  const estimator = inventory.sources.find((source) => source instanceof EstimatorSource);
+  const estimator = inventory.sources.find((source): source is EstimatorSource => source instanceof EstimatorSource);
   const measuring = inventory.sources.filter((source) => source !== estimator);
   const asked = [...measuring.filter((source) => source.rediscoverable), ...inventory.idleSources];
   const found = await Promise.all(asked.map((source) => discoverOne(source, logger)));
@@ -138,7 +138,7 @@ export async function rediscover(inventory: DeviceInventory, options: DiscoverOp
   const estimatedClasses = inventory.estimatedClasses.filter((deviceClass) => unmeasured.includes(deviceClass));
   const changes: InventoryChange[] = joined.map((device) => ({ device, replaces: [] }));
   for (const deviceClass of inventory.estimatedClasses.filter((estimated) => !estimatedClasses.includes(estimated))) {
-    (estimator as EstimatorSource).stopEstimating(deviceClass);
+    estimator!.stopEstimating(deviceClass);
     const stopped = devices.findIndex((device) => device.id === ESTIMATOR_IDS[deviceClass]);
     changes.find(({ device }) => device.type === deviceClass && measuresClass(device))!.replaces.push(...devices.splice(stopped, 1));
   }

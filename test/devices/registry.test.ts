@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RAPL_PERMISSION_FIX } from '../../src/devices/rapl.ts';
 import { createDeviceSources, describeChange, discoverAll, rediscover } from '../../src/devices/registry.ts';
-import type { DeviceSource } from '../../src/devices/source.ts';
+import type { Device, DeviceSource } from '../../src/devices/source.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
 const logger = pino({ level: 'silent' });
@@ -169,8 +169,8 @@ describe('rediscovery', () => {
   it('asks again a source that found nothing, and never an active one that is not rediscoverable', async () => {
     fixture = host({ dram: true });
     const calls = { active: 0, idle: 0 };
-    const gpu = { id: 'GPU-1', type: 'gpu', name: 'board', vendor: 'nvidia', method: 'counter', hostRole: 'external' } as const;
-    const fake = (name: 'active' | 'idle', devicesFound: () => (typeof gpu)[]): DeviceSource => ({
+    const gpu: Device = { id: 'GPU-1', type: 'gpu', name: 'board', vendor: 'nvidia', method: 'counter', hostRole: 'external' };
+    const fake = (name: 'active' | 'idle', devicesFound: () => Device[]): DeviceSource => ({
       name,
       discover: async () => {
         calls[name]++;
