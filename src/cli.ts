@@ -7,7 +7,7 @@ import { createLogger } from './logger.ts';
 import { reportCommand } from './report/command.ts';
 import { VERSION } from './version.ts';
 
-/** The settings offered as flags, with their help text; every other key is file or env only. */
+/** Every scalar setting as a flag, with its help text; structured keys (lists, maps) come from the file or JSON env. */
 const FLAGS: Array<[keyof Config, string, string?]> = [
   ['listen', 'metrics listener (/metrics, /healthz, /readyz)', 'HOST:PORT'],
   ['ingestListen', 'ingest listener (OTLP /v1/traces, windows)', 'HOST:PORT'],
@@ -21,16 +21,28 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['intensityUrl', "the provider's base URL, or the file's path", 'URL'],
   ['intensityTokenFile', 'file holding the provider API token', 'PATH'],
   ['intensityRefresh', 'how often to fetch live intensity', 'DURATION'],
+  ['intensityMaxAge', 'a live value older than this gives way to the static table', 'DURATION'],
   ['nvmlLibrary', 'path of libnvidia-ml.so.1', 'PATH'],
+  ['deviceTimeout', 'bound on one read of a device source (a hung GPU driver)', 'DURATION'],
   ['rediscoverInterval', 'how often to look again for devices (permissions granted, driver loaded, hot-plug)', 'DURATION'],
   ['otlpEndpoint', 'push metrics over OTLP/HTTP to this collector base URL', 'URL'],
+  ['otlpInterval', 'how often to push over OTLP', 'DURATION'],
   ['ingestTokenFile', 'file holding the bearer token the ingest listener requires', 'PATH'],
+  ['ingestMaxBodyBytes', 'largest OTLP request body, before and after gunzip', 'BYTES'],
+  ['ingestQueueLimit', 'spans waiting for the ledger before exports get 429', 'SPANS'],
+  ['windowTtl', 'a window that stops heart-beating ends after this long', 'DURATION'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
+  ['weightByTokens', 'share overlapping spans by their tokens instead of equally (true|false)', 'BOOL'],
   ['seriesIdleTimeout', 'drop workload series not updated for this long', 'DURATION'],
+  ['cardinalityLimit', 'most attribute sets per metric; more go to the overflow series', 'N'],
   ['pricePerKwh', 'flat electricity price per kWh', 'PRICE'],
   ['currency', 'ISO 4217 currency of prices', 'CODE'],
+  ['tariffTimeZone', 'IANA time zone of the time-of-use tariff', 'ZONE'],
   ['kubernetes', 'attribute to pods through the kubelet and API server (true|false)', 'BOOL'],
   ['nodeName', 'Kubernetes node name (FOOTPRINT_NODE_NAME from the downward API)', 'NAME'],
+  ['podLabelModel', 'pod label or annotation naming ml.model', 'KEY'],
+  ['podLabelJob', 'pod label or annotation naming ml.job', 'KEY'],
+  ['podLabelPhase', 'pod label or annotation naming ml.phase', 'KEY'],
   ['logLevel', 'fatal | error | warn | info | debug | trace', 'LEVEL'],
   ['logFormat', 'json | pretty', 'FORMAT'],
 ];

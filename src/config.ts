@@ -119,15 +119,15 @@ export function flagName(key: string): string {
   return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
-/** Keys whose env value is structured (arrays, records) are given as JSON. */
-const JSON_KEYS = new Set<string>(['embodied', 'tariff', 'deviceHourPrice']);
+/** Keys whose value is structured (arrays, records): given as JSON in env, never as flags. */
+export const STRUCTURED_KEYS: ReadonlySet<string> = new Set(['embodied', 'tariff', 'deviceHourPrice']);
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of CONFIG_KEYS) {
     const value = env[envName(key)];
     if (value === undefined || value === '') continue;
-    if (!JSON_KEYS.has(key)) {
+    if (!STRUCTURED_KEYS.has(key)) {
       out[key] = value;
       continue;
     }

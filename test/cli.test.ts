@@ -1,6 +1,7 @@
 // The CLI as a user runs it: a separate process through bin/footprint.js.
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_KEYS, flagName, STRUCTURED_KEYS } from '../src/config.ts';
 import { createSysfsFixture, type SysfsFixture } from './support/sysfs-fixture.ts';
 
 const BIN = new URL('../bin/footprint.js', import.meta.url).pathname;
@@ -25,6 +26,10 @@ describe('footprint CLI', () => {
     expect(run(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     expect(run(['start', '--help']).stdout).toContain('--host-root <DIR>');
     expect(run(['doctor', '--help']).stdout).toContain('--nvml-library <PATH>');
+    // Every scalar config key is a flag named after it.
+    const help = run(['start', '--help']).stdout;
+    const missing = CONFIG_KEYS.filter((key) => !STRUCTURED_KEYS.has(key) && !help.includes(`--${flagName(key)} <`));
+    expect(missing).toEqual([]);
   });
 
   it('rejects a bad value with one line naming the key and exits 2', () => {
