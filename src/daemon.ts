@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ActivitySink } from './attribution/activity.ts';
 import { startKubernetesAttribution } from './attribution/kubernetes/attribution.ts';
 import { Ledger } from './attribution/ledger.ts';
+import { unknownDeviceWarner } from './attribution/unknown-devices.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
 import { ConfigError, splitHostPort, type Config } from './config.ts';
 import { createDeviceSources, describeChange, discoverAll, rediscover, type DeviceInventory } from './devices/registry.ts';
@@ -88,8 +89,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   });
   const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, meter, ledger, accountant, publisher, store, logger });
 
+  const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
   const sink: ActivitySink = {
-    addActivity: (activity) => ledger.addActivity(kubernetes ? kubernetes.place(activity) : activity),
+    addActivity: (activity) => {
+      warnUnknownDevices(activity);
+      return ledger.addActivity(kubernetes ? kubernetes.place(activity) : activity);
+    },
     addRequest: (request) => {
       publisher.request(request, Date.now());
       ledger.addRequest(request);
