@@ -47,9 +47,12 @@ export async function startKubernetesAttribution(config: Config, devices: Device
   });
   await watcher.start();
   const podResources = new PodResourcesClient({ socketPath: podResourcesSocketPath(config.hostRoot) });
-  const gpuSources = sources.filter((source) => source.processes !== undefined);
-  const migSources = sources.filter(isMigAware);
-  const migParent = (uuid: string) => migSources.flatMap((source) => source.migInstances()).find((instance) => instance.uuid === uuid)?.parentId;
+  // Read from the live lists on each use: rediscovery adds sources (a GPU driver installed later) in place.
+  const migParent = (uuid: string) =>
+    sources
+      .filter(isMigAware)
+      .flatMap((source) => source.migInstances())
+      .find((instance) => instance.uuid === uuid)?.parentId;
 
   const provider = new PodActivityProvider({
     hostRoot: config.hostRoot,
@@ -58,7 +61,7 @@ export async function startKubernetesAttribution(config: Config, devices: Device
     cpuDeviceIds: () => devices.filter((device) => (device.type === 'cpu' || device.type === 'memory') && device.hostRole === 'part').map((device) => device.id),
     pods: watcher,
     allocations: () => podResources.list(),
-    processes: async () => (await Promise.all(gpuSources.map((source) => source.processes!()))).flat() as DeviceProcess[],
+    processes: async () => (await Promise.all(sources.map((source) => source.processes?.() ?? []))).flat() as DeviceProcess[],
     migParent,
     retentionMs: config.attributionLag + 10 * config.interval,
     onError: (step, error) => reportOnce(step, error),
