@@ -9,7 +9,7 @@ import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authoriz
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { parseConfig } from '../../src/config.ts';
+import { CONFIG_KEYS, parseConfig } from '../../src/config.ts';
 import { ASSETS, assetNames } from '../../deploy/helm/sync-assets.ts';
 import { helmBinary } from '../support/helm.ts';
 
@@ -167,6 +167,11 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(pod.runtimeClassName).toBeUndefined();
     const nvml = pod.containers[0]!.volumeMounts.find((mount) => mount.name === 'nvml')!;
     expect(nvml.readOnly).toBe(true);
+  });
+
+  it('lets values.schema.json take every config key the daemon knows, and no other', () => {
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
+    expect(Object.keys(schema.properties.config.properties).sort()).toEqual([...CONFIG_KEYS].sort());
   });
 
   it('rolls the pods when the config changes', () => {
