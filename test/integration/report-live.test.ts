@@ -1,0 +1,249 @@
+// `footprint report` on what the real daemon publishes: the daemon runs in-process on a fixture
+// host (a RAPL package at a known rate, a constant-power hwmon rail, an NVML GPU, estimated memory),
+// two models send OTLP spans with tokens, a real Prometheus scrapes it every 0.5 s, and report.json
+// must equal what Prometheus itself answers for the same window, and agree with the fixture's physics.
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CCF_COEFFICIENTS } from '../../src/devices/estimator.ts';
+import type { ReportData } from '../../src/report/report-data.ts';
+import { runReport } from '../../src/report/run.ts';
+import { fakeUuid, nvmlDouble } from '../support/nvml-double.ts';
+import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
+import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
+import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
+import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+
+const skip = skipWithoutPromBinaries('prometheus');
+
+const PACKAGE_WATTS = 40;
+const RAIL_WATTS = 100;
+const GPU_WATTS = 300;
+const MEMORY_GIB = 8;
+const MEMORY_WATTS = MEMORY_GIB * CCF_COEFFICIENTS.wattsPerGib;
+const INTENSITY_G_PER_KWH = 400;
+const PUE = 1.2;
+const PRICE_PER_KWH = 0.3;
+const JOULES_PER_KWH = 3_600_000;
+const RAIL_ID = 'hwmon:ina3221@1-0040:power1';
+const GPU_ID = fakeUuid(0);
+
+/** Every PERIOD_MS one llama span holds the GPU for LLAMA_MS and one mistral span the rail for MISTRAL_MS. */
+const PERIOD_MS = 500;
+const LLAMA = { model: 'llama-3-8b', job: 'chat', device: GPU_ID, startMs: 0, endMs: 400, inputTokens: 100, outputTokens: 300 };
+const MISTRAL = { model: 'mistral-7b', device: RAIL_ID, startMs: 100, endMs: 300, inputTokens: 20, outputTokens: 80 };
+/** Seconds of device data before the first span, then of load; the reports cover whole seconds inside each. */
+const IDLE_S = 5;
+const LOAD_S = 18;
+const WINDOW_S = 15;
+const STEP_S = 5;
+const OUT = resolve('test/.tmp/report-live');
+
+type Span = typeof LLAMA | typeof MISTRAL;
+
+function spanBody(spans: Array<{ span: Span; baseMs: number; index: number }>) {
+  const nanos = (ms: number) => `${ms}000000`;
+  const text = (key: string, value: string) => ({ key, value: { stringValue: value } });
+  const int = (key: string, value: number) => ({ key, value: { intValue: String(value) } });
+  return {
+    resourceSpans: [{
+      resource: { attributes: [text('service.name', 'vllm')] },
+      scopeSpans: [{
+        spans: spans.map(({ span, baseMs, index }) => ({
+          traceId: '0af7651916cd43dd8448eb211c80319c',
+          spanId: index.toString(16).padStart(16, '0'),
+          name: 'generate',
+          kind: 2,
+          startTimeUnixNano: nanos(baseMs + span.startMs),
+          endTimeUnixNano: nanos(baseMs + span.endMs),
+          attributes: [
+            text('ml.model', span.model), text('ml.phase', 'inference'), text('hw.id', span.device),
+            ...('job' in span ? [text('ml.job', span.job)] : []),
+            int('gen_ai.usage.input_tokens', span.inputTokens), int('gen_ai.usage.output_tokens', span.outputTokens),
+          ],
+        })),
+      }],
+    }],
+  };
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** Relative 1e-9: the report sums per-group increases client-side, Prometheus sums them server-side. */
+function expectSame(actual: number | null | undefined, expected: number | undefined): void {
+  expect(actual).toBeTypeOf('number');
+  expect(expected).toBeTypeOf('number');
+  expect(Math.abs(actual! - expected!)).toBeLessThanOrEqual(Math.abs(expected!) * 1e-9 + 1e-12);
+}
+
+describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus', () => {
+  let fixture: SysfsFixture;
+  let daemon: TestDaemon;
+  let prometheus: RunningPrometheus;
+  let packageTimer: NodeJS.Timeout;
+  let instance: string;
+  let loadStartS: number;
+  let toS: number;
+  let data: ReportData;
+  let files: string[];
+
+  /** One instant query at `timeS`, as { 'label values joined by |': value }. */
+  const direct = async (expr: string, timeS: number, labels: string[] = []): Promise<Record<string, number>> => {
+    const { result } = await prometheus.query(expr, timeS);
+    return Object.fromEntries((result as PromSample[]).map((s) => [labels.map((l) => s.metric[l] ?? '').join('|'), Number(s.value![1])]));
+  };
+  const single = async (expr: string, timeS = toS) => (await direct(expr, timeS))[''];
+  const range = (seconds = WINDOW_S) => `${seconds}s`;
+
+  beforeAll(async () => {
+    fixture = createSysfsFixture();
+    fixture.setCpuVendor('GenuineIntel', 2);
+    fixture.setMemTotal(MEMORY_GIB * 1024 * 1024);
+    fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: RAIL_WATTS * 1_000_000 } });
+    // The package counter advances at PACKAGE_WATTS in wall-clock time, as hardware would.
+    const packageStartMs = Date.now();
+    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 0 });
+    packageTimer = setInterval(() => fixture.setEnergy('intel-rapl:0', Math.round((Date.now() - packageStartMs) * PACKAGE_WATTS * 1000)), 50);
+    // No energy counter on the board: the daemon integrates its constant power.
+    const double = nvmlDouble({ driverVersion: '550.54.15', gpus: [{ name: 'NVIDIA H100 80GB HBM3', energySupported: false, powerMilliwatts: GPU_WATTS * 1000 }] });
+    daemon = await startTestDaemon({
+      hostRoot: fixture.root, nvmlLibrary: double.libraryPath, attributionLag: '2s',
+      intensity: INTENSITY_G_PER_KWH, pue: PUE, pricePerKwh: PRICE_PER_KWH,
+    });
+    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
+    instance = `127.0.0.1:${daemon.metricsPort}`;
+    // The idle phase starts once Prometheus has the attributed idle series, so the idle report has them.
+    await eventually(async () => ((await prometheus.query('ml_energy_joules_total')).result.length ? true : undefined), 20_000, 'ml series scraped');
+    await sleep(IDLE_S * 1000);
+
+    // Spans on a fixed grid, each sent right after it ends (well inside the 2 s attribution lag).
+    loadStartS = Math.ceil(Date.now() / 1000);
+    const loadEndMs = (loadStartS + LOAD_S) * 1000;
+    for (let k = 0; loadStartS * 1000 + k * PERIOD_MS < loadEndMs; k++) {
+      const baseMs = loadStartS * 1000 + k * PERIOD_MS;
+      await sleep(baseMs + LLAMA.endMs + 20 - Date.now());
+      const response = await fetch(`${daemon.ingestUrl}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(spanBody([{ span: LLAMA, baseMs, index: 2 * k + 1 }, { span: MISTRAL, baseMs, index: 2 * k + 2 }])),
+      });
+      expect(response.status).toBe(200);
+    }
+    toS = loadStartS + LOAD_S;
+    // The window closes with the load; wait for the scrape that covers its end.
+    await sleep(toS * 1000 + 1000 - Date.now());
+
+    const result = await runReport({ prometheus: prometheus.url, from: String(toS - WINDOW_S), to: String(toS), step: `${STEP_S}s`, out: OUT });
+    files = result.files;
+    data = JSON.parse(await readFile(join(OUT, 'report.json'), 'utf8')) as ReportData;
+  }, 60_000);
+
+  afterAll(async () => {
+    clearInterval(packageTimer);
+    await prometheus?.stop();
+    await daemon?.stop();
+    fixture?.remove();
+  });
+
+  it('totals are the window increase Prometheus reports, now and for the previous window', async () => {
+    expect(data.missingMetrics).toEqual([]);
+    for (const [change, timeS] of [[data.totals.energyKilowattHours.current, toS], [data.totals.energyKilowattHours.previous, toS - WINDOW_S]] as const) {
+      expectSame(change, (await single(`sum(increase(hw_energy_joules_total[${range()}]))`, timeS))! / JOULES_PER_KWH);
+    }
+    const grams = await direct(`sum by (carbon_scope) (increase(carbon_emissions_grams_total[${range()}]))`, toS, ['carbon_scope']);
+    expectSame(data.totals.emissionsGrams.operational.current, grams.operational);
+    expectSame(data.totals.emissionsGrams.embodied.current, grams.embodied);
+    expectSame(data.totals.cost.USD?.current, await single(`sum(increase(energy_cost_total[${range()}]))`));
+    expectSame(data.totals.tokens.current, await single(`sum(increase(ml_tokens_total[${range()}]))`));
+    expectSame(data.totals.requests.current, await single(`sum(increase(ml_requests_total[${range()}]))`));
+    // The previous window held the idle phase and the start of the load: fewer tokens, not none.
+    expectSame(data.totals.tokens.previous, await single(`sum(increase(ml_tokens_total[${range()}]))`, toS - WINDOW_S));
+    expect(data.totals.tokens.changeRatio).toBeGreaterThan(0);
+
+    // Physics: operational grams and energy cost are the energy times PUE x intensity and PUE x tariff.
+    const kwh = data.totals.energyKilowattHours.current;
+    expectSame(data.totals.emissionsGrams.operational.current, kwh * PUE * INTENSITY_G_PER_KWH);
+    expectSame(data.totals.cost.USD?.current, kwh * PUE * PRICE_PER_KWH);
+    const watts = PACKAGE_WATTS + RAIL_WATTS + GPU_WATTS + MEMORY_WATTS;
+    expect((kwh * JOULES_PER_KWH) / WINDOW_S / watts).toBeCloseTo(1, 1);
+    expect(data.projection.energyKilowattHours).toBe(kwh);
+  });
+
+  it('per-model gCO2e and cost per 1k tokens and per request are the ratios Prometheus computes', async () => {
+    expect(data.perModel.map((row) => row.model)).toEqual([LLAMA.model, MISTRAL.model]);
+    const perModel = (expr: string) => direct(expr, toS, ['ml_model']);
+    const grams = `sum by (ml_model) (increase(ml_emissions_grams_total{ml_phase!="idle"}[${range()}]))`;
+    const per1kTokens = await perModel(`1000 * ${grams} / sum by (ml_model) (increase(ml_tokens_total[${range()}]))`);
+    const perRequest = await perModel(`${grams} / sum by (ml_model) (increase(ml_requests_total[${range()}]))`);
+    const cost1k = await perModel(`1000 * sum by (ml_model) (increase(ml_cost_total{ml_phase!="idle"}[${range()}])) / sum by (ml_model) (increase(ml_tokens_total[${range()}]))`);
+    for (const row of data.perModel) {
+      expectSame(row.gramsPer1kTokens, per1kTokens[row.model]);
+      expectSame(row.gramsPerRequest, perRequest[row.model]);
+      expectSame(row.costPer1kTokens.USD, cost1k[row.model]);
+    }
+    // Physics: mistral alone holds the 100 W rail (no embodied figure for `other`) for 0.2 s per 100 tokens.
+    const mistral = data.perModel.find((row) => row.model === MISTRAL.model)!;
+    const mistralJoulesPerSpan = RAIL_WATTS * ((MISTRAL.endMs - MISTRAL.startMs) / 1000);
+    const mistralGramsPer1k = (1000 * (mistralJoulesPerSpan / JOULES_PER_KWH) * PUE * INTENSITY_G_PER_KWH) / (MISTRAL.inputTokens + MISTRAL.outputTokens);
+    expect(mistral.gramsPer1kTokens! / mistralGramsPer1k).toBeCloseTo(1, 1);
+  });
+
+  it('idle share per node and per GPU, and the measured share, match Prometheus', async () => {
+    const idleExpr = (by: string, matchers: string[] = []) =>
+      `sum by (${by}) (increase(ml_energy_joules_total{${['ml_phase="idle"', ...matchers].join(',')}}[${range()}]))` +
+      ` / sum by (${by}) (increase(ml_energy_joules_total{${matchers.join(',')}}[${range()}]))`;
+    const nodes = await direct(idleExpr('instance'), toS, ['instance']);
+    expect(data.idleShare.nodes.map((row) => row.node)).toEqual([instance]);
+    expectSame(data.idleShare.nodes[0]!.share, nodes[instance]);
+    const gpus = await direct(idleExpr('instance, hw_id', ['hw_type="gpu"']), toS, ['instance', 'hw_id']);
+    expect(data.idleShare.gpus.map((row) => [row.node, row.hwId])).toEqual([[instance, GPU_ID]]);
+    expectSame(data.idleShare.gpus[0]!.share, gpus[`${instance}|${GPU_ID}`]);
+    // Physics: llama holds the GPU 400 ms of every 500 ms.
+    expect(data.idleShare.gpus[0]!.share).toBeCloseTo(1 - (LLAMA.endMs - LLAMA.startMs) / PERIOD_MS, 1);
+
+    expectSame(data.measurement.measuredShare, await single(
+      `sum(increase(hw_energy_joules_total{measurement_method!="model"}[${range()}])) / sum(increase(hw_energy_joules_total[${range()}]))`,
+    ));
+    expect(data.measurement.methods.map((m) => [m.method, m.measured])).toEqual([['power', true], ['counter', true], ['model', false]]);
+    expect(data.measurement.measuredShare).toBeCloseTo(1 - MEMORY_WATTS / (PACKAGE_WATTS + RAIL_WATTS + GPU_WATTS + MEMORY_WATTS), 3);
+  });
+
+  it('breakdowns name idle and unlabelled series, and chart points tile the window', async () => {
+    const byModel = await direct(`sum by (ml_model) (increase(ml_emissions_grams_total[${range()}]))`, toS, ['ml_model']);
+    expect(Object.fromEntries(data.breakdowns.model.map((row) => [row.key, row.emissionsGrams]))).toEqual({
+      [LLAMA.model]: expect.any(Number), [MISTRAL.model]: expect.any(Number), '(idle)': expect.any(Number),
+    });
+    for (const row of data.breakdowns.model) expectSame(row.emissionsGrams, byModel[row.key === '(idle)' ? '' : row.key]);
+    // ml_job and k8s_namespace_name are empty on the daemon's series unless set: idle or unlabelled, never "".
+    expect(data.breakdowns.job.map((row) => row.key).sort()).toEqual(['(idle)', '(unlabelled)', LLAMA.job]);
+    expect(data.breakdowns.namespace.map((row) => row.key).sort()).toEqual(['(idle)', '(unlabelled)']);
+    expect(data.breakdowns.node.map((row) => row.key)).toEqual([instance]);
+
+    expect(data.window.stepSeconds).toBe(STEP_S);
+    const power = data.series.powerWattsByNode;
+    expect(power.map((p) => p.time)).toEqual([10, 5, 0].map((back) => new Date((toS - back) * 1000).toISOString()));
+    expectSame(power.at(-1)!.value, await single(`sum(rate(hw_energy_joules_total[${range(STEP_S)}]))`));
+    const llamaSteps = data.series.gramsPer1kTokensByModel.filter((p) => p.key === LLAMA.model);
+    expect(llamaSteps).toHaveLength(WINDOW_S / STEP_S);
+  });
+
+  it('writes report.html and report.md with the same findings', async () => {
+    expect(files.map((file) => file.slice(OUT.length + 1)).sort()).toEqual(['report.html', 'report.json', 'report.md']);
+    const markdown = await readFile(join(OUT, 'report.md'), 'utf8');
+    expect(markdown).toContain(`| ${LLAMA.model} |`);
+    expect(markdown).toContain(`| ${instance} |`);
+    const html = await readFile(join(OUT, 'report.html'), 'utf8');
+    expect(html).toContain('data-chart="grams-per-1k-tokens"');
+    expect(html).toContain('<svg');
+  });
+
+  it('a window before the first span reports everything idle and lists the request metrics as missing', async () => {
+    const idle = await runReport({ prometheus: prometheus.url, from: String(loadStartS - IDLE_S + 1), to: String(loadStartS), step: '1s', out: join(OUT, 'idle') });
+    expect(idle.data.missingMetrics).toEqual(['ml_tokens_total', 'ml_requests_total']);
+    expect(idle.data.perModel).toEqual([]);
+    expect(idle.data.totals.tokens.current).toBe(0);
+    expect(idle.data.idleShare.nodes).toMatchObject([{ node: instance, share: 1 }]);
+    expect(idle.data.breakdowns.model.map((row) => row.key)).toEqual(['(idle)']);
+    expect(idle.files).toHaveLength(3);
+  });
+});
