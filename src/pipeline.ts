@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Ledger } from './attribution/ledger.ts';
 import type { CarbonAccountant } from './carbon/accountant.ts';
+import { hostDevices, weakestMethod } from './devices/host.ts';
 import type { Device, DeviceFailure, DeviceSource, MeasurementMethod, SampleResult } from './devices/source.ts';
 import type { EnergyInterval, EnergyMeter } from './energy/meter.ts';
 import type { Publisher } from './telemetry/publisher.ts';
@@ -17,19 +18,6 @@ export interface PipelineParts {
   publisher: Publisher;
   store: SeriesStore;
   logger: Logger;
-}
-
-const METHOD_TRUST: Record<MeasurementMethod, number> = { model: 0, power: 1, counter: 2 };
-
-/** Devices whose energy makes up hw.host.*: psys when present, else the non-overlapping parts; plus external boards. */
-export function hostDevices(devices: Device[]): Device[] {
-  const hasWhole = devices.some((device) => device.hostRole === 'whole');
-  return devices.filter((device) => device.hostRole === 'external' || device.hostRole === (hasWhole ? 'whole' : 'part'));
-}
-
-/** The host figure is only as trustworthy as its weakest contributor. */
-export function weakestMethod(devices: Device[]): MeasurementMethod {
-  return devices.reduce<MeasurementMethod>((weakest, device) => (METHOD_TRUST[device.method] < METHOD_TRUST[weakest] ? device.method : weakest), 'counter');
 }
 
 /** The devices a tick reads and how they add up to hw.host.*. */
@@ -115,10 +103,11 @@ export class Pipeline {
         if (!device) continue;
         this.#recover(device, nowMs);
         const interval = meter.add(reading);
-        if (interval) {
+        // Only the host's devices are priced and attributed: a sub-zone's joules are already in its package's.
+        if (interval && hostIds.has(device.id)) {
           ledger.addInterval(interval);
           publisher.deviceFootprint(device, accountant.account(this.#wholeShare(device, interval)), nowMs);
-          if (hostIds.has(device.id)) this.#hostJoules += interval.energyJoules;
+          this.#hostJoules += interval.energyJoules;
         }
         const energy = meter.energy(device.id)!;
         publisher.deviceEnergy(device, energy.totalJoules, energy.powerWatts, nowMs);

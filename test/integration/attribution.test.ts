@@ -14,7 +14,7 @@ import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.t
 const skip = skipWithoutPromBinaries('prometheus');
 const POWER_WATTS = 100;
 const INTENSITY = 500;
-const DEVICE_ID = 'hwmon:ina3221@1-0040:power1';
+const DEVICE_ID = '0x6d2a1f0e9b3c4d5e';
 const PRICE_PER_KWH = 0.3;
 const DEVICE_HOUR_PRICE = 2.4;
 const EMBODIED_KG = 1000;
@@ -29,14 +29,15 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
   beforeAll(async () => {
     fixture = createSysfsFixture();
     fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: POWER_WATTS * 1_000_000 } });
+    // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
+    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' });
     daemon = await startTestDaemon({
       hostRoot: fixture.root,
       intensity: INTENSITY,
       attributionLag: '4s',
       pricePerKwh: PRICE_PER_KWH,
-      deviceHourPrice: { other: DEVICE_HOUR_PRICE },
-      embodied: [{ match: 'other', manufacturingKgCo2e: EMBODIED_KG, lifetimeYears: LIFETIME_YEARS }],
+      deviceHourPrice: { gpu: DEVICE_HOUR_PRICE },
+      embodied: [{ match: 'gpu', manufacturingKgCo2e: EMBODIED_KG, lifetimeYears: LIFETIME_YEARS }],
     });
     prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
   });

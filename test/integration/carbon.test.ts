@@ -18,7 +18,7 @@ const skip = skipWithoutPromBinaries('prometheus');
 const ZONE = 'DE';
 const TOKEN = 'em-test-token';
 const POWER_WATTS = 100;
-const DEVICE_ID = 'hwmon:ina3221@1-0040:power1';
+const DEVICE_ID = '0x6d2a1f0e9b3c4d5e';
 const JOULES_PER_KWH = 3_600_000;
 /** Each value holds this long: several refreshes (1 s) and scrapes (0.5 s) see it. */
 const STEP_MS = 4000;
@@ -52,7 +52,8 @@ describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus',
 
   beforeAll(async () => {
     fixture = createSysfsFixture();
-    fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: POWER_WATTS * 1_000_000 } });
+    // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
+    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' });
     tokenDir = mkdtempSync(join(tmpdir(), 'footprint-em-token-'));
     writeFileSync(join(tokenDir, 'token'), `${TOKEN}\n`);
     schedule = scheduledLatest(ZONE, [...LIVE_G_PER_KWH.map((gramsPerKwh) => ({ gramsPerKwh })), { status: 500 }], STEP_MS);

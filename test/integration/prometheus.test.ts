@@ -25,6 +25,8 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
     fixture.setCpuVendor('GenuineIntel', 4);
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: start.pkg0 });
     fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: start.dram0 });
+    // The cores' sub-zone sits inside package 0: measured, but never added, priced or attributed again.
+    fixture.addRaplZone('intel-rapl:0:1', { name: 'core', energyMicrojoules: 5_000_000 });
     fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: start.pkg1 });
     fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: start.dram1 });
     fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: 12_500_000, power1_label: 'VDD_GPU' } });
@@ -47,6 +49,7 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
     fixture.setEnergy('intel-rapl:0:0', end.dram0);
     fixture.setEnergy('intel-rapl:1', end.pkg1);
     fixture.setEnergy('intel-rapl:1:0', end.dram1);
+    fixture.setEnergy('intel-rapl:0:1', 45_000_000);
 
     const query = async (expr: string) => {
       const { result } = await prometheus.query(expr);
@@ -68,6 +71,10 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
     await expectSeries('carbon_emissions_grams_total{hw_id="rapl:package-0",carbon_scope="operational"}', truthJoules.pkg0 * gramsPerJoule);
     await expectSeries('sum(carbon_emissions_grams_total{carbon_scope="operational",hw_id=~"rapl:.*"})', 250 * gramsPerJoule);
     await expectSeries('hw_power_watts{hw_name=~".*VDD_GPU.*"}', 12.5);
+    await expectSeries('hw_energy_joules_total{hw_id="rapl:package-0:core"}', 40);
+    expect(await query('count(carbon_emissions_grams_total{hw_id="rapl:package-0:core"}) or count(ml_energy_joules_total{hw_id="rapl:package-0:core"})')).toBeUndefined();
+    // Every priced joule is a host joule: the CO2e of all devices adds up to the host energy's.
+    await expectSeries('sum(carbon_emissions_grams_total{carbon_scope="operational"})', 250 * gramsPerJoule);
     await expectSeries('carbon_intensity_grams_per_kilowatt_hour', INTENSITY_G_PER_KWH);
     // Conservation: every device's attributed joules (all idle here) equal its measured joules.
     await expectSeries('sum(ml_energy_joules_total{hw_id="rapl:package-0"})', truthJoules.pkg0);

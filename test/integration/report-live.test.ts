@@ -1,5 +1,5 @@
 // `footprint report` on what the real daemon publishes: the daemon runs in-process on a fixture
-// host (a RAPL package at a known rate, a constant-power hwmon rail, an NVML GPU, estimated memory),
+// host (a RAPL package at a known rate, a constant-power amdgpu board (the "rail"), an NVML GPU, estimated memory),
 // two models send OTLP spans with tokens, a real Prometheus scrapes it every 0.5 s, and report.json
 // must equal what Prometheus itself answers for the same window, and agree with the fixture's physics.
 import { readFile } from 'node:fs/promises';
@@ -25,7 +25,7 @@ const INTENSITY_G_PER_KWH = 400;
 const PUE = 1.2;
 const PRICE_PER_KWH = 0.3;
 const JOULES_PER_KWH = 3_600_000;
-const RAIL_ID = 'hwmon:ina3221@1-0040:power1';
+const RAIL_ID = '0x6d2a1f0e9b3c4d5e';
 const GPU_ID = fakeUuid(0);
 
 /** Every PERIOD_MS one llama span holds the GPU for LLAMA_MS and one mistral span the rail for MISTRAL_MS. */
@@ -99,7 +99,8 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     fixture = createSysfsFixture();
     fixture.setCpuVendor('GenuineIntel', 2);
     fixture.setMemTotal(MEMORY_GIB * 1024 * 1024);
-    fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: RAIL_WATTS * 1_000_000 } });
+    // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
+    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: RAIL_WATTS * 1_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' });
     // The package counter advances at PACKAGE_WATTS in wall-clock time, as hardware would.
     const packageStartMs = Date.now();
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 0 });
@@ -109,6 +110,8 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     daemon = await startTestDaemon({
       hostRoot: fixture.root, nvmlLibrary: double.libraryPath, attributionLag: '2s',
       intensity: INTENSITY_G_PER_KWH, pue: PUE, pricePerKwh: PRICE_PER_KWH,
+      // The rail's board carries no embodied figure, so mistral's grams are operational only (checked below).
+      embodied: [{ match: 'AMD GPU', manufacturingKgCo2e: 0, lifetimeYears: 4 }],
     });
     prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
     instance = `127.0.0.1:${daemon.metricsPort}`;
@@ -186,7 +189,7 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
       expectSame(row.gramsPerRequest, (grams[row.model] ?? 0) / requests[row.model]!);
       expectSame(row.costPer1kTokens.USD, (1000 * cost[row.model]!) / tokens[row.model]!);
     }
-    // Physics: mistral alone holds the 100 W rail (no embodied figure for `other`) for 0.2 s per 100 tokens.
+    // Physics: mistral alone holds the 100 W rail (no embodied figure, see the daemon's config) for 0.2 s per 100 tokens.
     const mistral = data.perModel.find((row) => row.model === MISTRAL.model)!;
     const mistralJoulesPerSpan = RAIL_WATTS * ((MISTRAL.endMs - MISTRAL.startMs) / 1000);
     const mistralGramsPer1k = (1000 * (mistralJoulesPerSpan / JOULES_PER_KWH) * PUE * INTENSITY_G_PER_KWH) / (MISTRAL.inputTokens + MISTRAL.outputTokens);
@@ -201,10 +204,13 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     expect(data.idleShare.nodes.map((row) => row.node)).toEqual([instance]);
     expectSame(data.idleShare.nodes[0]!.share, nodes[instance]);
     const gpus = await direct(idleExpr('instance, hw_id', ['hw_type="gpu"']), toS, ['instance', 'hw_id']);
-    expect(data.idleShare.gpus.map((row) => [row.node, row.hwId])).toEqual([[instance, GPU_ID]]);
-    expectSame(data.idleShare.gpus[0]!.share, gpus[`${instance}|${GPU_ID}`]);
-    // Physics: llama holds the GPU 400 ms of every 500 ms.
-    expect(data.idleShare.gpus[0]!.share).toBeCloseTo(1 - (LLAMA.endMs - LLAMA.startMs) / PERIOD_MS, 1);
+    // Both boards are GPUs: the NVML one and the amdgpu rail.
+    expect(data.idleShare.gpus.map((row) => [row.node, row.hwId]).sort()).toEqual([[instance, GPU_ID], [instance, RAIL_ID]].sort());
+    for (const row of data.idleShare.gpus) expectSame(row.share, gpus[`${instance}|${row.hwId}`]);
+    // Physics: llama holds the GPU 400 ms of every 500 ms, mistral the rail 200 ms.
+    const shareOf = (hwId: string) => data.idleShare.gpus.find((row) => row.hwId === hwId)!.share;
+    expect(shareOf(GPU_ID)).toBeCloseTo(1 - (LLAMA.endMs - LLAMA.startMs) / PERIOD_MS, 1);
+    expect(shareOf(RAIL_ID)).toBeCloseTo(1 - (MISTRAL.endMs - MISTRAL.startMs) / PERIOD_MS, 1);
 
     expectSame(data.measurement.measuredShare, await single(
       `sum(increase(hw_energy_joules_total{measurement_method!="model"}[${range()}])) / sum(increase(hw_energy_joules_total[${range()}]))`,

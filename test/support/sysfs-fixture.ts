@@ -53,6 +53,11 @@ export interface SysfsFixture {
   setEnergy(zoneDir: string, microjoules: number): void;
   /** Adds a hwmon chip as `sys/class/hwmon/<hwmonDir>` (`hwmon0`). */
   addHwmon(hwmonDir: string, chip: HwmonFixture): void;
+  /**
+   * Adds an amdgpu board as `sys/class/drm/<card>` with its hwmon `power1_average` in µW; its hw.id is
+   * `uniqueId` when given (the board's `unique_id`), else the PCI address.
+   */
+  addAmdGpu(card: string, pciAddress: string, board: { powerMicrowatts: number; uniqueId?: string; productName?: string }): void;
   /** Rewrites one sensor file of a chip: `setHwmonValue('hwmon0', 'power1_average', 118_000_000)`. */
   setHwmonValue(hwmonDir: string, file: string, value: string | number): void;
   /** Writes /proc/cpuinfo with this `vendor_id` (`GenuineIntel`, `AuthenticAMD`) for each of `cpuCount` CPUs. */
@@ -144,6 +149,15 @@ export function createSysfsFixture(): SysfsFixture {
       if (deviceDir) link(`${chipDir}/device`, deviceDir);
       writeFile(`${chipDir}/name`, chip.name);
       for (const [file, value] of Object.entries(chip.files)) writeFile(`${chipDir}/${file}`, value);
+    },
+
+    addAmdGpu(card, pciAddress, board) {
+      const deviceDir = `sys/devices/pci0000:00/${pciAddress}`;
+      link(`sys/class/drm/${card}/device`, deviceDir);
+      writeFile(`${deviceDir}/hwmon/hwmon${card.replace(/\D/g, '')}/name`, 'amdgpu');
+      writeFile(`${deviceDir}/hwmon/hwmon${card.replace(/\D/g, '')}/power1_average`, board.powerMicrowatts);
+      if (board.uniqueId) writeFile(`${deviceDir}/unique_id`, board.uniqueId);
+      if (board.productName) writeFile(`${deviceDir}/product_name`, board.productName);
     },
 
     setHwmonValue(hwmonDir, file, value) {

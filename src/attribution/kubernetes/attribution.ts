@@ -4,6 +4,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
+import { hostDevices } from '../../devices/host.ts';
 import type { Activity } from '../activity.ts';
 import type { Device, DeviceProcess, DeviceSource } from '../../devices/source.ts';
 import { PodActivityProvider } from './pod-activities.ts';
@@ -57,8 +58,8 @@ export async function startKubernetesAttribution(config: Config, devices: Device
   const provider = new PodActivityProvider({
     hostRoot: config.hostRoot,
     gpuDeviceIds: () => devices.filter((device) => device.type === 'gpu').map((device) => device.id),
-    // Packages carry the CPU time split; DRAM follows the same pods' CPU time (memory traffic tracks it).
-    cpuDeviceIds: () => devices.filter((device) => (device.type === 'cpu' || device.type === 'memory') && device.hostRole === 'part').map((device) => device.id),
+    // The host's non-GPU devices (packages and DRAM, or psys) are split by CPU time; memory traffic tracks it.
+    cpuDeviceIds: () => hostDevices(devices).filter((device) => device.type !== 'gpu').map((device) => device.id),
     pods: watcher,
     allocations: () => podResources.list(),
     processes: async () => (await Promise.all(sources.map((source) => source.processes?.() ?? []))).flat() as DeviceProcess[],
