@@ -70,7 +70,7 @@ function totals(current: Totals, previous: Totals): ReportData['totals'] {
   const previousCost = costByCurrency(previous.deviceCost);
   const currencies = [...new Set([...Object.keys(currentCost), ...Object.keys(previousCost)])].sort();
   return {
-    energyKilowattHours: change(sum(current.hwEnergy) / JOULES_PER_KWH, sum(previous.hwEnergy) / JOULES_PER_KWH),
+    energyKilowattHours: change(sum(current.hostEnergy) / JOULES_PER_KWH, sum(previous.hostEnergy) / JOULES_PER_KWH),
     emissionsGrams: {
       operational: change(currentGrams.operational, previousGrams.operational),
       embodied: change(currentGrams.embodied, previousGrams.embodied),
@@ -160,8 +160,8 @@ function idleShare(current: Totals): ReportData['idleShare'] {
 }
 
 function measurement(current: Totals): ReportData['measurement'] {
-  const totalJoules = sum(current.hwEnergy);
-  const methods = [...sumBy(current.hwEnergy, (m) => m.measurement_method ?? '')]
+  const totalJoules = sum(current.energyByMethod);
+  const methods = [...sumBy(current.energyByMethod, (m) => m.measurement_method ?? '')]
     .map(([method, joules]) => ({ method, measured: MEASURED_METHODS.has(method), kilowattHours: joules / JOULES_PER_KWH, share: totalJoules > 0 ? joules / totalJoules : 0 }))
     .sort((a, b) => b.share - a.share);
   return { methods, measuredShare: methods.filter((m) => m.measured).reduce((total, m) => total + m.share, 0) };
@@ -177,7 +177,7 @@ function projection(raw: RawReport, context: AnalysisContext): ReportData['proje
       `(increase over that span) times the length of the next window (${formatSpan(horizonSeconds)})`,
     basisSeconds: context.projectionBasisSeconds,
     horizonSeconds,
-    energyKilowattHours: (sum(raw.projectionBasis.hwEnergy) / JOULES_PER_KWH) * scale,
+    energyKilowattHours: (sum(raw.projectionBasis.hostEnergy) / JOULES_PER_KWH) * scale,
     emissionsGrams: { operational: grams.operational * scale, embodied: grams.embodied * scale, total: grams.total * scale },
     cost: Object.fromEntries(Object.entries(costByCurrency(raw.projectionBasis.deviceCost)).map(([c, amount]) => [c, amount * scale])),
   };

@@ -102,7 +102,7 @@ export function buildSections(data: ReportData): Section[] {
     {
       id: 'power',
       title: 'Power over time',
-      text: [`Mean power over each ${step} step, from the rate of hw_energy_joules_total.`],
+      text: [`Mean power over each ${step} step: per node from the rate of hw_host_energy_joules_total, per device type from the rate of ml_energy_joules_total (the host's devices, so a nested zone or sensor is not counted twice).`],
       tables: [],
       chartIds: ['power-by-node', 'power-by-device-type'],
     },
@@ -146,7 +146,7 @@ export function buildSections(data: ReportData): Section[] {
     {
       id: 'measurement',
       title: 'Measured vs estimated',
-      text: [`${formatPercent(data.measurement.measuredShare)} of the energy comes from hardware (energy counters or integrated power); the rest is estimated from load (measurement_method="model") and is as good as its model.`],
+      text: [`${formatPercent(data.measurement.measuredShare)} of the host's energy comes from hardware (energy counters or integrated power); the rest is estimated from load (measurement_method="model") and is as good as its model.`],
       tables: [{
         headers: ['method', 'kind', 'kWh', 'share'],
         numericFrom: 2,

@@ -1,8 +1,12 @@
 // Every PromQL expression the report runs, in one place so docs/report.md can cite them.
 // Window totals use increase(metric[W]) evaluated at the window's end: with samples on both edges
 // it is exactly last - first, counter resets included; otherwise Prometheus extrapolates to the edges.
+// hw_energy_joules_total also holds devices nested in others (RAPL sub-zones, psys next to its
+// packages, hwmon sensors), so no total sums it: whole-host energy comes from hw_host_energy_joules_total,
+// per-device-type energy from ml_energy_joules_total, which exists only for the host's devices.
 
 export const METRICS = {
+  hostEnergy: 'hw_host_energy_joules_total',
   hwEnergy: 'hw_energy_joules_total',
   deviceEmissions: 'carbon_emissions_grams_total',
   deviceCost: 'energy_cost_total',
@@ -15,7 +19,7 @@ export const METRICS = {
 } as const;
 
 /** Without this one there is nothing to report; the others only leave sections empty. */
-export const REQUIRED_METRIC = METRICS.hwEnergy;
+export const REQUIRED_METRIC = METRICS.hostEnergy;
 
 export type GroupBy = 'namespace' | 'model' | 'job' | 'node';
 export const GROUP_BY_LABEL: Record<GroupBy, string> = {
@@ -31,10 +35,25 @@ function increaseBy(metric: string, labels: string[], rangeSeconds: number): str
   return `sum by (${labels.join(', ')}) (increase(${metric}[${rangeSeconds}s]))`;
 }
 
+/**
+ * Attributed energy of the host's devices per measurement_method: ml_energy_joules_total carries no
+ * method, so each device's growth takes it from that device's hw_energy_joules_total series (one
+ * method per hw_id: a measured replacement for an estimated device gets a new hw_id).
+ */
+function energyByMethod(rangeSeconds: number): string {
+  const range = `${rangeSeconds}s`;
+  return (
+    `sum by (measurement_method) (sum by (instance, hw_id) (increase(${METRICS.mlEnergy}[${range}]))` +
+    ` * on (instance, hw_id) group_left (measurement_method)` +
+    ` group by (instance, hw_id, measurement_method) (last_over_time(${METRICS.hwEnergy}[${range}])))`
+  );
+}
+
 /** Counter totals over `[rangeSeconds]`, keyed for the analysis step. */
 export function windowTotalQueries(rangeSeconds: number) {
   return {
-    hwEnergy: increaseBy(METRICS.hwEnergy, ['instance', 'measurement_method'], rangeSeconds),
+    hostEnergy: increaseBy(METRICS.hostEnergy, ['instance'], rangeSeconds),
+    energyByMethod: energyByMethod(rangeSeconds),
     deviceEmissions: increaseBy(METRICS.deviceEmissions, ['carbon_scope'], rangeSeconds),
     deviceCost: increaseBy(METRICS.deviceCost, ['currency'], rangeSeconds),
     mlEnergy: increaseBy(METRICS.mlEnergy, [...ML_KEYS, 'hw_id', 'hw_type'], rangeSeconds),
@@ -47,16 +66,17 @@ export function windowTotalQueries(rangeSeconds: number) {
 export type WindowTotalKey = keyof ReturnType<typeof windowTotalQueries>;
 
 /** The device-level totals the projection extrapolates. */
-export const PROJECTED_KEYS = ['hwEnergy', 'deviceEmissions', 'deviceCost'] as const satisfies readonly WindowTotalKey[];
+export const PROJECTED_KEYS = ['hostEnergy', 'deviceEmissions', 'deviceCost'] as const satisfies readonly WindowTotalKey[];
 
 /** Range queries; each point at time t covers (t - step, t]. */
 export function seriesQueries(stepSeconds: number, groupBy: GroupBy) {
   const step = `${stepSeconds}s`;
   const groupLabel = GROUP_BY_LABEL[groupBy];
   return {
-    // The energy counter's rate is the exact mean power over each step; a sampled power gauge misses peaks.
-    powerByNode: `sum by (instance) (rate(${METRICS.hwEnergy}[${step}]))`,
-    powerByDeviceType: `sum by (hw_type) (rate(${METRICS.hwEnergy}[${step}]))`,
+    // An energy counter's rate is the exact mean power over each step; a sampled power gauge misses peaks.
+    powerByNode: `sum by (instance) (rate(${METRICS.hostEnergy}[${step}]))`,
+    // The host's devices only, so the stack adds up to the node power (trailing it by the attribution lag).
+    powerByDeviceType: `sum by (hw_type) (rate(${METRICS.mlEnergy}[${step}]))`,
     intensityByZone: `avg by (carbon_zone, carbon_signal) (avg_over_time(${METRICS.intensity}[${step}]))`,
     emissionsByGroup: `sum by (${groupLabel}, ml_phase) (increase(${METRICS.mlEmissions}[${step}]))`,
     gramsPer1kTokensByModel:

@@ -8,7 +8,7 @@ import { NoDataError } from '../../src/report/collect.ts';
 import type { ReportData } from '../../src/report/report-data.ts';
 import { runReport, type ReportResult } from '../../src/report/run.ts';
 import {
-  HISTORY_START_SECONDS, increaseBetween, sampleIndexAt, type GeneratedSeries, type Labels,
+  HISTORY_START_SECONDS, increaseBetween, isHostDevice, sampleIndexAt, type GeneratedSeries, type Labels,
 } from '../support/report-history.ts';
 import { CHROMIUM, haveBinaries, PROMETHEUS, PROMTOOL, startLoadedPrometheus, type LoadedPrometheus } from '../support/report-prometheus.ts';
 
@@ -35,6 +35,9 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
   const growth = (name: string, match: (labels: Labels) => boolean, fromSeconds = FROM, toSeconds = TO) =>
     increaseBetween(series, name, match, sampleIndexAt(fromSeconds), sampleIndexAt(toSeconds));
   const any = () => true;
+  /** The truth for every energy total: the host's devices only; the nested sub-zone is in its package already. */
+  const hostJoules = (match: (labels: Labels) => boolean = any, fromSeconds = FROM, toSeconds = TO) =>
+    growth('hw_energy_joules_total', (l) => isHostDevice(l) && match(l), fromSeconds, toSeconds);
 
   beforeAll(async () => {
     prometheus = await startLoadedPrometheus(join(TMP, 'prometheus'));
@@ -61,9 +64,20 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     expect(data.missingMetrics).toEqual([]);
   });
 
+  it('the history has a nested sub-zone, and every energy total leaves it out', () => {
+    const subZone = (l: Labels) => !isHostDevice(l);
+    expect(series.filter((one) => one.name === 'hw_energy_joules_total' && subZone(one.labels)).map((one) => one.labels.hw_id)).toEqual(['rapl:package-0:core']);
+    expect(growth('hw_energy_joules_total', subZone)).toBeGreaterThan(0);
+    expect(series.some((one) => one.name.startsWith('ml_') && subZone(one.labels))).toBe(false);
+    // The generated host counters are their devices' sum; summing every hw_energy series would be larger.
+    expectClose(growth('hw_host_energy_joules_total', any), hostJoules());
+    expectClose(data.totals.energyKilowattHours.current, hostJoules() / JOULES_PER_KWH);
+    expect(data.totals.energyKilowattHours.current).toBeLessThan(growth('hw_energy_joules_total', any) / JOULES_PER_KWH);
+  });
+
   it('totals and their previous window match the generated counters', () => {
-    expectClose(data.totals.energyKilowattHours.current, growth('hw_energy_joules_total', any) / JOULES_PER_KWH);
-    expectClose(data.totals.energyKilowattHours.previous, growth('hw_energy_joules_total', any, HISTORY_START_SECONDS, FROM) / JOULES_PER_KWH);
+    expectClose(data.totals.energyKilowattHours.current, hostJoules() / JOULES_PER_KWH);
+    expectClose(data.totals.energyKilowattHours.previous, hostJoules(any, HISTORY_START_SECONDS, FROM) / JOULES_PER_KWH);
     for (const scope of ['operational', 'embodied'] as const) {
       expectClose(data.totals.emissionsGrams[scope].current, growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope));
       expectClose(data.totals.emissionsGrams[scope].previous, growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope, HISTORY_START_SECONDS, FROM));
@@ -108,8 +122,11 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
   });
 
   it('measured share, breakdowns and projection match the truth', () => {
-    const total = growth('hw_energy_joules_total', any);
-    expectClose(data.measurement.measuredShare, growth('hw_energy_joules_total', (l) => l.measurement_method !== 'model') / total);
+    const measured = (l: Labels) => l.measurement_method !== 'model';
+    expectClose(data.measurement.measuredShare, hostJoules(measured) / hostJoules());
+    for (const method of ['counter', 'power', 'model']) {
+      expectClose(data.measurement.methods.find((m) => m.method === method)?.kilowattHours, hostJoules((l) => l.measurement_method === method) / JOULES_PER_KWH);
+    }
     expect(data.measurement.methods.find((m) => m.method === 'model')?.measured).toBe(false);
 
     // top 3 of 5 keys (4 models + idle) plus one "(rest)" row; shares add up to all ml emissions.
@@ -122,7 +139,7 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
 
     const basisFrom = TO - 7 * DAY;
     expect(data.projection.basisSeconds).toBe(7 * DAY);
-    expectClose(data.projection.energyKilowattHours, (growth('hw_energy_joules_total', any, basisFrom) / JOULES_PER_KWH) * 2);
+    expectClose(data.projection.energyKilowattHours, (hostJoules(any, basisFrom) / JOULES_PER_KWH) * 2);
     expectClose(data.projection.emissionsGrams.total, growth('carbon_emissions_grams_total', any, basisFrom) * 2);
   });
 
@@ -133,7 +150,15 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     expect(llamaPoints.at(-1)?.time).toBe(new Date(TO * 1000).toISOString());
     expectClose(llamaPoints.reduce((sum, p) => sum + p.value, 0), growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'));
     const lastNodeA = data.series.powerWattsByNode.filter((p) => p.key === 'gpu-node-a:9464').at(-1)!;
-    expectClose(lastNodeA.value, growth('hw_energy_joules_total', (l) => l.instance === 'gpu-node-a:9464', TO - 3 * 3600) / (3 * 3600));
+    expectClose(lastNodeA.value, hostJoules((l) => l.instance === 'gpu-node-a:9464', TO - 3 * 3600) / (3 * 3600));
+    // The device-type stack is the host's devices too, so at every step it adds up to the node power.
+    const sumAt = (points: typeof data.series.powerWattsByNode) =>
+      points.reduce((byTime, p) => byTime.set(p.time, (byTime.get(p.time) ?? 0) + p.value), new Map<string, number>());
+    const byType = sumAt(data.series.powerWattsByDeviceType);
+    const byNode = sumAt(data.series.powerWattsByNode);
+    expect([...byType.keys()]).toEqual([...byNode.keys()]);
+    for (const [time, watts] of byNode) expectClose(byType.get(time), watts);
+    expectClose(data.series.powerWattsByDeviceType.filter((p) => p.key === 'cpu').at(-1)!.value, hostJoules((l) => l.hw_type === 'cpu', TO - 3 * 3600) / (3 * 3600));
     const zones = new Set(data.series.intensityByZone.map((p) => p.key));
     expect([...zones].sort()).toEqual(['DE (average)', 'FR (average)']);
     expect(new Set(data.series.intensityByZone.filter((p) => p.key === 'DE (average)').map((p) => p.value))).toContain(260);
@@ -150,7 +175,7 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
   it('an empty window is an error that names the missing metrics', async () => {
     const error = await runReport({ prometheus: prometheus.url, from: '2020-01-01T00:00:00Z', to: '2020-01-15T00:00:00Z', out: join(TMP, 'empty') }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NoDataError);
-    expect((error as Error).message).toMatch(/no data between 2020-01-01T00:00:00.000Z and 2020-01-15T00:00:00.000Z: missing hw_energy_joules_total, .*ml_tokens_total/);
+    expect((error as Error).message).toMatch(/no data between 2020-01-01T00:00:00.000Z and 2020-01-15T00:00:00.000Z: missing hw_host_energy_joules_total, hw_energy_joules_total, .*ml_tokens_total/);
   });
 
   describe.skipIf(!haveBinaries(CHROMIUM))('report.html in headless Chromium', () => {

@@ -2,6 +2,8 @@
 // every counter at every sample, so tests can compute expected report numbers without PromQL.
 // The world: three nodes (two GPU nodes in zone DE, one CPU node in FR), five workloads plus idle,
 // a DE grid-intensity drop on day 21, PUE 1.2, a flat EUR tariff and per-device embodied rates.
+// Like the daemon, it also publishes hw_energy for a RAPL sub-zone nested in a package, but prices,
+// attributes and adds to hw_host_energy only the host's devices: a report summing the sub-zone is caught.
 
 export const HISTORY_START_SECONDS = 1_735_689_600; // 2025-01-01T00:00:00Z
 export const HISTORY_DAYS = 28;
@@ -89,6 +91,27 @@ const DEVICES: Array<DeviceSpec & { countsRequests: boolean }> = [
   { instance: 'cpu-node-c:9464', zone: 'FR', hwId: 'memory:0', hwType: 'memory', hwName: 'DDR5', hwVendor: 'generic', method: 'model', idleWatts: 10, busyWatts: 25, embodiedGramsPerSecond: 0.002, workload: { ...embedder, pod: 'embedder-0' }, countsRequests: false },
 ];
 
+/** A RAPL `core` sub-zone: its joules are part of its package's, measured but never added again. */
+const SUB_ZONES = [{ instance: 'gpu-node-a:9464', parentId: 'rapl:package-0', hwId: 'rapl:package-0:core', shareOfParent: 0.6 }];
+
+/** Whether a series belongs to one of its host's devices (every device but the sub-zones). */
+export function isHostDevice(labels: Labels): boolean {
+  return !SUB_ZONES.some((zone) => zone.instance === labels.instance && zone.hwId === labels.hw_id);
+}
+
+const METHOD_TRUST = { model: 0, power: 1, counter: 2 } as const;
+
+/** The host figure's method is its weakest contributor's, as the daemon publishes it. */
+function weakestMethod(devices: readonly DeviceSpec[]): DeviceSpec['method'] {
+  return devices.reduce<DeviceSpec['method']>((weakest, device) => (METHOD_TRUST[device.method] < METHOD_TRUST[weakest] ? device.method : weakest), 'counter');
+}
+
+/** Energy of the interval that ends at `endSeconds`. */
+function intervalJoules(device: DeviceSpec, endSeconds: number): number {
+  const busy = device.workload.busyFraction(endSeconds);
+  return (device.idleWatts + (device.busyWatts - device.idleWatts) * busy) * SAMPLE_SECONDS;
+}
+
 /** Grid intensity in gCO2e/kWh; DE drops from 420 to 260 on day 21 (inside the later fortnight). */
 export function intensityGramsPerKwh(zone: 'DE' | 'FR', tSeconds: number): number {
   if (zone === 'FR') return 55;
@@ -148,7 +171,7 @@ export function generateHistory(): GeneratedSeries[] {
     for (let index = 1; index < SAMPLE_COUNT; index++) {
       const endSeconds = sampleTimeSeconds(index);
       const busy = work.busyFraction(endSeconds);
-      const energyJoules = (device.idleWatts + (device.busyWatts - device.idleWatts) * busy) * SAMPLE_SECONDS;
+      const energyJoules = intervalJoules(device, endSeconds);
       const kwh = energyJoules / JOULES_PER_KWH;
       const operationalGrams = kwh * PUE * intensityGramsPerKwh(device.zone, endSeconds);
       const embodiedGrams = device.embodiedGramsPerSecond * SAMPLE_SECONDS;
@@ -169,6 +192,22 @@ export function generateHistory(): GeneratedSeries[] {
       addInputTokens?.(requests * work.inputTokensPerRequest);
       addOutputTokens?.(requests * work.outputTokensPerRequest);
     }
+  }
+
+  const everyInterval = (add: (increment: number) => void, joulesAt: (endSeconds: number) => number) => {
+    for (let index = 1; index < SAMPLE_COUNT; index++) add(joulesAt(sampleTimeSeconds(index)));
+  };
+  for (const instance of new Set(DEVICES.map((device) => device.instance))) {
+    const onHost = DEVICES.filter((device) => device.instance === instance);
+    const addHostEnergy = counter('hw_host_energy_joules_total', { instance, measurement_method: weakestMethod(onHost) });
+    everyInterval(addHostEnergy, (endSeconds) => onHost.reduce((total, device) => total + intervalJoules(device, endSeconds), 0));
+  }
+  for (const zone of SUB_ZONES) {
+    const parent = DEVICES.find((device) => device.instance === zone.instance && device.hwId === zone.parentId)!;
+    const addHwEnergy = counter('hw_energy_joules_total', {
+      hw_id: zone.hwId, hw_type: parent.hwType, instance: zone.instance, hw_name: `${parent.hwName} core`, hw_vendor: parent.hwVendor, measurement_method: parent.method,
+    });
+    everyInterval(addHwEnergy, (endSeconds) => intervalJoules(parent, endSeconds) * zone.shareOfParent);
   }
   return series;
 }
