@@ -1,5 +1,6 @@
 // `footprint report` on what the real daemon publishes: the daemon runs in-process on a fixture
-// host (a RAPL package at a known rate, a constant-power amdgpu board (the "rail"), an NVML GPU, estimated memory),
+// host (a RAPL package at a known rate, a constant-power amdgpu board (the "rail"), an NVML GPU, estimated memory,
+// plus a RAPL core sub-zone and a wall-power hwmon sensor that the host's figure must not add again),
 // two models send OTLP spans with tokens, a real Prometheus scrapes it every 0.5 s, and report.json
 // must equal what Prometheus itself answers for the same window, and agree with the fixture's physics.
 import { readFile } from 'node:fs/promises';
@@ -17,6 +18,9 @@ import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.t
 const skip = skipWithoutPromBinaries('prometheus');
 
 const PACKAGE_WATTS = 40;
+/** Nested devices: measured and published, but inside the package and around the whole host. */
+const CORE_WATTS = 25;
+const WALL_METER_WATTS = 500;
 const RAIL_WATTS = 100;
 const GPU_WATTS = 300;
 const MEMORY_GIB = 8;
@@ -27,6 +31,11 @@ const PRICE_PER_KWH = 0.3;
 const JOULES_PER_KWH = 3_600_000;
 const RAIL_ID = '0x6d2a1f0e9b3c4d5e';
 const GPU_ID = fakeUuid(0);
+const CORE_ID = 'rapl:package-0:core';
+const WALL_METER_ID = 'hwmon:acpi_power_meter@ACPI000D:00:power1';
+const MEMORY_ID = 'estimator:memory';
+/** What hw_host_energy adds up: the package, both boards and the estimated memory. */
+const HOST_WATTS = PACKAGE_WATTS + RAIL_WATTS + GPU_WATTS + MEMORY_WATTS;
 
 /** Every PERIOD_MS one llama span holds the GPU for LLAMA_MS and one mistral span the rail for MISTRAL_MS. */
 const PERIOD_MS = 500;
@@ -104,7 +113,12 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     // The package counter advances at PACKAGE_WATTS in wall-clock time, as hardware would.
     const packageStartMs = Date.now();
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 0 });
-    packageTimer = setInterval(() => fixture.setEnergy('intel-rapl:0', Math.round((Date.now() - packageStartMs) * PACKAGE_WATTS * 1000)), 50);
+    fixture.addRaplZone('intel-rapl:0:0', { name: 'core', energyMicrojoules: 0 });
+    packageTimer = setInterval(() => {
+      fixture.setEnergy('intel-rapl:0', Math.round((Date.now() - packageStartMs) * PACKAGE_WATTS * 1000));
+      fixture.setEnergy('intel-rapl:0:0', Math.round((Date.now() - packageStartMs) * CORE_WATTS * 1000));
+    }, 50);
+    fixture.addHwmon('hwmon1', { name: 'acpi_power_meter', device: 'ACPI000D:00', files: { power1_average: WALL_METER_WATTS * 1_000_000 } });
     // No energy counter on the board: the daemon integrates its constant power.
     const double = nvmlDouble({ driverVersion: '550.54.15', gpus: [{ name: 'NVIDIA H100 80GB HBM3', energySupported: false, powerMilliwatts: GPU_WATTS * 1000 }] });
     daemon = await startTestDaemon({
@@ -148,10 +162,18 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     fixture?.remove();
   });
 
+  it('the nested devices are measured but neither priced nor attributed', async () => {
+    const ids = async (metric: string) => Object.keys(await direct(`group by (hw_id) (${metric})`, toS, ['hw_id'])).sort();
+    expect(await ids('hw_energy_joules_total')).toEqual([GPU_ID, RAIL_ID, WALL_METER_ID, MEMORY_ID, 'rapl:package-0', CORE_ID].sort());
+    const hostIds = [GPU_ID, RAIL_ID, MEMORY_ID, 'rapl:package-0'].sort();
+    expect(await ids('ml_energy_joules_total')).toEqual(hostIds);
+    expect(await ids('carbon_emissions_grams_total')).toEqual(hostIds);
+  });
+
   it('totals are the window increase Prometheus reports, now and for the previous window', async () => {
     expect(data.missingMetrics).toEqual([]);
     for (const [change, timeS] of [[data.totals.energyKilowattHours.current, toS], [data.totals.energyKilowattHours.previous, toS - WINDOW_S]] as const) {
-      expectSame(change, (await single(`sum(increase(hw_energy_joules_total[${range()}]))`, timeS))! / JOULES_PER_KWH);
+      expectSame(change, (await single(`sum(increase(hw_host_energy_joules_total[${range()}]))`, timeS))! / JOULES_PER_KWH);
     }
     const grams = await direct(`sum by (carbon_scope) (increase(carbon_emissions_grams_total[${range()}]))`, toS, ['carbon_scope']);
     expectSame(data.totals.emissionsGrams.operational.current, grams.operational);
@@ -167,8 +189,8 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     const kwh = data.totals.energyKilowattHours.current;
     expectSame(data.totals.emissionsGrams.operational.current, kwh * PUE * INTENSITY_G_PER_KWH);
     expectSame(data.totals.cost.USD?.current, kwh * PUE * PRICE_PER_KWH);
-    const watts = PACKAGE_WATTS + RAIL_WATTS + GPU_WATTS + MEMORY_WATTS;
-    expect((kwh * JOULES_PER_KWH) / WINDOW_S / watts).toBeCloseTo(1, 1);
+    // The host's power, not the core zone or the wall meter on top (together they would exceed it by 120 %).
+    expect((kwh * JOULES_PER_KWH) / WINDOW_S / HOST_WATTS).toBeCloseTo(1, 1);
     expect(data.projection.energyKilowattHours).toBe(kwh);
   });
 
@@ -212,11 +234,14 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     expect(shareOf(GPU_ID)).toBeCloseTo(1 - (LLAMA.endMs - LLAMA.startMs) / PERIOD_MS, 1);
     expect(shareOf(RAIL_ID)).toBeCloseTo(1 - (MISTRAL.endMs - MISTRAL.startMs) / PERIOD_MS, 1);
 
+    // Over the host's devices (those with ml_energy), each taking its method from its own hw_energy series.
     expectSame(data.measurement.measuredShare, await single(
-      `sum(increase(hw_energy_joules_total{measurement_method!="model"}[${range()}])) / sum(increase(hw_energy_joules_total[${range()}]))`,
+      `sum(sum by (instance, hw_id) (increase(ml_energy_joules_total[${range()}]))` +
+        ` and on (instance, hw_id) hw_energy_joules_total{measurement_method!="model"})` +
+        ` / sum(increase(ml_energy_joules_total[${range()}]))`,
     ));
     expect(data.measurement.methods.map((m) => [m.method, m.measured])).toEqual([['power', true], ['counter', true], ['model', false]]);
-    expect(data.measurement.measuredShare).toBeCloseTo(1 - MEMORY_WATTS / (PACKAGE_WATTS + RAIL_WATTS + GPU_WATTS + MEMORY_WATTS), 3);
+    expect(data.measurement.measuredShare).toBeCloseTo(1 - MEMORY_WATTS / HOST_WATTS, 3);
   });
 
   it('breakdowns name idle and unlabelled series, and chart points tile the window', async () => {
@@ -233,7 +258,11 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     expect(data.window.stepSeconds).toBe(STEP_S);
     const power = data.series.powerWattsByNode;
     expect(power.map((p) => p.time)).toEqual([10, 5, 0].map((back) => new Date((toS - back) * 1000).toISOString()));
-    expectSame(power.at(-1)!.value, await single(`sum(rate(hw_energy_joules_total[${range(STEP_S)}]))`));
+    expectSame(power.at(-1)!.value, await single(`sum(rate(hw_host_energy_joules_total[${range(STEP_S)}]))`));
+    // The device-type stack is the host's devices, so it adds up to the host's power (one attribution lag later).
+    const byType = data.series.powerWattsByDeviceType.filter((p) => p.time === power.at(-1)!.time);
+    expect(byType.map((p) => p.key).sort()).toEqual(['cpu', 'gpu', 'memory']);
+    expect(byType.reduce((total, p) => total + p.value, 0) / HOST_WATTS).toBeCloseTo(1, 1);
     const llamaSteps = data.series.gramsPer1kTokensByModel.filter((p) => p.key === LLAMA.model);
     expect(llamaSteps).toHaveLength(WINDOW_S / STEP_S);
   });
