@@ -3,6 +3,9 @@
 import type { DashboardSpec } from './builder.ts';
 import { CLUSTER, clusterVar, datasourceVar, sel } from './variables.ts';
 
+/** The host's devices are the ones with attributed energy; nested sub-zones and sensors have none. */
+const hostDeviceEnergy = `sum by (cluster, instance, hw_id) (increase(${sel('ml_energy_joules_total', CLUSTER)}[$__range]))`;
+
 const topBy = (label: string) =>
   `topk(10, sum by (${label}) (increase(${sel('ml_emissions_grams_total', CLUSTER, `${label}!=""`)}[$__range])))`;
 
@@ -51,12 +54,16 @@ export const fleet: DashboardSpec = {
         {
           kind: 'stat',
           title: 'Measured share of energy',
-          description: 'Share of device energy from hardware counters or power sensors rather than the load model (measurement_method != "model").',
+          description:
+            'Share of the hosts\' energy from hardware counters or power sensors rather than the load model (measurement_method != "model"), ' +
+            'over the devices footprint attributes, so a sub-zone or sensor inside another device is not counted twice.',
           unit: 'percentunit',
           width: 6,
           queries: [
             {
-              expr: `sum(increase(${sel('hw_energy_joules_total', CLUSTER, 'measurement_method!="model"')}[$__range]))\n  / sum(increase(${sel('hw_energy_joules_total', CLUSTER)}[$__range]))`,
+              expr:
+                `sum(${hostDeviceEnergy}\n  and on (cluster, instance, hw_id) last_over_time(${sel('hw_energy_joules_total', CLUSTER, 'measurement_method!="model"')}[$__range]))\n` +
+                `  / sum(increase(${sel('ml_energy_joules_total', CLUSTER)}[$__range]))`,
             },
           ],
         },

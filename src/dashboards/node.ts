@@ -19,7 +19,7 @@ export const node: DashboardSpec = {
         {
           kind: 'timeseries',
           title: 'Device power',
-          description: 'Power of every device (GPU, CPU package, memory domain); the legend gives the measurement method.',
+          description: 'Power of every measured device (GPU, CPU package, its sub-zones, memory domain, hwmon sensors); some contain others, so do not add them up: Host power is the total.',
           unit: 'watt',
           width: 12,
           queries: [{ expr: sel('hw_power_watts', CLUSTER, NODE), legend: '{{instance}} {{hw_name}} {{hw_id}} ({{measurement_method}})' }],
@@ -34,12 +34,15 @@ export const node: DashboardSpec = {
         },
         {
           kind: 'bargauge',
-          title: 'Device energy over the range',
-          description: 'Energy used by each device over the selected range.',
+          title: 'Host device energy over the range',
+          description:
+            'Energy of each device that makes up the host over the selected range; together they are the host\'s energy. ' +
+            'Sub-zones and sensors inside these devices show in Device power only.',
           unit: 'kwatth',
           width: 8,
           queries: [
-            { expr: `sum by (instance, hw_id, hw_name) (increase(${sel('hw_energy_joules_total', CLUSTER, NODE)}[$__range])) / 3.6e6`, legend: '{{instance}} {{hw_name}} {{hw_id}}' },
+            // ml_energy exists only for the host's devices, so these bars never count a nested zone's joules twice.
+            { expr: `sum by (instance, hw_type, hw_id) (increase(${sel('ml_energy_joules_total', CLUSTER, NODE)}[$__range])) / 3.6e6`, legend: '{{instance}} {{hw_type}} {{hw_id}}' },
           ],
         },
         {

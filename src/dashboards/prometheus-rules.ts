@@ -171,10 +171,12 @@ const OPERATIONAL: RuleGroup = {
     ),
     operational(
       'FootprintEstimatedOnlyNode',
-      'count by (instance) (hw_energy_joules_total{measurement_method="model"})\nunless on (instance)\ncount by (instance) (hw_energy_joules_total{measurement_method!="model"})',
+      // Measured means one of the host's devices (those with attributed energy): a hwmon sensor or sub-zone
+      // around estimated parts measures none of the energy the node reports.
+      'count by (instance) (hw_energy_joules_total{measurement_method="model"})\nunless on (instance)\ncount by (instance) (hw_energy_joules_total{measurement_method!="model"} and on (instance, hw_id) ml_energy_joules_total)',
       '30m',
       'footprint on {{ $labels.instance }} only estimates energy',
-      'Every device on {{ $labels.instance }} is measured by the load model, none by a hardware counter or power sensor, so its energy and CO2e are estimates. `footprint doctor` on the node names the missing permission or library.',
+      'Every device that makes up {{ $labels.instance }} is measured by the load model, none by a hardware counter or power sensor, so its energy and CO2e are estimates. `footprint doctor` on the node names the missing permission or library.',
     ),
     operational(
       'FootprintIngestRejectingSpans',

@@ -1,4 +1,5 @@
-// End to end: the real daemon (bin/footprint.js) reads a RAPL fixture drawing a steady 50 W, spans
+// End to end: the real daemon (bin/footprint.js) reads a RAPL fixture drawing a steady 50 W (30 W of
+// it in a nested core sub-zone that no total may add again), spans
 // with tokens arrive over OTLP/HTTP JSON, a real Prometheus scrapes the daemon, and every dashboard
 // panel query runs against it. Headline panels must return data, and the ones with a fixture truth
 // (power, energy per token, gCO2e per 1k tokens) must match it.
@@ -12,6 +13,7 @@ import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.
 import { REPO_ROOT, dashboardExprs, substitute } from './exprs.ts';
 
 const POWER_W = 50;
+const CORE_W = 30;
 const TOKENS_PER_SPAN = { input: 100, output: 400 };
 const SPAN_S = 1;
 const INTENSITY_G_PER_KWH = 400;
@@ -85,10 +87,16 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
   beforeAll(async () => {
     fixture = createSysfsFixture();
     fixture.setCpuVendor('GenuineIntel', 4);
+    // A fixed memory size (64 GiB, about 25 W estimated), so the measured share tells 50 W from 50 W + core.
+    fixture.setMemTotal(64 * 1024 * 1024);
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 0 });
+    fixture.addRaplZone('intel-rapl:0:0', { name: 'core', energyMicrojoules: 0 });
     const t0 = Date.now();
-    // A steady draw: the counter advances by POWER_W x elapsed time, written every 100 ms.
-    energyTimer = setInterval(() => fixture.setEnergy('intel-rapl:0', Math.round(((Date.now() - t0) / 1000) * POWER_W * 1e6)), 100);
+    // A steady draw: the counters advance by their watts x elapsed time, written every 100 ms.
+    energyTimer = setInterval(() => {
+      fixture.setEnergy('intel-rapl:0', Math.round(((Date.now() - t0) / 1000) * POWER_W * 1e6));
+      fixture.setEnergy('intel-rapl:0:0', Math.round(((Date.now() - t0) / 1000) * CORE_W * 1e6));
+    }, 100);
 
     const [metricsPort, ingestPort] = [await freePort(), await freePort()];
     daemon = spawn(
@@ -171,6 +179,16 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     const [packageW] = (await run(dashboardExprs().find((e) => e.panelTitle === 'Device power')!.expr)).filter((s) => s.metric.hw_id === 'rapl:package-0');
     within(Number(packageW?.value?.[1]), POWER_W, 0.15);
     within(await panelValue('Power now'), POWER_W + (await estimatedMemoryW()), 0.15);
+  });
+
+  it('energy panels count the core sub-zone once: inside its package', async () => {
+    const [coreW] = (await run(dashboardExprs().find((e) => e.panelTitle === 'Device power')!.expr)).filter((s) => s.metric.hw_id === 'rapl:package-0:core');
+    within(Number(coreW?.value?.[1]), CORE_W, 0.15);
+    const hostDevices = await run(dashboardExprs().find((e) => e.panelTitle === 'Host device energy over the range')!.expr);
+    expect(hostDevices.map((s) => s.metric.hw_id).sort()).toEqual(['estimator:memory', 'rapl:package-0']);
+    // The bars add up to the host's energy (the attribution lag shifts them by a second of a steady draw).
+    within(hostDevices.reduce((total, s) => total + Number(s.value?.[1]), 0), await panelValue('Energy'), 0.15);
+    within(await panelValue('Measured share of energy'), POWER_W / (POWER_W + (await estimatedMemoryW())), 0.05);
   });
 
   it('energy per token and gCO2e per 1k tokens match the fixture truth', async () => {
