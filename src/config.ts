@@ -106,7 +106,6 @@ export const configSchema = z
   .strict();
 
 export type Config = z.output<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof Config)[];
 
 /** `hostRoot` -> `FOOTPRINT_HOST_ROOT`, the environment variable of a key. */

@@ -45,7 +45,3 @@ export function zoneForCloudRegion(region: string): string | undefined {
   }
   return undefined;
 }
-
-export function knownZones(): string[] {
-  return Object.keys(zoneTable);
-}
