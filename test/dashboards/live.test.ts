@@ -92,11 +92,12 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 0 });
     fixture.addRaplZone('intel-rapl:0:0', { name: 'core', energyMicrojoules: 0 });
     const t0 = Date.now();
-    // A steady draw: the counters advance by their watts x elapsed time, written every 100 ms.
+    // A steady draw: the counters advance by their watts x elapsed time, written every 20 ms. The daemon
+    // samples at its default 2 s, so a write landing late (a busy CI machine) moves its power by little.
     energyTimer = setInterval(() => {
       fixture.setEnergy('intel-rapl:0', Math.round(((Date.now() - t0) / 1000) * POWER_W * 1e6));
       fixture.setEnergy('intel-rapl:0:0', Math.round(((Date.now() - t0) / 1000) * CORE_W * 1e6));
-    }, 100);
+    }, 20);
 
     const [metricsPort, ingestPort] = [await freePort(), await freePort()];
     daemon = spawn(
@@ -106,7 +107,7 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
         '--host-root', fixture.root,
         '--listen', `127.0.0.1:${metricsPort}`,
         '--ingest-listen', `127.0.0.1:${ingestPort}`,
-        '--interval', '500ms',
+        '--interval', '2s',
         '--attribution-lag', '1s',
         '--intensity', String(INTENSITY_G_PER_KWH),
         '--log-level', 'warn',
@@ -132,7 +133,7 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
       });
       expect(response.ok, await response.text()).toBe(true);
     }
-    await sleep(3000); // attribution lag plus a scrape
+    await sleep(5000); // one interval, the attribution lag and a scrape
   }, 120_000);
 
   afterAll(async () => {
@@ -146,7 +147,9 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     fixture?.remove();
   });
 
-  const values = { variables: { cluster: '.*', node: '.*', namespace: '.*', model: MODEL, job: '.*' }, rateInterval: '10s', range: '15s' };
+  // Windows longer than the whole run: tokens count on arrival but energy only after the interval and the
+  // attribution lag, so a window that cuts through the run would pair them a few seconds apart.
+  const values = { variables: { cluster: '.*', node: '.*', namespace: '.*', model: MODEL, job: '.*' }, rateInterval: '60s', range: '60s' };
   const run = async (expr: string) => (await prometheus.query(substitute(expr, values))).result as PromSample[];
   const panelValue = async (title: string) => {
     const target = dashboardExprs().find((e) => e.panelTitle === title)!;
