@@ -32,6 +32,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['ingestQueueLimit', 'spans waiting for the ledger before exports get 429', 'SPANS'],
   ['windowTtl', 'a window that stops heart-beating ends after this long', 'DURATION'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
+  ['attributionHorizon', 'how long idle time stays claimable by long spans that arrive after it was split (>= attribution lag)', 'DURATION'],
   ['weightByTokens', 'share overlapping spans by their tokens instead of equally (true|false)', 'BOOL'],
   ['seriesIdleTimeout', 'drop workload series not updated for this long', 'DURATION'],
   ['cardinalityLimit', 'most attribute sets per metric; more go to the overflow series', 'N'],

@@ -84,6 +84,8 @@ export const configSchema = z
 
     // Attribution and ingest
     attributionLag: duration(0, 600_000).default(15_000),
+    /** How long idle time stays claimable by spans that arrive after their intervals closed; at least attributionLag. */
+    attributionHorizon: duration(0, 3_600_000).default(600_000),
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
@@ -168,7 +170,13 @@ function describeValue(input: Record<string, unknown>, path: PropertyKey[]): str
 /** Validates merged input; the first problem becomes one line naming key, value and accepted range. */
 export function parseConfig(input: Record<string, unknown>): Config {
   const result = configSchema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    const { attributionHorizon, attributionLag } = result.data;
+    if (attributionHorizon < attributionLag) {
+      throw new ConfigError(`config: attributionHorizon: ${attributionHorizon}ms is invalid: must be at least attributionLag (${attributionLag}ms), as idle stays claimable only after its interval closes`);
+    }
+    return result.data;
+  }
   const issue = result.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     throw new ConfigError(`config: unknown key '${issue.keys[0]}'; known keys: ${CONFIG_KEYS.join(', ')}`);

@@ -82,7 +82,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   const windows = new WindowStore({ defaultTtlMs: config.windowTtl, retainMs: config.attributionLag + 10 * config.interval });
   const kubernetes = config.kubernetes ? await startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
   const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
-  const ledger = new Ledger({ lagMs: config.attributionLag, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
+  const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
   const meter = new EnergyMeter({
     maxGapMs: MAX_GAP_INTERVALS * config.interval,
     onEvent: (deviceId, event) => logger.info({ hwId: deviceId, event }, `${deviceId}: energy counter ${event}`),
@@ -91,13 +91,9 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
 
   const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
   const sink: ActivitySink = {
-    addActivity: (activity) => {
-      warnUnknownDevices(activity);
-      return ledger.addActivity(kubernetes ? kubernetes.place(activity) : activity);
-    },
-    addRequest: (request) => {
-      publisher.request(request, Date.now());
-      ledger.addRequest(request);
+    addSpans: (spans) => {
+      for (const span of spans) warnUnknownDevices(span.activity);
+      return ledger.addSpans(kubernetes ? spans.map((span) => ({ ...span, activity: kubernetes.place(span.activity) })) : spans);
     },
   };
 

@@ -122,7 +122,10 @@ export class Pipeline {
       const footprint = accountant.account({ ...share, deviceType: device.type, deviceName: device.name });
       publisher.workloadShare(share, device, footprint, nowMs);
     }
-    for (const request of closed.requests) publisher.requestEnergy(request, nowMs);
+    // Requests and tokens count when their span is settled, with its energy, so grams per token hold over any window.
+    for (const request of closed.requests) publisher.request(request, nowMs);
+    for (const [deviceId, joules] of closed.unsettledJoules) publisher.unsettled(this.#everKnown.get(deviceId)!, joules, nowMs);
+    publisher.truncatedEnergy(closed.truncatedJoules, nowMs);
 
     publisher.intensity(accountant.intensity(nowMs), nowMs);
     publisher.health(ledger.pendingIntervals, (performance.now() - startedMs) / 1000, nowMs);

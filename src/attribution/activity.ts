@@ -38,13 +38,21 @@ export interface RequestRecord {
   deviceIds?: string[];
 }
 
-/** Whether a pushed activity was taken: `late` when its interval was already closed by the ledger. */
-export type IngestOutcome = 'accepted' | 'late';
+/** A finished span as ingest hands it over: the activity the ledger splits energy among, and its request. */
+export interface SpanActivity {
+  activity: Activity;
+  request: RequestRecord;
+}
 
-/** Where ingest pushes finished spans: the ledger. */
+/**
+ * What became of a pushed span: `accepted` when it can get all its device time, `truncated` when part
+ * of it was already settled or taken by other workloads before it arrived (that part's energy is lost to it).
+ */
+export type IngestOutcome = 'accepted' | 'truncated';
+
+/** Where ingest pushes finished spans: the ledger. One call per export, so spans of one batch share fairly. */
 export interface ActivitySink {
-  addActivity(activity: Activity): IngestOutcome;
-  addRequest(request: RequestRecord): void;
+  addSpans(spans: SpanActivity[]): IngestOutcome[];
 }
 
 /**

@@ -1,12 +1,16 @@
 // The ledger: keeps each device's recent energy intervals and, once an interval is older than the
-// attribution lag (so late spans still land), splits its energy among the activities that overlap it.
-// Conservation holds by construction: every closed interval's joules go to activities or to idle.
+// attribution lag, splits its energy among the activities that overlap it. An OTel SDK exports a span
+// only when it ends, so a long request arrives after its first intervals were split: the idle part of
+// a closed interval therefore stays provisional for the attribution horizon, a span that arrives later
+// claims from it, and idle is published only when the horizon passes. Conservation holds by
+// construction: every interval's joules are either published (to activities or idle) or unsettled
+// (a pending interval or provisional idle), and the unsettled joules are reported per device.
 import type { EnergyInterval } from '../energy/meter.ts';
-import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, Workload } from './activity.ts';
+import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { splitInterval } from './split.ts';
 import { IDLE, workloadKey } from './workload-key.ts';
 
-/** One workload's part of one device interval. */
+/** One workload's part of one device interval (or of a stretch of one). */
 export interface AttributedEnergy {
   deviceId: string;
   workload: Workload;
@@ -26,33 +30,96 @@ export interface RequestEnergy {
 export interface LedgerClose {
   shares: AttributedEnergy[];
   requests: RequestEnergy[];
+  /** Per device ever seen: joules not yet published (pending intervals plus provisional idle). */
+  unsettledJoules: Map<string, number>;
+  /** Joules of device time that spans pushed since the last close could not claim. */
+  truncatedJoules: number;
 }
 
 export interface LedgerOptions {
   lagMs: number;
+  /** How long the idle part of a closed interval stays claimable by late spans (>= lagMs). */
+  horizonMs: number;
   providers: ActivityProvider[];
 }
 
 interface PendingSpan {
   activity: Activity;
+  request: RequestRecord;
   energyJoules: number;
-  request?: RequestRecord;
 }
+
+/** Idle time of a closed interval, claimable by late spans until the horizon passes. */
+interface ProvisionalIdle {
+  startMs: number;
+  endMs: number;
+  /** The interval's mean power (its energy over its duration): power is constant within an interval. */
+  powerWatts: number;
+  /** Share of the device's time in the range that nobody took (0..1); 0 is kept so lost joules are known. */
+  fraction: number;
+}
+
+interface DeviceBook {
+  pending: EnergyInterval[];
+  /** Closed time still held, in time order, adjacent stretches of equal power and fraction merged. */
+  provisional: ProvisionalIdle[];
+  /** Where the device's first interval started: no energy was measured before. */
+  measuredFromMs: number;
+  /** Everything before this was settled: its idle is published and no span can claim it any more. */
+  settledUntilMs: number;
+}
+
+/** Device time below this (seconds) a span may miss without being reported truncated: float residue. */
+const LOST_SECONDS_EPSILON = 1e-9;
 
 function appliesTo(activity: Activity, deviceId: string): boolean {
   return activity.deviceIds === undefined || activity.deviceIds.includes(deviceId);
 }
 
-function spanKey(startMs: number, endMs: number, workload: Workload): string {
-  return `${startMs}|${endMs}|${workloadKey(workload)}`;
+function secondsOf(range: { startMs: number; endMs: number }): number {
+  return (range.endMs - range.startMs) / 1000;
+}
+
+function pushMerged(stretches: ProvisionalIdle[], stretch: ProvisionalIdle): void {
+  if (stretch.endMs <= stretch.startMs) return;
+  const last = stretches[stretches.length - 1];
+  if (last && last.endMs === stretch.startMs && last.powerWatts === stretch.powerWatts && last.fraction === stretch.fraction) last.endMs = stretch.endMs;
+  else stretches.push(stretch);
+}
+
+/** Sums shares per workload for one device range. */
+class ShareCollector {
+  readonly #byWorkload = new Map<string, AttributedEnergy>();
+  readonly #range: { deviceId: string; startMs: number; endMs: number };
+
+  constructor(deviceId: string, startMs: number, endMs: number) {
+    this.#range = { deviceId, startMs, endMs };
+  }
+
+  add(workload: Workload, seconds: number, powerWatts: number): void {
+    if (seconds <= 0) return;
+    const key = workloadKey(workload);
+    const existing = this.#byWorkload.get(key);
+    if (existing) {
+      existing.deviceSeconds += seconds;
+      existing.energyJoules += seconds * powerWatts;
+    } else {
+      this.#byWorkload.set(key, { deviceId: this.#range.deviceId, workload, startMs: this.#range.startMs, endMs: this.#range.endMs, energyJoules: seconds * powerWatts, deviceSeconds: seconds });
+    }
+  }
+
+  drainInto(out: AttributedEnergy[]): void {
+    out.push(...this.#byWorkload.values());
+  }
 }
 
 export class Ledger implements ActivitySink {
   readonly #options: LedgerOptions;
-  readonly #intervals: EnergyInterval[] = [];
+  readonly #devices = new Map<string, DeviceBook>();
   #spans: PendingSpan[] = [];
-  /** Unpaired spans by start, end and workload, so a request finds the span it was counted as. */
-  readonly #unpaired = new Map<string, PendingSpan[]>();
+  /** Shares late spans claimed since the last close, published with it. */
+  #claimed: AttributedEnergy[] = [];
+  #truncatedJoules = 0;
   #closedUntilMs = -Infinity;
 
   constructor(options: LedgerOptions) {
@@ -60,52 +127,60 @@ export class Ledger implements ActivitySink {
   }
 
   get pendingIntervals(): number {
-    return this.#intervals.length;
-  }
-
-  get closedUntilMs(): number {
-    return this.#closedUntilMs;
+    let count = 0;
+    for (const book of this.#devices.values()) count += book.pending.length;
+    return count;
   }
 
   addInterval(interval: EnergyInterval): void {
-    this.#intervals.push(interval);
+    let book = this.#devices.get(interval.deviceId);
+    if (!book) {
+      book = { pending: [], provisional: [], measuredFromMs: interval.startMs, settledUntilMs: -Infinity };
+      this.#devices.set(interval.deviceId, book);
+    }
+    book.pending.push(interval);
   }
 
-  addActivity(activity: Activity): IngestOutcome {
-    if (activity.endMs <= this.#closedUntilMs) return 'late';
-    const pending: PendingSpan = { activity, energyJoules: 0 };
-    this.#spans.push(pending);
-    const key = spanKey(activity.startMs, activity.endMs, activity.workload);
-    const list = this.#unpaired.get(key);
-    if (list) list.push(pending);
-    else this.#unpaired.set(key, [pending]);
-    return 'accepted';
+  /**
+   * Takes finished spans. Each claims, from the provisional idle of closed intervals it overlaps, the
+   * time nobody took (spans of one call share it by weight); the rest of its range is split when its
+   * intervals close. A span that misses device time (settled, or taken by others) is `truncated`.
+   */
+  addSpans(spans: SpanActivity[]): IngestOutcome[] {
+    const pending = spans.map(({ activity, request }): PendingSpan => ({ activity, request, energyJoules: 0 }));
+    const lostSeconds = new Map<PendingSpan, number>();
+    for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, pending, lostSeconds);
+    this.#spans.push(...pending);
+    return pending.map((span) => ((lostSeconds.get(span) ?? 0) > LOST_SECONDS_EPSILON ? 'truncated' : 'accepted'));
   }
 
-  addRequest(request: RequestRecord): void {
-    const key = spanKey(request.startMs, request.endMs, request.workload);
-    const list = this.#unpaired.get(key);
-    const pending = list?.shift();
-    if (list && list.length === 0) this.#unpaired.delete(key);
-    if (pending) pending.request = request;
-  }
-
-  /** Closes every interval that ended at least `lagMs` before `nowMs`. */
+  /** Closes every interval that ended at least `lagMs` before `nowMs`; settles idle older than the horizon. */
   close(nowMs: number): LedgerClose {
     const cutoffMs = nowMs - this.#options.lagMs;
-    const closing: EnergyInterval[] = [];
-    const keep: EnergyInterval[] = [];
-    for (const interval of this.#intervals) (interval.endMs <= cutoffMs ? closing : keep).push(interval);
-    this.#intervals.length = 0;
-    this.#intervals.push(...keep);
-
-    const shares: AttributedEnergy[] = [];
-    for (const interval of closing) this.#split(interval, shares);
+    const settleBeforeMs = nowMs - this.#options.horizonMs;
+    const shares = this.#claimed;
+    this.#claimed = [];
+    const unsettledJoules = new Map<string, number>();
+    for (const [deviceId, book] of this.#devices) {
+      const open: EnergyInterval[] = [];
+      for (const interval of book.pending) {
+        if (interval.endMs <= cutoffMs) this.#split(interval, book, shares);
+        else open.push(interval);
+      }
+      book.pending = open;
+      this.#settle(deviceId, book, settleBeforeMs, shares);
+      let joules = 0;
+      for (const interval of book.pending) joules += interval.energyJoules;
+      for (const stretch of book.provisional) joules += secondsOf(stretch) * stretch.fraction * stretch.powerWatts;
+      unsettledJoules.set(deviceId, joules);
+    }
     if (cutoffMs > this.#closedUntilMs) this.#closedUntilMs = cutoffMs;
-    return { shares, requests: this.#finishSpans() };
+    const truncatedJoules = this.#truncatedJoules;
+    this.#truncatedJoules = 0;
+    return { shares, requests: this.#finishSpans(), unsettledJoules, truncatedJoules };
   }
 
-  #split(interval: EnergyInterval, out: AttributedEnergy[]): void {
+  #split(interval: EnergyInterval, book: DeviceBook, out: AttributedEnergy[]): void {
     const pulled = this.#options.providers.flatMap((provider) => provider.activitiesBetween(interval.startMs, interval.endMs));
     const candidates: Activity[] = [];
     const spanOf = new Map<Activity, PendingSpan>();
@@ -117,60 +192,89 @@ export class Ledger implements ActivitySink {
     }
     for (const activity of pulled) if (appliesTo(activity, interval.deviceId)) candidates.push(activity);
 
-    const { shares, idleSeconds } = splitInterval(interval.startMs, interval.endMs, candidates);
-    const durationSeconds = (interval.endMs - interval.startMs) / 1000;
-    const joulesPerSecond = interval.energyJoules / durationSeconds;
-    const byWorkload = new Map<string, AttributedEnergy>();
-    const add = (workload: Workload, seconds: number) => {
-      if (seconds <= 0) return;
-      const key = workloadKey(workload);
-      const existing = byWorkload.get(key);
-      if (existing) {
-        existing.deviceSeconds += seconds;
-        existing.energyJoules += seconds * joulesPerSecond;
-      } else {
-        byWorkload.set(key, {
-          deviceId: interval.deviceId,
-          workload,
-          startMs: interval.startMs,
-          endMs: interval.endMs,
-          energyJoules: seconds * joulesPerSecond,
-          deviceSeconds: seconds,
-        });
-      }
-    };
+    const { shares, idle } = splitInterval(interval.startMs, interval.endMs, candidates);
+    const powerWatts = interval.energyJoules / secondsOf(interval);
+    const collector = new ShareCollector(interval.deviceId, interval.startMs, interval.endMs);
     for (const share of shares) {
-      add(share.activity.workload, share.seconds);
+      collector.add(share.activity.workload, share.seconds, powerWatts);
       const span = spanOf.get(share.activity);
-      if (span) span.energyJoules += share.seconds * joulesPerSecond;
+      if (span) span.energyJoules += share.seconds * powerWatts;
     }
-    add(IDLE, idleSeconds);
-    out.push(...byWorkload.values());
+    collector.drainInto(out);
+    for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts });
+  }
+
+  /** Publishes, as one idle share, the provisional idle that ended before `beforeMs`. */
+  #settle(deviceId: string, book: DeviceBook, beforeMs: number, out: AttributedEnergy[]): void {
+    let settled = 0;
+    let idle: AttributedEnergy | undefined;
+    for (const stretch of book.provisional) {
+      if (stretch.endMs > beforeMs) break;
+      settled++;
+      book.settledUntilMs = stretch.endMs;
+      const seconds = secondsOf(stretch) * stretch.fraction;
+      if (seconds <= 0) continue;
+      idle ??= { deviceId, workload: IDLE, startMs: stretch.startMs, endMs: stretch.endMs, energyJoules: 0, deviceSeconds: 0 };
+      idle.endMs = stretch.endMs;
+      idle.energyJoules += seconds * stretch.powerWatts;
+      idle.deviceSeconds += seconds;
+    }
+    book.provisional.splice(0, settled);
+    if (idle) out.push(idle);
+  }
+
+  /** Lets `spans` take the provisional idle of `deviceId` they overlap, and notes the time they miss. */
+  #claim(deviceId: string, book: DeviceBook, spans: PendingSpan[], lostSeconds: Map<PendingSpan, number>): void {
+    // Only spans that start before the device's closed time ends can miss or claim any of it.
+    const closedEndMs = Math.max(book.settledUntilMs, book.provisional[book.provisional.length - 1]?.endMs ?? -Infinity);
+    const claimants = spans.filter((span) => span.activity.startMs < closedEndMs && appliesTo(span.activity, deviceId));
+    if (claimants.length === 0) return;
+    const lose = (span: PendingSpan, seconds: number) => lostSeconds.set(span, (lostSeconds.get(span) ?? 0) + seconds);
+    // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
+    for (const span of claimants) {
+      const fromMs = Math.max(span.activity.startMs, book.measuredFromMs);
+      const toMs = Math.min(span.activity.endMs, book.settledUntilMs);
+      if (toMs > fromMs) lose(span, (toMs - fromMs) / 1000);
+    }
+    const kept: ProvisionalIdle[] = [];
+    for (const stretch of book.provisional) {
+      const over = claimants.filter((span) => span.activity.startMs < stretch.endMs && span.activity.endMs > stretch.startMs);
+      if (over.length === 0) {
+        pushMerged(kept, stretch);
+        continue;
+      }
+      const spanOf = new Map(over.map((span) => [span.activity, span]));
+      const { shares, idle } = splitInterval(stretch.startMs, stretch.endMs, over.map((span) => span.activity));
+      const collector = new ShareCollector(deviceId, stretch.startMs, stretch.endMs);
+      for (const share of shares) {
+        const span = spanOf.get(share.activity)!;
+        const claimedSeconds = share.seconds * stretch.fraction;
+        const missedSeconds = share.seconds - claimedSeconds;
+        span.energyJoules += claimedSeconds * stretch.powerWatts;
+        collector.add(span.activity.workload, claimedSeconds, stretch.powerWatts);
+        if (missedSeconds > 0) {
+          lose(span, missedSeconds);
+          this.#truncatedJoules += missedSeconds * stretch.powerWatts;
+        }
+      }
+      collector.drainInto(this.#claimed);
+      // Time a claimant covers is taken now; time none covers keeps its idle.
+      for (const piece of idle) pushMerged(kept, { startMs: piece.startMs, endMs: piece.endMs, powerWatts: stretch.powerWatts, fraction: piece.fraction > 0 ? stretch.fraction : 0 });
+    }
+    book.provisional = kept;
   }
 
   /** Spans that no pending interval can still touch are done: report their requests, drop them. */
   #finishSpans(): RequestEnergy[] {
-    const oldestPendingMs = this.#intervals.reduce((min, interval) => Math.min(min, interval.startMs), this.#closedUntilMs);
+    let oldestPendingMs = this.#closedUntilMs;
+    for (const book of this.#devices.values()) for (const interval of book.pending) oldestPendingMs = Math.min(oldestPendingMs, interval.startMs);
     const done: RequestEnergy[] = [];
     const open: PendingSpan[] = [];
     for (const span of this.#spans) {
-      if (span.activity.endMs <= oldestPendingMs) {
-        if (span.request) done.push({ request: span.request, energyJoules: span.energyJoules });
-        else this.#forgetUnpaired(span);
-      } else {
-        open.push(span);
-      }
+      if (span.activity.endMs <= oldestPendingMs) done.push({ request: span.request, energyJoules: span.energyJoules });
+      else open.push(span);
     }
     this.#spans = open;
     return done;
-  }
-
-  #forgetUnpaired(span: PendingSpan): void {
-    const key = spanKey(span.activity.startMs, span.activity.endMs, span.activity.workload);
-    const list = this.#unpaired.get(key);
-    if (!list) return;
-    const index = list.indexOf(span);
-    if (index >= 0) list.splice(index, 1);
-    if (list.length === 0) this.#unpaired.delete(key);
   }
 }

@@ -14,9 +14,18 @@ export interface TimeShare {
   seconds: number;
 }
 
+/** A stretch of the interval where `fraction` (0..1) of the device's time went to nobody. */
+export interface IdleStretch {
+  startMs: number;
+  endMs: number;
+  fraction: number;
+}
+
 export interface IntervalSplit {
   shares: TimeShare[];
   idleSeconds: number;
+  /** Where the idle time lies, covering the whole interval (fraction 0 where someone took all of it). */
+  idle: IdleStretch[];
 }
 
 type Tier = 0 | 1 | 2;
@@ -62,6 +71,12 @@ export function splitInterval(startMs: number, endMs: number, activities: Activi
   const active: [number, number, number] = [0, 0, 0];
   const integral: [number, number, number] = [0, 0, 0];
   let takenSeconds = 0;
+  const idle: IdleStretch[] = [];
+  const addIdle = (fromMs: number, toMs: number, fraction: number) => {
+    const last = idle[idle.length - 1];
+    if (last && last.fraction === fraction && last.endMs === fromMs) last.endMs = toMs;
+    else idle.push({ startMs: fromMs, endMs: toMs, fraction });
+  };
   for (let index = 0; index < times.length; index++) {
     const timeMs = times[index]!;
     accumulated.set(timeMs, [integral[0], integral[1], integral[2]]);
@@ -75,13 +90,18 @@ export function splitInterval(startMs: number, endMs: number, activities: Activi
     if (present(0)) {
       integral[0] += seconds / active[0];
       takenSeconds += seconds;
+      addIdle(timeMs, next, 0);
     } else if (present(1)) {
       integral[1] += seconds / active[1];
       takenSeconds += seconds;
+      addIdle(timeMs, next, 0);
     } else if (present(2)) {
       const scale = Math.max(1, active[2]);
       integral[2] += seconds / scale;
       takenSeconds += seconds * Math.min(active[2], 1);
+      addIdle(timeMs, next, 1 - Math.min(active[2], 1));
+    } else {
+      addIdle(timeMs, next, 1);
     }
   }
 
@@ -91,5 +111,5 @@ export function splitInterval(startMs: number, endMs: number, activities: Activi
     return { activity: entry.activity, seconds: entry.weight * (to - from) };
   });
   const totalSeconds = (endMs - startMs) / 1000;
-  return { shares, idleSeconds: Math.max(0, totalSeconds - takenSeconds) };
+  return { shares, idleSeconds: Math.max(0, totalSeconds - takenSeconds), idle };
 }

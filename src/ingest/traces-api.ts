@@ -12,7 +12,7 @@ import type { SpanQueue } from './queue.ts';
 import { readSpans, type SpanBatch, type SpanLimits } from './spans.ts';
 
 /** What became of spans, for the `footprint.ingest.spans` counter (attribute `outcome`). */
-export type SpanOutcome = 'accepted' | 'late' | 'invalid' | 'ignored' | 'over_limit' | 'throttled';
+export type SpanOutcome = 'accepted' | 'truncated' | 'invalid' | 'ignored' | 'over_limit' | 'throttled';
 
 export interface TracesApiOptions {
   maxBodyBytes: number;
@@ -40,24 +40,21 @@ function sendStatus(response: ServerResponse, codec: OtlpCodec, status: number, 
 
 interface Delivery {
   accepted: number;
-  late: number;
+  truncated: number;
 }
 
 function deliver(batch: SpanBatch, sink: ActivitySink): Delivery {
-  const delivery: Delivery = { accepted: 0, late: 0 };
-  for (const { activity, request } of batch.counted) {
-    delivery[sink.addActivity(activity)]++;
-    // Requests and tokens happened even when their energy interval has closed; they are counted either way.
-    sink.addRequest(request);
-  }
+  const delivery: Delivery = { accepted: 0, truncated: 0 };
+  // A truncated span still counts its request and tokens; only part of its energy is lost.
+  for (const outcome of sink.addSpans(batch.counted)) delivery[outcome]++;
   return delivery;
 }
 
-function rejectionMessage(batch: SpanBatch, late: number, limits: SpanLimits): string {
+function rejectionMessage(batch: SpanBatch, truncated: number, limits: SpanLimits): string {
   const reasons = [
     batch.invalid > 0 && `${batch.invalid} without a valid time range`,
     batch.overLimit > 0 && `${batch.overLimit} past the limit of ${limits.maxSpansPerRequest} spans per request`,
-    late > 0 && `${late} older than the attribution lag (their energy is already attributed)`,
+    truncated > 0 && `${truncated} truncated (part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count)`,
   ].filter(Boolean);
   return `rejected spans: ${reasons.join('; ')}`;
 }
@@ -88,7 +85,7 @@ export function createTracesApi(options: TracesApiOptions) {
       throw error;
     }
 
-    let delivery: Delivery = { accepted: 0, late: 0 };
+    let delivery: Delivery = { accepted: 0, truncated: 0 };
     if (batch.counted.length > 0) {
       const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink));
       if (!queued) {
@@ -99,13 +96,13 @@ export function createTracesApi(options: TracesApiOptions) {
       delivery = await queued;
     }
     report('accepted', delivery.accepted);
-    report('late', delivery.late);
+    report('truncated', delivery.truncated);
     report('invalid', batch.invalid);
     report('ignored', batch.ignored);
     report('over_limit', batch.overLimit);
 
-    const rejected = batch.invalid + batch.overLimit + delivery.late;
-    const answer = rejected > 0 ? { partialSuccess: { rejectedSpans: rejected, errorMessage: rejectionMessage(batch, delivery.late, options.limits) } } : {};
+    const rejected = batch.invalid + batch.overLimit + delivery.truncated;
+    const answer = rejected > 0 ? { partialSuccess: { rejectedSpans: rejected, errorMessage: rejectionMessage(batch, delivery.truncated, options.limits) } } : {};
     const body = codec.encode(ExportTraceServiceResponse, answer);
     response.writeHead(200, { 'Content-Type': codec.contentType, 'Content-Length': body.length });
     response.end(body);

@@ -1,6 +1,6 @@
 // The telemetry stage's input: what the pipeline measured, attributed and priced becomes series.
 import type { AttributedEnergy, RequestEnergy } from '../attribution/ledger.ts';
-import type { RequestRecord, Workload } from '../attribution/activity.ts';
+import type { Workload } from '../attribution/activity.ts';
 import type { IntensityStatus, ShareFootprint } from '../carbon/accountant.ts';
 import type { Device, MeasurementMethod } from '../devices/source.ts';
 import { METRICS } from './contract.ts';
@@ -93,17 +93,24 @@ export class Publisher {
     this.#store.add(METRICS.mlCost, { ...attributes, currency: this.#currency }, footprint.energyCost + footprint.hardwareCost, nowMs);
   }
 
-  request(request: RequestRecord, nowMs: number): void {
+  /** A settled request: counted, with its tokens, duration and energy, once all its intervals are split. */
+  request({ request, energyJoules }: RequestEnergy, nowMs: number): void {
     const { model, job, phase } = request.workload;
     const attributes = { 'ml.model': model, 'ml.job': job, 'ml.phase': phase };
     this.#store.add(METRICS.mlRequests, attributes, 1, nowMs);
     if (request.inputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'input' }, request.inputTokens, nowMs);
     if (request.outputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'output' }, request.outputTokens, nowMs);
     this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase }, (request.endMs - request.startMs) / 1000, nowMs);
+    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase }, energyJoules, nowMs);
   }
 
-  requestEnergy({ request, energyJoules }: RequestEnergy, nowMs: number): void {
-    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': request.workload.model, 'ml.phase': request.workload.phase }, energyJoules, nowMs);
+  /** A device's joules not yet in ml.energy: sum(ml.energy) + this == hw.energy for a host device. */
+  unsettled(device: Device, joules: number, nowMs: number): void {
+    this.#store.set(METRICS.unsettledEnergy, { 'hw.id': device.id, 'hw.type': device.type }, joules, nowMs);
+  }
+
+  truncatedEnergy(joules: number, nowMs: number): void {
+    this.#store.add(METRICS.truncatedEnergy, {}, joules, nowMs);
   }
 
   ingestSpans(outcome: string, count: number, nowMs: number): void {

@@ -76,9 +76,9 @@ describe('POST /v1/traces', () => {
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, ignored: 2 });
   });
 
-  it('answers protobuf with protobuf and rejects late and invalid spans in partialSuccess', async () => {
+  it('answers protobuf with protobuf and rejects truncated and invalid spans in partialSuccess', async () => {
     ingest = await startIngest();
-    ingest.sink.lateBeforeMs = Number(NOW_NS / 1_000_000n) + 1000;
+    ingest.sink.truncatedBeforeMs = Number(NOW_NS / 1_000_000n) + 1000;
     const body = ExportTraceServiceRequest.encode(
       ExportTraceServiceRequest.fromObject(request([span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined }), span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined, endTimeUnixNano: '0' })])),
     ).finish();
@@ -87,10 +87,10 @@ describe('POST /v1/traces', () => {
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     const answer = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())), { longs: Number });
     expect(answer.partialSuccess.rejectedSpans).toBe(2);
-    expect(answer.partialSuccess.errorMessage).toMatch(/1 without a valid time range.*1 older than the attribution lag/);
-    expect(Object.fromEntries(ingest.outcomes)).toEqual({ late: 1, invalid: 1 });
+    expect(answer.partialSuccess.errorMessage).toMatch(/1 without a valid time range.*1 truncated \(part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count\)/);
+    expect(Object.fromEntries(ingest.outcomes)).toEqual({ truncated: 1, invalid: 1 });
     expect(ingest.sink.requests).toHaveLength(1);
-    ingest.sink.lateBeforeMs = 0;
+    ingest.sink.truncatedBeforeMs = 0;
   });
 
   it('takes gzip bodies', async () => {

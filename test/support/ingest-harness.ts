@@ -1,24 +1,22 @@
 // A real ingest server on 127.0.0.1:0 with a recording sink in place of the ledger.
 import { pino } from 'pino';
-import type { Activity, ActivitySink, IngestOutcome, RequestRecord } from '../../src/attribution/activity.ts';
+import type { Activity, ActivitySink, IngestOutcome, RequestRecord, SpanActivity } from '../../src/attribution/activity.ts';
 import { createIngestServer, type IngestServerOptions } from '../../src/ingest/server.ts';
 import type { SpanOutcome } from '../../src/ingest/traces-api.ts';
 import { WindowStore } from '../../src/ingest/windows.ts';
 
-/** Records what the ledger would get; activities ending before `lateBeforeMs` are answered `late`. */
+/** Records what the ledger would get; spans starting before `truncatedBeforeMs` are answered `truncated`. */
 export class RecordingSink implements ActivitySink {
   readonly activities: Activity[] = [];
   readonly requests: RequestRecord[] = [];
-  lateBeforeMs = 0;
+  truncatedBeforeMs = 0;
 
-  addActivity(activity: Activity): IngestOutcome {
-    if (activity.endMs < this.lateBeforeMs) return 'late';
-    this.activities.push(activity);
-    return 'accepted';
-  }
-
-  addRequest(request: RequestRecord): void {
-    this.requests.push(request);
+  addSpans(spans: SpanActivity[]): IngestOutcome[] {
+    for (const { activity, request } of spans) {
+      this.activities.push(activity);
+      this.requests.push(request);
+    }
+    return spans.map(({ activity }) => (activity.startMs < this.truncatedBeforeMs ? 'truncated' : 'accepted'));
   }
 }
 
