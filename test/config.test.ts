@@ -30,6 +30,15 @@ describe('config', () => {
     expect(() => loadConfig({ file: '/nonexistent.yaml', env: {} })).toThrow(/^config: --config: cannot read '\/nonexistent.yaml'/);
   });
 
+  it('keeps idle claimable for 10 minutes by default and refuses a horizon shorter than the lag', () => {
+    const config = loadConfig({ env: {} });
+    expect([config.attributionLag, config.attributionHorizon]).toEqual([15_000, 600_000]);
+    expect(loadConfig({ env: { FOOTPRINT_ATTRIBUTION_HORIZON: '20s' } }).attributionHorizon).toBe(20_000);
+    expect(() => loadConfig({ env: {}, flags: { attributionLag: '30s', attributionHorizon: '20s' } })).toThrow(
+      'config: attributionHorizon: 20000ms is invalid: must be at least attributionLag (30000ms), as idle stays claimable only after its interval closes',
+    );
+  });
+
   it('spells env variables and flags from the key', () => {
     expect(envName('hostRoot')).toBe('FOOTPRINT_HOST_ROOT');
     expect(flagName('intensityTokenFile')).toBe('intensity-token-file');

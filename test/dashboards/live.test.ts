@@ -109,6 +109,8 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
         '--ingest-listen', `127.0.0.1:${ingestPort}`,
         '--interval', '2s',
         '--attribution-lag', '1s',
+        // Idle is published with the interval, as the dashboards' idle panels expect within the run.
+        '--attribution-horizon', '1s',
         '--intensity', String(INTENSITY_G_PER_KWH),
         '--log-level', 'warn',
       ],
