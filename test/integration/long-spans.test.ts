@@ -84,8 +84,9 @@ describe('long spans with the default attribution lag and horizon', () => {
     };
     const response = await fetch(`${daemon.ingestUrl}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     expect(response.status).toBe(200);
-    const answer = (await response.json()) as { partialSuccess?: { rejectedSpans?: number; errorMessage?: string } };
-    expect(answer.partialSuccess?.rejectedSpans).toBe(1);
+    // proto3 JSON writes int64 as a string.
+    const answer = (await response.json()) as { partialSuccess?: { rejectedSpans?: string; errorMessage?: string } };
+    expect(answer.partialSuccess?.rejectedSpans).toBe('1');
     expect(answer.partialSuccess?.errorMessage).toMatch(/^rejected spans: 1 truncated/);
     const after = await eventually(async () => {
       const text = await daemon.scrape();
