@@ -38,14 +38,15 @@ describe('series lifecycle in the daemon', () => {
     return { status: response.status, body: await response.json() };
   };
 
-  it('counts a span that ends before the closed intervals as late and says so in partialSuccess', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+  it('counts a span whose measured time is settled past the horizon as truncated and says so in partialSuccess', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     const nowMs = Date.now();
-    const answer = await send(spanRequest('too-late', nowMs - 60_000, nowMs - 59_000));
+    // The horizon is the 1 s lag here: [now - 2 s, now - 1.8 s) was measured and its idle already published.
+    const answer = await send(spanRequest('too-late', nowMs - 2000, nowMs - 1800));
     expect(answer.status).toBe(200);
     expect(answer.body.partialSuccess.rejectedSpans).toBe('1');
-    const late = await eventually(async () => sampleValue(await daemon.scrape(), 'footprint_ingest_spans_total', { outcome: 'late' }), 5000, 'late counter');
-    expect(late).toBe(1);
+    const truncated = await eventually(async () => sampleValue(await daemon.scrape(), 'footprint_ingest_spans_total', { outcome: 'truncated' }), 5000, 'truncated counter');
+    expect(truncated).toBe(1);
   });
 
   it('drops a finished workload from /metrics after the idle timeout', async () => {
