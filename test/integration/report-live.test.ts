@@ -41,9 +41,10 @@ const HOST_WATTS = PACKAGE_WATTS + RAIL_WATTS + GPU_WATTS + MEMORY_WATTS;
 const PERIOD_MS = 500;
 const LLAMA = { model: 'llama-3-8b', job: 'chat', device: GPU_ID, startMs: 0, endMs: 400, inputTokens: 100, outputTokens: 300 };
 const MISTRAL = { model: 'mistral-7b', device: RAIL_ID, startMs: 100, endMs: 300, inputTokens: 20, outputTokens: 80 };
-/** Seconds of device data before the first span, then of load; the reports cover whole seconds inside each. */
+/** Seconds of device data before the first span, then of load; the reports cover whole seconds inside each.
+ * The load starts 7 s before the previous window ends: tokens count when their energy settles (lag + a tick). */
 const IDLE_S = 5;
-const LOAD_S = 18;
+const LOAD_S = 22;
 const WINDOW_S = 15;
 const STEP_S = 5;
 const OUT = resolve('test/.tmp/report-live');
