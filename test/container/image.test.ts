@@ -1,8 +1,7 @@
 // The image as the Helm chart runs it, in a real container (podman): uid 65532, a read-only root with no
 // writable mount at all, every capability dropped, no-new-privileges, the chart's rlimits, and a RAPL
 // fixture tree at /host (the kernel's powercap layout, see test/support/sysfs-fixture.ts).
-import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, sampleValue } from '../integration/daemon-fixture.ts';
 import { BASE_IMAGE, containerStderr, ensureBaseImage, imageBytes, podman, skipWithoutPodman } from '../support/podman.ts';
@@ -21,7 +20,8 @@ describe.skipIf(skipWithoutPodman())('container image', () => {
 
   beforeAll(() => {
     ensureBaseImage();
-    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    // `npm test` builds dist/ first; rebuilding here would pull it from under tests running bin/footprint.js.
+    if (!existsSync(`${REPO_ROOT}dist/cli.js`)) throw new Error('dist/cli.js is missing: run `npm run build` first');
     podman(['build', '--quiet', '--build-arg', `NODE_IMAGE=${BASE_IMAGE}`, '--build-arg', 'VERSION=0.1.0', '--tag', IMAGE, REPO_ROOT]);
   }, 600_000);
 
