@@ -1,16 +1,11 @@
-# footprint node agent. Runs the TypeScript sources through tsx (a runtime dependency), so the image
-# needs only production dependencies and no build step.
-#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) -t footprint:0.1.0 .
+# footprint node agent: the built daemon (dist/, an esbuild bundle) on a Node 20 base. The app is built
+# outside the image, so no registry access and no CA bundle are needed in a layer:
+#   npm ci && docker build --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) -t footprint:0.1.0 .
 # The base is an exact Node 20 LTS patch release; bump it deliberately (and by digest in a release pipeline).
-ARG NODE_IMAGE=node:20.19.5-bookworm-slim
-
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-# Install scripts are needed: koffi picks its prebuilt FFI binary, esbuild (under tsx) its platform binary.
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-
+ARG NODE_IMAGE=node:20.19.6-bookworm-slim
 FROM ${NODE_IMAGE}
+# An ARG declared before FROM is out of scope after it: declared again so the label below is filled.
+ARG NODE_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="footprint" \
@@ -21,15 +16,15 @@ LABEL org.opencontainers.image.title="footprint" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
+# The bundle holds every dependency but koffi, which loads its native binary from its platform package.
+COPY node_modules/koffi ./node_modules/koffi
+COPY node_modules/@koromix/koffi-linux-x64 ./node_modules/@koromix/koffi-linux-x64
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
-# The same non-root uid the Helm chart runs as; `footprint` on PATH for `kubectl exec ... footprint doctor`.
-RUN groupadd --system --gid 65532 footprint \
- && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin footprint \
- && chmod 0755 bin/footprint.js \
- && ln -s /app/bin/footprint.js /usr/local/bin/footprint
+COPY dist ./dist
+# `footprint` on PATH for `kubectl exec ... footprint doctor`. No user entry is needed for the numeric uid.
+RUN ln -s /app/bin/footprint.js /usr/local/bin/footprint
+# The same non-root uid the Helm chart runs as. The root filesystem can be read-only with no writable mount.
 USER 65532:65532
 # 9464: /metrics, /healthz, /readyz. 4318: OTLP/HTTP spans and windows. Health is probed by Kubernetes, not HEALTHCHECK.
 EXPOSE 9464 4318

@@ -1,11 +1,16 @@
 // `npm run bench` part 2: OTLP ingest throughput with the ledger running (JSON and protobuf, one
-// connection at a time), and the daemon's RSS after 1 million spans over 1 000 distinct workloads.
+// connection at a time, bodies encoded before the clock starts) against a bare Node HTTP server that
+// only reads the same bodies, and the daemon's RSS after 300 000 spans over 1 000 distinct workloads
+// at the default attribution lag.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
 
 const SPANS_PER_REQUEST = 1000;
-const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 1_000_000);
+const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 300_000);
+const TIMED_REQUESTS = 50;
 const WORKLOADS = 1000;
 
 function batch(offset: number) {
@@ -27,16 +32,44 @@ function batch(offset: number) {
   return { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] }, scopeSpans: [{ spans }] }] };
 }
 
-async function send(url: string, format: 'json' | 'protobuf', offset: number): Promise<void> {
+type Format = 'json' | 'protobuf';
+
+function encode(format: Format, offset: number): string | Uint8Array<ArrayBuffer> {
   const message = batch(offset);
-  const body = format === 'json' ? JSON.stringify(message) : Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
+  return format === 'json' ? JSON.stringify(message) : new Uint8Array(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
+}
+
+async function send(url: string, format: Format, offset: number): Promise<void> {
+  await post(url, format, encode(format, offset));
+}
+
+async function post(url: string, format: Format, body: string | Uint8Array<ArrayBuffer>): Promise<void> {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': format === 'json' ? 'application/json' : 'application/x-protobuf' }, body });
   if (response.status !== 200) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
   await response.arrayBuffer();
 }
 
+/** Spans per second for TIMED_REQUESTS pre-encoded bodies posted one after another. */
+async function spansPerSecond(url: string, format: Format, firstOffset: number): Promise<number> {
+  const bodies = Array.from({ length: TIMED_REQUESTS }, (_, index) => encode(format, firstOffset + index * SPANS_PER_REQUEST));
+  const started = performance.now();
+  for (const body of bodies) await post(url, format, body);
+  return (TIMED_REQUESTS * SPANS_PER_REQUEST) / ((performance.now() - started) / 1000);
+}
+
+/** The anchor: a Node HTTP server that reads each body and answers 200, nothing more. */
+async function bareServer(): Promise<{ url: string; close(): void }> {
+  const server = createServer((request, response) => {
+    request.on('data', () => {});
+    request.on('end', () => response.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, close: () => server.close() };
+}
+
 export async function benchIngest(hostRoot: string, port: number, metricsPort: number): Promise<string[]> {
-  const daemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', hostRoot, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${port}`, '--attribution-lag', '2s', '--log-level', 'warn'], { stdio: 'ignore' });
+  const daemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', hostRoot, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: 'ignore' });
+  const bare = await bareServer();
   const url = `http://127.0.0.1:${port}/v1/traces`;
   try {
     for (let attempt = 0; attempt < 200; attempt++) {
@@ -47,14 +80,13 @@ export async function benchIngest(hostRoot: string, port: number, metricsPort: n
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    const lines = ['| OTLP ingest, 1 000 spans per request, sequential | value |', '|---|---|'];
+    const lines = ['| OTLP ingest, 1 000 spans per request, sequential | footprint | bare Node server | ratio (goal >= 0.2 for protobuf) |', '|---|---|---|---|'];
     let sent = 0;
     for (const format of ['json', 'protobuf'] as const) {
-      const requests = 50;
-      const started = performance.now();
-      for (let index = 0; index < requests; index++, sent += SPANS_PER_REQUEST) await send(url, format, sent);
-      const spansPerSecond = (requests * SPANS_PER_REQUEST) / ((performance.now() - started) / 1000);
-      lines.push(`| ${format} spans/s | ${Math.round(spansPerSecond)} |`);
+      const ours = await spansPerSecond(url, format, sent);
+      const anchor = await spansPerSecond(bare.url, format, sent);
+      sent += TIMED_REQUESTS * SPANS_PER_REQUEST;
+      lines.push(`| ${format} spans/s | ${Math.round(ours)} | ${Math.round(anchor)} | ${(ours / anchor).toFixed(2)} |`);
     }
     while (sent < TOTAL_SPANS) {
       await send(url, 'protobuf', sent);
@@ -62,9 +94,10 @@ export async function benchIngest(hostRoot: string, port: number, metricsPort: n
     }
     await new Promise((resolve) => setTimeout(resolve, 5000));
     const rssKib = Number(readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)![1]);
-    lines.push(`| RSS after ${sent.toLocaleString('en')} spans over ${WORKLOADS} models (MiB) | ${(rssKib / 1024).toFixed(1)} |`);
+    lines.push(`| RSS after ${sent.toLocaleString('en')} protobuf spans over ${WORKLOADS} models, default lag (MiB; goal <= 160) | ${(rssKib / 1024).toFixed(1)} | | |`);
     return lines;
   } finally {
+    bare.close();
     daemon.kill('SIGTERM');
     await new Promise((resolve) => daemon.once('exit', resolve));
   }

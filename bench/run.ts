@@ -13,14 +13,15 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 30);
 const CLOCK_TICKS_PER_SECOND = 100;
 
-async function waitFor(url: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+/** Polls every 10 ms until `url` answers; returns the milliseconds since `sinceMs` (performance.now()). */
+async function waitFor(url: string, sinceMs = performance.now()): Promise<number> {
+  for (let attempt = 0; attempt < 2000; attempt++) {
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await fetch(url)).ok) return performance.now() - sinceMs;
     } catch {
       // not listening yet
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`${url} never answered`);
 }
@@ -64,12 +65,14 @@ fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_0
 
 const footprintPort = await freePort();
 const exporterPort = await freePort();
+const spawnedAtMs = performance.now();
+// The built daemon, one process, as `npm start` and the image run it.
 const footprint = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${footprintPort}`, '--ingest-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
 const exporter = spawn('/usr/bin/prometheus-node-exporter', [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${exporterPort}`], { stdio: 'ignore' });
 const footprintUrl = `http://127.0.0.1:${footprintPort}/metrics`;
 const exporterUrl = `http://127.0.0.1:${exporterPort}/metrics`;
 try {
-  await Promise.all([waitFor(footprintUrl), waitFor(exporterUrl)]);
+  const [footprintStartMs, exporterStartMs] = await Promise.all([waitFor(footprintUrl, spawnedAtMs), waitFor(exporterUrl, spawnedAtMs)]);
   // Let the energy counters move so every series is present.
   let energy = 1_000_000;
   const mover = setInterval(() => {
@@ -85,6 +88,7 @@ try {
   await new Promise((resolve) => setTimeout(resolve, STEADY_SECONDS * 1000));
   const cpuPercent = ((cpuTicks(footprint.pid!) - ticksBefore) / CLOCK_TICKS_PER_SECOND / STEADY_SECONDS) * 100;
   const rss = rssMiB(footprint.pid!);
+  const exporterRss = rssMiB(exporter.pid!);
   clearInterval(mover);
 
   const f = (value: number, digits = 2) => value.toFixed(digits);
@@ -95,7 +99,8 @@ try {
   console.log(`| /metrics p50 (ms) | ${f(ours.p50)} | ${f(theirs.p50)} | ${f(ours.p50 / theirs.p50)} |`);
   console.log(`| /metrics p99 (ms) | ${f(ours.p99)} | ${f(theirs.p99)} | ${f(ours.p99 / theirs.p99)} |`);
   console.log(`| response size (bytes) | ${ours.bytes} | ${theirs.bytes} | ${f(ours.bytes / theirs.bytes)} |`);
-  console.log(`| steady RSS (MiB) | ${f(rss, 1)} | | |`);
+  console.log(`| start to first /metrics (ms) | ${f(footprintStartMs, 0)} | ${f(exporterStartMs, 0)} | ${f(footprintStartMs / exporterStartMs)} |`);
+  console.log(`| steady RSS, RAPL only (MiB; goal <= 64) | ${f(rss, 1)} | ${f(exporterRss, 1)} | ${f(rss / exporterRss)} |`);
   console.log(`| steady CPU (% of one core) | ${f(cpuPercent)} | | |`);
 
   // 8 GPUs (NVML double, through the same koffi worker as the real library) + the 2 RAPL packages.

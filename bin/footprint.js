@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx's loader, so the package needs no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli.ts');
+// Runs the built daemon (dist/, made by `npm run build`, which `npm ci` runs through `prepare`).
+await import('../dist/cli.js');

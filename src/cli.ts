@@ -2,7 +2,6 @@
 import { Command, Option } from 'commander';
 import { ConfigError, flagName, loadConfig, type Config } from './config.ts';
 import { startDaemon } from './daemon.ts';
-import { runDoctor } from './doctor.ts';
 import { createLogger } from './logger.ts';
 import { reportCommand } from './report/command.ts';
 import { VERSION } from './version.ts';
@@ -89,6 +88,8 @@ export function buildProgram(): Command {
   withConfigFlags(program.command('start').description('run the daemon: /metrics on --listen, OTLP ingest on --ingest-listen')).action(start);
   withConfigFlags(program.command('doctor').description('list the devices found, how each is measured, and what is missing with the fix')).action(async (options) => {
     const config = configFrom(options);
+    // Each command imports what only it needs, so `start` never loads doctor's or report's code.
+    const { runDoctor } = await import('./doctor.ts');
     process.stdout.write(await runDoctor(config, createLogger({ ...config, logLevel: 'silent' })));
   });
   program.addCommand(reportCommand());

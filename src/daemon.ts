@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ActivitySink } from './attribution/activity.ts';
-import { startKubernetesAttribution } from './attribution/kubernetes/attribution.ts';
 import { Ledger } from './attribution/ledger.ts';
 import { unknownDeviceWarner } from './attribution/unknown-devices.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
@@ -80,7 +79,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   });
   publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
   const windows = new WindowStore({ defaultTtlMs: config.windowTtl, retainMs: config.attributionLag + 10 * config.interval });
-  const kubernetes = config.kubernetes ? await startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
+  // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
+  const kubernetes = config.kubernetes ? await (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
   const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
   const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
   const meter = new EnergyMeter({

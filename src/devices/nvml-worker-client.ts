@@ -6,11 +6,14 @@ import { SharedSample, type Envelope, type WorkerRequest } from './nvml-protocol
 
 export type Answer<R> = { id: number; reply: R } | { id: number; reply?: undefined };
 
-// The worker is TypeScript like the rest of the daemon; tsx's API compiles it inside the thread both
-// under `tsx` and under vitest, where the parent's loader flags are not the same.
-const WORKER_URL = new URL('./nvml-worker.ts', import.meta.url).href;
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then((tsx) => tsx.tsImport(${JSON.stringify(WORKER_URL)}, ${JSON.stringify(import.meta.url)}))`;
+// Built, the worker is dist/nvml-worker.js next to this module (scripts/build.ts). From the TypeScript
+// sources (vitest, tsx scripts) tsx's API compiles it inside the thread, where the parent's loader
+// flags are not the same.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './nvml-worker.ts' : './nvml-worker.js', import.meta.url);
+/** Resolved only from the sources: the built package has no tsx. */
+const sourceBootstrap = () => `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then((tsx) => tsx.tsImport(${JSON.stringify(WORKER_URL.href)}, ${JSON.stringify(import.meta.url)}))`;
 
 export class NvmlWorker {
   readonly sample = new SharedSample();
@@ -22,7 +25,8 @@ export class NvmlWorker {
   failure: Error | undefined;
 
   constructor() {
-    this.worker = new Worker(BOOTSTRAP, { eval: true, workerData: { sampleBuffer: this.sample.buffer } });
+    const workerData = { sampleBuffer: this.sample.buffer };
+    this.worker = FROM_SOURCE ? new Worker(sourceBootstrap(), { eval: true, workerData }) : new Worker(WORKER_URL, { workerData });
     // A detached or idle worker must not keep the process alive.
     this.worker.unref();
     this.worker.on('message', (message: { id: number }) => this.pending.get(message.id)?.(message));

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { NoDataError } from './collect.ts';
 import { PrometheusError } from './prometheus-client.ts';
 import { stderrProgress } from './progress.ts';
-import { GROUP_BY_VALUES, REPORT_FORMATS, runReport, type ReportFormat } from './run.ts';
+import { GROUP_BY_VALUES, REPORT_FORMATS, type ReportFormat } from './options.ts';
 import type { GroupBy } from './queries.ts';
 import { ReportArgumentError } from './time-args.ts';
 
@@ -52,6 +52,8 @@ export function reportCommand(): Command {
 }
 
 async function report(flags: ReportFlags): Promise<void> {
+  // run.ts renders charts with vega and vega-lite: loaded only when a report is written.
+  const { runReport } = await import('./run.ts');
   const result = await runReport({
     prometheus: flags.prometheus,
     from: flags.from,

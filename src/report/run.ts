@@ -7,15 +7,12 @@ import { collect } from './collect.ts';
 import { buildSections } from './findings.ts';
 import { PrometheusClient } from './prometheus-client.ts';
 import type { ProgressReporter } from './progress.ts';
-import { GROUP_BY_LABEL, type GroupBy } from './queries.ts';
+import { GROUP_BY_VALUES, REPORT_FORMATS, type ReportFormat } from './options.ts';
+import type { GroupBy } from './queries.ts';
 import type { ReportData } from './report-data.ts';
 import { renderHtml } from './render-html.ts';
 import { renderMarkdown } from './render-markdown.ts';
 import { parseDurationArg, ReportArgumentError, resolveWindow } from './time-args.ts';
-
-export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
-export type ReportFormat = (typeof REPORT_FORMATS)[number];
-export const GROUP_BY_VALUES = Object.keys(GROUP_BY_LABEL) as GroupBy[];
 
 export interface ReportOptions {
   prometheus: string;

@@ -4,7 +4,7 @@ import { context, propagation, defaultTextMapSetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CBaggagePropagator } from '@opentelemetry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withWorkload } from '../../src/sdk/index.ts';
+import { withWorkload } from '../../packages/sdk/src/index.ts';
 import { startIngest } from '../support/ingest-harness.ts';
 
 // What the Node SDK registers in an instrumented application.

@@ -1,0 +1,36 @@
+// Builds the runnable daemon into dist/: one esbuild bundle (ES modules, code-split so `report`'s vega
+// and the Kubernetes client load only when their dynamic import() runs) plus the NVML worker thread
+// as its own entry, with the .proto files the bundle loads at run time copied next to it.
+// koffi stays external: it loads a native binary from its platform package.
+import { cpSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = `${root}dist`;
+
+rmSync(dist, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: [
+    { in: 'src/cli.ts', out: 'cli' },
+    // nvml-worker-client.ts starts `./nvml-worker.js` next to itself; every chunk lands in dist/.
+    { in: 'src/devices/nvml-worker.ts', out: 'nvml-worker' },
+  ],
+  outdir: dist,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['koffi'],
+  // CommonJS dependencies call require() for Node built-ins; an ES module bundle needs one in scope.
+  banner: { js: "import { createRequire as __footprintRequire } from 'node:module'; const require = __footprintRequire(import.meta.url);" },
+  // Flat: modules find their files (./proto/, ./nvml-worker.js, ../package.json) relative to import.meta.url.
+  chunkNames: '[name]-[hash]',
+  sourcemap: false,
+  logLevel: 'warning',
+});
+// Read at run time relative to the module that loads them (import.meta.url): otlp-schema.ts and pod-resources.ts.
+cpSync(`${root}src/ingest/proto`, `${dist}/proto`, { recursive: true });
+cpSync(`${root}src/attribution/kubernetes/podresources-v1.proto`, `${dist}/podresources-v1.proto`);
