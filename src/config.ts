@@ -16,14 +16,18 @@ export function parseDurationMs(text: string): number | undefined {
 }
 
 function duration(minMs: number, maxMs: number) {
-  return z.union([z.string(), z.number()]).transform((raw, ctx) => {
-    const ms = typeof raw === 'number' ? raw : parseDurationMs(raw);
-    if (ms === undefined || !Number.isFinite(ms) || ms < minMs || ms > maxMs) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 2s, 5m between ${minMs}ms and ${maxMs}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  const message = `expected a duration like 500ms, 2s, 5m between ${minMs}ms and ${maxMs}ms`;
+  // z.custom rather than z.number(): zod's number refuses Infinity (YAML 1e999) with a bare "Invalid input".
+  return z
+    .custom<string | number>((raw) => typeof raw === 'string' || typeof raw === 'number', message)
+    .transform((raw, ctx) => {
+      const ms = typeof raw === 'number' ? raw : parseDurationMs(raw);
+      if (ms === undefined || !Number.isFinite(ms) || ms < minMs || ms > maxMs) {
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      }
+      return ms;
+    });
 }
 
 // Port 0 asks the kernel for a free port (tests use it); anything above 65535 is refused here.
