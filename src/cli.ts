@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, flagName, loadConfig, type Config } from './config.ts';
 import { startDaemon } from './daemon.ts';
+import { StartupError } from './listener.ts';
 import { createLogger } from './logger.ts';
 import { reportCommand } from './report/command.ts';
 import { VERSION } from './version.ts';
@@ -29,7 +30,15 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['ingestTokenFile', 'file holding the bearer token the ingest listener requires', 'PATH'],
   ['ingestMaxBodyBytes', 'largest OTLP request body, before and after gunzip', 'BYTES'],
   ['ingestQueueLimit', 'spans waiting for the ledger before exports get 429', 'SPANS'],
+  ['ingestMaxInflightBytes', 'request-body bytes held at once across all ingest connections; more get 503', 'BYTES'],
+  ['ingestBodyTimeout', 'a request body must arrive whole within this time', 'DURATION'],
+  ['ingestIdleTimeout', 'close an ingest socket silent for this long (also one that never sends a byte)', 'DURATION'],
+  ['ingestMaxConnections', 'most open ingest connections; more are closed on accept', 'N'],
+  ['listenIdleTimeout', 'close a metrics socket silent for this long', 'DURATION'],
+  ['listenMaxConnections', 'most open metrics connections; more are closed on accept', 'N'],
   ['windowTtl', 'a window that stops heart-beating ends after this long', 'DURATION'],
+  ['windowMaxTtl', 'longest TTL a window may ask for', 'DURATION'],
+  ['windowsPerClient', 'most windows one client (peer address) may hold open', 'N'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
   ['attributionHorizon', 'how long idle time stays claimable by long spans that arrive after it was split (>= attribution lag)', 'DURATION'],
   ['weightByTokens', 'share overlapping spans by their tokens instead of equally (true|false)', 'BOOL'],
@@ -99,7 +108,7 @@ export function buildProgram(): Command {
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof StartupError) {
     process.stderr.write(`footprint: ${error.message}\n`);
     process.exit(2);
   }

@@ -1,6 +1,6 @@
 // One schema for every setting. Sources merge as defaults < YAML file < FOOTPRINT_* env < flags;
 // any bad value becomes a ConfigError naming the key, the value and what is accepted.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -16,17 +16,25 @@ export function parseDurationMs(text: string): number | undefined {
 }
 
 function duration(minMs: number, maxMs: number) {
-  return z.union([z.string(), z.number()]).transform((raw, ctx) => {
-    const ms = typeof raw === 'number' ? raw : parseDurationMs(raw);
-    if (ms === undefined || !Number.isFinite(ms) || ms < minMs || ms > maxMs) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 2s, 5m between ${minMs}ms and ${maxMs}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  const message = `expected a duration like 500ms, 2s, 5m between ${minMs}ms and ${maxMs}ms`;
+  // z.custom rather than z.number(): zod's number refuses Infinity (YAML 1e999) with a bare "Invalid input".
+  return z
+    .custom<string | number>((raw) => typeof raw === 'string' || typeof raw === 'number', message)
+    .transform((raw, ctx) => {
+      const ms = typeof raw === 'number' ? raw : parseDurationMs(raw);
+      if (ms === undefined || !Number.isFinite(ms) || ms < minMs || ms > maxMs) {
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      }
+      return ms;
+    });
 }
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:9464');
+// Port 0 asks the kernel for a free port (tests use it); anything above 65535 is refused here.
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:9464')
+  .refine((address) => Number(address.slice(address.lastIndexOf(':') + 1)) <= 65535, 'the port must be 1-65535 (or 0 for any free port)');
 const booleanish = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
   .transform((value) => value === true || value === 'true' || value === '1');
@@ -92,7 +100,17 @@ export const configSchema = z
     ingestMaxBodyBytes: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
     ingestQueueLimit: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     ingestTokenFile: optionalString,
+    /** Body bytes held at once across every ingest connection; the default leaves room under the chart's 512Mi limit. */
+    ingestMaxInflightBytes: z.coerce.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    ingestBodyTimeout: duration(100, 120_000).default(10_000),
+    ingestIdleTimeout: duration(100, 600_000).default(10_000),
+    ingestMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+    listenIdleTimeout: duration(100, 600_000).default(10_000),
+    listenMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(64),
     windowTtl: duration(1000, 86_400_000).default(120_000),
+    /** Longest TTL a window may ask for; longer asks are cut to it. */
+    windowMaxTtl: duration(1000, 86_400_000).default(600_000),
+    windowsPerClient: z.coerce.number().int().min(1).max(1_000_000).default(1000),
 
     // Kubernetes
     kubernetes: booleanish.default(false),
@@ -141,13 +159,27 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return out;
 }
 
-function fromFile(path: string): Record<string, unknown> {
-  let text: string;
+/** Largest config file read; a real one is a few KiB. */
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Reads a small regular file named by config key `key`: refuses FIFOs and devices (a read would
+ * block start-up) and anything over `maxBytes`, before reading a byte.
+ */
+export function readSmallFile(path: string, key: string, maxBytes: number): string {
   try {
-    text = readFileSync(path, 'utf8');
+    const stats = statSync(path);
+    if (!stats.isFile()) throw new ConfigError(`config: ${key}: '${path}' is not a regular file; point it at a file`);
+    if (stats.size > maxBytes) throw new ConfigError(`config: ${key}: '${path}' is ${stats.size} bytes, over the limit of ${maxBytes}; point it at the right file`);
+    return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`config: --config: cannot read '${path}': ${(error as Error).message}`);
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`config: ${key}: cannot read '${path}': ${(error as Error).message}`);
   }
+}
+
+function fromFile(path: string): Record<string, unknown> {
+  const text = readSmallFile(path, '--config', MAX_CONFIG_FILE_BYTES);
   let parsed: unknown;
   try {
     parsed = parseYaml(text);
@@ -164,25 +196,32 @@ function fromFile(path: string): Record<string, unknown> {
 function describeValue(input: Record<string, unknown>, path: PropertyKey[]): string {
   let value: unknown = input;
   for (const part of path) value = (value as Record<PropertyKey, unknown> | undefined)?.[part];
-  return value === undefined ? '(missing)' : `'${typeof value === 'string' ? value : JSON.stringify(value)}'`;
+  if (value === undefined) return '(missing)';
+  // JSON.stringify writes Infinity (YAML's 1e999) as null; numbers print as themselves.
+  return `'${typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value)}'`;
 }
 
 /** Validates merged input; the first problem becomes one line naming key, value and accepted range. */
 export function parseConfig(input: Record<string, unknown>): Config {
   const result = configSchema.safeParse(input);
-  if (result.success) {
-    const { attributionHorizon, attributionLag } = result.data;
-    if (attributionHorizon < attributionLag) {
-      throw new ConfigError(`config: attributionHorizon: ${attributionHorizon}ms is invalid: must be at least attributionLag (${attributionLag}ms), as idle stays claimable only after its interval closes`);
-    }
-    return result.data;
-  }
+  if (result.success) return checkCombinations(result.data);
   const issue = result.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     throw new ConfigError(`config: unknown key '${issue.keys[0]}'; known keys: ${CONFIG_KEYS.join(', ')}`);
   }
   const key = issue.path.map(String).join('.');
   throw new ConfigError(`config: ${key}: ${describeValue(input, issue.path)} is invalid: ${issue.message}`);
+}
+
+/** Rules that span keys; each failure names the key to change. */
+function checkCombinations(config: Config): Config {
+  if (config.attributionHorizon < config.attributionLag) {
+    throw new ConfigError(`config: attributionHorizon: ${config.attributionHorizon}ms is invalid: must be at least attributionLag (${config.attributionLag}ms), as idle stays claimable only after its interval closes`);
+  }
+  if (config.windowTtl > config.windowMaxTtl) {
+    throw new ConfigError(`config: windowTtl: '${config.windowTtl}ms' is invalid: it must not exceed windowMaxTtl (${config.windowMaxTtl}ms); lower it or raise windowMaxTtl`);
+  }
+  return config;
 }
 
 export interface ConfigSources {

@@ -1,21 +1,23 @@
 // The composition root: builds every stage from config, wires them in flow order
 // (devices -> energy -> attribution -> carbon -> telemetry) and owns start, tick and shutdown.
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ActivitySink } from './attribution/activity.ts';
 import { Ledger } from './attribution/ledger.ts';
 import { unknownDeviceWarner } from './attribution/unknown-devices.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
-import { ConfigError, splitHostPort, type Config } from './config.ts';
+import { ConfigError, readSmallFile, splitHostPort, type Config } from './config.ts';
 import { createDeviceSources, describeChange, discoverAll, rediscover, type DeviceInventory } from './devices/registry.ts';
 import type { FileReader } from './devices/sysfs-read.ts';
 import { EnergyMeter } from './energy/meter.ts';
+import { ByteBudget } from './ingest/byte-budget.ts';
 import { createIngestServer } from './ingest/server.ts';
 import { WindowStore } from './ingest/windows.ts';
 import { Pipeline } from './pipeline.ts';
 import { createTelemetry } from './telemetry/meter-provider.ts';
+import { StartupError } from './listener.ts';
 import { startMetricsServer } from './telemetry/metrics-server.ts';
+import { maxOpenFiles } from './telemetry/process-metrics.ts';
 import { Publisher } from './telemetry/publisher.ts';
 import { SeriesStore } from './telemetry/series-store.ts';
 import { startupSummary } from './startup-summary.ts';
@@ -29,12 +31,25 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
+/** Bearer tokens are short; a larger file is the wrong file. */
+const MAX_TOKEN_FILE_BYTES = 64 * 1024;
+
 function readToken(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw new ConfigError(`config: ingestTokenFile: cannot read '${path}': ${(error as Error).message}`);
-  }
+  const token = readSmallFile(path, 'ingestTokenFile', MAX_TOKEN_FILE_BYTES).trim();
+  // An empty token would match a request with no Authorization header: auth silently off.
+  if (token === '') throw new ConfigError(`config: ingestTokenFile: '${path}' is empty; write the token into it, or unset ingestTokenFile to run without auth`);
+  return token;
+}
+
+/** Descriptors kept free of both listeners' caps: device files, the NVML worker, outbound HTTP, logs. */
+const RESERVED_FDS = 256;
+
+/** Both connection caps together must leave device reads and /metrics descriptors to spare. */
+function checkDescriptorHeadroom(config: Config, maxFds = maxOpenFiles()): void {
+  if (maxFds === undefined || config.ingestMaxConnections + config.listenMaxConnections + RESERVED_FDS <= maxFds) return;
+  throw new StartupError(
+    `config: ingestMaxConnections: '${config.ingestMaxConnections}' with listenMaxConnections '${config.listenMaxConnections}' leaves fewer than ${RESERVED_FDS} of the ${maxFds} file descriptors (ulimit -n) for devices; lower ingestMaxConnections or raise the limit`,
+  );
 }
 
 /** Power samples further apart than this many intervals are a gap, not integrated. */
@@ -66,6 +81,11 @@ function repeatWithoutOverlap(task: () => Promise<void>, intervalMs: number, onE
 }
 
 export async function startDaemon(config: Config, logger: Logger, hooks: DaemonTestHooks = {}): Promise<RunningDaemon> {
+  checkDescriptorHeadroom(config);
+  if (config.kubernetes && !config.nodeName) {
+    throw new StartupError('config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)');
+  }
+  const token = config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined;
   const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
   const discovery = await discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions);
   const accountant = createCarbonAccountant(config, logger);
@@ -78,7 +98,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     onOverflow: (spec) => publisher?.overflow(spec.name, Date.now()),
   });
   publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
-  const windows = new WindowStore({ defaultTtlMs: config.windowTtl, retainMs: config.attributionLag + 10 * config.interval });
+  const windows = new WindowStore({
+    defaultTtlMs: config.windowTtl,
+    maxTtlMs: config.windowMaxTtl,
+    maxWindowsPerClient: config.windowsPerClient,
+    retainMs: config.attributionLag + 10 * config.interval,
+  });
   // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
   const kubernetes = config.kubernetes ? await (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
   const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
@@ -106,12 +131,20 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     otlpIntervalMs: config.otlpInterval,
   });
   const metricsAddress = splitHostPort(config.listen);
-  const metrics = await startMetricsServer({ ...metricsAddress, exporter: telemetry.prometheus, isReady: () => pipeline.ticks > 0 });
+  const metrics = await startMetricsServer({
+    ...metricsAddress,
+    exporter: telemetry.prometheus,
+    connections: { idleTimeoutMs: config.listenIdleTimeout, maxConnections: config.listenMaxConnections },
+    isReady: () => pipeline.ticks > 0,
+  });
   const ingestServer = createIngestServer({
     ...splitHostPort(config.ingestListen),
     maxBodyBytes: config.ingestMaxBodyBytes,
+    budget: new ByteBudget(config.ingestMaxInflightBytes),
+    bodyTimeoutMs: config.ingestBodyTimeout,
+    connections: { idleTimeoutMs: config.ingestIdleTimeout, maxConnections: config.ingestMaxConnections },
     queueLimitSpans: config.ingestQueueLimit,
-    token: config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined,
+    token,
     weightByTokens: config.weightByTokens,
     sink,
     windows,

@@ -5,6 +5,7 @@
 /** Units Grafana understands; every panel must carry one so it reads right without this repository. */
 export type Unit =
   | 'watt'
+  | 'bytes'
   | 'joule'
   | 'kwatth'
   | 'massg'

@@ -4,6 +4,8 @@ import type { DashboardSpec } from './builder.ts';
 import { CLUSTER, NODE, clusterVar, datasourceVar, nodeVar, sel } from './variables.ts';
 
 const mlRate = (...extra: string[]) => `sum(rate(${sel('ml_energy_joules_total', CLUSTER, NODE, ...extra)}[$__rate_interval]))`;
+/** A process series of footprint itself: other exporters on the node publish the same names. */
+const agent = (name: string) => `${sel(name, CLUSTER, NODE)}\n  and on (instance) ${sel('footprint_sample_duration_seconds', CLUSTER, NODE)}`;
 const mlIncrease = (...extra: string[]) => `sum(increase(${sel('ml_energy_joules_total', CLUSTER, NODE, ...extra)}[$__range]))`;
 
 export const node: DashboardSpec = {
@@ -103,6 +105,41 @@ export const node: DashboardSpec = {
           width: 6,
           stacked: true,
           queries: [{ expr: `sum by (ml_model) (rate(${sel('ml_energy_joules_total', CLUSTER, NODE, 'ml_model!=""')}[$__rate_interval]))`, legend: '{{ml_model}}' }],
+        },
+      ],
+    },
+    {
+      title: 'Agent',
+      panels: [
+        {
+          kind: 'timeseries',
+          title: 'Agent memory',
+          description: "footprint's own resident memory and V8 heap in use; the chart's memory limit is 512Mi (FootprintAgentUnderPressure at 80%).",
+          unit: 'bytes',
+          width: 8,
+          queries: [
+            { expr: agent('process_resident_memory_bytes'), legend: '{{instance}} resident' },
+            { expr: agent('nodejs_heap_size_used_bytes'), legend: '{{instance}} heap used' },
+          ],
+        },
+        {
+          kind: 'timeseries',
+          title: 'Agent file descriptors',
+          description: 'Descriptors footprint holds (ingest and metrics connections, device files) against its limit; the connection caps keep it well under.',
+          unit: 'none',
+          width: 8,
+          queries: [
+            { expr: agent('process_open_fds'), legend: '{{instance}} open' },
+            { expr: agent('process_max_fds'), legend: '{{instance}} limit' },
+          ],
+        },
+        {
+          kind: 'timeseries',
+          title: 'Agent event-loop delay p99',
+          description: 'p99 of the event-loop delay between collections: how long a scrape or an ingest request may wait behind other work.',
+          unit: 's',
+          width: 8,
+          queries: [{ expr: agent('nodejs_eventloop_lag_p99_seconds'), legend: '{{instance}}' }],
         },
       ],
     },

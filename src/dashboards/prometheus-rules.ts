@@ -137,6 +137,13 @@ export const INTENSITY_MAX_AGE_S = 3600;
 /** Share of ingested spans not accepted above which spans are being lost to attribution. */
 export const INGEST_REJECT_RATIO = 0.01;
 
+/** The agent's own limits: the chart's memory limit (512Mi), a share of it and of the descriptor limit, and an event-loop delay that delays scrapes. */
+export const AGENT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
+export const AGENT_PRESSURE_RATIO = 0.8;
+export const AGENT_EVENT_LOOP_LAG_S = 0.25;
+/** Scopes the process_* and nodejs_* series, which other exporters also publish, to footprint's targets. */
+const ON_FOOTPRINT = 'and on (instance) footprint_sample_duration_seconds';
+
 const OPERATIONAL: RuleGroup = {
   name: 'footprint-operational',
   rules: [
@@ -185,6 +192,13 @@ const OPERATIONAL: RuleGroup = {
       '10m',
       'footprint on {{ $labels.instance }} is not accepting {{ $value | humanizePercentage }} of spans ({{ $labels.outcome }})',
       `More than ${INGEST_REJECT_RATIO * 100}% of the spans sent to /v1/traces on {{ $labels.instance }} end as "{{ $labels.outcome }}" for 10 minutes; their energy goes to ml_phase="idle" instead of the workload.`,
+    ),
+    operational(
+      'FootprintAgentUnderPressure',
+      `(\n  process_resident_memory_bytes / ${AGENT_MEMORY_LIMIT_BYTES} > ${AGENT_PRESSURE_RATIO}\n  or process_open_fds / process_max_fds > ${AGENT_PRESSURE_RATIO}\n  or nodejs_eventloop_lag_p99_seconds > ${AGENT_EVENT_LOOP_LAG_S}\n)\n${ON_FOOTPRINT}`,
+      '10m',
+      'footprint on {{ $labels.instance }} is short of memory, file descriptors or event-loop time',
+      `For 10 minutes footprint on {{ $labels.instance }} has used over ${AGENT_PRESSURE_RATIO * 100}% of the chart's 512Mi memory limit or of its file descriptors, or its event loop has lagged over ${AGENT_EVENT_LOOP_LAG_S * 1000} ms at p99 (value {{ $value }}); it risks an OOM kill, refused connections or slow scrapes.`,
     ),
   ],
 };

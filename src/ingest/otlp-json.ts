@@ -2,6 +2,7 @@
 // with two differences: trace and span ids are hex, not base64, and enums are integers. The ids
 // are converted here; protobufjs's fromObject does the rest (int64 as strings or numbers,
 // lowerCamelCase names), so JSON and protobuf bodies reach the same message type.
+import { isUtf8 } from 'node:buffer';
 import { ExportTraceServiceRequest, OtlpDecodeError, type OtlpCodec, type TraceRequestMessage } from './otlp-schema.ts';
 
 const ID_FIELDS = ['traceId', 'spanId', 'parentSpanId'] as const;
@@ -34,6 +35,10 @@ function convertHexIds(request: Record<string, unknown>): void {
 export const jsonCodec: OtlpCodec = {
   contentType: 'application/json',
   decodeRequest(body) {
+    // One rule for both encodings: proto3 requires valid UTF-8 in strings and protobufjs refuses
+    // a batch without it, so a JSON body (RFC 8259: UTF-8) with invalid bytes is refused the same
+    // way instead of having them silently replaced by U+FFFD.
+    if (!isUtf8(body)) throw new OtlpDecodeError('invalid JSON: the body is not valid UTF-8');
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));

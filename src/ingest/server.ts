@@ -2,9 +2,10 @@
 // an optional bearer token. Plain node:http, so nothing sits between the limits here and the socket.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
+import { applyListenerLimits, listen, type ListenerLimits } from '../listener.ts';
+import { ByteBudget } from './byte-budget.ts';
 import { sendJsonError } from './http-answers.ts';
 import { SpanQueue } from './queue.ts';
 import type { SpanLimits } from './spans.ts';
@@ -18,6 +19,12 @@ export interface IngestServerOptions {
   port: number;
   /** Largest request body, before and after gunzip (config `ingestMaxBodyBytes`). */
   maxBodyBytes: number;
+  /** Body bytes held at once across all connections (config `ingestMaxInflightBytes`); shared with other receivers. */
+  budget: ByteBudget;
+  /** A body must arrive whole within this time (config `ingestBodyTimeout`). */
+  bodyTimeoutMs: number;
+  /** Idle timeout and connection cap (config `ingestIdleTimeout`, `ingestMaxConnections`). */
+  connections: ListenerLimits;
   /** Most spans waiting for the ledger before exports get 429 (config `ingestQueueLimit`). */
   queueLimitSpans: number;
   /** When set, every request must carry `Authorization: Bearer <token>` (config `ingestTokenFile`). */
@@ -50,18 +57,22 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
   const handleTraces = createTracesApi({
     maxBodyBytes: options.maxBodyBytes,
+    bodyTimeoutMs: options.bodyTimeoutMs,
+    budget: options.budget,
     limits: { ...DEFAULT_SPAN_LIMITS, ...options.limits },
     weightByTokens: options.weightByTokens ?? false,
     queue: new SpanQueue({ limitSpans: options.queueLimitSpans, ...(options.schedule && { schedule: options.schedule }) }),
     sink: options.sink,
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
   });
-  const handleWindows = createWindowsApi(options.windows);
+  const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);
 
   function authorised(request: IncomingMessage): boolean {
     if (!tokenDigest) return true;
     const header = request.headers.authorization ?? '';
-    const presented = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
+    // The auth scheme is case-insensitive (RFC 7235 section 2.1): `bearer` and `BEARER` are Bearer.
+    const scheme = /^bearer +/i.exec(header);
+    const presented = scheme ? header.slice(scheme[0].length).trim() : '';
     // Comparing digests keeps the comparison constant-time whatever the presented length.
     return timingSafeEqual(digest(presented), tokenDigest);
   }
@@ -93,21 +104,15 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       else response.destroy();
     });
   });
-  // Slow-loris guard: a request must arrive whole within this time.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 15_000;
+  applyListenerLimits(server, options.connections);
+  // Slow-loris backstop behind the body timeout: a request must arrive whole within this time.
+  server.requestTimeout = options.bodyTimeoutMs + options.connections.idleTimeoutMs;
 
   return {
-    start() {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port, options.host, () => {
-          server.off('error', reject);
-          const address = server.address() as AddressInfo;
-          options.logger.info({ address: `${address.address}:${address.port}` }, 'ingest listener started');
-          resolve({ host: address.address, port: address.port });
-        });
-      });
+    async start() {
+      const address = await listen(server, options.host, options.port, 'ingestListen');
+      options.logger.info({ address: `${address.address}:${address.port}` }, 'ingest listener started');
+      return { host: address.address, port: address.port };
     },
     close() {
       return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ActivitySink } from '../attribution/activity.ts';
 import { BodyError, decodeContentEncoding, readBody } from './body.ts';
+import type { ByteBudget } from './byte-budget.ts';
 import { grpcCodeFor, sendJsonError } from './http-answers.ts';
 import { jsonCodec } from './otlp-json.ts';
 import { protobufCodec } from './otlp-protobuf.ts';
@@ -16,6 +17,10 @@ export type SpanOutcome = 'accepted' | 'truncated' | 'invalid' | 'ignored' | 'ov
 
 export interface TracesApiOptions {
   maxBodyBytes: number;
+  /** The whole body must arrive within this time. */
+  bodyTimeoutMs: number;
+  /** Process-wide budget of body bytes held at once. */
+  budget: ByteBudget;
   limits: SpanLimits;
   weightByTokens: boolean;
   queue: SpanQueue;
@@ -71,18 +76,23 @@ export function createTracesApi(options: TracesApiOptions) {
       return;
     }
     let batch: SpanBatch;
+    // The body's bytes count against the budget until it is decoded into spans.
+    const reservation = options.budget.reserve();
     try {
-      const raw = await readBody(request, options.maxBodyBytes);
-      const body = await decodeContentEncoding(raw, request.headers['content-encoding'], options.maxBodyBytes);
+      const raw = await readBody(request, { maxBytes: options.maxBodyBytes, timeoutMs: options.bodyTimeoutMs, reservation });
+      const body = await decodeContentEncoding(raw, request.headers['content-encoding'], options.maxBodyBytes, reservation);
       batch = readSpans(codec.decodeRequest(body), options.limits, options.weightByTokens);
     } catch (error) {
       if (error instanceof BodyError || error instanceof OtlpDecodeError) {
         const status = error instanceof BodyError ? error.status : 400;
         // Unread body bytes would otherwise be drained from a client that may never stop sending.
-        sendStatus(response, codec, status, error.message, request.complete ? {} : { Connection: 'close' });
+        const close: Record<string, string> = request.complete ? {} : { Connection: 'close' };
+        sendStatus(response, codec, status, error.message, status === 503 ? { ...close, 'Retry-After': String(RETRY_AFTER_SECONDS) } : close);
         return;
       }
       throw error;
+    } finally {
+      reservation.release();
     }
 
     let delivery: Delivery = { accepted: 0, truncated: 0 };

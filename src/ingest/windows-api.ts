@@ -22,8 +22,8 @@ interface WindowBody {
   update: WindowUpdate;
 }
 
-async function readWindowBody(request: IncomingMessage): Promise<WindowBody> {
-  const raw = await readBody(request, MAX_WINDOW_BODY_BYTES);
+async function readWindowBody(request: IncomingMessage, bodyTimeoutMs: number): Promise<WindowBody> {
+  const raw = await readBody(request, { maxBytes: MAX_WINDOW_BODY_BYTES, timeoutMs: bodyTimeoutMs });
   if (raw.length === 0) return { update: {} };
   let parsed: unknown;
   try {
@@ -65,20 +65,20 @@ function describe(window: WindowInfo, traceId: string | undefined) {
   };
 }
 
-export function createWindowsApi(store: WindowStore) {
+export function createWindowsApi(store: WindowStore, bodyTimeoutMs: number) {
   async function open(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const context = extractRequestContext(request.headers);
     const workload = workloadFrom([context.baggage]);
-    const body = await readWindowBody(request);
+    const body = await readWindowBody(request, bodyTimeoutMs);
     if (!namesWorkload(workload)) throw new WindowRequestError('the baggage header must name ml.model, ml.job or ml.phase (W3C limits: within its first 180 members and 8192 bytes)');
     const id = body.id ?? randomUUID();
-    const { window, created } = store.openWindow(id, { ...body.update, workload });
+    const { window, created } = store.openWindow(id, { ...body.update, workload }, request.socket.remoteAddress);
     sendJson(response, created ? 201 : 200, describe(window, context.traceId), { Location: `/v1/windows/${id}` });
   }
 
   async function update(id: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const context = extractRequestContext(request.headers);
-    const body = await readWindowBody(request);
+    const body = await readWindowBody(request, bodyTimeoutMs);
     const workload = workloadFrom([context.baggage]);
     const window = store.heartbeat(id, { ...body.update, ...(namesWorkload(workload) && { workload }) });
     if (window) sendJson(response, 200, describe(window, context.traceId));

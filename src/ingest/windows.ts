@@ -3,16 +3,19 @@
 // stops heart-beating for its TTL, in which case it ends at its last heartbeat. Changing the
 // workload of an open window (a new phase) ends one segment and starts the next.
 import type { Activity, ActivityProvider, Workload } from '../attribution/activity.ts';
+import { ExpiryHeap } from './expiry-heap.ts';
 
 export interface WindowStoreOptions {
   /** How long a window lives without a heartbeat, unless it asks for its own TTL. */
   defaultTtlMs: number;
-  /** Longest TTL a window may ask for. */
+  /** Longest TTL a window may ask for (config `windowMaxTtl`); longer asks are cut to it. */
   maxTtlMs?: number;
   /** How long ended segments are kept for the ledger, which closes intervals after its lag. */
   retainMs: number;
   /** Most windows open at once; more are refused (the API answers 429). */
   maxOpenWindows?: number;
+  /** Most windows one client (peer address) may hold open, so one client cannot starve the rest (config `windowsPerClient`). */
+  maxWindowsPerClient?: number;
   /** Most ended segments kept; the oldest go first. Bounds memory against a client flipping phases. */
   maxEndedSegments?: number;
   now?: () => number;
@@ -34,6 +37,9 @@ export interface WindowInfo {
   expiresAtMs: number;
 }
 
+/** Windows a client opens without naming itself count under this key. */
+const ANONYMOUS_CLIENT = '';
+
 /** Too many windows are open; retry after some have ended. */
 export class WindowLimitError extends Error {}
 
@@ -43,6 +49,9 @@ interface OpenWindow {
   segmentStartMs: number;
   lastHeartbeatMs: number;
   ttlMs: number;
+  client: string;
+  /** When its entry in the expiry heap comes due; the entry is stale when this differs. */
+  scheduledMs: number;
 }
 
 interface Segment {
@@ -62,34 +71,47 @@ export class WindowStore implements ActivityProvider {
   private readonly maxTtlMs: number;
   private readonly retainMs: number;
   private readonly maxOpenWindows: number;
+  private readonly maxWindowsPerClient: number;
   private readonly maxEndedSegments: number;
   private readonly now: () => number;
   private readonly open = new Map<string, OpenWindow>();
+  private readonly openPerClient = new Map<string, number>();
+  /** One live entry per open window (plus stale ones, dropped when they come due or the heap is rebuilt). */
+  private readonly expiries = new ExpiryHeap<{ id: string; window: OpenWindow }>();
   /** Ended segments in the order they ended. */
   private ended: Segment[] = [];
 
   constructor(options: WindowStoreOptions) {
     this.defaultTtlMs = options.defaultTtlMs;
-    this.maxTtlMs = options.maxTtlMs ?? Math.max(options.defaultTtlMs, 86_400_000);
+    this.maxTtlMs = options.maxTtlMs ?? Math.max(options.defaultTtlMs, 600_000);
     this.retainMs = options.retainMs;
     this.maxOpenWindows = options.maxOpenWindows ?? 10_000;
+    this.maxWindowsPerClient = options.maxWindowsPerClient ?? 1000;
     this.maxEndedSegments = options.maxEndedSegments ?? 100_000;
     this.now = options.now ?? Date.now;
   }
 
-  /** Opens window `id`, or updates it when already open (so a retried open is harmless). */
-  openWindow(id: string, update: WindowUpdate & { workload: Workload }): { window: WindowInfo; created: boolean } {
+  /** Opens window `id` for `client` (its peer address), or updates it when already open (so a retried open is harmless). */
+  openWindow(id: string, update: WindowUpdate & { workload: Workload }, client = ANONYMOUS_CLIENT): { window: WindowInfo; created: boolean } {
     this.expire();
     if (this.open.has(id)) return { window: this.heartbeat(id, update)!, created: false };
     if (this.open.size >= this.maxOpenWindows) throw new WindowLimitError(`${this.maxOpenWindows} windows are already open`);
+    const clientOpen = this.openPerClient.get(client) ?? 0;
+    if (clientOpen >= this.maxWindowsPerClient) throw new WindowLimitError(`this client already holds ${clientOpen} open windows, the limit per client (windowsPerClient)`);
     const nowMs = this.now();
-    this.open.set(id, {
+    const ttlMs = this.clampTtl(update.ttlMs);
+    const window: OpenWindow = {
       workload: update.workload,
       ...(update.deviceIds && { deviceIds: update.deviceIds }),
       segmentStartMs: nowMs,
       lastHeartbeatMs: nowMs,
-      ttlMs: this.clampTtl(update.ttlMs),
-    });
+      ttlMs,
+      client,
+      scheduledMs: nowMs + ttlMs,
+    };
+    this.open.set(id, window);
+    this.openPerClient.set(client, clientOpen + 1);
+    this.expiries.push(window.scheduledMs, { id, window });
     return { window: this.info(id)!, created: true };
   }
 
@@ -109,6 +131,11 @@ export class WindowStore implements ActivityProvider {
     }
     window.lastHeartbeatMs = nowMs;
     if (update.ttlMs !== undefined) window.ttlMs = this.clampTtl(update.ttlMs);
+    // A later expiry is found when the current entry comes due; an earlier one (shorter TTL) needs its own entry.
+    if (nowMs + window.ttlMs < window.scheduledMs) {
+      window.scheduledMs = nowMs + window.ttlMs;
+      this.expiries.push(window.scheduledMs, { id, window });
+    }
     return this.info(id);
   }
 
@@ -118,7 +145,7 @@ export class WindowStore implements ActivityProvider {
     const window = this.open.get(id);
     if (!window) return false;
     this.endSegment(window, this.now());
-    this.open.delete(id);
+    this.close(id, window);
     return true;
   }
 
@@ -163,13 +190,31 @@ export class WindowStore implements ActivityProvider {
     this.ended.push({ workload: window.workload, ...(window.deviceIds && { deviceIds: window.deviceIds }), startMs: window.segmentStartMs, endMs });
   }
 
+  private close(id: string, window: OpenWindow): void {
+    this.open.delete(id);
+    const clientOpen = (this.openPerClient.get(window.client) ?? 1) - 1;
+    if (clientOpen > 0) this.openPerClient.set(window.client, clientOpen);
+    else this.openPerClient.delete(window.client);
+    // Ended windows leave stale entries; rebuild before they outnumber the live ones.
+    if (this.expiries.size > 2 * this.open.size + 1024) {
+      this.expiries.rebuild([...this.open].map(([openId, openWindow]) => ({ atMs: openWindow.scheduledMs, item: { id: openId, window: openWindow } })));
+    }
+  }
+
   /** Ends windows past their TTL (at their last heartbeat) and forgets segments older than retainMs. */
   private expire(): void {
     const nowMs = this.now();
-    for (const [id, window] of this.open) {
-      if (nowMs > window.lastHeartbeatMs + window.ttlMs) {
+    for (let due = this.expiries.peek(); due && due.atMs < nowMs; due = this.expiries.peek()) {
+      this.expiries.pop();
+      const { id, window } = due.item;
+      if (this.open.get(id) !== window || window.scheduledMs !== due.atMs) continue; // stale entry
+      const expiresAtMs = window.lastHeartbeatMs + window.ttlMs;
+      if (nowMs > expiresAtMs) {
         this.endSegment(window, window.lastHeartbeatMs);
-        this.open.delete(id);
+        this.close(id, window);
+      } else {
+        window.scheduledMs = expiresAtMs;
+        this.expiries.push(expiresAtMs, due.item);
       }
     }
     const oldestKeptMs = nowMs - this.retainMs;

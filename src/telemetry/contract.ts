@@ -59,6 +59,18 @@ export const METRICS = {
   ledgerPending: spec('footprint.ledger.pending', 'footprint_ledger_pending_intervals', 'gauge', '{interval}', 'Device intervals waiting for the attribution lag.', []),
   seriesOverflow: spec('footprint.series.overflow', 'footprint_series_overflow', 'counter', '{series}', 'Attribute sets folded into the overflow series because a metric reached its cardinality limit.', ['metric']),
   sampleDuration: spec('footprint.sample.duration', 'footprint_sample_duration_seconds', 'gauge', 's', 'Time the last sample tick took to read every device.', []),
+  // The process's own resources, under the names prom-client's default metrics use, so the usual
+  // Node and process dashboards and alerts work unchanged (OTel names from the process and V8 semantic conventions).
+  processCpu: spec('process.cpu.time', 'process_cpu_seconds', 'counter', 's', 'Total user and system CPU time spent in seconds.', []),
+  processResident: spec('process.memory.usage', 'process_resident_memory_bytes', 'gauge', 'By', 'Resident memory size in bytes.', []),
+  processVirtual: spec('process.memory.virtual', 'process_virtual_memory_bytes', 'gauge', 'By', 'Virtual memory size in bytes.', []),
+  processHeap: spec('process.memory.data', 'process_heap_bytes', 'gauge', 'By', 'Process heap size in bytes.', []),
+  processOpenFds: spec('process.unix.file_descriptor.count', 'process_open_fds', 'gauge', '{file_descriptor}', 'Number of open file descriptors.', []),
+  processMaxFds: spec('process.unix.file_descriptor.limit', 'process_max_fds', 'gauge', '{file_descriptor}', 'Maximum number of open file descriptors.', []),
+  processStartTime: spec('process.start_time', 'process_start_time_seconds', 'gauge', 's', 'Start time of the process since unix epoch in seconds.', []),
+  eventLoopLagP99: spec('nodejs.eventloop.delay.p99', 'nodejs_eventloop_lag_p99_seconds', 'gauge', 's', 'The 99th percentile of the recorded event loop delays since the last collection.', []),
+  heapUsed: spec('v8js.memory.heap.used', 'nodejs_heap_size_used_bytes', 'gauge', 'By', 'Process heap size used from Node.js in bytes.', []),
+  heapTotal: spec('v8js.memory.heap.limit', 'nodejs_heap_size_total_bytes', 'gauge', 'By', 'Process heap size from Node.js in bytes.', []),
 } as const satisfies Record<string, InstrumentSpec>;
 
 export type MetricId = keyof typeof METRICS;

@@ -4,6 +4,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { createProcessMetrics } from './process-metrics.ts';
 import { StoreMetricProducer } from './producer.ts';
 import type { SeriesStore } from './series-store.ts';
 
@@ -28,10 +29,12 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     'host.name': options.hostName,
     ...(options.nodeName ? { 'k8s.node.name': options.nodeName } : {}),
   });
+  const processMetrics = createProcessMetrics(options.store);
+  const refresh = (nowMs: number) => processMetrics.record(nowMs);
   const prometheus = new PrometheusExporter({
     preventServerStart: true,
     withoutScopeInfo: true,
-    metricProducers: [new StoreMetricProducer(options.store, 'prometheus', options.version)],
+    metricProducers: [new StoreMetricProducer(options.store, 'prometheus', options.version, refresh)],
   });
   const providers = [new MeterProvider({ resource, readers: [prometheus] })];
   if (options.otlpEndpoint) {
@@ -39,13 +42,14 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     const reader = new PeriodicExportingMetricReader({
       exporter: new OTLPMetricExporter({ url }),
       exportIntervalMillis: options.otlpIntervalMs,
-      metricProducers: [new StoreMetricProducer(options.store, 'otel', options.version)],
+      metricProducers: [new StoreMetricProducer(options.store, 'otel', options.version, refresh)],
     });
     providers.push(new MeterProvider({ resource, readers: [reader] }));
   }
   return {
     prometheus,
     async shutdown() {
+      processMetrics.stop();
       await Promise.allSettled(providers.map((provider) => provider.shutdown()));
     },
   };

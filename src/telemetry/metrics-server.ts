@@ -1,16 +1,19 @@
 // The metrics listener: /metrics through the OTel Prometheus exporter, plus health probes.
 import { createServer, type Server } from 'node:http';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { applyListenerLimits, listen, type ListenerLimits } from '../listener.ts';
 
 export interface MetricsServerOptions {
   host: string;
   port: number;
   exporter: PrometheusExporter;
+  /** Idle timeout and connection cap (config `listenIdleTimeout`, `listenMaxConnections`). */
+  connections: ListenerLimits;
   /** Ready once the first sample has been taken, so a scrape never sees an empty daemon. */
   isReady: () => boolean;
 }
 
-export async function startMetricsServer({ host, port, exporter, isReady }: MetricsServerOptions): Promise<{ server: Server; port: number }> {
+export async function startMetricsServer({ host, port, exporter, connections, isReady }: MetricsServerOptions): Promise<{ server: Server; port: number }> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -28,10 +31,7 @@ export async function startMetricsServer({ host, port, exporter, isReady }: Metr
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
-  return { server, port: typeof address === 'object' && address ? address.port : port };
+  applyListenerLimits(server, connections);
+  const address = await listen(server, host, port, 'listen');
+  return { server, port: address.port };
 }

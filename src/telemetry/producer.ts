@@ -57,15 +57,19 @@ export class StoreMetricProducer implements MetricProducer {
   readonly #store: SeriesStore;
   readonly #naming: Naming;
   readonly #scope: { name: string; version: string };
+  readonly #beforeCollect: ((nowMs: number) => void) | undefined;
 
-  constructor(store: SeriesStore, naming: Naming, version: string) {
+  /** `beforeCollect` refreshes series that are read at collection time (the process's own figures). */
+  constructor(store: SeriesStore, naming: Naming, version: string, beforeCollect?: (nowMs: number) => void) {
     this.#store = store;
     this.#naming = naming;
     this.#scope = { name: 'footprint', version };
+    this.#beforeCollect = beforeCollect;
   }
 
   async collect(): Promise<CollectionResult> {
     const nowMs = Date.now();
+    this.#beforeCollect?.(nowMs);
     const metrics = this.#store.snapshot().map(({ spec, points }) => toMetricData(spec, points, this.#naming, nowMs));
     // Readers replace this resource with the MeterProvider's (host.name, service.version...).
     return { resourceMetrics: { resource: emptyResource(), scopeMetrics: [{ scope: this.#scope, metrics }] }, errors: [] };

@@ -1,6 +1,8 @@
 // A real ingest server on 127.0.0.1:0 with a recording sink in place of the ledger.
 import { pino } from 'pino';
 import type { Activity, ActivitySink, IngestOutcome, RequestRecord, SpanActivity } from '../../src/attribution/activity.ts';
+import { parseConfig } from '../../src/config.ts';
+import { ByteBudget } from '../../src/ingest/byte-budget.ts';
 import { createIngestServer, type IngestServerOptions } from '../../src/ingest/server.ts';
 import type { SpanOutcome } from '../../src/ingest/traces-api.ts';
 import { WindowStore } from '../../src/ingest/windows.ts';
@@ -32,10 +34,15 @@ export async function startIngest(overrides: Partial<IngestServerOptions> = {}):
   const sink = new RecordingSink();
   const windows = overrides.windows ?? new WindowStore({ defaultTtlMs: 60_000, retainMs: 600_000 });
   const outcomes = new Map<SpanOutcome, number>();
+  // The daemon's defaults, so the harness runs under the limits a user gets.
+  const defaults = parseConfig({});
   const server = createIngestServer({
     host: '127.0.0.1',
     port: 0,
     maxBodyBytes: 1024 * 1024,
+    budget: new ByteBudget(defaults.ingestMaxInflightBytes),
+    bodyTimeoutMs: defaults.ingestBodyTimeout,
+    connections: { idleTimeoutMs: defaults.ingestIdleTimeout, maxConnections: defaults.ingestMaxConnections },
     queueLimitSpans: 1000,
     sink,
     windows,

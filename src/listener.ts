@@ -1,0 +1,53 @@
+// What both HTTP listeners (metrics and ingest) share: connection limits and a listen() whose
+// failures become one start-up line naming the config key, the value and what to do.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A start-up failure the CLI prints as one line and exits 2 on, like a config error. */
+export class StartupError extends Error {}
+
+export interface ListenerLimits {
+  /** A socket with no traffic for this long is closed; armed at connect, so a socket that never sends a byte is closed too. */
+  idleTimeoutMs: number;
+  /** More connections than this at once are closed on accept. */
+  maxConnections: number;
+}
+
+export function applyListenerLimits(server: Server, { idleTimeoutMs, maxConnections }: ListenerLimits): void {
+  server.maxConnections = maxConnections;
+  // node:http arms socket.setTimeout(server.timeout) on connect and destroys the socket on timeout.
+  server.timeout = idleTimeoutMs;
+  server.headersTimeout = idleTimeoutMs;
+  server.keepAliveTimeout = Math.min(5000, idleTimeoutMs);
+}
+
+function advice(code: string | undefined, port: number): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'the port is in use by another process; pick a free port or stop the other process';
+    case 'EADDRNOTAVAIL':
+      return 'no network interface of this host has that address; use one of its addresses or 0.0.0.0';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return 'the host name does not resolve; use an IP address or a resolvable name';
+    case 'EACCES':
+      return port < 1024 ? 'ports below 1024 need privileges; use a port >= 1024' : 'permission denied; pick another port';
+    default:
+      return 'check the address';
+  }
+}
+
+/** Listens on host:port; `key` names the config key in the error a failure becomes. */
+export function listen(server: Server, host: string, port: number, key: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(new StartupError(`config: ${key}: cannot listen on '${host}:${port}': ${error.code ?? error.message}: ${advice(error.code, port)}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
