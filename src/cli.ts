@@ -11,6 +11,7 @@ import { VERSION } from './version.ts';
 const FLAGS: Array<[keyof Config, string, string?]> = [
   ['listen', 'metrics listener (/metrics, /healthz, /readyz)', 'HOST:PORT'],
   ['ingestListen', 'ingest listener (OTLP /v1/traces, windows)', 'HOST:PORT'],
+  ['ingestGrpcListen', 'OTLP/gRPC trace listener (TraceService/Export)', 'HOST:PORT'],
   ['interval', 'sample interval, e.g. 2s or 500ms', 'DURATION'],
   ['hostRoot', 'root of the host filesystem (/host in the DaemonSet)', 'DIR'],
   ['zone', 'grid zone code for carbon intensity, e.g. DE, US-CAL-CISO', 'CODE'],
@@ -29,7 +30,8 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['otlpInterval', 'how often to push over OTLP', 'DURATION'],
   ['ingestTokenFile', 'file holding the bearer token the ingest listener requires', 'PATH'],
   ['ingestMaxBodyBytes', 'largest OTLP request body, before and after gunzip', 'BYTES'],
-  ['ingestQueueLimit', 'spans waiting for the ledger before exports get 429', 'SPANS'],
+  ['ingestQueueLimit', 'spans waiting for the ledger before exports get 429 (gRPC RESOURCE_EXHAUSTED)', 'SPANS'],
+  ['maxSpanDuration', 'a span longer than this is rejected as invalid', 'DURATION'],
   ['windowTtl', 'a window that stops heart-beating ends after this long', 'DURATION'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
   ['weightByTokens', 'share overlapping spans by their tokens instead of equally (true|false)', 'BOOL'],

@@ -49,6 +49,7 @@ export const configSchema = z
   .object({
     listen: hostPort.default('0.0.0.0:9464'),
     ingestListen: hostPort.default('0.0.0.0:4318'),
+    ingestGrpcListen: hostPort.default('0.0.0.0:4317'),
     interval: duration(100, 3_600_000).default(2000),
     hostRoot: z.string().min(1).default('/'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -90,6 +91,8 @@ export const configSchema = z
     ingestMaxBodyBytes: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
     ingestQueueLimit: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     ingestTokenFile: optionalString,
+    /** A span longer than this is invalid: no request holds a device this long, and an endless span would take every joule. */
+    maxSpanDuration: duration(1000, 7 * 86_400_000).default(3_600_000),
     windowTtl: duration(1000, 86_400_000).default(120_000),
 
     // Kubernetes

@@ -25,6 +25,8 @@ import { VERSION } from './version.ts';
 export interface RunningDaemon {
   metricsPort: number;
   ingestPort: number;
+  /** The OTLP/gRPC listener's port (config `ingestGrpcListen`). */
+  grpcPort: number;
   /** The devices read now: rediscovery updates it in place. */
   discovery: DeviceInventory;
   stop(): Promise<void>;
@@ -113,10 +115,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   const metrics = await startMetricsServer({ ...metricsAddress, exporter: telemetry.prometheus, isReady: () => pipeline.ticks > 0 });
   const ingestServer = createIngestServer({
     ...splitHostPort(config.ingestListen),
+    grpc: splitHostPort(config.ingestGrpcListen),
     maxBodyBytes: config.ingestMaxBodyBytes,
     queueLimitSpans: config.ingestQueueLimit,
     token: config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined,
     weightByTokens: config.weightByTokens,
+    limits: { maxSpanDurationMs: config.maxSpanDuration },
     sink,
     windows,
     logger: logger.child({ component: 'ingest' }),
@@ -142,11 +146,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     (error) => logger.error({ err: error }, 'rediscovery failed'),
   );
 
-  logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, devices: discovery.devices.length }, startupSummary(discovery));
+  logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, ingestGrpcPort: ingest.grpcPort, devices: discovery.devices.length }, startupSummary(discovery));
 
   return {
     metricsPort: metrics.port,
     ingestPort: ingest.port,
+    grpcPort: ingest.grpcPort!,
     discovery,
     async stop() {
       await Promise.all([ticks.stop(), rediscovery.stop()]);

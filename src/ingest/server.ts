@@ -1,14 +1,17 @@
-// The ingest listener (default :4318, the OTLP/HTTP port): OTLP traces and the windows API, behind
-// an optional bearer token. Plain node:http, so nothing sits between the limits here and the socket.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The ingest listeners, behind an optional bearer token: OTLP/HTTP traces and the windows API
+// (default :4318) on plain node:http, so nothing sits between the limits here and the socket, and
+// OTLP/gRPC traces (default :4317). Both trace transports share one export and one queue.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
+import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
 import { SpanQueue } from './queue.ts';
 import type { SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome } from './traces-api.ts';
+import { createTracesGrpc } from './traces-grpc.ts';
+import { createTracesHttp } from './traces-http.ts';
 import { createWindowsApi } from './windows-api.ts';
 import type { WindowStore } from './windows.ts';
 
@@ -16,6 +19,8 @@ export interface IngestServerOptions {
   /** Where to listen; port 0 picks a free port. */
   host: string;
   port: number;
+  /** Where the OTLP/gRPC listener listens (config `ingestGrpcListen`); none when unset. */
+  grpc?: { host: string; port: number };
   /** Largest request body, before and after gunzip (config `ingestMaxBodyBytes`). */
   maxBodyBytes: number;
   /** Most spans waiting for the ledger before exports get 429 (config `ingestQueueLimit`). */
@@ -34,37 +39,28 @@ export interface IngestServerOptions {
 }
 
 export interface IngestServer {
-  start(): Promise<{ host: string; port: number }>;
+  /** `grpcPort` is set when the gRPC listener runs. */
+  start(): Promise<{ host: string; port: number; grpcPort?: number }>;
   close(): Promise<void>;
 }
 
-export const DEFAULT_SPAN_LIMITS: SpanLimits = { maxSpansPerRequest: 10_000, maxAttributesPerSpan: 1024 };
+export const DEFAULT_SPAN_LIMITS: SpanLimits = { maxSpansPerRequest: 10_000, maxAttributesPerSpan: 1024, maxSpanDurationMs: 3_600_000 };
 
 const WINDOWS_PATH = /^\/v1\/windows(?:\/([^/]*))?$/;
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 export function createIngestServer(options: IngestServerOptions): IngestServer {
-  const tokenDigest = options.token === undefined ? undefined : digest(options.token);
-  const handleTraces = createTracesApi({
-    maxBodyBytes: options.maxBodyBytes,
+  const authorised = bearerTokenCheck(options.token);
+  const exportTraces = createTracesApi({
     limits: { ...DEFAULT_SPAN_LIMITS, ...options.limits },
     weightByTokens: options.weightByTokens ?? false,
     queue: new SpanQueue({ limitSpans: options.queueLimitSpans, ...(options.schedule && { schedule: options.schedule }) }),
     sink: options.sink,
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
   });
+  const handleTraces = createTracesHttp(exportTraces, options.maxBodyBytes);
   const handleWindows = createWindowsApi(options.windows);
-
-  function authorised(request: IncomingMessage): boolean {
-    if (!tokenDigest) return true;
-    const header = request.headers.authorization ?? '';
-    const presented = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
-    // Comparing digests keeps the comparison constant-time whatever the presented length.
-    return timingSafeEqual(digest(presented), tokenDigest);
-  }
+  const grpc =
+    options.grpc && createTracesGrpc({ ...options.grpc, maxBodyBytes: options.maxBodyBytes, exportTraces, authorised, logger: options.logger });
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0]!;
@@ -73,7 +69,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       sendJsonError(response, 404, `no such endpoint ${path.slice(0, 64)}; ingest serves /v1/traces and /v1/windows`);
       return;
     }
-    if (!authorised(request)) {
+    if (!authorised(request.headers.authorization)) {
       sendJsonError(response, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer', Connection: 'close' });
       return;
     }
@@ -98,22 +94,33 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   server.headersTimeout = 15_000;
 
   return {
-    start() {
-      return new Promise((resolve, reject) => {
+    async start() {
+      const http = await new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject);
         server.listen(options.port, options.host, () => {
           server.off('error', reject);
           const address = server.address() as AddressInfo;
           options.logger.info({ address: `${address.address}:${address.port}` }, 'ingest listener started');
-          resolve({ host: address.address, port: address.port });
+          resolve(address);
         });
       });
+      if (!grpc) return { host: http.address, port: http.port };
+      try {
+        const { port: grpcPort } = await grpc.start();
+        return { host: http.address, port: http.port, grpcPort };
+      } catch (error) {
+        server.close();
+        throw error;
+      }
     },
-    close() {
-      return new Promise((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
+    async close() {
+      await Promise.all([
+        new Promise<void>((resolve, reject) => {
+          server.close((error) => (error ? reject(error) : resolve()));
+          server.closeAllConnections();
+        }),
+        grpc?.close(),
+      ]);
     },
   };
 }
