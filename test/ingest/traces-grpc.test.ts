@@ -114,7 +114,7 @@ describe('OTLP/gRPC TraceService/Export', () => {
     const first = fetch(`${ingest.url}/v1/traces`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-protobuf', Authorization: 'Bearer s3cret' },
-      body: encode([span('a'), span('b')]),
+      body: new Uint8Array(encode([span('a'), span('b')])),
     });
     while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     const { error } = await call(encode([span('c')]), { token: 's3cret' });
