@@ -121,6 +121,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     token: config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined,
     weightByTokens: config.weightByTokens,
     limits: { maxSpanDurationMs: config.maxSpanDuration },
+    ...(kubernetes && { senderModel: kubernetes.senderModel }),
     sink,
     windows,
     logger: logger.child({ component: 'ingest' }),

@@ -8,7 +8,7 @@ import type { ActivitySink } from '../attribution/activity.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
 import { SpanQueue } from './queue.ts';
-import type { SpanLimits } from './spans.ts';
+import type { SenderModel, SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome } from './traces-api.ts';
 import { createTracesGrpc } from './traces-grpc.ts';
 import { createTracesHttp } from './traces-http.ts';
@@ -30,6 +30,8 @@ export interface IngestServerOptions {
   /** Weight span activities by their token count (config `weightByTokens`). */
   weightByTokens?: boolean;
   limits?: Partial<SpanLimits>;
+  /** The model of a span's sending pod (Kubernetes mode), tried before `service.name`. */
+  senderModel?: SenderModel;
   sink: ActivitySink;
   windows: WindowStore;
   logger: Logger;
@@ -55,6 +57,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     weightByTokens: options.weightByTokens ?? false,
     queue: new SpanQueue({ limitSpans: options.queueLimitSpans, ...(options.schedule && { schedule: options.schedule }) }),
     sink: options.sink,
+    ...(options.senderModel && { senderModel: options.senderModel }),
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
   });
   const handleTraces = createTracesHttp(exportTraces, options.maxBodyBytes);

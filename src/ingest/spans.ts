@@ -20,6 +20,8 @@ const TOKEN_KEYS = {
 
 /** The last fallback for the model: the resource's service name (vLLM's V1 engine names no model on its spans). */
 const SERVICE_NAME_KEY = 'service.name';
+/** Finds the sending pod in Kubernetes mode (with k8s.namespace.name and k8s.pod.name). */
+const POD_UID_KEY = 'k8s.pod.uid';
 
 /**
  * Attributes that make a span a GenAI request even when nothing names a workload: usage, latency
@@ -34,6 +36,7 @@ const WANTED_KEYS: ReadonlySet<string> = new Set([
   ...GEN_AI_ACTIVITY_KEYS,
   DEVICE_ID_KEY,
   SERVICE_NAME_KEY,
+  POD_UID_KEY,
 ]);
 
 /** A token count above this is not believed (and would dominate token weighting). */
@@ -182,7 +185,7 @@ interface ValidSpan {
 }
 
 /** The model a pod-aware resolver finds for the sender (Kubernetes mode), before `service.name`. */
-export type SenderModel = (resource: AttributeLookup) => string | undefined;
+export type SenderModel = (resource: AttributeLookup, peerAddress: string | undefined) => string | undefined;
 
 export interface ReadSpansOptions {
   limits: SpanLimits;
@@ -190,6 +193,8 @@ export interface ReadSpansOptions {
   /** The receiver's clock, for the future-skew bound. */
   nowMs: number;
   senderModel?: SenderModel;
+  /** The IP address the request came from (for senderModel). */
+  peerAddress?: string;
 }
 
 /**
@@ -282,7 +287,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       const spanSources: AttributeLookup[] = [top, ...namers.filter((namer) => namer !== top)].map(({ attributes }) => (key) => attributes.values.get(key));
       const sources = [...spanSources, resourceLookup];
       const workload = workloadFrom(sources);
-      workload.model ??= options.senderModel?.(resourceLookup) ?? normaliseAttributeValue(resource.get(SERVICE_NAME_KEY));
+      workload.model ??= options.senderModel?.(resourceLookup, options.peerAddress) ?? normaliseAttributeValue(resource.get(SERVICE_NAME_KEY));
       if (workload.model === undefined) delete workload.model;
       const startMs = nanosToMs(top.startNanos);
       const endMs = nanosToMs(top.endNanos);

@@ -24,6 +24,11 @@ export interface TracesApiOptions {
 export const RETRY_AFTER_SECONDS = 1;
 
 /** What an export comes to: an ExportTraceServiceResponse, or a refusal because the queue is full. */
+/** An IP address as sockets report it, without the IPv4-mapped IPv6 prefix, so it matches a pod's IP. */
+export function peerIp(address: string | undefined): string | undefined {
+  return address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+}
+
 export type ExportAnswer =
   | { kind: 'exported'; response: { partialSuccess?: { rejectedSpans: number; errorMessage: string } } }
   | { kind: 'throttled'; message: string };
@@ -61,12 +66,13 @@ export function createTracesApi(options: TracesApiOptions) {
     if (count > 0) options.onSpanOutcome?.(outcome, count);
   };
 
-  return async function exportTraces(body: Buffer, codec: OtlpCodec): Promise<ExportAnswer> {
+  return async function exportTraces(body: Buffer, codec: OtlpCodec, peerAddress?: string): Promise<ExportAnswer> {
     const batch = readSpans(codec.decodeRequest(body), {
       limits: options.limits,
       weightByTokens: options.weightByTokens,
       nowMs: Date.now(),
       ...(options.senderModel && { senderModel: options.senderModel }),
+      ...(peerAddress && { peerAddress }),
     });
     let delivery: Delivery = { accepted: 0, late: 0 };
     if (batch.counted.length > 0) {

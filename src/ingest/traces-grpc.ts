@@ -6,7 +6,7 @@ import { Metadata, Server, ServerCredentials, status, type ServerErrorResponse, 
 import type { Logger } from 'pino';
 import { protobufCodec } from './otlp-protobuf.ts';
 import { ExportTraceServiceResponse, OtlpDecodeError, RetryInfo, RpcStatus } from './otlp-schema.ts';
-import { RETRY_AFTER_SECONDS, type ExportTraces } from './traces-api.ts';
+import { RETRY_AFTER_SECONDS, peerIp, type ExportTraces } from './traces-api.ts';
 
 export const EXPORT_METHOD_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
@@ -68,7 +68,10 @@ export function createTracesGrpc(options: TracesGrpcOptions): TracesGrpcServer {
       callback(failure(status.UNAUTHENTICATED, 'missing or wrong bearer token'));
       return;
     }
-    options.exportTraces(call.request, protobufCodec).then(
+    // getPeer() is `<address>:<port>` (IPv6 without brackets), or 'unknown'.
+    const peer = call.getPeer();
+    const peerAddress = peer.includes(':') ? peerIp(peer.slice(0, peer.lastIndexOf(':'))) : undefined;
+    options.exportTraces(call.request, protobufCodec, peerAddress).then(
       (answer) => {
         if (answer.kind === 'throttled') callback(throttledError(answer.message));
         else callback(null, protobufCodec.encode(ExportTraceServiceResponse, answer.response));

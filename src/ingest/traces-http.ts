@@ -7,7 +7,7 @@ import { grpcCodeFor, sendJsonError } from './http-answers.ts';
 import { jsonCodec } from './otlp-json.ts';
 import { protobufCodec } from './otlp-protobuf.ts';
 import { ExportTraceServiceResponse, OtlpDecodeError, RpcStatus, type OtlpCodec } from './otlp-schema.ts';
-import { RETRY_AFTER_SECONDS, type ExportTraces } from './traces-api.ts';
+import { RETRY_AFTER_SECONDS, peerIp, type ExportTraces } from './traces-api.ts';
 
 const CODECS: ReadonlyMap<string, OtlpCodec> = new Map([jsonCodec, protobufCodec].map((codec) => [codec.contentType, codec]));
 
@@ -32,7 +32,7 @@ export function createTracesHttp(exportTraces: ExportTraces, maxBodyBytes: numbe
     try {
       const raw = await readBody(request, maxBodyBytes);
       const body = await decodeContentEncoding(raw, request.headers['content-encoding'], maxBodyBytes);
-      answer = await exportTraces(body, codec);
+      answer = await exportTraces(body, codec, peerIp(request.socket.remoteAddress));
     } catch (error) {
       if (error instanceof BodyError || error instanceof OtlpDecodeError) {
         const status = error instanceof BodyError ? error.status : 400;
