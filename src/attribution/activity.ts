@@ -36,6 +36,8 @@ export interface RequestRecord {
   inputTokens?: number;
   outputTokens?: number;
   deviceIds?: string[];
+  /** `gen_ai.operation.name` (chat, embeddings...), or `other`; a label on the request metrics. */
+  operation?: string;
 }
 
 /** Whether a pushed activity was taken: `late` when its interval was already closed by the ledger. */

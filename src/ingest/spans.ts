@@ -23,12 +23,28 @@ const SERVICE_NAME_KEY = 'service.name';
 /** Finds the sending pod in Kubernetes mode (with k8s.namespace.name and k8s.pod.name). */
 const POD_UID_KEY = 'k8s.pod.uid';
 
+const OPERATION_KEY = 'gen_ai.operation.name';
+/**
+ * The well-known `gen_ai.operation.name` values of the GenAI semantic conventions; any other value
+ * becomes `other`, so a client cannot mint label values.
+ */
+const KNOWN_OPERATIONS: ReadonlySet<string> = new Set(['chat', 'text_completion', 'embeddings', 'generate_content', 'execute_tool', 'create_agent', 'invoke_agent']);
+
 /**
  * Attributes that make a span a GenAI request even when nothing names a workload: usage, latency
- * and request id, as vLLM's `llm_request` span carries them.
+ * and request id, as vLLM's `llm_request` span carries them; the operation and provider
+ * (`gen_ai.provider.name`, formerly `gen_ai.system`) of the GenAI conventions.
  */
 const GEN_AI_ACTIVITY_PREFIXES = ['gen_ai.usage.', 'gen_ai.latency.'];
-const GEN_AI_ACTIVITY_KEYS: ReadonlySet<string> = new Set(['gen_ai.request.id', ...GEN_AI_MODEL_KEYS, ...TOKEN_KEYS.input, ...TOKEN_KEYS.output]);
+const GEN_AI_ACTIVITY_KEYS: ReadonlySet<string> = new Set([
+  'gen_ai.request.id',
+  'gen_ai.provider.name',
+  'gen_ai.system',
+  OPERATION_KEY,
+  ...GEN_AI_MODEL_KEYS,
+  ...TOKEN_KEYS.input,
+  ...TOKEN_KEYS.output,
+]);
 
 /** The only attribute keys read; everything else is skipped while decoding attribute lists. */
 const WANTED_KEYS: ReadonlySet<string> = new Set([
@@ -133,6 +149,14 @@ function tokenCount(sources: readonly AttributeLookup[], keys: readonly string[]
       const count = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
       if (typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= MAX_TOKENS_PER_SPAN) return count;
     }
+  }
+  return undefined;
+}
+
+function operationOf(sources: readonly AttributeLookup[]): string | undefined {
+  for (const lookup of sources) {
+    const value = normaliseAttributeValue(lookup(OPERATION_KEY));
+    if (value !== undefined) return KNOWN_OPERATIONS.has(value) ? value : 'other';
   }
   return undefined;
 }
@@ -294,6 +318,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       const deviceIds = deviceIdsFrom(sources);
       const inputTokens = tokenCount(sources, TOKEN_KEYS.input);
       const outputTokens = tokenCount(sources, TOKEN_KEYS.output);
+      const operation = operationOf(sources);
       // Weighting by tokens: a span without token counts still weighs 1 so it is not erased.
       const weight = weightByTokens ? Math.max(1, (inputTokens ?? 0) + (outputTokens ?? 0)) : 1;
       batch.counted.push({
@@ -305,6 +330,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
           ...(inputTokens !== undefined && { inputTokens }),
           ...(outputTokens !== undefined && { outputTokens }),
           ...(deviceIds && { deviceIds }),
+          ...(operation !== undefined && { operation }),
         },
       });
     }

@@ -40,13 +40,13 @@ export const METRICS = {
   mlEnergy: spec('ml.energy', 'ml_energy_joules', 'counter', 'J', 'Device energy attributed to the workload (ml.phase="idle" for time no workload used).', WORKLOAD, { expires: true }),
   mlEmissions: spec('ml.emissions', 'ml_emissions_grams', 'counter', 'g', 'CO2e attributed to the workload.', [...WORKLOAD, 'carbon.scope'], { expires: true }),
   mlCost: spec('ml.cost', 'ml_cost', 'counter', '{currency}', 'Energy and hardware cost attributed to the workload.', [...WORKLOAD, 'currency'], { expires: true }),
-  mlRequests: spec('ml.requests', 'ml_requests', 'counter', '{request}', 'Requests (spans) received for the workload.', ['ml.model', 'ml.job', 'ml.phase'], { expires: true }),
-  mlTokens: spec('ml.tokens', 'ml_tokens', 'counter', '{token}', 'Tokens processed by the workload, by direction.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.token.type'], { expires: true }),
-  mlRequestDuration: spec('ml.request.duration', 'ml_request_duration_seconds', 'histogram', 's', 'Duration of requests.', ['ml.model', 'ml.phase'], {
+  mlRequests: spec('ml.requests', 'ml_requests', 'counter', '{request}', 'Requests (spans) received for the workload, by GenAI operation.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.operation.name'], { expires: true }),
+  mlTokens: spec('ml.tokens', 'ml_tokens', 'counter', '{token}', 'Tokens processed by the workload, by direction and GenAI operation.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.operation.name', 'gen_ai.token.type'], { expires: true }),
+  mlRequestDuration: spec('ml.request.duration', 'ml_request_duration_seconds', 'histogram', 's', 'Duration of requests.', ['ml.model', 'ml.phase', 'gen_ai.operation.name'], {
     expires: true,
     boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
   }),
-  mlRequestEnergy: spec('ml.request.energy', 'ml_request_energy_joules', 'histogram', 'J', 'Energy attributed to each request.', ['ml.model', 'ml.phase'], {
+  mlRequestEnergy: spec('ml.request.energy', 'ml_request_energy_joules', 'histogram', 'J', 'Energy attributed to each request.', ['ml.model', 'ml.phase', 'gen_ai.operation.name'], {
     expires: true,
     boundaries: [0.1, 0.5, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000],
   }),

@@ -95,15 +95,17 @@ export class Publisher {
 
   request(request: RequestRecord, nowMs: number): void {
     const { model, job, phase } = request.workload;
-    const attributes = { 'ml.model': model, 'ml.job': job, 'ml.phase': phase };
+    const operation = request.operation;
+    const attributes = { 'ml.model': model, 'ml.job': job, 'ml.phase': phase, 'gen_ai.operation.name': operation };
     this.#store.add(METRICS.mlRequests, attributes, 1, nowMs);
     if (request.inputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'input' }, request.inputTokens, nowMs);
     if (request.outputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'output' }, request.outputTokens, nowMs);
-    this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase }, (request.endMs - request.startMs) / 1000, nowMs);
+    this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, (request.endMs - request.startMs) / 1000, nowMs);
   }
 
   requestEnergy({ request, energyJoules }: RequestEnergy, nowMs: number): void {
-    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': request.workload.model, 'ml.phase': request.workload.phase }, energyJoules, nowMs);
+    const attributes = { 'ml.model': request.workload.model, 'ml.phase': request.workload.phase, 'gen_ai.operation.name': request.operation };
+    this.#store.observe(METRICS.mlRequestEnergy, attributes, energyJoules, nowMs);
   }
 
   ingestSpans(outcome: string, count: number, nowMs: number): void {

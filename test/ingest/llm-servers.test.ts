@@ -46,7 +46,7 @@ describe.each(Object.keys(EXPORTERS))('LLM server spans over %s', (exporter) => 
   it('FastAPI SERVER span around an INTERNAL chat span: the SERVER span time, the chat span model and tokens, counted once', async () => {
     ingest = await startIngest();
     await send(ingest, exporter, 'chat-app', (tracer) => recordFastApiChat(tracer, TIMES, 'Qwen/Qwen2.5-7B-Instruct', { input: 40, output: 12 }));
-    expect(ingest.sink.requests).toEqual([{ workload: { model: 'Qwen/Qwen2.5-7B-Instruct' }, ...TIMES, inputTokens: 40, outputTokens: 12 }]);
+    expect(ingest.sink.requests).toEqual([{ workload: { model: 'Qwen/Qwen2.5-7B-Instruct' }, ...TIMES, inputTokens: 40, outputTokens: 12, operation: 'chat' }]);
     expect(ingest.sink.activities).toHaveLength(1);
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 1, ignored: 1 });
   });

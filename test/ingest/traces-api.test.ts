@@ -197,6 +197,22 @@ describe('POST /v1/traces', () => {
     ingest = undefined;
   });
 
+  it('reads gen_ai.operation.name from the allow-list, folding other values to other', async () => {
+    ingest = await startIngest();
+    const operations = ['chat', 'embeddings', 'invoke_agent', 'Chat; DROP TABLE', undefined];
+    const response = await postJson(request(operations.map((operation) => span({ 'gen_ai.request.model': 'm', ...(operation && { 'gen_ai.operation.name': operation }) }))));
+    expect(await response.json()).toEqual({});
+    expect(ingest.sink.requests.map((record) => record.operation)).toEqual(['chat', 'embeddings', 'invoke_agent', 'other', undefined]);
+  });
+
+  it('counts a span with only GenAI provider or usage attributes, named by service.name', async () => {
+    ingest = await startIngest();
+    const response = await postJson(request([span({ 'gen_ai.system': 'vllm' }), span({ 'gen_ai.latency.e2e': 1 }), span({ 'http.route': '/healthz' })], { 'service.name': 'svc' }));
+    expect(await response.json()).toEqual({});
+    expect(ingest.sink.requests.map((record) => record.workload)).toEqual([{ model: 'svc' }, { model: 'svc' }]);
+    expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, ignored: 1 });
+  });
+
   it('rejects out-of-bound span times as invalid, each with its reason (issue #12 item 2)', async () => {
     ingest = await startIngest({ limits: { maxSpanDurationMs: 60_000 } });
     const at = (startTimeUnixNano: unknown, endTimeUnixNano: unknown) => span({ 'ml.model': 'm' }, { startTimeUnixNano, endTimeUnixNano });
