@@ -53,7 +53,7 @@ export const METRICS = {
   // The daemon's own health.
   intensityAge: spec('footprint.carbon.intensity.age', 'footprint_carbon_intensity_age_seconds', 'gauge', 's', 'Age of the intensity value in use.', ['carbon.zone', 'carbon.source']),
   intensityFallback: spec('footprint.carbon.intensity.fallback', 'footprint_carbon_intensity_fallback', 'gauge', '1', '1 when a live intensity provider is configured but its fresh value is not in use (a last good value, or the static table).', ['carbon.zone', 'carbon.source']),
-  ingestSpans: spec('footprint.ingest.spans', 'footprint_ingest_spans', 'counter', '{span}', 'Spans received on /v1/traces, by outcome: accepted, late (its interval already closed), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.', ['outcome']),
+  ingestSpans: spec('footprint.ingest.spans', 'footprint_ingest_spans', 'counter', '{span}', 'Spans received over OTLP (/v1/traces and gRPC TraceService/Export), by outcome: accepted, late (its interval already closed), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.', ['outcome']),
   ledgerPending: spec('footprint.ledger.pending', 'footprint_ledger_pending_intervals', 'gauge', '{interval}', 'Device intervals waiting for the attribution lag.', []),
   seriesOverflow: spec('footprint.series.overflow', 'footprint_series_overflow', 'counter', '{series}', 'Attribute sets folded into the overflow series because a metric reached its cardinality limit.', ['metric']),
   sampleDuration: spec('footprint.sample.duration', 'footprint_sample_duration_seconds', 'gauge', 's', 'Time the last sample tick took to read every device.', []),
