@@ -23,12 +23,12 @@ export interface TracesApiOptions {
 /** Seconds an exporter should wait before retrying a refused export. */
 export const RETRY_AFTER_SECONDS = 1;
 
-/** What an export comes to: an ExportTraceServiceResponse, or a refusal because the queue is full. */
 /** An IP address as sockets report it, without the IPv4-mapped IPv6 prefix, so it matches a pod's IP. */
 export function peerIp(address: string | undefined): string | undefined {
   return address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
 }
 
+/** What an export comes to: an ExportTraceServiceResponse, or a refusal because the queue is full. */
 export type ExportAnswer =
   | { kind: 'exported'; response: { partialSuccess?: { rejectedSpans: number; errorMessage: string } } }
   | { kind: 'throttled'; message: string };
