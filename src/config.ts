@@ -57,6 +57,7 @@ export const configSchema = z
   .object({
     listen: hostPort.default('0.0.0.0:9464'),
     ingestListen: hostPort.default('0.0.0.0:4318'),
+    ingestGrpcListen: hostPort.default('0.0.0.0:4317'),
     interval: duration(100, 3_600_000).default(2000),
     hostRoot: z.string().min(1).default('/'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -107,6 +108,8 @@ export const configSchema = z
     ingestMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(1024),
     listenIdleTimeout: duration(100, 600_000).default(10_000),
     listenMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(64),
+    /** A span longer than this is invalid: no request holds a device this long, and an endless span would take every joule. */
+    maxSpanDuration: duration(1000, 7 * 86_400_000).default(3_600_000),
     windowTtl: duration(1000, 86_400_000).default(120_000),
     /** Longest TTL a window may ask for; longer asks are cut to it. */
     windowMaxTtl: duration(1000, 86_400_000).default(600_000),

@@ -26,6 +26,8 @@ import { VERSION } from './version.ts';
 export interface RunningDaemon {
   metricsPort: number;
   ingestPort: number;
+  /** The OTLP/gRPC listener's port (config `ingestGrpcListen`). */
+  grpcPort: number;
   /** The devices read now: rediscovery updates it in place. */
   discovery: DeviceInventory;
   stop(): Promise<void>;
@@ -139,6 +141,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   });
   const ingestServer = createIngestServer({
     ...splitHostPort(config.ingestListen),
+    grpc: splitHostPort(config.ingestGrpcListen),
     maxBodyBytes: config.ingestMaxBodyBytes,
     budget: new ByteBudget(config.ingestMaxInflightBytes),
     bodyTimeoutMs: config.ingestBodyTimeout,
@@ -146,6 +149,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     queueLimitSpans: config.ingestQueueLimit,
     token,
     weightByTokens: config.weightByTokens,
+    limits: { maxSpanDurationMs: config.maxSpanDuration },
+    ...(kubernetes && { senderModel: kubernetes.senderModel }),
     sink,
     windows,
     logger: logger.child({ component: 'ingest' }),
@@ -171,11 +176,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     (error) => logger.error({ err: error }, 'rediscovery failed'),
   );
 
-  logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, devices: discovery.devices.length }, startupSummary(discovery));
+  logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, ingestGrpcPort: ingest.grpcPort, devices: discovery.devices.length }, startupSummary(discovery));
 
   return {
     metricsPort: metrics.port,
     ingestPort: ingest.port,
+    grpcPort: ingest.grpcPort!,
     discovery,
     async stop() {
       await Promise.all([ticks.stop(), rediscovery.stop()]);

@@ -36,6 +36,8 @@ export interface RequestRecord {
   inputTokens?: number;
   outputTokens?: number;
   deviceIds?: string[];
+  /** `gen_ai.operation.name` (chat, embeddings...), or `other`; a label on the request metrics. */
+  operation?: string;
 }
 
 /** A finished span as ingest hands it over: the activity the ledger splits energy among, and its request. */

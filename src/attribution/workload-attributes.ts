@@ -12,8 +12,8 @@ export const WORKLOAD_ATTRIBUTE_KEYS = {
   pod: 'k8s.pod.name',
 } as const satisfies Record<keyof Workload, string>;
 
-/** Fallbacks for the model when no `ml.model` is set (GenAI semantic conventions). */
-export const GEN_AI_MODEL_KEYS = ['gen_ai.request.model', 'gen_ai.response.model'] as const;
+/** Fallbacks for the model when a source sets no `ml.model`: GenAI semantic conventions, then OpenInference. */
+export const GEN_AI_MODEL_KEYS = ['gen_ai.request.model', 'gen_ai.response.model', 'llm.model_name'] as const;
 
 export const DEVICE_ID_KEY = 'hw.id';
 
@@ -67,12 +67,13 @@ function firstValue(sources: readonly AttributeLookup[], keys: readonly string[]
 
 /**
  * The workload named by the sources, most specific first (span before resource): each field comes
- * from the first source that sets it. The model falls back to `gen_ai.request.model`, then
- * `gen_ai.response.model`, only when no source sets `ml.model`.
+ * from the first source that sets it. The model comes from the first source that names one, by
+ * `ml.model`, then `gen_ai.request.model`, `gen_ai.response.model`, `llm.model_name`: a span's
+ * GenAI model is more specific than a model set for its whole process.
  */
 export function workloadFrom(sources: readonly AttributeLookup[]): Workload {
   const workload: Workload = {
-    model: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.model, ...GEN_AI_MODEL_KEYS]),
+    model: sources.reduce<string | undefined>((model, lookup) => model ?? firstValue([lookup], [WORKLOAD_ATTRIBUTE_KEYS.model, ...GEN_AI_MODEL_KEYS]), undefined),
     job: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.job]),
     phase: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.phase], normalisePhase),
     namespace: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.namespace]),

@@ -7,6 +7,17 @@ import { ExportTraceServiceRequest, OtlpDecodeError, type OtlpCodec, type TraceR
 
 const ID_FIELDS = ['traceId', 'spanId', 'parentSpanId'] as const;
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const TIME_FIELDS = ['startTimeUnixNano', 'endTimeUnixNano'] as const;
+const DECIMAL_UINT64 = /^\d{1,20}$/;
+
+/**
+ * Whether a time is an unsigned integer as proto3 JSON writes one. fromObject would read `"-5"` as
+ * 2^64-5, `"12.5"` as 12 and `1e400` as the largest value; such spans are rejected one by one
+ * (their time is cleared, so they count as invalid) instead of arriving as odd but valid times.
+ */
+function isUnsignedTime(value: unknown): boolean {
+  return typeof value === 'string' ? DECIMAL_UINT64.test(value) : typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -16,11 +27,14 @@ function records(value: unknown): Record<string, unknown>[] {
   return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 
-/** Replaces hex id strings by bytes in place, so fromObject does not read them as base64. */
+/** Replaces hex id strings by bytes in place, so fromObject does not read them as base64, and clears times that are not unsigned integers. */
 function convertHexIds(request: Record<string, unknown>): void {
   for (const resourceSpans of records(request.resourceSpans)) {
     for (const scopeSpans of records(resourceSpans.scopeSpans)) {
       for (const span of records(scopeSpans.spans)) {
+        for (const field of TIME_FIELDS) {
+          if (span[field] !== undefined && !isUnsignedTime(span[field])) span[field] = '0';
+        }
         for (const field of ID_FIELDS) {
           const id = span[field];
           if (id === undefined || id === null) continue;

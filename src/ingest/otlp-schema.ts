@@ -10,7 +10,7 @@ function loadSchema(): protobuf.Root {
   const root = new protobuf.Root();
   // Imports are written relative to the proto root (`opentelemetry/proto/...`), as in the upstream repository.
   root.resolvePath = (_origin, target) => PROTO_DIR + target;
-  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
+  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto']);
   root.resolveAll();
   return root;
 }
@@ -20,6 +20,7 @@ const root = loadSchema();
 export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
 export const RpcStatus = root.lookupType('google.rpc.Status');
+export const RetryInfo = root.lookupType('google.rpc.RetryInfo');
 
 /** Span kinds by their OTLP enum number. */
 export const SpanKind = { UNSPECIFIED: 0, INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
@@ -48,6 +49,8 @@ export interface AnyValueMessage {
 }
 
 export interface SpanMessage {
+  traceId?: Uint8Array;
+  spanId?: Uint8Array;
   parentSpanId?: Uint8Array;
   kind?: number;
   startTimeUnixNano?: Int64Like;

@@ -1,15 +1,18 @@
-// The ingest listener (default :4318, the OTLP/HTTP port): OTLP traces and the windows API, behind
-// an optional bearer token. Plain node:http, so nothing sits between the limits here and the socket.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The ingest listeners, behind an optional bearer token: OTLP/HTTP traces and the windows API
+// (default :4318) on plain node:http, so nothing sits between the limits here and the socket, and
+// OTLP/gRPC traces (default :4317). Both trace transports share one export and one queue.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
 import { applyListenerLimits, listen, type ListenerLimits } from '../listener.ts';
 import { ByteBudget } from './byte-budget.ts';
+import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
 import { SpanQueue } from './queue.ts';
-import type { SpanLimits } from './spans.ts';
+import type { SenderModel, SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome } from './traces-api.ts';
+import { createTracesGrpc } from './traces-grpc.ts';
+import { createTracesHttp } from './traces-http.ts';
 import { createWindowsApi } from './windows-api.ts';
 import type { WindowStore } from './windows.ts';
 
@@ -17,6 +20,8 @@ export interface IngestServerOptions {
   /** Where to listen; port 0 picks a free port. */
   host: string;
   port: number;
+  /** Where the OTLP/gRPC listener listens (config `ingestGrpcListen`); none when unset. */
+  grpc?: { host: string; port: number };
   /** Largest request body, before and after gunzip (config `ingestMaxBodyBytes`). */
   maxBodyBytes: number;
   /** Body bytes held at once across all connections (config `ingestMaxInflightBytes`); shared with other receivers. */
@@ -32,6 +37,8 @@ export interface IngestServerOptions {
   /** Weight span activities by their token count (config `weightByTokens`). */
   weightByTokens?: boolean;
   limits?: Partial<SpanLimits>;
+  /** The model of a span's sending pod (Kubernetes mode), tried before `service.name`. */
+  senderModel?: SenderModel;
   sink: ActivitySink;
   windows: WindowStore;
   logger: Logger;
@@ -41,41 +48,29 @@ export interface IngestServerOptions {
 }
 
 export interface IngestServer {
-  start(): Promise<{ host: string; port: number }>;
+  /** `grpcPort` is set when the gRPC listener runs. */
+  start(): Promise<{ host: string; port: number; grpcPort?: number }>;
   close(): Promise<void>;
 }
 
-export const DEFAULT_SPAN_LIMITS: SpanLimits = { maxSpansPerRequest: 10_000, maxAttributesPerSpan: 1024 };
+export const DEFAULT_SPAN_LIMITS: SpanLimits = { maxSpansPerRequest: 10_000, maxAttributesPerSpan: 1024, maxSpanDurationMs: 3_600_000 };
 
 const WINDOWS_PATH = /^\/v1\/windows(?:\/([^/]*))?$/;
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 export function createIngestServer(options: IngestServerOptions): IngestServer {
-  const tokenDigest = options.token === undefined ? undefined : digest(options.token);
-  const handleTraces = createTracesApi({
-    maxBodyBytes: options.maxBodyBytes,
-    bodyTimeoutMs: options.bodyTimeoutMs,
-    budget: options.budget,
+  const authorised = bearerTokenCheck(options.token);
+  const exportTraces = createTracesApi({
     limits: { ...DEFAULT_SPAN_LIMITS, ...options.limits },
     weightByTokens: options.weightByTokens ?? false,
     queue: new SpanQueue({ limitSpans: options.queueLimitSpans, ...(options.schedule && { schedule: options.schedule }) }),
     sink: options.sink,
+    ...(options.senderModel && { senderModel: options.senderModel }),
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
   });
+  const handleTraces = createTracesHttp(exportTraces, { maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs, budget: options.budget });
   const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);
-
-  function authorised(request: IncomingMessage): boolean {
-    if (!tokenDigest) return true;
-    const header = request.headers.authorization ?? '';
-    // The auth scheme is case-insensitive (RFC 7235 section 2.1): `bearer` and `BEARER` are Bearer.
-    const scheme = /^bearer +/i.exec(header);
-    const presented = scheme ? header.slice(scheme[0].length).trim() : '';
-    // Comparing digests keeps the comparison constant-time whatever the presented length.
-    return timingSafeEqual(digest(presented), tokenDigest);
-  }
+  const grpc =
+    options.grpc && createTracesGrpc({ ...options.grpc, maxBodyBytes: options.maxBodyBytes, exportTraces, authorised, logger: options.logger });
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0]!;
@@ -84,7 +79,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       sendJsonError(response, 404, `no such endpoint ${path.slice(0, 64)}; ingest serves /v1/traces and /v1/windows`);
       return;
     }
-    if (!authorised(request)) {
+    if (!authorised(request.headers.authorization)) {
       sendJsonError(response, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer', Connection: 'close' });
       return;
     }
@@ -110,15 +105,25 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
 
   return {
     async start() {
-      const address = await listen(server, options.host, options.port, 'ingestListen');
-      options.logger.info({ address: `${address.address}:${address.port}` }, 'ingest listener started');
-      return { host: address.address, port: address.port };
+      const http = await listen(server, options.host, options.port, 'ingestListen');
+      options.logger.info({ address: `${http.address}:${http.port}` }, 'ingest listener started');
+      if (!grpc) return { host: http.address, port: http.port };
+      try {
+        const { port: grpcPort } = await grpc.start();
+        return { host: http.address, port: http.port, grpcPort };
+      } catch (error) {
+        server.close();
+        throw error;
+      }
     },
-    close() {
-      return new Promise((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
+    async close() {
+      await Promise.all([
+        new Promise<void>((resolve, reject) => {
+          server.close((error) => (error ? reject(error) : resolve()));
+          server.closeAllConnections();
+        }),
+        grpc?.close(),
+      ]);
     },
   };
 }

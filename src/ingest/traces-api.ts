@@ -1,27 +1,19 @@
-// POST /v1/traces: OTLP/HTTP trace export (https://opentelemetry.io/docs/specs/otlp/#otlphttp).
-// Decodes the body, keeps the spans that are activities, hands them to the ledger through the
-// bounded queue, and answers with an ExportTraceServiceResponse in the request's encoding.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// The OTLP trace export both transports share (OTLP/HTTP POST /v1/traces and OTLP/gRPC
+// TraceService/Export): decodes a request, keeps the spans that are activities, hands them to the
+// ledger through the bounded queue, counts every span's outcome and builds the partial success.
+// The transports only read bytes, check auth and limits, and encode the answer.
 import type { ActivitySink } from '../attribution/activity.ts';
-import { BodyError, decodeContentEncoding, readBody } from './body.ts';
-import type { ByteBudget } from './byte-budget.ts';
-import { grpcCodeFor, sendJsonError } from './http-answers.ts';
-import { jsonCodec } from './otlp-json.ts';
-import { protobufCodec } from './otlp-protobuf.ts';
-import { ExportTraceServiceResponse, OtlpDecodeError, RpcStatus, type OtlpCodec } from './otlp-schema.ts';
+import type { OtlpCodec } from './otlp-schema.ts';
 import type { SpanQueue } from './queue.ts';
-import { readSpans, type SpanBatch, type SpanLimits } from './spans.ts';
+import { readSpans, type SenderModel, type SpanBatch, type SpanLimits } from './spans.ts';
 
 /** What became of spans, for the `footprint.ingest.spans` counter (attribute `outcome`). */
 export type SpanOutcome = 'accepted' | 'truncated' | 'invalid' | 'ignored' | 'over_limit' | 'throttled';
 
 export interface TracesApiOptions {
-  maxBodyBytes: number;
-  /** The whole body must arrive within this time. */
-  bodyTimeoutMs: number;
-  /** Process-wide budget of body bytes held at once. */
-  budget: ByteBudget;
   limits: SpanLimits;
+  /** The model of a span's sending pod (Kubernetes mode), tried before `service.name`. */
+  senderModel?: SenderModel;
   weightByTokens: boolean;
   queue: SpanQueue;
   sink: ActivitySink;
@@ -29,19 +21,17 @@ export interface TracesApiOptions {
 }
 
 /** Seconds an exporter should wait before retrying a refused export. */
-const RETRY_AFTER_SECONDS = 1;
+export const RETRY_AFTER_SECONDS = 1;
 
-const CODECS: ReadonlyMap<string, OtlpCodec> = new Map([jsonCodec, protobufCodec].map((codec) => [codec.contentType, codec]));
-
-function mediaType(header: string | undefined): string {
-  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+/** An IP address as sockets report it, without the IPv4-mapped IPv6 prefix, so it matches a pod's IP. */
+export function peerIp(address: string | undefined): string | undefined {
+  return address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
 }
 
-function sendStatus(response: ServerResponse, codec: OtlpCodec, status: number, message: string, headers: Record<string, string> = {}): void {
-  const body = codec.encode(RpcStatus, { code: grpcCodeFor(status), message });
-  response.writeHead(status, { 'Content-Type': codec.contentType, 'Content-Length': body.length, ...headers });
-  response.end(body);
-}
+/** What an export comes to: an ExportTraceServiceResponse, or a refusal because the queue is full. */
+export type ExportAnswer =
+  | { kind: 'exported'; response: { partialSuccess?: { rejectedSpans: number; errorMessage: string } } }
+  | { kind: 'throttled'; message: string };
 
 interface Delivery {
   accepted: number;
@@ -57,51 +47,36 @@ function deliver(batch: SpanBatch, sink: ActivitySink): Delivery {
 
 function rejectionMessage(batch: SpanBatch, truncated: number, limits: SpanLimits): string {
   const reasons = [
-    batch.invalid > 0 && `${batch.invalid} without a valid time range`,
+    batch.invalid > 0 && `${batch.invalid} without a valid time range (the first has ${batch.invalidReason})`,
     batch.overLimit > 0 && `${batch.overLimit} past the limit of ${limits.maxSpansPerRequest} spans per request`,
     truncated > 0 && `${truncated} truncated (part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count)`,
   ].filter(Boolean);
   return `rejected spans: ${reasons.join('; ')}`;
 }
 
+/**
+ * The export both transports call with the request's bytes (already within the size limit and
+ * decompressed). Throws OtlpDecodeError when the bytes are not an ExportTraceServiceRequest.
+ */
 export function createTracesApi(options: TracesApiOptions) {
   const report = (outcome: SpanOutcome, count: number) => {
     if (count > 0) options.onSpanOutcome?.(outcome, count);
   };
 
-  return async function handleTraces(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const codec = CODECS.get(mediaType(request.headers['content-type']));
-    if (!codec) {
-      sendJsonError(response, 415, 'Content-Type must be application/json or application/x-protobuf', { Connection: 'close' });
-      return;
-    }
-    let batch: SpanBatch;
-    // The body's bytes count against the budget until it is decoded into spans.
-    const reservation = options.budget.reserve();
-    try {
-      const raw = await readBody(request, { maxBytes: options.maxBodyBytes, timeoutMs: options.bodyTimeoutMs, reservation });
-      const body = await decodeContentEncoding(raw, request.headers['content-encoding'], options.maxBodyBytes, reservation);
-      batch = readSpans(codec.decodeRequest(body), options.limits, options.weightByTokens);
-    } catch (error) {
-      if (error instanceof BodyError || error instanceof OtlpDecodeError) {
-        const status = error instanceof BodyError ? error.status : 400;
-        // Unread body bytes would otherwise be drained from a client that may never stop sending.
-        const close: Record<string, string> = request.complete ? {} : { Connection: 'close' };
-        sendStatus(response, codec, status, error.message, status === 503 ? { ...close, 'Retry-After': String(RETRY_AFTER_SECONDS) } : close);
-        return;
-      }
-      throw error;
-    } finally {
-      reservation.release();
-    }
-
+  return async function exportTraces(body: Buffer, codec: OtlpCodec, peerAddress?: string): Promise<ExportAnswer> {
+    const batch = readSpans(codec.decodeRequest(body), {
+      limits: options.limits,
+      weightByTokens: options.weightByTokens,
+      nowMs: Date.now(),
+      ...(options.senderModel && { senderModel: options.senderModel }),
+      ...(peerAddress && { peerAddress }),
+    });
     let delivery: Delivery = { accepted: 0, truncated: 0 };
     if (batch.counted.length > 0) {
       const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink));
       if (!queued) {
         report('throttled', batch.counted.length);
-        sendStatus(response, codec, 429, `ingest queue is full (${options.queue.limitSpans} spans); retry later`, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
-        return;
+        return { kind: 'throttled', message: `ingest queue is full (${options.queue.limitSpans} spans); retry later` };
       }
       delivery = await queued;
     }
@@ -112,9 +87,11 @@ export function createTracesApi(options: TracesApiOptions) {
     report('over_limit', batch.overLimit);
 
     const rejected = batch.invalid + batch.overLimit + delivery.truncated;
-    const answer = rejected > 0 ? { partialSuccess: { rejectedSpans: rejected, errorMessage: rejectionMessage(batch, delivery.truncated, options.limits) } } : {};
-    const body = codec.encode(ExportTraceServiceResponse, answer);
-    response.writeHead(200, { 'Content-Type': codec.contentType, 'Content-Length': body.length });
-    response.end(body);
+    return {
+      kind: 'exported',
+      response: rejected > 0 ? { partialSuccess: { rejectedSpans: rejected, errorMessage: rejectionMessage(batch, delivery.truncated, options.limits) } } : {},
+    };
   };
 }
+
+export type ExportTraces = ReturnType<typeof createTracesApi>;

@@ -40,20 +40,20 @@ export const METRICS = {
   mlEnergy: spec('ml.energy', 'ml_energy_joules', 'counter', 'J', 'Device energy attributed to the workload (ml.phase="idle" for time no workload used).', WORKLOAD, { expires: true }),
   mlEmissions: spec('ml.emissions', 'ml_emissions_grams', 'counter', 'g', 'CO2e attributed to the workload.', [...WORKLOAD, 'carbon.scope'], { expires: true }),
   mlCost: spec('ml.cost', 'ml_cost', 'counter', '{currency}', 'Energy and hardware cost attributed to the workload.', [...WORKLOAD, 'currency'], { expires: true }),
-  mlRequests: spec('ml.requests', 'ml_requests', 'counter', '{request}', 'Requests (spans) received for the workload.', ['ml.model', 'ml.job', 'ml.phase'], { expires: true }),
-  mlTokens: spec('ml.tokens', 'ml_tokens', 'counter', '{token}', 'Tokens processed by the workload, by direction.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.token.type'], { expires: true }),
-  mlRequestDuration: spec('ml.request.duration', 'ml_request_duration_seconds', 'histogram', 's', 'Duration of requests.', ['ml.model', 'ml.phase'], {
+  mlRequests: spec('ml.requests', 'ml_requests', 'counter', '{request}', 'Requests (spans) received for the workload, by GenAI operation.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.operation.name'], { expires: true }),
+  mlTokens: spec('ml.tokens', 'ml_tokens', 'counter', '{token}', 'Tokens processed by the workload, by direction and GenAI operation.', ['ml.model', 'ml.job', 'ml.phase', 'gen_ai.operation.name', 'gen_ai.token.type'], { expires: true }),
+  mlRequestDuration: spec('ml.request.duration', 'ml_request_duration_seconds', 'histogram', 's', 'Duration of requests.', ['ml.model', 'ml.phase', 'gen_ai.operation.name'], {
     expires: true,
     boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
   }),
-  mlRequestEnergy: spec('ml.request.energy', 'ml_request_energy_joules', 'histogram', 'J', 'Energy attributed to each request.', ['ml.model', 'ml.phase'], {
+  mlRequestEnergy: spec('ml.request.energy', 'ml_request_energy_joules', 'histogram', 'J', 'Energy attributed to each request.', ['ml.model', 'ml.phase', 'gen_ai.operation.name'], {
     expires: true,
     boundaries: [0.1, 0.5, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000],
   }),
   // The daemon's own health.
   intensityAge: spec('footprint.carbon.intensity.age', 'footprint_carbon_intensity_age_seconds', 'gauge', 's', 'Age of the intensity value in use.', ['carbon.zone', 'carbon.source']),
   intensityFallback: spec('footprint.carbon.intensity.fallback', 'footprint_carbon_intensity_fallback', 'gauge', '1', '1 when a live intensity provider is configured but its fresh value is not in use (a last good value, or the static table).', ['carbon.zone', 'carbon.source']),
-  ingestSpans: spec('footprint.ingest.spans', 'footprint_ingest_spans', 'counter', '{span}', 'Spans received on /v1/traces, by outcome: accepted, truncated (part of its device time was already settled or taken by other workloads), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.', ['outcome']),
+  ingestSpans: spec('footprint.ingest.spans', 'footprint_ingest_spans', 'counter', '{span}', 'Spans received over OTLP (/v1/traces and gRPC TraceService/Export), by outcome: accepted, truncated (part of its device time was already settled or taken by other workloads), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.', ['outcome']),
   unsettledEnergy: spec('footprint.attribution.unsettled.energy', 'footprint_attribution_unsettled_energy_joules', 'gauge', 'J', 'Energy of a host device not yet in ml.energy: intervals waiting for the attribution lag plus idle time late spans may still claim until the attribution horizon.', ['hw.id', 'hw.type']),
   truncatedEnergy: spec('footprint.attribution.truncated.energy', 'footprint_attribution_truncated_energy_joules', 'counter', 'J', 'Device energy in the time of spans that they could not claim: taken by other workloads before they arrived (time already settled past the horizon is counted in spans, not here).', []),
   ledgerPending: spec('footprint.ledger.pending', 'footprint_ledger_pending_intervals', 'gauge', '{interval}', 'Device intervals waiting for the attribution lag.', []),

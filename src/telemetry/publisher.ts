@@ -96,12 +96,13 @@ export class Publisher {
   /** A settled request: counted, with its tokens, duration and energy, once all its intervals are split. */
   request({ request, energyJoules }: RequestEnergy, nowMs: number): void {
     const { model, job, phase } = request.workload;
-    const attributes = { 'ml.model': model, 'ml.job': job, 'ml.phase': phase };
+    const operation = request.operation;
+    const attributes = { 'ml.model': model, 'ml.job': job, 'ml.phase': phase, 'gen_ai.operation.name': operation };
     this.#store.add(METRICS.mlRequests, attributes, 1, nowMs);
     if (request.inputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'input' }, request.inputTokens, nowMs);
     if (request.outputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'output' }, request.outputTokens, nowMs);
-    this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase }, (request.endMs - request.startMs) / 1000, nowMs);
-    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase }, energyJoules, nowMs);
+    this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, (request.endMs - request.startMs) / 1000, nowMs);
+    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, energyJoules, nowMs);
   }
 
   /** A device's joules not yet in ml.energy: sum(ml.energy) + this == hw.energy for a host device. */

@@ -80,6 +80,7 @@ type PodSpec = {
     env: { name: string; valueFrom?: unknown }[];
     volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
     args: string[];
+    ports: { name: string; containerPort: number }[];
     livenessProbe: { httpGet: { path: string; port: string } };
     readinessProbe: { httpGet: { path: string; port: string } };
     resources: unknown;
@@ -151,9 +152,12 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
   });
 
-  it('serves metrics on 9464 and ingest on 4318, node-local', () => {
-    const service = only(render(), 'Service') as unknown as { spec: { ports: { name: string; port: number }[]; internalTrafficPolicy: string } };
-    expect(service.spec.ports.map(({ name, port }) => [name, port])).toEqual([['metrics', 9464], ['ingest', 4318]]);
+  it('serves metrics on 9464, OTLP/HTTP ingest on 4318 and OTLP/gRPC on 4317, node-local', () => {
+    const service = only(render(), 'Service') as unknown as { spec: { ports: { name: string; port: number; appProtocol?: string }[]; internalTrafficPolicy: string } };
+    expect(service.spec.ports.map(({ name, port }) => [name, port])).toEqual([['metrics', 9464], ['ingest', 4318], ['ingest-grpc', 4317]]);
+    expect(service.spec.ports[2]!.appProtocol).toBe('grpc');
+    const container = podSpecOf(render()).containers[0]!;
+    expect(container.ports.map(({ name, containerPort }) => [name, containerPort])).toEqual([['metrics', 9464], ['ingest', 4318], ['ingest-grpc', 4317]]);
     expect(service.spec.internalTrafficPolicy).toBe('Local');
   });
 

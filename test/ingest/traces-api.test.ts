@@ -197,6 +197,48 @@ describe('POST /v1/traces', () => {
     ingest = undefined;
   });
 
+  it('reads gen_ai.operation.name from the allow-list, folding other values to other', async () => {
+    ingest = await startIngest();
+    const operations = ['chat', 'embeddings', 'invoke_agent', 'Chat; DROP TABLE', undefined];
+    const response = await postJson(request(operations.map((operation) => span({ 'gen_ai.request.model': 'm', ...(operation && { 'gen_ai.operation.name': operation }) }))));
+    expect(await response.json()).toEqual({});
+    expect(ingest.sink.requests.map((record) => record.operation)).toEqual(['chat', 'embeddings', 'invoke_agent', 'other', undefined]);
+  });
+
+  it('counts a span with only GenAI provider or usage attributes, named by service.name', async () => {
+    ingest = await startIngest();
+    const response = await postJson(request([span({ 'gen_ai.system': 'vllm' }), span({ 'gen_ai.latency.e2e': 1 }), span({ 'http.route': '/healthz' })], { 'service.name': 'svc' }));
+    expect(await response.json()).toEqual({});
+    expect(ingest.sink.requests.map((record) => record.workload)).toEqual([{ model: 'svc' }, { model: 'svc' }]);
+    expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, ignored: 1 });
+  });
+
+  it('rejects out-of-bound span times as invalid, each with its reason (issue #12 item 2)', async () => {
+    ingest = await startIngest({ limits: { maxSpanDurationMs: 60_000 } });
+    const at = (startTimeUnixNano: unknown, endTimeUnixNano: unknown) => span({ 'ml.model': 'm' }, { startTimeUnixNano, endTimeUnixNano });
+    const end = String(NOW_NS + 250_000_000n);
+    const cases: [unknown, unknown, string][] = [
+      ['1e400', end, 'a start or end time that is missing or not a positive integer of nanoseconds'],
+      ['-5', end, 'a start or end time that is missing or not a positive integer of nanoseconds'],
+      ['12.5', end, 'a start or end time that is missing or not a positive integer of nanoseconds'],
+      [String(NOW_NS), '18446744073709551615', 'an end more than 60 s in the future'],
+      [String(NOW_NS + 1_000_000_000n), end, 'an end before the start'],
+      // Year 2500.
+      ['16725225600000000000', '16725225600250000000', 'an end more than 60 s in the future'],
+      [String(NOW_NS - 61_000_000_000n), end, 'a duration above maxSpanDuration (60 s)'],
+    ];
+    for (const [start, finish, reason] of cases) {
+      const body = JSON.stringify(request([at(start, finish)])).replace('"1e400"', '1e400');
+      const response = await post(body, { 'Content-Type': 'application/json' });
+      expect(await response.json()).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: `rejected spans: 1 without a valid time range (the first has ${reason})` } });
+    }
+    // 59 s in the future is clock skew, not an error; 60 s long is the limit itself.
+    const skewed = await postJson(request([at(String(NOW_NS - 1_000_000_000n), String(NOW_NS + 59_000_000_000n))]));
+    expect(await skewed.json()).toEqual({});
+    expect(ingest.sink.activities).toHaveLength(1);
+    expect(ingest.outcomes.get('invalid')).toBe(cases.length);
+  });
+
   it('rejects spans past the per-request limit in partialSuccess', async () => {
     ingest = await startIngest({ limits: { maxSpansPerRequest: 2 } });
     const response = await postJson(request([span({ 'ml.model': 'a' }), span({ 'ml.model': 'b' }), span({ 'ml.model': 'c' })]));

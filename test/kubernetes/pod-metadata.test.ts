@@ -92,4 +92,26 @@ describe('PodMetadataWatcher', () => {
     await watcher.stop();
     expect(errors).toEqual([]);
   });
+
+  it('finds pods by IP, leaves hostNetwork pods out, and keeps an IP a new pod took when the old one goes', async () => {
+    const withIp = (name: string, uid: string, podIP: string, hostNetwork = false): V1Pod => ({
+      ...pod(name, uid),
+      spec: { nodeName: 'gpu-node-1', containers: [], hostNetwork },
+      status: { podIP, podIPs: [{ ip: podIP }, { ip: 'fd00::7' }] },
+    });
+    const server = await startFakeApiServer([withIp('vllm-0', 'uid-1', '10.244.1.7'), withIp('exporter', 'uid-2', '192.168.0.10', true)]);
+    closers.push(() => server.close());
+    const watcher = new PodMetadataWatcher({ kubeConfig: server.kubeConfig(), nodeName: 'gpu-node-1' });
+    closers.push(() => watcher.stop());
+    await watcher.start();
+    expect([watcher.byIp('10.244.1.7')?.uid, watcher.byIp('fd00::7')?.uid, watcher.byIp('192.168.0.10')]).toEqual(['uid-1', 'uid-1', undefined]);
+
+    // The IP is reused by a new pod before the old pod's deletion arrives.
+    server.add(withIp('vllm-1', 'uid-3', '10.244.1.7'));
+    await eventually(() => expect(watcher.byIp('10.244.1.7')?.uid).toBe('uid-3'));
+    server.remove(withIp('vllm-0', 'uid-1', '10.244.1.7'));
+    await eventually(() => expect(watcher.byUid('uid-1')).toBeUndefined());
+    expect(watcher.byIp('10.244.1.7')?.uid).toBe('uid-3');
+    await watcher.stop();
+  });
 });

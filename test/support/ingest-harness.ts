@@ -1,4 +1,5 @@
-// A real ingest server on 127.0.0.1:0 with a recording sink in place of the ledger.
+// A real ingest server (OTLP/HTTP and OTLP/gRPC listeners) on 127.0.0.1 free ports with a
+// recording sink in place of the ledger.
 import { pino } from 'pino';
 import type { Activity, ActivitySink, IngestOutcome, RequestRecord, SpanActivity } from '../../src/attribution/activity.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -24,6 +25,8 @@ export class RecordingSink implements ActivitySink {
 
 export interface IngestHarness {
   url: string;
+  /** host:port of the OTLP/gRPC listener. */
+  grpcAddress: string;
   sink: RecordingSink;
   windows: WindowStore;
   outcomes: Map<SpanOutcome, number>;
@@ -39,6 +42,7 @@ export async function startIngest(overrides: Partial<IngestServerOptions> = {}):
   const server = createIngestServer({
     host: '127.0.0.1',
     port: 0,
+    grpc: { host: '127.0.0.1', port: 0 },
     maxBodyBytes: 1024 * 1024,
     budget: new ByteBudget(defaults.ingestMaxInflightBytes),
     bodyTimeoutMs: defaults.ingestBodyTimeout,
@@ -50,6 +54,6 @@ export async function startIngest(overrides: Partial<IngestServerOptions> = {}):
     onSpanOutcome: (outcome, count) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + count),
     ...overrides,
   });
-  const { port } = await server.start();
-  return { url: `http://127.0.0.1:${port}`, sink, windows, outcomes, close: () => server.close() };
+  const { port, grpcPort } = await server.start();
+  return { url: `http://127.0.0.1:${port}`, grpcAddress: `127.0.0.1:${grpcPort}`, sink, windows, outcomes, close: () => server.close() };
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
 import { hostDevices } from '../../devices/host.ts';
 import type { Activity } from '../activity.ts';
+import type { AttributeLookup } from '../workload-attributes.ts';
 import type { Device, DeviceProcess, DeviceSource } from '../../devices/source.ts';
 import { PodActivityProvider } from './pod-activities.ts';
 import { PodMetadataWatcher } from './pod-metadata.ts';
@@ -15,6 +16,11 @@ export interface KubernetesAttribution {
   provider: PodActivityProvider;
   /** Gives a span or window from a known pod, naming no hw.id, that pod's GPUs. */
   place(activity: Activity): Activity;
+  /**
+   * The model label (or annotation) of the pod that sent a span: found by the resource's
+   * `k8s.pod.uid`, else `k8s.namespace.name` + `k8s.pod.name`, else the connection's peer IP.
+   */
+  senderModel(resource: AttributeLookup, peerAddress: string | undefined): string | undefined;
   refresh(nowMs: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -74,6 +80,18 @@ export async function startKubernetesAttribution(config: Config, devices: Device
       if (activity.deviceIds !== undefined || !namespace || !pod) return activity;
       const deviceIds = provider.devicesOfPod(namespace, pod);
       return deviceIds ? { ...activity, deviceIds } : activity;
+    },
+    senderModel(resource, peerAddress) {
+      const text = (key: string) => {
+        const value = resource(key);
+        return typeof value === 'string' && value !== '' ? value : undefined;
+      };
+      const uid = text('k8s.pod.uid');
+      const namespace = text('k8s.namespace.name');
+      const name = text('k8s.pod.name');
+      const pod =
+        (uid && watcher.byUid(uid)) || (namespace && name && watcher.byName(namespace, name)) || (peerAddress ? watcher.byIp(peerAddress) : undefined);
+      return pod ? pod.workload.model : undefined;
     },
     refresh: (nowMs) => provider.refresh(nowMs),
     async stop() {

@@ -29,6 +29,8 @@ export interface PodInfo {
   name: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** status.podIPs, empty for hostNetwork pods (their address is the node's, shared by many). */
+  ips: string[];
   owner?: PodOwner;
   /** The attributes its activities carry. */
   workload: Workload;
@@ -71,7 +73,8 @@ export function podInfoOf(pod: V1Pod, keys: WorkloadKeys): PodInfo {
   const phase = pick(keys.phase);
   if (model) workload.model = model;
   if (phase) workload.phase = phase;
-  return { uid: pod.metadata?.uid ?? '', namespace, name, labels, annotations, ...(owner ? { owner } : {}), workload };
+  const ips = pod.spec?.hostNetwork ? [] : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((entry) => entry.ip)].filter((ip): ip is string => !!ip))];
+  return { uid: pod.metadata?.uid ?? '', namespace, name, labels, annotations, ips, ...(owner ? { owner } : {}), workload };
 }
 
 export interface PodMetadataOptions {
@@ -89,6 +92,7 @@ export class PodMetadataWatcher {
   private readonly retryMs: number;
   private readonly byUidIndex = new Map<string, PodInfo>();
   private readonly byNameIndex = new Map<string, PodInfo>();
+  private readonly byIpIndex = new Map<string, PodInfo>();
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -139,8 +143,16 @@ export class PodMetadataWatcher {
     return this.byNameIndex.get(`${namespace}/${name}`);
   }
 
+  /** The pod with this IP on the node, as the Collector's k8sattributes processor finds a sender by its connection. */
+  byIp(ip: string): PodInfo | undefined {
+    return this.byIpIndex.get(ip);
+  }
+
   private put(pod: V1Pod): void {
     const info = podInfoOf(pod, this.keys);
+    const previous = this.byUidIndex.get(info.uid);
+    for (const ip of previous?.ips ?? []) if (this.byIpIndex.get(ip)?.uid === info.uid) this.byIpIndex.delete(ip);
+    for (const ip of info.ips) this.byIpIndex.set(ip, info);
     this.byUidIndex.set(info.uid, info);
     const mirrorUid = info.annotations[MIRROR_ANNOTATION];
     if (mirrorUid) this.byUidIndex.set(mirrorUid, info);
@@ -151,6 +163,8 @@ export class PodMetadataWatcher {
     const info = podInfoOf(pod, this.keys);
     this.byUidIndex.delete(info.uid);
     this.byUidIndex.delete(info.annotations[MIRROR_ANNOTATION] ?? '');
+    // A finished pod's IP may already belong to a new pod: remove only this pod's entries.
+    for (const ip of info.ips) if (this.byIpIndex.get(ip)?.uid === info.uid) this.byIpIndex.delete(ip);
     // A pod recreated under the same name (StatefulSet) may already be indexed: keep the newer one.
     if (this.byNameIndex.get(`${info.namespace}/${info.name}`)?.uid === info.uid) {
       this.byNameIndex.delete(`${info.namespace}/${info.name}`);

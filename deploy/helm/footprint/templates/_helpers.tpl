@@ -58,7 +58,7 @@ The daemon's config file: the user's `config` values, then the keys the chart ow
 service ports, Kubernetes attribution on), which win because the manifests depend on them.
 */}}
 {{- define "footprint.config" -}}
-{{- $owned := dict "listen" (printf "0.0.0.0:%v" .Values.service.metricsPort) "ingestListen" (printf "0.0.0.0:%v" .Values.service.ingestPort) "kubernetes" true }}
+{{- $owned := dict "listen" (printf "0.0.0.0:%v" .Values.service.metricsPort) "ingestListen" (printf "0.0.0.0:%v" .Values.service.ingestPort) "ingestGrpcListen" (printf "0.0.0.0:%v" .Values.service.ingestGrpcPort) "kubernetes" true }}
 {{- if eq .Values.nvidia.mode "hostPath" }}
 {{- $_ := set $owned "nvmlLibrary" (include "footprint.nvmlMountPath" .) }}
 {{- end }}
