@@ -13,6 +13,7 @@ import {
   readUnsigned,
   type FileReader,
 } from './sysfs-read.ts';
+import { microwattsToWatts, naturalOrder } from './units.ts';
 
 export interface AmdGpuSourceOptions {
   hostRoot: string;
@@ -26,7 +27,6 @@ const CARD_DIR = /^card\d+$/;
 const HWMON_DIR = /^hwmon\d+$/;
 /** Preferred first: the driver's own average is steadier than one instant sample. */
 const POWER_FILES = ['power1_average', 'power1_input'];
-const microwattsToWatts = (microwatts: number) => microwatts / 1e6;
 
 const PERMISSION_FIX = 'run footprint as root or grant read on the amdgpu hwmon power file (a udev rule or `chmod a+r` at boot)';
 const NO_SENSOR_FIX = 'amdgpu reports board power from Linux 4.17 on; update the kernel or the amdgpu driver (ROCm DKMS)';
@@ -37,8 +37,6 @@ interface Card {
   deviceDir: string;
   powerPath: string | undefined;
 }
-
-const naturalOrder = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 async function listDir(path: string): Promise<string[]> {
   try {
