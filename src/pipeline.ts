@@ -170,7 +170,7 @@ export class Pipeline {
     if (!backingOff) this.#parts.publisher.deviceError(device, failure.errorType, nowMs);
     if (this.#loggedFailure.get(device.id) !== failure.errorType) {
       this.#loggedFailure.set(device.id, failure.errorType);
-      const retry = failure.retryAtMs === undefined ? 'retrying every tick' : `next try in ${Math.max(0, Math.ceil((failure.retryAtMs - nowMs) / 1000))}s`;
+      const retry = failure.retryAtMs === undefined ? 'retrying' : `next try in ${Math.max(0, Math.ceil((failure.retryAtMs - nowMs) / 1000))}s`;
       this.#parts.logger.warn({ hwId: device.id, errorType: failure.errorType, fix: failure.fix }, `${device.id}: ${failure.message}${failure.fix ? ` (fix: ${failure.fix})` : ''}; ${retry}, other devices unaffected`);
     }
   }
