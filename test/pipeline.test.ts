@@ -17,6 +17,7 @@ import { createSysfsFixture, type SysfsFixture } from './support/sysfs-fixture.t
 
 const AMD_ID = '5d1a4b2c7e9f0123';
 const PACKAGE = 'rapl:package-0';
+const SOCKET = 'hwmon:amd_energy@amd_energy.0:energy1';
 const [GPU0, GPU1] = [fakeUuid(0), fakeUuid(1)];
 
 interface Rig {
@@ -36,12 +37,14 @@ afterEach(async () => {
   }
 });
 
-/** Two H100s (700 W enforced limit), a 250 W RAPL package with its DRAM, and an MI300X without a cap. */
+/** Two H100s (700 W enforced limit), a 250 W RAPL package with its DRAM, an amd_energy socket sensor and an MI300X, both without a cap. */
 async function rig(gpus: FakeGpu[]): Promise<Rig> {
   const fixture = createSysfsFixture();
   fixture.setCpuVendor('GenuineIntel');
   fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 100_000_000_000, powerLimitMicrowatts: 250_000_000 });
   fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+  // amd_energy's 64-bit socket counter (µJ, no range), 1 MJ since boot.
+  fixture.addHwmon('hwmon1', { name: 'amd_energy', device: 'amd_energy.0', files: { energy1_input: 1_000_000_000_000, energy1_label: 'Esocket0' } });
   fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: 300_000_000, uniqueId: AMD_ID, productName: 'AMD Instinct MI300X' });
   const double = nvmlDouble({ gpus });
   const logs: Rig['logs'] = [];
@@ -80,7 +83,7 @@ const failedIds = (store: SeriesStore) =>
     .sort();
 
 describe('Pipeline', () => {
-  it('adds no joules for implausible readings: 1 J back-steps, 1e15 uJ jumps, a value above the range, a 5 kW sample', async () => {
+  it('adds no joules for implausible readings of RAPL, hwmon, NVML and amdgpu: 1 J back-steps, 1e15 uJ jumps, a value above the range, a 5 kW sample', async () => {
     const { fixture, double, pipeline, store } = await rig([gpu(1_000_000), gpu(1_000_000)]);
     // Truth: the package at 100 W, the H100s at 300 W, the MI300X at 300 W, read every second.
     const raplTruth = (second: number) => 100_000_000_000 + second * 100_000_000;
@@ -88,10 +91,13 @@ describe('Pipeline', () => {
     const gpuTruth = (second: number) => 5_000_000_000 + second * 300_000;
     const raplGlitch = new Map([[2, raplTruth(1) - 1_000_000], [4, raplTruth(4) + 1e15], [6, 262_143_328_850 + 1]]);
     const gpuGlitch = new Map([[3, gpuTruth(2) - 1_000], [5, gpuTruth(5) + 1e12]]);
-    const bounds = { [PACKAGE]: 750, [GPU0]: 2100, [AMD_ID]: 3000 };
+    const socketTruth = (second: number) => 1_000_000_000_000 + second * 100_000_000;
+    const socketGlitch = new Map([[3, socketTruth(2) - 1_000_000], [5, socketTruth(5) + 1e15]]);
+    const bounds = { [PACKAGE]: 750, [GPU0]: 2100, [AMD_ID]: 3000, [SOCKET]: 1000 };
     for (let second = 0; second <= 8; second++) {
       fixture.setEnergy('intel-rapl:0', raplGlitch.get(second) ?? raplTruth(second));
       double.script({ gpus: [gpu(gpuGlitch.get(second) ?? gpuTruth(second)), gpu(gpuTruth(second))] });
+      fixture.setHwmonValue('hwmon1', 'energy1_input', socketGlitch.get(second) ?? socketTruth(second));
       fixture.writeFile('sys/devices/pci0000:00/0000:c1:00.0/hwmon/hwmon0/power1_average', second === 4 ? 5_000_000_000 : 300_000_000);
       await pipeline.tick(second * 1000);
       for (const [id, bound] of Object.entries(bounds)) expect(value(store, METRICS.hwPower, { 'hw.id': id })).toBeLessThanOrEqual(bound);
@@ -101,8 +107,9 @@ describe('Pipeline', () => {
     expect(energy(GPU0)).toBeCloseTo(2400, 6);
     expect(energy(GPU1)).toBeCloseTo(2400, 6);
     expect(energy(AMD_ID)).toBeCloseTo(2400, 6);
+    expect(energy(SOCKET)).toBeCloseTo(800, 6);
     const implausible = (id: string) => value(store, METRICS.hwErrors, { 'hw.id': id, 'error.type': 'implausible' });
-    expect([implausible(PACKAGE), implausible(GPU0), implausible(GPU1), implausible(AMD_ID)]).toEqual([3, 2, undefined, 1]);
+    expect([implausible(PACKAGE), implausible(GPU0), implausible(GPU1), implausible(AMD_ID), implausible(SOCKET)]).toEqual([3, 2, undefined, 1, 2]);
     // hw.host.* (package + DRAM + both GPU kinds) took the same bridged joules.
     expect(value(store, METRICS.hostEnergy, {})).toBeCloseTo(800 + 3 * 2400, 6);
   });
