@@ -29,6 +29,7 @@ const HWMON_DIR = /^hwmon\d+$/;
 const POWER_FILES = ['power1_average', 'power1_input'];
 
 const PERMISSION_FIX = 'run footprint as root or grant read on the amdgpu hwmon power file (a udev rule or `chmod a+r` at boot)';
+const GONE_FIX = 'the board was removed or amdgpu is reloading; footprint looks the file up again every tick (check `dmesg` if it stays gone)';
 const NO_SENSOR_FIX = 'amdgpu reports board power from Linux 4.17 on; update the kernel or the amdgpu driver (ROCm DKMS)';
 
 interface Card {
@@ -96,7 +97,7 @@ export class AmdGpuSource implements DeviceSource {
         const deviceId = card.device.id;
         const path = (card.powerPath ??= await this.rediscoverPowerFile(card.deviceDir));
         if (!path) {
-          result.failures.push({ deviceId, errorType: 'not_found', message: `${card.deviceDir}: the amdgpu hwmon power file is gone` });
+          result.failures.push({ deviceId, errorType: 'not_found', message: `${card.deviceDir}: the amdgpu hwmon power file is gone`, fix: GONE_FIX });
           return;
         }
         try {
