@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { DeviceFailure, Reading, SampleResult } from './source.ts';
 import { readTextFile, type FileReader } from './sysfs-read.ts';
 
-export interface SysfsSourceOptions {
+interface SysfsSourceOptions {
   hostRoot: string;
   /** Replaces file reads under the host root (tests inject errors root never gets from chmod). */
   reader?: FileReader;
