@@ -110,11 +110,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   const kubernetes = config.kubernetes ? await (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
   const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
   const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
-  const meter = new EnergyMeter({
-    maxGapMs: MAX_GAP_INTERVALS * config.interval,
-    onEvent: (deviceId, event) => logger.info({ hwId: deviceId, event }, `${deviceId}: energy counter ${event}`),
-  });
-  const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, meter, ledger, accountant, publisher, store, logger });
+  const meter = new EnergyMeter({ maxGapMs: MAX_GAP_INTERVALS * config.interval });
+  const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, owners: discovery.owners, meter, ledger, accountant, publisher, store, logger });
 
   const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
   const sink: ActivitySink = {

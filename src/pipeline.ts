@@ -4,14 +4,17 @@ import type { Logger } from 'pino';
 import type { Ledger } from './attribution/ledger.ts';
 import type { CarbonAccountant } from './carbon/accountant.ts';
 import { hostDevices, weakestMethod } from './devices/host.ts';
-import type { Device, DeviceFailure, DeviceSource, MeasurementMethod, SampleResult } from './devices/source.ts';
-import type { EnergyInterval, EnergyMeter } from './energy/meter.ts';
+import type { Device, DeviceFailure, DeviceSource, MeasurementMethod, Reading, SampleResult } from './devices/source.ts';
+import type { EnergyInterval, EnergyMeter, MeterStep } from './energy/meter.ts';
+import { powerBoundWatts } from './energy/plausibility.ts';
 import type { Publisher } from './telemetry/publisher.ts';
 import type { SeriesStore } from './telemetry/series-store.ts';
 
 export interface PipelineParts {
   sources: DeviceSource[];
   devices: Device[];
+  /** The source that found each device (the inventory's, kept current by rediscovery). */
+  owners: ReadonlyMap<string, DeviceSource>;
   meter: EnergyMeter;
   ledger: Ledger;
   accountant: CarbonAccountant;
@@ -25,13 +28,15 @@ interface DeviceSet {
   sources: DeviceSource[];
   devices: Device[];
   byId: Map<string, Device>;
+  /** The most power each device can draw (energy/plausibility.ts). */
+  boundWatts: Map<string, number>;
   host: Device[];
   hostMethod: MeasurementMethod;
 }
 
 function deviceSet(sources: DeviceSource[], devices: Device[]): DeviceSet {
   const host = hostDevices(devices);
-  return { sources: [...sources], devices: [...devices], byId: new Map(devices.map((device) => [device.id, device])), host, hostMethod: weakestMethod(host) };
+  return { sources: [...sources], devices: [...devices], byId: new Map(devices.map((device) => [device.id, device])), boundWatts: new Map(devices.map((device) => [device.id, powerBoundWatts(device)])), host, hostMethod: weakestMethod(host) };
 }
 
 export class Pipeline {
@@ -41,7 +46,10 @@ export class Pipeline {
   #nextSet: DeviceSet | undefined;
   /** Every device ever in a set: intervals of a device that left still close in the ledger after the lag. */
   readonly #everKnown = new Map<string, Device>();
-  /** The failure last logged per device, so a failing device is logged once, not every tick. */
+  /**
+   * The failure last logged per device, so a failing device is logged once per transition, not every
+   * tick. The pipeline is the one owner of failure logs and counts: sources only report what happened.
+   */
   readonly #loggedFailure = new Map<string, string>();
   /** A running sum of the host contributors' intervals, so it stays monotonic when the contributors change. */
   #hostJoules = 0;
@@ -101,8 +109,14 @@ export class Pipeline {
       for (const reading of readings) {
         const device = set.byId.get(reading.deviceId);
         if (!device) continue;
+        const bound = set.boundWatts.get(device.id)!;
+        const { interval, event } = meter.add(reading, bound);
+        if (event === 'implausible') {
+          this.#fail(set, { deviceId: device.id, errorType: 'implausible', message: `${describeReading(reading)} implies more than ${bound} W, the device's bound; it adds no energy`, fix: IMPLAUSIBLE_FIX }, nowMs);
+          continue;
+        }
         this.#recover(device, nowMs);
-        const interval = meter.add(reading);
+        this.#note(device, event);
         // Only the host's devices are priced and attributed: a sub-zone's joules are already in its package's.
         if (interval && hostIds.has(device.id)) {
           ledger.addInterval(interval);
@@ -141,29 +155,42 @@ export class Pipeline {
     try {
       return await source.read(nowMs);
     } catch (error) {
-      // Sources promise not to throw; if one does, its devices fail this tick and the rest carry on.
+      // Sources promise not to throw; if one does, exactly its devices fail this tick and the rest carry on.
       const message = `source ${source.name} threw: ${(error as Error).message}`;
-      const failures: DeviceFailure[] = devices
-        .filter((device) => device.id.startsWith(`${source.name}:`))
-        .map((device) => ({ deviceId: device.id, errorType: 'source_error', message }));
-      if (failures.length === 0) this.#parts.logger.error({ source: source.name, err: error }, message);
-      return { readings: [], failures };
+      const owned = devices.filter((device) => this.#parts.owners.get(device.id) === source);
+      if (owned.length === 0) this.#parts.logger.error({ source: source.name, err: error }, message);
+      return { readings: [], failures: owned.map((device) => ({ deviceId: device.id, errorType: 'source_error', message, fix: 'report this as a footprint bug' })) };
     }
   }
 
+  /** A failed read (or an implausible one): status failed, counted when the read was attempted, logged on a change of cause. */
   #fail(set: DeviceSet, failure: DeviceFailure, nowMs: number): void {
     const device = set.byId.get(failure.deviceId);
     if (!device) return;
     this.#parts.publisher.deviceStatus(device, false, nowMs);
-    this.#parts.publisher.deviceError(device, failure.errorType, nowMs);
+    // A device backing off was not read this tick: hw.errors counts failed reads, not ticks.
+    const backingOff = failure.retryAtMs !== undefined && failure.retryAtMs > nowMs;
+    if (!backingOff) this.#parts.publisher.deviceError(device, failure.errorType, nowMs);
     if (this.#loggedFailure.get(device.id) !== failure.errorType) {
       this.#loggedFailure.set(device.id, failure.errorType);
-      this.#parts.logger.warn({ hwId: device.id, errorType: failure.errorType, fix: failure.fix }, `${device.id}: ${failure.message}${failure.fix ? ` (fix: ${failure.fix})` : ''}; retrying, other devices unaffected`);
+      const retry = failure.retryAtMs === undefined ? 'retrying' : `next try in ${Math.max(0, Math.ceil((failure.retryAtMs - nowMs) / 1000))}s`;
+      this.#parts.logger.warn({ hwId: device.id, errorType: failure.errorType, fix: failure.fix }, `${device.id}: ${failure.message}${failure.fix ? ` (fix: ${failure.fix})` : ''}; ${retry}, other devices unaffected`);
     }
+  }
+
+  /** Counter wraps, driver resets and gaps are normal but worth a line. */
+  #note(device: Device, event: MeterStep['event']): void {
+    if (event) this.#parts.logger.info({ hwId: device.id, event }, `${device.id}: energy ${event}`);
   }
 
   #recover(device: Device, nowMs: number): void {
     this.#parts.publisher.deviceStatus(device, true, nowMs);
     if (this.#loggedFailure.delete(device.id)) this.#parts.logger.info({ hwId: device.id }, `${device.id}: reading again`);
   }
+}
+
+const IMPLAUSIBLE_FIX = 'none needed if it is rare (a firmware or bus glitch); if it repeats, check the sensor (docs/methodology.md, implausible readings)';
+
+function describeReading(reading: Reading): string {
+  return reading.kind === 'power' ? `a power sample of ${reading.watts} W` : `counter value ${reading.value}`;
 }

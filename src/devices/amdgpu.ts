@@ -13,6 +13,7 @@ import {
   readUnsigned,
   type FileReader,
 } from './sysfs-read.ts';
+import { microwattsToWatts, naturalOrder } from './units.ts';
 
 export interface AmdGpuSourceOptions {
   hostRoot: string;
@@ -26,9 +27,9 @@ const CARD_DIR = /^card\d+$/;
 const HWMON_DIR = /^hwmon\d+$/;
 /** Preferred first: the driver's own average is steadier than one instant sample. */
 const POWER_FILES = ['power1_average', 'power1_input'];
-const microwattsToWatts = (microwatts: number) => microwatts / 1e6;
 
 const PERMISSION_FIX = 'run footprint as root or grant read on the amdgpu hwmon power file (a udev rule or `chmod a+r` at boot)';
+const GONE_FIX = 'the board was removed or amdgpu is reloading; footprint looks the file up again every tick (check `dmesg` if it stays gone)';
 const NO_SENSOR_FIX = 'amdgpu reports board power from Linux 4.17 on; update the kernel or the amdgpu driver (ROCm DKMS)';
 
 interface Card {
@@ -37,8 +38,6 @@ interface Card {
   deviceDir: string;
   powerPath: string | undefined;
 }
-
-const naturalOrder = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 async function listDir(path: string): Promise<string[]> {
   try {
@@ -98,7 +97,7 @@ export class AmdGpuSource implements DeviceSource {
         const deviceId = card.device.id;
         const path = (card.powerPath ??= await this.rediscoverPowerFile(card.deviceDir));
         if (!path) {
-          result.failures.push({ deviceId, errorType: 'not_found', message: `${card.deviceDir}: the amdgpu hwmon power file is gone` });
+          result.failures.push({ deviceId, errorType: 'not_found', message: `${card.deviceDir}: the amdgpu hwmon power file is gone`, fix: GONE_FIX });
           return;
         }
         try {

@@ -2,24 +2,14 @@
 // Temperature-only chips expose neither and are not devices here.
 import { readdir, realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Logger } from 'pino';
-import { keepKnown, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HwType, type Reading, type SampleResult, type SourceProblem } from './source.ts';
-import {
-  classifyReadError,
-  hostPath,
-  readOptionalTrimmed,
-  readOptionalUnsigned,
-  readTextFile,
-  readUnsigned,
-  type FileReader,
-} from './sysfs-read.ts';
+import { keepKnown, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HwType, type Reading, type SourceProblem } from './source.ts';
+import { classifyReadError, hostPath, readOptionalTrimmed, readOptionalUnsigned, readUnsigned } from './sysfs-read.ts';
+import { SysfsSource } from './sysfs-source.ts';
+import { MICROJOULE_JOULES, microwattsToWatts, naturalOrder } from './units.ts';
 
 const HWMON_DIR = 'sys/class/hwmon';
 const CHIP_DIR = /^hwmon\d+$/;
 const SENSOR_FILE = /^(power|energy)(\d+)_(input|average)$/;
-const MICROJOULE_JOULES = 1e-6;
-/** Dividing (not multiplying by 1e-6) keeps whole microwatt values exact in watts: 118500000 -> 118.5. */
-const microwattsToWatts = (microwatts: number) => microwatts / 1e6;
 
 /** The amdgpu source reads these chips through /sys/class/drm with GPU identity; reading them here would count GPUs twice. */
 const CHIPS_READ_ELSEWHERE = new Set(['amdgpu']);
@@ -53,9 +43,6 @@ const LABEL_TYPES: { match: RegExp; type: HwType }[] = [
   { match: /dram|memory/i, type: 'memory' },
 ];
 
-/** `hwmon2` before `hwmon10`, `energy2_input` before `energy17_input`: devices list in the order people count them. */
-const naturalOrder = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
-
 function chipKind(chipName: string): ChipKind {
   return CHIP_KINDS.find((entry) => entry.match.test(chipName))?.kind ?? { type: 'other', vendor: 'unknown' };
 }
@@ -78,25 +65,9 @@ interface Sensor {
   powerPath?: string;
 }
 
-export interface HwmonSourceOptions {
-  hostRoot: string;
-  reader?: FileReader;
-  logger?: Logger;
-}
-
-export class HwmonSource implements DeviceSource {
+export class HwmonSource extends SysfsSource<Sensor> implements DeviceSource {
   readonly name = 'hwmon';
   readonly rediscoverable = true;
-  private readonly hostRoot: string;
-  private readonly reader: FileReader;
-  private readonly logger: Logger | undefined;
-  private sensors: Sensor[] = [];
-
-  constructor({ hostRoot, reader = readTextFile, logger }: HwmonSourceOptions) {
-    this.hostRoot = hostRoot;
-    this.reader = reader;
-    this.logger = logger;
-  }
 
   async discover(): Promise<Discovery> {
     const devices: Device[] = [];
@@ -122,7 +93,7 @@ export class HwmonSource implements DeviceSource {
         sensors.push(sensor);
       }
     }
-    this.sensors = keepKnown(this.sensors, sensors, (known) => known.deviceId);
+    this.entries = keepKnown(this.entries, sensors, (known) => known.deviceId);
     return { devices, problems };
   }
 
@@ -176,18 +147,7 @@ export class HwmonSource implements DeviceSource {
     };
   }
 
-  async read(nowMs: number): Promise<SampleResult> {
-    const results = await Promise.all(this.sensors.map((sensor) => this.readSensor(sensor, nowMs)));
-    const readings: Reading[] = [];
-    const failures: DeviceFailure[] = [];
-    for (const result of results) {
-      if ('kind' in result) readings.push(result);
-      else failures.push(result);
-    }
-    return { readings, failures };
-  }
-
-  private async readSensor(sensor: Sensor, nowMs: number): Promise<Reading | DeviceFailure> {
+  protected async readEntry(sensor: Sensor, nowMs: number): Promise<Reading | DeviceFailure> {
     const path = sensor.energyPath ?? sensor.powerPath!;
     try {
       const value = await readUnsigned(this.reader, path);

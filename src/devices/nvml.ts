@@ -1,10 +1,11 @@
 // NVIDIA GPUs through NVML: the board energy counter where the board has one (Volta and newer), power
 // samples otherwise. NVML runs in a worker thread (nvml-worker.ts) so a hung driver call is bounded by
-// `timeoutMs`; one request per tick reads every due board. A failing board is reported, logged on the
-// transition, and retried with exponential backoff while the others keep being read.
+// `timeoutMs`; one request per tick reads every due board. A failing board is reported (the pipeline
+// logs and counts it) and retried with exponential backoff while the others keep being read.
 import type { Logger } from 'pino';
 import { NvmlWorker } from './nvml-worker-client.ts';
 import type { CallError, ErrorTexts, KnownBoard, OpenReply, ProcessesReply, SampleReply, SlotSample } from './nvml-protocol.ts';
+import { nvidiaPlacement } from './nvidia-ids.ts';
 import { NVML_RETURN } from './nvml-return.ts';
 import type {
   Device,
@@ -12,6 +13,8 @@ import type {
   DeviceProcess,
   DeviceSource,
   Discovery,
+  GpuPartitions,
+  GpuPlacement,
   SampleResult,
   SourceProblem,
 } from './source.ts';
@@ -29,12 +32,6 @@ export interface NvmlSourceOptions {
   timeoutMs: number;
   logger: Logger;
   backoff?: NvmlBackoff;
-}
-
-/** A MIG instance and the board it is carved from, for attributing pods on instances to the board. */
-export interface MigInstance {
-  parentId: string;
-  uuid: string;
 }
 
 const DEFAULT_BACKOFF: NvmlBackoff = { initialMs: 2_000, maxMs: 300_000 };
@@ -92,7 +89,7 @@ interface Board {
 
 type Opened = { worker: NvmlWorker; reply: Extract<OpenReply, { ok: true }> } | { problem: Problem };
 
-export class NvmlSource implements DeviceSource {
+export class NvmlSource implements DeviceSource, GpuPartitions {
   readonly name = 'nvml';
   private readonly backoff: NvmlBackoff;
   private boards: Board[] = [];
@@ -156,7 +153,7 @@ export class NvmlSource implements DeviceSource {
     const due: Board[] = [];
     for (const board of this.boards) {
       if (board.retryAtMs <= nowMs) due.push(board);
-      else result.failures.push(this.waiting(board, nowMs));
+      else result.failures.push(this.waiting(board));
     }
     if (due.length === 0) return result;
     // Boards being retried go last: if one hangs again, the healthy ones have been read already.
@@ -217,9 +214,11 @@ export class NvmlSource implements DeviceSource {
     return processes;
   }
 
-  /** MIG instances of every board in MIG mode, as found at discovery. */
-  migInstances(): MigInstance[] {
-    return this.boards.flatMap((board) => board.migInstanceUuids.map((uuid) => ({ parentId: board.device.id, uuid })));
+  /** The board of a device the kubelet allocated: a board UUID, a replica of one, or a MIG instance found at discovery. */
+  placeAllocation(deviceId: string, resourceName: string): GpuPlacement | undefined {
+    const migParent = (uuid: string) => this.boards.find((board) => board.migInstanceUuids.includes(uuid))?.device.id;
+    const placement = nvidiaPlacement(deviceId, resourceName, migParent);
+    return placement && this.boards.some((board) => board.device.id === placement.boardId) ? placement : undefined;
   }
 
   async close(): Promise<void> {
@@ -269,7 +268,8 @@ export class NvmlSource implements DeviceSource {
       this.workerProblem = opened.problem;
       this.workerFailures++;
       this.workerRetryAtMs = nowMs + this.delayMs(this.workerFailures);
-      this.options.logger.warn({ source: this.name, fix: opened.problem.fix }, `NVML restart failed: ${opened.problem.message}`);
+      // Every board reports this problem as its failure; the pipeline logs it.
+      this.options.logger.debug({ source: this.name }, `NVML restart failed: ${opened.problem.message}`);
       return undefined;
     }
     // Closed while the worker was starting.
@@ -289,10 +289,7 @@ export class NvmlSource implements DeviceSource {
     if (this.worker === worker) this.worker = undefined;
     this.workerFailures++;
     this.workerRetryAtMs = nowMs + (this.workerFailures > 1 ? this.delayMs(this.workerFailures - 1) : 0);
-    this.options.logger.warn(
-      { source: this.name, fix: FIXES.timeout },
-      `NVML stopped answering within ${this.options.timeoutMs}ms; restarting its worker thread`,
-    );
+    this.options.logger.debug({ source: this.name }, `NVML stopped answering within ${this.options.timeoutMs}ms; restarting its worker thread`);
   }
 
   private collect(board: Board, sample: SlotSample, nowMs: number, result: SampleResult): void {
@@ -322,10 +319,6 @@ export class NvmlSource implements DeviceSource {
 
   private fail(board: Board, nowMs: number, problem: Problem): DeviceFailure {
     const failure: DeviceFailure = { deviceId: board.device.id, ...problem };
-    if (board.failures === 0 || board.lastFailure?.errorType !== failure.errorType) {
-      const { deviceId, errorType, fix } = failure;
-      this.options.logger.warn({ source: this.name, deviceId, errorType, fix }, `GPU ${deviceId}: ${failure.message}`);
-    }
     board.failures++;
     board.retryAtMs = nowMs + this.delayMs(board.failures);
     board.lastFailure = failure;
@@ -333,18 +326,14 @@ export class NvmlSource implements DeviceSource {
   }
 
   private recover(board: Board): void {
-    if (board.failures === 0) return;
-    this.options.logger.info({ source: this.name, deviceId: board.device.id }, `GPU ${board.device.id} answers again`);
     board.failures = 0;
     board.retryAtMs = 0;
     delete board.lastFailure;
   }
 
-  /** A board skipped while it backs off is still reported, so its status stays failed. */
-  private waiting(board: Board, nowMs: number): DeviceFailure {
-    const failure = board.lastFailure!;
-    const retryInSeconds = Math.ceil((board.retryAtMs - nowMs) / 1000);
-    return { ...failure, message: `${failure.message} (next retry in ${retryInSeconds}s)` };
+  /** A board skipped while it backs off is still reported, with its retry time, so its status stays failed but no read is counted. */
+  private waiting(board: Board): DeviceFailure {
+    return { ...board.lastFailure!, retryAtMs: board.retryAtMs };
   }
 
   private noteProcessError(board: Board, error: CallError): void {

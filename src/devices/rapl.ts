@@ -1,8 +1,7 @@
 // RAPL energy counters through the Linux powercap driver (intel_rapl_msr; AMD CPUs use the same
 // `intel-rapl` control type). Reads raw `energy_uj`; the energy stage turns it into monotonic joules.
 import { readdir } from 'node:fs/promises';
-import type { Logger } from 'pino';
-import { keepKnown, type CounterReading, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HostRole, type HwType, type SampleResult, type SourceProblem } from './source.ts';
+import { keepKnown, type CounterReading, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HostRole, type HwType, type SourceProblem } from './source.ts';
 import {
   classifyReadError,
   hostPath,
@@ -12,11 +11,12 @@ import {
   readUnsigned,
   type FileReader,
 } from './sysfs-read.ts';
+import { SysfsSource } from './sysfs-source.ts';
+import { MICROJOULE_JOULES } from './units.ts';
 
 const POWERCAP_DIR = 'sys/class/powercap';
 /** `intel-rapl:0` (package or psys) and `intel-rapl:0:1` (sub-zone). `intel-rapl-mmio:*` is left out: it is the same package counter read through MMIO. */
 const ZONE_DIR = /^intel-rapl:(\d+)(?::(\d+))?$/;
-const MICROJOULE_JOULES = 1e-6;
 
 export const RAPL_PERMISSION_FIX =
   'energy_uj is readable only by root since CVE-2020-8694: run footprint as root, or grant read on ' +
@@ -72,25 +72,9 @@ interface Zone {
   wrapAtMicrojoules: number;
 }
 
-export interface RaplSourceOptions {
-  hostRoot: string;
-  reader?: FileReader;
-  logger?: Logger;
-}
-
-export class RaplSource implements DeviceSource {
+export class RaplSource extends SysfsSource<Zone> implements DeviceSource {
   readonly name = 'rapl';
   readonly rediscoverable = true;
-  private readonly hostRoot: string;
-  private readonly reader: FileReader;
-  private readonly logger: Logger | undefined;
-  private zones: Zone[] = [];
-
-  constructor({ hostRoot, reader = readTextFile, logger }: RaplSourceOptions) {
-    this.hostRoot = hostRoot;
-    this.reader = reader;
-    this.logger = logger;
-  }
 
   async discover(): Promise<Discovery> {
     const problems: SourceProblem[] = [];
@@ -136,7 +120,7 @@ export class RaplSource implements DeviceSource {
       });
       zones.push({ deviceId, energyPath: zone.energyPath, wrapAtMicrojoules: zone.wrapAtMicrojoules });
     }
-    this.zones = keepKnown(this.zones, zones, (known) => known.deviceId);
+    this.entries = keepKnown(this.entries, zones, (known) => known.deviceId);
     this.logger?.debug({ zones: devices.map((device) => device.id) }, 'rapl zones discovered');
     return { devices, problems };
   }
@@ -190,18 +174,7 @@ export class RaplSource implements DeviceSource {
     }
   }
 
-  async read(nowMs: number): Promise<SampleResult> {
-    const results = await Promise.all(this.zones.map((zone) => this.readZone(zone, nowMs)));
-    const readings: CounterReading[] = [];
-    const failures: DeviceFailure[] = [];
-    for (const result of results) {
-      if ('kind' in result) readings.push(result);
-      else failures.push(result);
-    }
-    return { readings, failures };
-  }
-
-  private async readZone(zone: Zone, nowMs: number): Promise<CounterReading | DeviceFailure> {
+  protected async readEntry(zone: Zone, nowMs: number): Promise<CounterReading | DeviceFailure> {
     try {
       const value = await readUnsigned(this.reader, zone.energyPath);
       return { kind: 'counter', deviceId: zone.deviceId, timeMs: nowMs, value, unitJoules: MICROJOULE_JOULES, wrapAt: zone.wrapAtMicrojoules };

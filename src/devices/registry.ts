@@ -35,6 +35,8 @@ export interface DeviceInventory {
   /** Sources that found nothing (NVML before the driver is installed): rediscover asks them again. */
   idleSources: DeviceSource[];
   devices: Device[];
+  /** The source that found each device, so a source that fails marks exactly its own devices. */
+  owners: Map<string, DeviceSource>;
   /** What could not be measured and the fix, for the start-up log and `doctor`. */
   problems: SourceProblem[];
   /** Classes whose power is modelled because no hardware source measures them. */
@@ -64,7 +66,7 @@ const ESTIMATE_FIX =
 export async function discoverAll(sources: DeviceSource[], options: DiscoverOptions): Promise<DeviceInventory> {
   const { logger } = options;
   const found = await Promise.all(sources.map((source) => discoverOne(source, logger)));
-  const inventory: DeviceInventory = { sources: [], idleSources: [], devices: [], problems: [], estimatedClasses: [] };
+  const inventory: DeviceInventory = { sources: [], idleSources: [], devices: [], owners: new Map(), problems: [], estimatedClasses: [] };
   for (const [index, discovery] of found.entries()) {
     const source = sources[index]!;
     inventory.problems.push(...discovery.problems);
@@ -75,6 +77,7 @@ export async function discoverAll(sources: DeviceSource[], options: DiscoverOpti
     }
     inventory.sources.push(source);
     inventory.devices.push(...discovery.devices);
+    for (const device of discovery.devices) inventory.owners.set(device.id, source);
   }
 
   inventory.estimatedClasses = unmeasuredClasses(inventory.devices);
@@ -84,6 +87,7 @@ export async function discoverAll(sources: DeviceSource[], options: DiscoverOpti
   const estimated = await discoverOne(estimator, logger);
   inventory.sources.push(estimator);
   inventory.devices.push(...estimated.devices);
+  for (const device of estimated.devices) inventory.owners.set(device.id, estimator);
   inventory.problems.push(...estimated.problems, ...estimateProblems(inventory.estimatedClasses));
   return inventory;
 }
@@ -119,7 +123,10 @@ export async function rediscover(inventory: DeviceInventory, options: DiscoverOp
   const idleSources: DeviceSource[] = [];
   for (const [index, discovery] of found.entries()) {
     const source = asked[index]!;
-    joined.push(...discovery.devices.filter((device) => !known.has(device.id)));
+    for (const device of discovery.devices.filter((found) => !known.has(found.id))) {
+      joined.push(device);
+      inventory.owners.set(device.id, source);
+    }
     if (!inventory.idleSources.includes(source)) continue;
     if (discovery.devices.length > 0) measuring.push(source);
     else {

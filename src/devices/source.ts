@@ -64,6 +64,11 @@ export interface DeviceFailure {
   message: string;
   /** What the operator can do about it, for the log line and `doctor`. */
   fix?: string;
+  /**
+   * Set while the source backs off: the device was not read this time and is next tried at this time.
+   * The pipeline keeps the device failed but counts only attempted reads in hw.errors.
+   */
+  retryAtMs?: number;
 }
 
 export interface SampleResult {
@@ -90,6 +95,26 @@ export interface Discovery {
   problems: SourceProblem[];
 }
 
+/** The board a device allocated to a pod runs on, and its weight there (compute slices). */
+export interface GpuPlacement {
+  boardId: string;
+  slices: number;
+}
+
+/**
+ * Optional capability of a GPU source whose boards can be partitioned or shared (NVIDIA MIG and
+ * time-slicing): it resolves the device ids the kubelet's device plugin advertises to its boards,
+ * so attribution never parses a vendor's id format (Kepler's optional-interface pattern).
+ */
+export interface GpuPartitions {
+  /** The board of an allocated device id, or undefined when it is not one of this source's. */
+  placeAllocation(deviceId: string, resourceName: string): GpuPlacement | undefined;
+}
+
+export function hasGpuPartitions(source: DeviceSource): source is DeviceSource & GpuPartitions {
+  return typeof (source as Partial<GpuPartitions>).placeAllocation === 'function';
+}
+
 export interface DeviceSource {
   readonly name: string;
   /**
@@ -101,7 +126,10 @@ export interface DeviceSource {
   readonly rediscoverable?: boolean;
   /** Finds the devices. Never throws for missing hardware: reports it as a problem. */
   discover(): Promise<Discovery>;
-  /** Reads every discovered device once. Never throws: a failing device is a DeviceFailure. */
+  /**
+   * Reads every discovered device once. Never throws: a failing device is a DeviceFailure. Never logs
+   * failures either: the pipeline owns failure logs and counts (node_exporter's execute() idea).
+   */
   read(nowMs: number): Promise<SampleResult>;
   /** Processes running on this source's devices (GPUs), when the hardware reports them. */
   processes?(): Promise<DeviceProcess[]>;

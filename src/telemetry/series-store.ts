@@ -26,16 +26,33 @@ export interface SeriesPoint {
 export interface SeriesStoreOptions {
   idleTimeoutMs: number;
   cardinalityLimit: number;
-  /** Told when an attribute set is folded into the overflow series. */
+  /** Told once per attribute set folded into an overflow series (while the set is remembered, see foldedMemory). */
   onOverflow?: (spec: InstrumentSpec) => void;
 }
 
 /** The OpenTelemetry SDK's attribute for the series that collects attribute sets past the limit. */
 export const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': 'true' });
 
+/**
+ * Attributes an overflow series keeps from the sets it folds, so sums per device still hold
+ * (the energy of a device's workloads adds up to the device's energy) when a metric overflows.
+ * There are a handful of devices per node, so these add at most one overflow series per device.
+ */
+const KEPT_ON_OVERFLOW = ['hw.id', 'hw.type'];
+const OVERFLOW_KEY_PREFIX = '\u0001overflow';
+/**
+ * How many folded sets per metric are remembered, so each is counted once without unbounded memory:
+ * ten times the limit, at least 10,000 (about 1 MB of keys); past it the oldest are forgotten.
+ */
+const foldedMemory = (cardinalityLimit: number) => Math.max(10 * cardinalityLimit, 10_000);
+
 export class SeriesStore {
   readonly #options: SeriesStoreOptions;
   readonly #series = new Map<InstrumentSpec, Map<string, SeriesPoint>>();
+  /** Overflow series per metric, which do not count against the limit. */
+  readonly #overflowCount = new Map<InstrumentSpec, number>();
+  /** Folded attribute-set keys per metric -> when last seen, oldest first, for counting each set once. */
+  readonly #folded = new Map<InstrumentSpec, Map<string, number>>();
 
   constructor(options: SeriesStoreOptions) {
     this.#options = options;
@@ -73,7 +90,7 @@ export class SeriesStore {
   remove(spec: InstrumentSpec, matches: (attributes: Attributes) => boolean): void {
     const series = this.#series.get(spec);
     if (!series) return;
-    for (const [key, point] of series) if (matches(point.attributes)) series.delete(key);
+    for (const [key, point] of series) if (matches(point.attributes)) this.#delete(spec, series, key);
   }
 
   /** Drops workload series not updated within the idle timeout. */
@@ -83,10 +100,13 @@ export class SeriesStore {
       if (!spec.expires) continue;
       for (const [key, point] of series) {
         if (nowMs - point.updatedMs > this.#options.idleTimeoutMs) {
-          series.delete(key);
+          this.#delete(spec, series, key);
           dropped++;
         }
       }
+    }
+    for (const folded of this.#folded.values()) {
+      for (const [key, seenMs] of folded) if (nowMs - seenMs > this.#options.idleTimeoutMs) folded.delete(key);
     }
     return dropped;
   }
@@ -107,15 +127,8 @@ export class SeriesStore {
     const existing = series.get(key);
     if (existing) return existing;
 
-    // The overflow series itself does not count against the limit.
-    const overflowKey = '\u0001overflow';
-    const live = series.size - (series.has(overflowKey) ? 1 : 0);
-    if (live >= this.#options.cardinalityLimit) {
-      this.#options.onOverflow?.(spec);
-      let overflow = series.get(overflowKey);
-      if (!overflow) series.set(overflowKey, (overflow = { attributes: OVERFLOW_ATTRIBUTES, startTimeMs: nowMs, updatedMs: nowMs, value: 0 }));
-      return overflow;
-    }
+    const overflows = this.#overflowCount.get(spec) ?? 0;
+    if (series.size - overflows >= this.#options.cardinalityLimit) return this.#overflowPoint(spec, series, key, attributes, nowMs);
     const point: SeriesPoint = {
       attributes: Object.fromEntries(spec.attributes.map((name, index) => [name, values[index]!])),
       startTimeMs: nowMs,
@@ -124,5 +137,34 @@ export class SeriesStore {
     };
     series.set(key, point);
     return point;
+  }
+
+  /** The overflow series a set past the limit folds into: one per device the set names. */
+  #overflowPoint(spec: InstrumentSpec, series: Map<string, SeriesPoint>, key: string, attributes: Record<string, string | undefined>, nowMs: number): SeriesPoint {
+    this.#noteFolded(spec, key, nowMs);
+    const kept = KEPT_ON_OVERFLOW.filter((name) => spec.attributes.includes(name) && attributes[name] !== undefined);
+    const overflowKey = [OVERFLOW_KEY_PREFIX, ...kept.map((name) => attributes[name])].join('\u0000');
+    let overflow = series.get(overflowKey);
+    if (!overflow) {
+      const overflowAttributes = kept.length === 0 ? OVERFLOW_ATTRIBUTES : Object.freeze({ ...OVERFLOW_ATTRIBUTES, ...Object.fromEntries(kept.map((name) => [name, attributes[name]!])) });
+      series.set(overflowKey, (overflow = { attributes: overflowAttributes, startTimeMs: nowMs, updatedMs: nowMs, value: 0 }));
+      this.#overflowCount.set(spec, (this.#overflowCount.get(spec) ?? 0) + 1);
+    }
+    return overflow;
+  }
+
+  /** Tells onOverflow about a set the first time it is folded (again after it was forgotten). */
+  #noteFolded(spec: InstrumentSpec, key: string, nowMs: number): void {
+    let folded = this.#folded.get(spec);
+    if (!folded) this.#folded.set(spec, (folded = new Map()));
+    const known = folded.delete(key);
+    folded.set(key, nowMs);
+    if (folded.size > foldedMemory(this.#options.cardinalityLimit)) folded.delete(folded.keys().next().value!);
+    if (!known) this.#options.onOverflow?.(spec);
+  }
+
+  #delete(spec: InstrumentSpec, series: Map<string, SeriesPoint>, key: string): void {
+    const overflow = series.get(key)?.attributes['otel.metric.overflow'] !== undefined;
+    if (series.delete(key) && overflow) this.#overflowCount.set(spec, this.#overflowCount.get(spec)! - 1);
   }
 }

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { AmdGpuSource } from '../../src/devices/amdgpu.ts';
 import type { PowerReading } from '../../src/devices/source.ts';
 import { EnergyMeter } from '../../src/energy/meter.ts';
+import { powerBoundWatts } from '../../src/energy/plausibility.ts';
 
 const TMP_DIR = fileURLToPath(new URL('../.tmp/', import.meta.url));
 const MI300X_PCI = '0000:03:00.0';
@@ -108,7 +109,7 @@ describe('AmdGpuSource', () => {
 
   test('energy through the energy stage equals the integral of the scripted power', async () => {
     const amd = new AmdGpuSource({ hostRoot: root });
-    await amd.discover();
+    const [board] = (await amd.discover()).devices;
     const meter = new EnergyMeter({ maxGapMs: 10_000 });
     // Board power ramps linearly between samples, so the trapezoid rule is exact: 100 W rising 20 W per 2 s tick.
     const wattsAt = (tick: number) => 100 + 20 * tick;
@@ -117,7 +118,7 @@ describe('AmdGpuSource', () => {
       mi300xPower(wattsAt(tick) * 1e6);
       const { readings } = await amd.read(tick * 2000);
       const reading = readings.find((candidate): candidate is PowerReading => candidate.deviceId === '5d1a4b2c7e9f0123')!;
-      joules += meter.add(reading)?.energyJoules ?? 0;
+      joules += meter.add(reading, powerBoundWatts(board!)).interval?.energyJoules ?? 0;
     }
     // ∫ (100 + 10 t) dt over 0..20 s = 2000 + 2000 J.
     expect(joules).toBeCloseTo(4000, 9);

@@ -127,7 +127,7 @@ describe('RaplSource readings', () => {
     }
     expect(values).toEqual([400_000, 900_000, 150_000, 650_000]);
     // What the energy stage makes of them: the wrap is recovered from the wrapAt the readings carry.
-    const deltas = values.slice(1).map((value, index) => counterDelta(values[index]!, value, wrapAt));
+    const deltas = values.slice(1).map((value, index) => counterDelta(values[index]!, value, Number.MAX_SAFE_INTEGER, wrapAt));
     expect(deltas).toEqual([
       { deltaUnits: 500_000, event: 'advance' },
       { deltaUnits: 250_000, event: 'wrap' },

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceProcess } from '../../src/devices/source.ts';
-import { PodActivityProvider, type PodLookup } from '../../src/attribution/kubernetes/pod-activities.ts';
+import { PodActivityProvider, type PodActivitiesOptions, type PodLookup } from '../../src/attribution/kubernetes/pod-activities.ts';
+import { nvidiaPlacement } from '../../src/devices/nvidia-ids.ts';
 import { DEFAULT_WORKLOAD_KEYS, podInfoOf, type PodInfo } from '../../src/attribution/kubernetes/pod-metadata.ts';
 import type { DeviceAllocation } from '../../src/attribution/kubernetes/pod-resources.ts';
 
@@ -60,7 +61,7 @@ beforeEach(async () => {
   await put('proc/300/cgroup', '0::/system.slice/nvidia-persistenced.service\n');
 });
 
-function provider(allocations: () => Promise<DeviceAllocation[]>, processes: DeviceProcess[], extra: { migParent?: (uuid: string) => string | undefined } = {}) {
+function provider(allocations: () => Promise<DeviceAllocation[]>, processes: DeviceProcess[], extra: Partial<PodActivitiesOptions> = {}) {
   return new PodActivityProvider({
     hostRoot,
     pods,
@@ -139,7 +140,8 @@ describe('PodActivityProvider', () => {
       pods,
       gpuDeviceIds: () => ['GPU-0', 'GPU-1'],
       cpuDeviceIds: () => ['rapl:package-0'],
-      migParent: (uuid) => (uuid === 'MIG-aaaa' ? 'GPU-0' : undefined),
+      // The NVML source's resolution (GpuPartitions), with the board of one R470+ instance known.
+      placeAllocation: (deviceId, resourceName) => nvidiaPlacement(deviceId, resourceName, (uuid) => (uuid === 'MIG-aaaa' ? 'GPU-0' : undefined)),
       allocations: async () => {
         if (!kubeletUp) throw new Error('kubelet restarting');
         return [

@@ -7,7 +7,7 @@ import type { Config } from '../../config.ts';
 import { hostDevices } from '../../devices/host.ts';
 import type { Activity } from '../activity.ts';
 import type { AttributeLookup } from '../workload-attributes.ts';
-import type { Device, DeviceProcess, DeviceSource } from '../../devices/source.ts';
+import { hasGpuPartitions, type Device, type DeviceProcess, type DeviceSource } from '../../devices/source.ts';
 import { PodActivityProvider } from './pod-activities.ts';
 import { PodMetadataWatcher } from './pod-metadata.ts';
 import { PodResourcesClient, podResourcesSocketPath } from './pod-resources.ts';
@@ -23,15 +23,6 @@ export interface KubernetesAttribution {
   senderModel(resource: AttributeLookup, peerAddress: string | undefined): string | undefined;
   refresh(nowMs: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A GPU source that knows its MIG layout (NvmlSource). */
-interface MigAware {
-  migInstances(): { parentId: string; uuid: string }[];
-}
-
-function isMigAware(source: DeviceSource): source is DeviceSource & MigAware {
-  return typeof (source as Partial<MigAware>).migInstances === 'function';
 }
 
 export async function startKubernetesAttribution(config: Config, devices: Device[], sources: DeviceSource[], logger: Logger): Promise<KubernetesAttribution> {
@@ -55,11 +46,14 @@ export async function startKubernetesAttribution(config: Config, devices: Device
   await watcher.start();
   const podResources = new PodResourcesClient({ socketPath: podResourcesSocketPath(config.hostRoot) });
   // Read from the live lists on each use: rediscovery adds sources (a GPU driver installed later) in place.
-  const migParent = (uuid: string) =>
-    sources
-      .filter(isMigAware)
-      .flatMap((source) => source.migInstances())
-      .find((instance) => instance.uuid === uuid)?.parentId;
+  // GPU sources that partition or share boards (NVIDIA MIG, time-slicing) resolve the plugin's device ids.
+  const placeAllocation = (deviceId: string, resourceName: string) => {
+    for (const source of sources.filter(hasGpuPartitions)) {
+      const placement = source.placeAllocation(deviceId, resourceName);
+      if (placement) return placement;
+    }
+    return undefined;
+  };
 
   const provider = new PodActivityProvider({
     hostRoot: config.hostRoot,
@@ -69,7 +63,7 @@ export async function startKubernetesAttribution(config: Config, devices: Device
     pods: watcher,
     allocations: () => podResources.list(),
     processes: async () => (await Promise.all(sources.map((source) => source.processes?.() ?? []))).flat() as DeviceProcess[],
-    migParent,
+    placeAllocation,
     retentionMs: config.attributionLag + 10 * config.interval,
     onError: (step, error) => reportOnce(step, error),
   });

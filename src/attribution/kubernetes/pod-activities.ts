@@ -6,7 +6,7 @@
 //   the rest stays with the ledger's idle.
 // `refresh` samples the node (async I/O) each tick; `activitiesBetween` answers from the samples later.
 import type { Activity, ActivityProvider, Workload } from '../activity.ts';
-import type { DeviceProcess } from '../../devices/source.ts';
+import type { DeviceProcess, GpuPlacement } from '../../devices/source.ts';
 import { podOfPid } from './cgroup.ts';
 import { readOnlineCpuCount, readPodCpuSeconds } from './cpu-time.ts';
 import type { DeviceAllocation } from './pod-resources.ts';
@@ -31,8 +31,11 @@ export interface PodActivitiesOptions {
   allocations?: () => Promise<DeviceAllocation[]>;
   /** Processes on the GPUs (the NVML source's `processes`). */
   processes?: () => Promise<DeviceProcess[]>;
-  /** The board UUID of a MIG instance UUID, from the NVML source. */
-  migParent?: (migUuid: string) => string | undefined;
+  /**
+   * The board of an allocated device id that is not a board itself (a MIG instance, a time-sliced
+   * replica), from the GPU sources that partition boards; without it an id names its board.
+   */
+  placeAllocation?: (deviceId: string, resourceName: string) => GpuPlacement | undefined;
   /** Online CPUs of the host; read from <hostRoot>/sys/devices/system/cpu/online when absent. */
   cpuCount?: number;
   /** How long samples are kept: more than the ledger's attribution lag plus one interval. */
@@ -53,13 +56,6 @@ interface CpuSample {
   usage: Map<string, number>;
   workloads: Map<string, Workload>;
 }
-
-/** Time-sliced GPUs are advertised as `<uuid>::<replica>`; the replica is not a device. */
-const REPLICA_SUFFIX = /::\d+$/;
-/** The pre-R470 MIG device ID names its board: `MIG-GPU-<board uuid>/<gi>/<ci>`. */
-const LEGACY_MIG_ID = /^MIG-(GPU-[0-9a-f-]+)\/\d+\/\d+$/i;
-/** `nvidia.com/mig-3g.40gb`: three of the board's compute slices. */
-const MIG_SLICES = /\/mig-(\d+)g\./;
 
 export class PodActivityProvider implements ActivityProvider {
   readonly name = 'kubernetes';
@@ -174,14 +170,13 @@ export class PodActivityProvider implements ActivityProvider {
     }
     const shares = new Map<string, GpuShare>();
     for (const allocation of this.allocationsSeen) {
-      const board = this.boardOf(allocation.deviceId);
-      if (!board || !boards.has(board)) continue;
+      const placement = this.options.placeAllocation?.(allocation.deviceId, allocation.resourceName) ?? { boardId: allocation.deviceId, slices: 1 };
+      if (!boards.has(placement.boardId)) continue;
       const workload = this.options.pods?.byName(allocation.namespace, allocation.pod)?.workload ?? {
         namespace: allocation.namespace,
         pod: allocation.pod,
       };
-      const slices = Number(MIG_SLICES.exec(allocation.resourceName)?.[1] ?? 1);
-      addShare(shares, { deviceId: board, workload, weight: slices });
+      addShare(shares, { deviceId: placement.boardId, workload, weight: placement.slices });
     }
     return [...shares.values()];
   }
@@ -194,9 +189,8 @@ export class PodActivityProvider implements ActivityProvider {
       this.options.onError?.('processes', error);
       return [];
     }
-    const onBoards = processes
-      .map((process) => ({ ...process, deviceId: this.boardOf(process.deviceId) }))
-      .filter((process): process is DeviceProcess => process.deviceId !== undefined && boards.has(process.deviceId));
+    // GPU sources report processes on their boards' ids.
+    const onBoards = processes.filter((process) => boards.has(process.deviceId));
     const resolved = await Promise.all(
       onBoards.map(async (process) => {
         const pod = await podOfPid(this.options.hostRoot, process.pid);
@@ -235,12 +229,6 @@ export class PodActivityProvider implements ActivityProvider {
       this.options.onError?.('cpu', error);
       return undefined;
     }
-  }
-
-  private boardOf(deviceId: string): string | undefined {
-    const id = deviceId.replace(REPLICA_SUFFIX, '');
-    if (!id.startsWith('MIG-')) return id;
-    return this.options.migParent?.(id) ?? LEGACY_MIG_ID.exec(id)?.[1];
   }
 }
 
