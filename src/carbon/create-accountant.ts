@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config.ts';
 import type { CarbonAccountant, EnergyShare, IntensityStatus, ShareFootprint } from './accountant.ts';
 import { EmbodiedModel } from './embodied.ts';
+import { buildForecast, type SourcedForecast } from './forecast.ts';
 import { IntensityTimeline } from './intensity-timeline.ts';
 import { LiveIntensity, stateOf, type LiveIntensityOptions } from './live-intensity.ts';
 import type { HttpOptions } from './http.ts';
@@ -21,6 +22,8 @@ export interface CarbonAccountantOptions extends LiveIntensityOptions {
 /** The accountant plus a way to poll the provider now (tests, and `doctor`). */
 export interface FootprintCarbonAccountant extends CarbonAccountant {
   refresh(): Promise<void>;
+  /** The intensity ahead (fresh provider points, else the static value with the reason), for plans. */
+  forecast(nowMs: number): SourcedForecast;
 }
 
 export function createCarbonAccountant(
@@ -100,6 +103,15 @@ export function createCarbonAccountant(
     },
     async refresh() {
       await live?.refresh(now());
+    },
+    forecast(nowMs: number): SourcedForecast {
+      return buildForecast({
+        zone: staticIntensity.zone,
+        nowMs,
+        pointsAhead: timeline.pointsAhead(nowMs),
+        ...(provider && live && { live: { source: provider.name, signal: provider.signal, lastError: live.lastError } }),
+        staticGramsPerKwh: staticIntensity.gramsPerKwh,
+      });
     },
   };
 }
