@@ -8,6 +8,8 @@ import { startKubernetesAttribution } from './attribution/kubernetes/attribution
 import { Ledger } from './attribution/ledger.ts';
 import { unknownDeviceWarner } from './attribution/unknown-devices.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
+import { summariseForecast } from './carbon/forecast.ts';
+import { planFromQuery } from './carbon/plan-answer.ts';
 import { ConfigError, splitHostPort, type Config } from './config.ts';
 import { createDeviceSources, describeChange, discoverAll, rediscover, type DeviceInventory } from './devices/registry.ts';
 import type { FileReader } from './devices/sysfs-read.ts';
@@ -121,12 +123,18 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     windows,
     logger: logger.child({ component: 'ingest' }),
     onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
+    planner: (query) => {
+      const nowMs = Date.now();
+      return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);
+    },
   });
   const ingest = await ingestServer.start();
 
   const tick = async (nowMs: number) => {
     await kubernetes?.refresh(nowMs);
     await pipeline.tick(nowMs);
+    const forecast = accountant.forecast(nowMs);
+    publisher.forecast(forecast, summariseForecast(forecast, nowMs), nowMs);
   };
   await tick(Date.now());
   // A slow device must not pile up ticks; the next one starts when this one is done.

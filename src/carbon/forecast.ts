@@ -2,7 +2,7 @@
 // refreshed on the provider's own schedule), else the static value held flat, with the reason stated.
 import type { IntensitySignal } from './accountant.ts';
 import type { IntensityPoint } from './intensity-timeline.ts';
-import type { Forecast } from './plan.ts';
+import { planStart, type Forecast } from './plan.ts';
 
 /** How far ahead the daemon publishes and plans by default; Electricity Maps and WattTime forecast 24-72 h. */
 export const FORECAST_HORIZON_MS = 24 * 3_600_000;
@@ -47,4 +47,27 @@ export function forecastValueAt(forecast: Forecast, timeMs: number): number | un
   let value: number | undefined;
   for (const point of forecast.points) if (point.timeMs <= timeMs) value = point.gramsPerKwh;
   return value;
+}
+
+/** Offsets the forecast gauge publishes: `1h`..`24h`, a bounded label set. */
+export const FORECAST_OFFSET_HOURS = Array.from({ length: 24 }, (_, index) => index + 1);
+/** Job lengths whose best start the daemon publishes: a one-hour and an eight-hour job. */
+export const FORECAST_JOB_HOURS = [1, 8];
+
+export interface ForecastSummary {
+  offsets: { offset: string; gramsPerKwh: number }[];
+  bestStarts: { duration: string; startInSeconds: number; gramsPerKwh: number }[];
+}
+
+/** What the daemon publishes: the value at each hourly offset inside the forecast, and each job's best start in the next 24 h. */
+export function summariseForecast(forecast: Forecast, nowMs: number): ForecastSummary {
+  const offsets = FORECAST_OFFSET_HOURS.flatMap((hours) => {
+    const gramsPerKwh = forecastValueAt(forecast, nowMs + hours * 3_600_000);
+    return gramsPerKwh === undefined ? [] : [{ offset: `${hours}h`, gramsPerKwh }];
+  });
+  const bestStarts = FORECAST_JOB_HOURS.map((hours) => {
+    const plan = planStart({ forecast, nowMs, durationMs: hours * 3_600_000, powerWatts: 1, pue: 1, deadlineMs: nowMs + FORECAST_HORIZON_MS });
+    return { duration: `${hours}h`, startInSeconds: (plan.best.startMs - nowMs) / 1000, gramsPerKwh: plan.best.averageGramsPerKwh };
+  });
+  return { offsets, bestStarts };
 }

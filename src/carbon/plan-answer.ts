@@ -1,7 +1,7 @@
 // The answer of a plan, the same for `GET /v1/plan` and `footprint plan`: JSON, and one readable line.
 import type { SourcedForecast } from './forecast.ts';
-import { planStart } from './plan.ts';
-import type { PlanArgs } from './plan-args.ts';
+import { planStart, PlanError } from './plan.ts';
+import { parsePlanArgs, type PlanArgs } from './plan-args.ts';
 
 export interface PlanAnswer {
   zone: string;
@@ -67,4 +67,19 @@ export function planLine(answer: PlanAnswer): string {
 
 function round(value: number): string {
   return Number(value.toPrecision(4)).toString();
+}
+
+/** Validates the query's strings and answers, or says which argument is wrong (the caller's 400 / exit 2). */
+export function planFromQuery(
+  query: { duration?: string; power?: string; by?: string },
+  forecast: SourcedForecast,
+  pue: number,
+  nowMs: number,
+): { answer: PlanAnswer } | { error: string } {
+  try {
+    return { answer: answerPlan(forecast, parsePlanArgs(query, nowMs), pue, nowMs) };
+  } catch (error) {
+    if (error instanceof PlanError) return { error: error.message };
+    throw error;
+  }
 }

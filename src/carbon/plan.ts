@@ -82,15 +82,32 @@ export function planStart(request: PlanRequest): Plan {
   return { best, now, energyKwh, savingGrams: now.gramsCo2e - best.gramsCo2e, notes };
 }
 
-/** Time-weighted mean intensity over [fromMs, toMs); the last point holds past its end. */
+/** Time-weighted mean intensity over [fromMs, toMs); the last point holds past its start. */
 export function averageIntensity(points: readonly IntensityPoint[], fromMs: number, toMs: number): number {
   let weighted = 0;
-  for (let i = 0; i < points.length; i++) {
+  for (let i = lastPointAtOrBefore(points, fromMs); i < points.length && points[i]!.timeMs < toMs; i++) {
     const segmentStart = Math.max(points[i]!.timeMs, fromMs);
     const segmentEnd = Math.min(points[i + 1]?.timeMs ?? Number.POSITIVE_INFINITY, toMs);
     if (segmentEnd > segmentStart) weighted += points[i]!.gramsPerKwh * (segmentEnd - segmentStart);
   }
   return weighted / (toMs - fromMs);
+}
+
+/** Binary search, so a 5-minute WattTime forecast (288 points a day) stays cheap to plan over. */
+function lastPointAtOrBefore(points: readonly IntensityPoint[], timeMs: number): number {
+  let low = 0;
+  let high = points.length - 1;
+  let found = 0;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (points[mid]!.timeMs <= timeMs) {
+      found = mid;
+      low = mid + 1;
+    } else {
+      high = mid - 1;
+    }
+  }
+  return found;
 }
 
 function iso(timeMs: number): string {

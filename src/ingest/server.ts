@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
 import { sendJsonError } from './http-answers.ts';
+import { createPlanApi, type Planner } from './plan-api.ts';
 import { SpanQueue } from './queue.ts';
 import type { SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome } from './traces-api.ts';
@@ -29,6 +30,8 @@ export interface IngestServerOptions {
   windows: WindowStore;
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
+  /** Answers GET /v1/plan; without it the endpoint is absent. */
+  planner?: Planner;
   /** Replaces the queue's scheduler (tests hold the queue to see 429). */
   schedule?: (turn: () => void) => void;
 }
@@ -57,6 +60,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
   });
   const handleWindows = createWindowsApi(options.windows);
+  const handlePlan = options.planner && createPlanApi(options.planner);
 
   function authorised(request: IncomingMessage): boolean {
     if (!tokenDigest) return true;
@@ -69,7 +73,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0]!;
     const windowsMatch = WINDOWS_PATH.exec(path);
-    if (path !== '/v1/traces' && !windowsMatch) {
+    if (path !== '/v1/traces' && !windowsMatch && !(handlePlan && path === '/v1/plan')) {
       sendJsonError(response, 404, `no such endpoint ${path.slice(0, 64)}; ingest serves /v1/traces and /v1/windows`);
       return;
     }
@@ -77,7 +81,9 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       sendJsonError(response, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer', Connection: 'close' });
       return;
     }
-    if (windowsMatch) {
+    if (handlePlan && path === '/v1/plan') {
+      handlePlan(request, response);
+    } else if (windowsMatch) {
       await handleWindows(windowsMatch[1], request, response);
     } else if (request.method !== 'POST') {
       sendJsonError(response, 405, 'use POST', { Allow: 'POST' });
