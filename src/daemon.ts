@@ -12,6 +12,7 @@ import { summariseForecast } from './carbon/forecast.ts';
 import { planFromQuery } from './carbon/plan-answer.ts';
 import { ConfigError, splitHostPort, type Config } from './config.ts';
 import { createDeviceSources, describeChange, discoverAll, rediscover, type DeviceInventory } from './devices/registry.ts';
+import { hostInventory } from './devices/inventory.ts';
 import type { FileReader } from './devices/sysfs-read.ts';
 import { EnergyMeter } from './energy/meter.ts';
 import { createIngestServer } from './ingest/server.ts';
@@ -71,7 +72,9 @@ function repeatWithoutOverlap(task: () => Promise<void>, intervalMs: number, onE
 export async function startDaemon(config: Config, logger: Logger, hooks: DaemonTestHooks = {}): Promise<RunningDaemon> {
   const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
   const discovery = await discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions);
-  const accountant = createCarbonAccountant(config, logger);
+  const inventory = await hostInventory(config.hostRoot);
+  if (inventory.gaps.length > 0) logger.info({ gaps: inventory.gaps }, 'inventory: embodied figures use the documented assumptions where the machine cannot tell');
+  const accountant = createCarbonAccountant(config, logger, { inventory });
   await accountant.start();
 
   let publisher: Publisher | undefined;

@@ -1,5 +1,6 @@
 // Builds the carbon stage from config: static or live intensity, PUE, embodied factors and tariff.
 import type { Logger } from 'pino';
+import type { HardwareInventory } from '../devices/inventory.ts';
 import { ConfigError, type Config } from '../config.ts';
 import type { CarbonAccountant, EnergyShare, IntensityStatus, ShareFootprint } from './accountant.ts';
 import { EmbodiedModel } from './embodied.ts';
@@ -17,6 +18,8 @@ export interface CarbonAccountantOptions extends LiveIntensityOptions {
   env?: NodeJS.ProcessEnv;
   /** Transport settings for live providers (fetch, timeouts, retry pacing); tests shorten them. */
   http?: HttpOptions;
+  /** The machine's hardware inventory, for embodied figures; without it the documented assumptions apply. */
+  inventory?: HardwareInventory;
 }
 
 /** The accountant plus a way to poll the provider now (tests, and `doctor`). */
@@ -42,7 +45,7 @@ export function createCarbonAccountant(
   );
   const live = provider ? new LiveIntensity(provider, timeline, config, log, options) : undefined;
   const tariff = createTariff(config);
-  const embodied = new EmbodiedModel(config.embodied);
+  const embodied = new EmbodiedModel(config.embodied, options.inventory);
   const now = options.now ?? Date.now;
   const pue = config.pue;
 
