@@ -6,6 +6,8 @@ import { planStart, type Forecast } from './plan.ts';
 
 /** How far ahead the daemon publishes and plans by default; Electricity Maps and WattTime forecast 24-72 h. */
 export const FORECAST_HORIZON_MS = 24 * 3_600_000;
+/** The static value is held flat this far: the furthest deadline a plan accepts (plan-args.ts). */
+const STATIC_HOLD_MS = 7 * 86_400_000;
 /** Step assumed for a forecast of one point (Electricity Maps' hourly granularity). */
 const ONE_POINT_STEP_MS = 3_600_000;
 
@@ -30,7 +32,7 @@ export interface ForecastInputs {
 export function buildForecast({ zone, nowMs, pointsAhead, live, staticGramsPerKwh }: ForecastInputs): SourcedForecast {
   if (!live || pointsAhead.length === 0) {
     const fallback = !live ? undefined : `${live.source}: ${live.lastError ?? 'no fresh values'}; the static annual average is held flat`;
-    return { zone, source: 'static', signal: 'average', points: [{ timeMs: nowMs, gramsPerKwh: staticGramsPerKwh }], endMs: nowMs + FORECAST_HORIZON_MS, ...(fallback && { fallback }) };
+    return { zone, source: 'static', signal: 'average', points: [{ timeMs: nowMs, gramsPerKwh: staticGramsPerKwh }], endMs: nowMs + STATIC_HOLD_MS, ...(fallback && { fallback }) };
   }
   const points = [...pointsAhead];
   // A file whose series starts later than now: the static value covers the time before it.
