@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NoDataError } from '../../src/report/collect.ts';
 import type { ReportData } from '../../src/report/report-data.ts';
 import { runReport, type ReportResult } from '../../src/report/run.ts';
+import { parseConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { modelPowerQuery, runPlan } from '../../src/plan-command.ts';
 import {
   HISTORY_START_SECONDS, increaseBetween, isHostDevice, sampleIndexAt, type GeneratedSeries, type Labels,
 } from '../support/report-history.ts';
@@ -184,6 +187,25 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     // 1.2 x 260 = 312 and 1.2 x 80 = 96 from day 21; the hour before day 21's midnight mixes 420 and 260 by energy.
     const applied = new Set(data.shiftable.intensityByNode.map((p) => Math.round(p.value * 1e6) / 1e6));
     expect([...applied].sort((a, b) => a - b)).toEqual([96, 288, 312, 455.909212, 504]);
+  });
+
+  // `footprint plan --model` reads the same Prometheus: this month's history is already loaded here.
+  it('footprint plan --model takes the power from the model\'s measured mean over the last day', async () => {
+    const config = parseConfig({ zone: 'DE', pue: 1, intensity: 400, logLevel: 'silent' });
+    const answer = JSON.parse(
+      await runPlan(config, { duration: '2h', model: 'llama-3-8b', prometheus: prometheus.url, format: 'json' }, createLogger(config), TO * 1000),
+    ) as { powerWatts: number; energyKwh: number; gramsCo2e: number; bestStartInSeconds: number };
+    // Samples sit on both edges of [TO - 1 d, TO], so rate() is exactly the day's joules / 86 400 s.
+    const watts = growth('ml_energy_joules_total', (l) => l.ml_model === 'llama-3-8b', TO - DAY, TO) / DAY;
+    expectClose(answer.powerWatts, watts);
+    expectClose(answer.energyKwh, (watts * 2 * 3600) / JOULES_PER_KWH);
+    // --intensity 400 held flat: now is best; grams = kWh x 400.
+    expect(answer.bestStartInSeconds).toBe(0);
+    expectClose(answer.gramsCo2e, answer.energyKwh * 400);
+    expect(modelPowerQuery('llama-3-8b')).toBe('sum(rate(ml_energy_joules_total{ml_model="llama-3-8b"}[1d]))');
+    await expect(runPlan(config, { duration: '2h', model: 'nope', prometheus: prometheus.url }, createLogger(config), TO * 1000)).rejects.toThrow(
+      `plan: model: 'nope' has no energy in ${prometheus.url} over the last day (ml_energy_joules_total)`,
+    );
   });
 
   it('report.md carries the same findings as tables', async () => {
