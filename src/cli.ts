@@ -48,7 +48,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
 ];
 
 /** The carbon settings: what `plan` shares with `start`, so it prices a job exactly as the daemon would. */
-const CARBON_KEYS = new Set<keyof Config>(['zone', 'cloudRegion', 'intensity', 'pue', 'intensityProvider', 'intensityUrl', 'intensityTokenFile', 'intensityMaxAge', 'logLevel', 'logFormat']);
+const CARBON_KEYS = new Set<keyof Config>(['zone', 'cloudRegion', 'intensity', 'pue', 'intensityProvider', 'intensityUrl', 'intensityTokenFile', 'intensityMaxAge']);
 
 function withConfigFlags(command: Command, keys?: Set<keyof Config>): Command {
   command.option('--config <FILE>', 'YAML configuration file (FOOTPRINT_CONFIG)');

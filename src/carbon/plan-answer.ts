@@ -57,7 +57,11 @@ export function answerPlan(forecast: SourcedForecast, args: PlanArgs, pue: numbe
 export function planLine(answer: PlanAnswer): string {
   const inMinutes = Math.round(answer.bestStartInSeconds / 60);
   const when = inMinutes === 0 ? 'now' : `in ${Math.floor(inMinutes / 60)}h ${inMinutes % 60}m`;
-  const source = answer.fallback ? `static fallback (${answer.fallback})` : `${answer.source} ${answer.signal} forecast`;
+  const source = answer.fallback
+    ? `static fallback (${answer.fallback})`
+    : answer.source === 'static'
+      ? 'static annual average (no forecast provider configured)'
+      : `${answer.source} ${answer.signal} forecast`;
   const notes = answer.notes.length > 0 ? `; note: ${answer.notes.join('; ')}` : '';
   return (
     `start ${answer.bestStart} (${when}): ${round(answer.energyKwh)} kWh, ${round(answer.gramsCo2e)} gCO2e vs ${round(answer.nowGramsCo2e)} gCO2e now, ` +
