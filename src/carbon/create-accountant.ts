@@ -61,6 +61,7 @@ export function createCarbonAccountant(
     },
     'carbon: accountant ready',
   );
+  if (!provider) log.info('carbon: the static provider has no forecast; forecast metrics and plans hold the annual average flat');
 
   return {
     currency: config.currency,
