@@ -58,9 +58,12 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['logFormat', 'json | pretty', 'FORMAT'],
 ];
 
-function withConfigFlags(command: Command): Command {
+/** The carbon settings: what `plan` shares with `start`, so it prices a job exactly as the daemon would. */
+const CARBON_KEYS = new Set<keyof Config>(['zone', 'cloudRegion', 'intensity', 'pue', 'intensityProvider', 'intensityUrl', 'intensityTokenFile', 'intensityMaxAge']);
+
+function withConfigFlags(command: Command, keys?: Set<keyof Config>): Command {
   command.option('--config <FILE>', 'YAML configuration file (FOOTPRINT_CONFIG)');
-  for (const [key, help, value] of FLAGS) command.addOption(new Option(`--${flagName(key)} <${value ?? 'VALUE'}>`, help));
+  for (const [key, help, value] of FLAGS.filter(([key]) => !keys || keys.has(key))) command.addOption(new Option(`--${flagName(key)} <${value ?? 'VALUE'}>`, help));
   return command;
 }
 
@@ -102,6 +105,23 @@ export function buildProgram(): Command {
     // Each command imports what only it needs, so `start` never loads doctor's or report's code.
     const { runDoctor } = await import('./doctor.ts');
     process.stdout.write(await runDoctor(config, createLogger({ ...config, logLevel: 'silent' })));
+  });
+  withConfigFlags(
+    program
+      .command('plan')
+      .description('the start with the least CO2e for a job under the grid forecast, against starting now')
+      .option('--duration <DURATION>', 'how long the job runs, e.g. 4h')
+      .option('--power <POWER>', 'average power of the job, e.g. 2.4kW or 300W')
+      .option('--by <TIME>', 'the job must end by then: ISO 8601 with a zone, e.g. 2026-12-02T06:00Z')
+      .option('--model <NAME>', "take the power from this ml.model's measured average over the last day (needs --prometheus)")
+      .option('--prometheus <URL>', 'Prometheus that scrapes footprint, for --model')
+      .option('--format <FORMAT>', 'json | text', 'text'),
+    CARBON_KEYS,
+  ).action(async (options) => {
+    const { duration, power, by, model, prometheus, format, ...rest } = options;
+    const config = configFrom(rest);
+    const { runPlan } = await import('./plan-command.ts');
+    process.stdout.write(await runPlan(config, { duration, power, by, model, prometheus, format }, createLogger({ ...config, logLevel: 'silent' })));
   });
   program.addCommand(reportCommand());
   return program;

@@ -6,8 +6,11 @@ import type { ActivitySink } from './attribution/activity.ts';
 import { Ledger } from './attribution/ledger.ts';
 import { unknownDeviceWarner } from './attribution/unknown-devices.ts';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
+import { summariseForecast } from './carbon/forecast.ts';
+import { planFromQuery } from './carbon/plan-answer.ts';
 import { ConfigError, readSmallFile, splitHostPort, type Config } from './config.ts';
 import { createDeviceSources, describeChange, discoverAll, rediscover, type DeviceInventory } from './devices/registry.ts';
+import { hostInventory } from './devices/inventory.ts';
 import type { FileReader } from './devices/sysfs-read.ts';
 import { EnergyMeter } from './energy/meter.ts';
 import { ByteBudget } from './ingest/byte-budget.ts';
@@ -90,7 +93,9 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   const token = config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined;
   const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
   const discovery = await discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions);
-  const accountant = createCarbonAccountant(config, logger);
+  const inventory = await hostInventory(config.hostRoot);
+  if (inventory.gaps.length > 0) logger.info({ gaps: inventory.gaps }, 'inventory: embodied figures use the documented assumptions where the machine cannot tell');
+  const accountant = createCarbonAccountant(config, logger, { inventory });
   await accountant.start();
 
   let publisher: Publisher | undefined;
@@ -152,12 +157,18 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     windows,
     logger: logger.child({ component: 'ingest' }),
     onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
+    planner: (query) => {
+      const nowMs = Date.now();
+      return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);
+    },
   });
   const ingest = await ingestServer.start();
 
   const tick = async (nowMs: number) => {
     await kubernetes?.refresh(nowMs);
     await pipeline.tick(nowMs);
+    const forecast = accountant.forecast(nowMs);
+    publisher.forecast(forecast, summariseForecast(forecast, nowMs), nowMs);
   };
   await tick(Date.now());
   // A slow device must not pile up ticks; the next one starts when this one is done.

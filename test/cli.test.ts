@@ -50,6 +50,10 @@ describe('footprint CLI', () => {
     expect(result.stdout).toMatch(/rapl:package-0\s+cpu\s+amd\s+counter\s+part/);
     expect(result.stdout).toMatch(/estimator:memory\s+memory\s+footprint\s+model/);
     expect(result.stdout).toContain('Estimated, not measured: estimator:memory');
+    // systeminformation reads this machine, not the fixture: the inventory is the documented assumption, stated.
+    expect(result.stdout).toContain(
+      `Inventory (for embodied emissions):\n  system: unknown\n  cpu: unknown, ? socket(s), ? physical core(s)\n  memory: DIMMs unknown\n  assumed: not read (the host root is ${fixture.root}, and systeminformation reads this machine's /); embodied cpu and memory use the documented assumption (24 cores per package, 6 x 32 GB per memory domain)\n`,
+    );
   });
 
   it('starts, logs what it found, serves /metrics and exits 0 on SIGTERM within 5 s', async () => {

@@ -1,8 +1,10 @@
 // Builds the carbon stage from config: static or live intensity, PUE, embodied factors and tariff.
 import type { Logger } from 'pino';
+import type { HardwareInventory } from '../devices/inventory.ts';
 import { ConfigError, type Config } from '../config.ts';
 import type { CarbonAccountant, EnergyShare, IntensityStatus, ShareFootprint } from './accountant.ts';
 import { EmbodiedModel } from './embodied.ts';
+import { buildForecast, type SourcedForecast } from './forecast.ts';
 import { IntensityTimeline } from './intensity-timeline.ts';
 import { LiveIntensity, stateOf, type LiveIntensityOptions } from './live-intensity.ts';
 import type { HttpOptions } from './http.ts';
@@ -16,11 +18,15 @@ export interface CarbonAccountantOptions extends LiveIntensityOptions {
   env?: NodeJS.ProcessEnv;
   /** Transport settings for live providers (fetch, timeouts, retry pacing); tests shorten them. */
   http?: HttpOptions;
+  /** The machine's hardware inventory, for embodied figures; without it the documented assumptions apply. */
+  inventory?: HardwareInventory;
 }
 
 /** The accountant plus a way to poll the provider now (tests, and `doctor`). */
 export interface FootprintCarbonAccountant extends CarbonAccountant {
   refresh(): Promise<void>;
+  /** The intensity ahead (fresh provider points, else the static value with the reason), for plans. */
+  forecast(nowMs: number): SourcedForecast;
 }
 
 export function createCarbonAccountant(
@@ -39,7 +45,7 @@ export function createCarbonAccountant(
   );
   const live = provider ? new LiveIntensity(provider, timeline, config, log, options) : undefined;
   const tariff = createTariff(config);
-  const embodied = new EmbodiedModel(config.embodied);
+  const embodied = new EmbodiedModel(config.embodied, options.inventory);
   const now = options.now ?? Date.now;
   const pue = config.pue;
 
@@ -55,6 +61,7 @@ export function createCarbonAccountant(
     },
     'carbon: accountant ready',
   );
+  if (!provider) log.info('carbon: the static provider has no forecast; forecast metrics and plans hold the annual average flat');
 
   return {
     currency: config.currency,
@@ -100,6 +107,15 @@ export function createCarbonAccountant(
     },
     async refresh() {
       await live?.refresh(now());
+    },
+    forecast(nowMs: number): SourcedForecast {
+      return buildForecast({
+        zone: staticIntensity.zone,
+        nowMs,
+        pointsAhead: timeline.pointsAhead(nowMs),
+        ...(provider && live && { live: { source: provider.name, signal: provider.signal, lastError: live.lastError } }),
+        staticGramsPerKwh: staticIntensity.gramsPerKwh,
+      });
     },
   };
 }

@@ -1,9 +1,11 @@
 // Embodied (SCI `M`) emissions: manufacturing CO2e amortised linearly over the device lifetime, per device-second.
+import type { HardwareInventory } from '../devices/inventory.ts';
 import type { Device, HwType } from '../devices/source.ts';
 import type { Config } from '../config.ts';
 import type { EnergyShare } from './accountant.ts';
 import embodiedDefaults from './data/embodied-defaults.json' with { type: 'json' };
 import { hostShareFactor } from './host-share.ts';
+import { inventoryFactor } from './inventory-embodied.ts';
 import { SECONDS_PER_YEAR } from './units.ts';
 
 export interface EmbodiedFactor {
@@ -37,20 +39,27 @@ export class EmbodiedModel {
   #hostHasPlatform = false;
   /** Each host device's factor, fixed when the host's devices are known. */
   #factorById = new Map<string, EmbodiedFactor>();
+  /** Measured memory domains of the host, among which the inventory's DIMMs are shared. */
+  #memoryDomains = 0;
 
-  constructor(private readonly overrides: Config['embodied']) {}
+  constructor(
+    private readonly overrides: Config['embodied'],
+    /** The machine's inventory; without it (or where it cannot tell) the documented assumptions apply. */
+    private readonly inventory?: HardwareInventory,
+  ) {}
 
   /** Tells the model the host's devices, so host parts are not counted both on their own and inside a GPU's figure. */
   useHostDevices(devices: readonly EmbodiedDevice[]): void {
     this.#hostCarriedByGpu = devices.some((device) => device.type === 'gpu' && !this.#override(device.type, device.name));
     this.#hostHasPlatform = devices.some((device) => device.type === 'platform');
+    this.#memoryDomains = devices.filter((device) => device.type === 'memory' && device.method !== 'model').length;
     this.#factorById = new Map(devices.map((device) => [device.id, this.factorFor(device)]));
   }
 
   /**
    * The first override whose `match` equals the hw.type or is a case-insensitive substring of the
    * device name wins (list order = priority); otherwise an estimated device's share of the reference
-   * server, else the type's default per physical part.
+   * server, else the part as the inventory describes it, else the type's default per physical part.
    */
   factorFor(device: Omit<EmbodiedDevice, 'id'>): EmbodiedFactor {
     const override = this.#override(device.type, device.name);
@@ -58,7 +67,7 @@ export class EmbodiedModel {
     const factor = DEFAULTS[device.type] ?? DEFAULTS.other;
     if (factor.carriedByGpu && this.#hostCarriedByGpu) return CARRIED;
     const share = device.method === 'model' ? hostShareFactor(device, { cpuCarriesPlatform: !this.#hostHasPlatform }) : undefined;
-    return share ?? factor;
+    return share ?? (device.method === 'model' ? undefined : inventoryFactor(device.type, this.inventory, this.#memoryDomains)) ?? factor;
   }
 
   /**

@@ -48,6 +48,17 @@ export class IntensityTimeline {
     return { gramsPerKwh: point.gramsPerKwh, fetchedAtMs: point.fetchedAtMs, ...this.live };
   }
 
+  /**
+   * The fresh points ahead: the one in force at `nowMs` and every later one, each fetched less than
+   * the maximum age before `nowMs` (a forecast is judged by when it was fetched, not by the hour it covers).
+   */
+  pointsAhead(nowMs: number): IntensityPoint[] {
+    return this.points
+      .slice(this.indexAt(nowMs))
+      .filter((point) => nowMs - point.fetchedAtMs < this.maxAgeMs)
+      .map(({ timeMs, gramsPerKwh }) => ({ timeMs, gramsPerKwh }));
+  }
+
   /** Instants in (startMs, endMs) where valueAt may change: point starts and point expiries. */
   changesBetween(startMs: number, endMs: number): number[] {
     const changes: number[] = [];

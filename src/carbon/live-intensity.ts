@@ -17,6 +17,8 @@ const HISTORY_MS = 24 * 3_600_000;
 export class LiveIntensity {
   /** Whether the latest refresh produced fresh data; `live` vs `last_good` in IntensityStatus. */
   lastRefreshOk = false;
+  /** Why the latest refresh failed, for answers that must state a fallback (the plan API). */
+  lastError?: string;
   private timer?: NodeJS.Timeout;
   /** A 429 Retry-After beyond the HTTP layer's patience: no request before this instant. */
   private notBeforeMs = 0;
@@ -54,8 +56,10 @@ export class LiveIntensity {
       this.timeline.record(reading.points, nowMs);
       this.timeline.prune(nowMs - HISTORY_MS);
       this.lastRefreshOk = true;
+      this.lastError = undefined;
     } catch (error) {
       this.lastRefreshOk = false;
+      this.lastError = (error as Error).message;
       if (error instanceof HttpStatusError && error.retryAfterMs !== undefined) this.notBeforeMs = nowMs + error.retryAfterMs;
       this.logger.warn(
         { provider: this.provider.name, error: (error as Error).message, status: (error as HttpStatusError).status },

@@ -1,6 +1,7 @@
 // Fleet carbon overview: what the whole fleet draws, emits and costs, where the intensity comes
 // from, and who the emitters are.
 import type { DashboardSpec } from './builder.ts';
+import { forecastRow } from './forecast.ts';
 import { CLUSTER, clusterVar, datasourceVar, sel } from './variables.ts';
 
 /** The host's devices are the ones with attributed energy; nested sub-zones and sensors have none. */
@@ -121,6 +122,7 @@ export const fleet: DashboardSpec = {
         },
       ],
     },
+    forecastRow(CLUSTER),
     {
       title: 'Top emitters over the range',
       panels: [

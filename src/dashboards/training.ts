@@ -1,6 +1,7 @@
 // Training: per ML job, energy and CO2e by phase over time, cumulative CO2e and cost, the job's
 // GPUs against their power limit and how much of those devices' energy went to idle.
 import type { DashboardSpec } from './builder.ts';
+import { forecastRow } from './forecast.ts';
 import { CLUSTER, JOB, NAMESPACE, NODE, clusterVar, datasourceVar, jobVar, namespaceVar, nodeVar, sel } from './variables.ts';
 
 /** Series of the selected jobs; `ml_job!=""` keeps idle (which has no job) out when "All" is selected. */
@@ -91,5 +92,6 @@ export const training: DashboardSpec = {
         },
       ],
     },
+    forecastRow(CLUSTER, NODE),
   ],
 };

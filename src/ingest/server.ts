@@ -8,6 +8,7 @@ import { applyListenerLimits, listen, type ListenerLimits } from '../listener.ts
 import { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
+import { createPlanApi, type Planner } from './plan-api.ts';
 import { SpanQueue } from './queue.ts';
 import type { SenderModel, SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome } from './traces-api.ts';
@@ -43,6 +44,8 @@ export interface IngestServerOptions {
   windows: WindowStore;
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
+  /** Answers GET /v1/plan; without it the endpoint is absent. */
+  planner?: Planner;
   /** Replaces the queue's scheduler (tests hold the queue to see 429). */
   schedule?: (turn: () => void) => void;
 }
@@ -71,19 +74,22 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);
   const grpc =
     options.grpc && createTracesGrpc({ ...options.grpc, maxBodyBytes: options.maxBodyBytes, exportTraces, authorised, logger: options.logger });
+  const handlePlan = options.planner && createPlanApi(options.planner);
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0]!;
     const windowsMatch = WINDOWS_PATH.exec(path);
-    if (path !== '/v1/traces' && !windowsMatch) {
-      sendJsonError(response, 404, `no such endpoint ${path.slice(0, 64)}; ingest serves /v1/traces and /v1/windows`);
+    if (path !== '/v1/traces' && !windowsMatch && !(handlePlan && path === '/v1/plan')) {
+      sendJsonError(response, 404, `no such endpoint ${path.slice(0, 64)}; ingest serves /v1/traces, /v1/windows and /v1/plan`);
       return;
     }
     if (!authorised(request.headers.authorization)) {
       sendJsonError(response, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer', Connection: 'close' });
       return;
     }
-    if (windowsMatch) {
+    if (handlePlan && path === '/v1/plan') {
+      handlePlan(request, response);
+    } else if (windowsMatch) {
       await handleWindows(windowsMatch[1], request, response);
     } else if (request.method !== 'POST') {
       sendJsonError(response, 405, 'use POST', { Allow: 'POST' });

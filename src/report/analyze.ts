@@ -5,6 +5,7 @@ import type { PromSample } from './prometheus-client.ts';
 import { formatSpan } from './format.ts';
 import { GROUP_BY_LABEL, type GroupBy, type WindowTotalKey } from './queries.ts';
 import type { BreakdownRow, Change, IdleRow, ModelEfficiency, ReportData, ScopedGrams, SeriesPoint } from './report-data.ts';
+import { gramsPerJouleByNode, shiftableSavings } from './shiftable.ts';
 
 const JOULES_PER_KWH = 3_600_000;
 /** measurement.method values that come from hardware; `model` is estimated. */
@@ -228,6 +229,19 @@ export function analyze(raw: RawReport, context: AnalysisContext): ReportData {
       emissionsGramsByGroup: points(raw.series.emissionsByGroup, (m) => workloadKey(m, groupLabel)),
       gramsPer1kTokensByModel: points(raw.series.gramsPer1kTokensByModel, (m) => m.ml_model ?? ''),
     },
+    shiftable: shiftable(raw),
     missingMetrics: raw.missingMetrics,
   };
+}
+
+function shiftable(raw: RawReport): ReportData['shiftable'] {
+  const rates = gramsPerJouleByNode(raw.shiftable.nodeOperationalGrams, raw.shiftable.nodeEnergy);
+  const result = shiftableSavings(raw.shiftable.trainingEnergy, rates);
+  // The chart draws the nodes the jobs ran on: g/J x 3.6e6 = gCO2e per kWh at the devices, PUE included.
+  const nodes = new Set(result.runs.map((run) => run.instance));
+  const intensityByNode = [...rates]
+    .filter(([instance]) => nodes.has(instance))
+    .flatMap(([instance, byTime]) => [...byTime].map(([timeSeconds, gramsPerJoule]) => ({ time: new Date(timeSeconds * 1000).toISOString(), key: instance, value: gramsPerJoule * JOULES_PER_KWH })))
+    .sort((a, b) => a.key.localeCompare(b.key) || a.time.localeCompare(b.time));
+  return { ...result, intensityByNode };
 }

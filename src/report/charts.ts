@@ -55,6 +55,35 @@ function barSpec(rows: Array<{ label: string; value: number; tone?: string }>, x
   } as TopLevelSpec;
 }
 
+/** Applied intensity per node (lines) with each training run drawn as a band over the hours it ran. */
+function jobsOnIntensitySpec(data: ReportData): TopLevelSpec {
+  return {
+    width: WIDTH,
+    height: HEIGHT,
+    config: BASE_CONFIG,
+    layer: [
+      {
+        data: { values: data.shiftable.runs },
+        mark: { type: 'rect', opacity: 0.25 },
+        encoding: {
+          x: { field: 'start', type: 'temporal', title: null, axis: { format: '%b %d', labelAngle: 0 } },
+          x2: { field: 'end' },
+          color: { field: 'job', type: 'nominal', title: 'training run' },
+        },
+      },
+      {
+        data: { values: data.shiftable.intensityByNode },
+        mark: { type: 'line', interpolate: 'step-before', strokeWidth: 1.2, color: '#111827' },
+        encoding: {
+          x: { field: 'time', type: 'temporal' },
+          y: { field: 'value', type: 'quantitative', title: 'gCO2e/kWh applied (PUE incl.)' },
+          detail: { field: 'key', type: 'nominal' },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
 async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
@@ -93,6 +122,7 @@ function chartSpecs(data: ReportData): Array<{ id: string; title: string; spec: 
       empty: data.measurement.methods.length === 0,
     },
     { id: 'grid-intensity', title: 'Grid carbon intensity per zone', spec: timeSeriesSpec(series.intensityByZone, 'gCO2e/kWh', 'line', 'step-after'), empty: series.intensityByZone.length === 0 },
+    { id: 'shiftable-intensity', title: 'Training runs on the applied intensity', spec: jobsOnIntensitySpec(data), empty: data.shiftable.runs.length === 0 },
   ];
 }
 

@@ -2,9 +2,10 @@
 import type { PrometheusClient, PromSample } from './prometheus-client.ts';
 import type { ProgressReporter } from './progress.ts';
 import {
-  METRICS, PROJECTED_KEYS, REQUIRED_METRIC, presenceQuery, seriesQueries, windowTotalQueries,
-  type GroupBy, type SeriesKey, type WindowTotalKey,
+  METRICS, PROJECTED_KEYS, REQUIRED_METRIC, presenceQuery, seriesQueries, shiftableQueries, windowTotalQueries,
+  type GroupBy, type SeriesKey, type ShiftableKey, type WindowTotalKey,
 } from './queries.ts';
+import { SHIFT_STEP_SECONDS } from './shiftable.ts';
 
 export class NoDataError extends Error {}
 
@@ -24,6 +25,8 @@ export interface RawReport {
   projectionBasis: Record<(typeof PROJECTED_KEYS)[number], PromSample[]>;
   /** Range points every stepSeconds, the last one at toSeconds. */
   series: Record<SeriesKey, PromSample[]>;
+  /** Hourly points, buckets ending on the hour inside the window; empty when it holds no whole hour. */
+  shiftable: Record<ShiftableKey, PromSample[]>;
 }
 
 interface Task {
@@ -39,7 +42,7 @@ export async function collect(client: PrometheusClient, plan: QueryPlan, progres
   const seriesStartSeconds = plan.toSeconds - (stepCount - 1) * plan.stepSeconds;
 
   const tasks: Task[] = [];
-  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {} } as Omit<RawReport, 'missingMetrics'>;
+  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {}, shiftable: {} } as Omit<RawReport, 'missingMetrics'>;
   const windowQueries = windowTotalQueries(lengthSeconds);
   for (const [key, expr] of entries(windowQueries)) {
     tasks.push({ label: `${key} (window)`, run: () => client.query(expr, plan.toSeconds), store: (s) => (raw.current[key] = s) });
@@ -51,6 +54,13 @@ export async function collect(client: PrometheusClient, plan: QueryPlan, progres
   }
   for (const [key, expr] of entries(seriesQueries(plan.stepSeconds, plan.groupBy))) {
     tasks.push({ label: key, run: () => client.queryRange(expr, seriesStartSeconds, plan.toSeconds, plan.stepSeconds), store: (s) => (raw.series[key] = s) });
+  }
+  // Hour buckets wholly inside the window: the first ends an hour after the first whole hour starts.
+  const firstHourEnd = Math.ceil(plan.fromSeconds / SHIFT_STEP_SECONDS) * SHIFT_STEP_SECONDS + SHIFT_STEP_SECONDS;
+  const lastHourEnd = Math.floor(plan.toSeconds / SHIFT_STEP_SECONDS) * SHIFT_STEP_SECONDS;
+  for (const [key, expr] of entries(shiftableQueries())) {
+    const run = () => (firstHourEnd <= lastHourEnd ? client.queryRange(expr, firstHourEnd, lastHourEnd, SHIFT_STEP_SECONDS) : Promise.resolve([]));
+    tasks.push({ label: `${key} (hourly)`, run, store: (s) => (raw.shiftable[key] = s) });
   }
 
   const totalQueries = tasks.length + 1;

@@ -162,6 +162,27 @@ export function buildSections(data: ReportData): Section[] {
       chartIds: ['grid-intensity'],
     },
   ];
+  const { shiftable } = data;
+  sections.push({
+    id: 'shiftable',
+    title: 'Shiftable saving',
+    text: [
+      shiftable.jobs.length === 0
+        ? 'No training job (ml_phase="training") ran in this window.'
+        : `Had each training run started at the hour of its day with the least CO2e (same energy profile, same node, the intensity the daemon applied), ` +
+          `operational CO2e would have been ${formatNumber(shiftable.totalSavingGrams / 1000, 3)} kg lower. ` +
+          'A look back at what timing alone could have saved; `footprint plan` looks forward (docs/planning.md).',
+    ],
+    tables: shiftable.jobs.length === 0 ? [] : [{
+      headers: ['job', 'days', 'kgCO2e as run', 'kgCO2e at best start', 'saving kg', 'saving'],
+      numericFrom: 1,
+      rows: shiftable.jobs.map((job) => [
+        job.job, String(job.days), formatNumber(job.actualGrams / 1000, 3), formatNumber(job.bestGrams / 1000, 3),
+        formatNumber(job.savingGrams / 1000, 3), formatPercent(job.actualGrams > 0 ? job.savingGrams / job.actualGrams : null),
+      ]),
+    }],
+    chartIds: ['shiftable-intensity'],
+  });
   if (data.missingMetrics.length > 0) {
     sections.push({
       id: 'missing',

@@ -86,6 +86,20 @@ export function seriesQueries(stepSeconds: number, groupBy: GroupBy) {
 }
 export type SeriesKey = keyof ReturnType<typeof seriesQueries>;
 
+/**
+ * Hourly inputs of the shiftable-saving section (src/report/shiftable.ts), buckets ending on the hour:
+ * each training job's energy per node, and each node's operational grams and host-device energy,
+ * whose ratio is the intensity the daemon applied (PUE included).
+ */
+export function shiftableQueries() {
+  return {
+    trainingEnergy: `sum by (ml_job, instance) (increase(${METRICS.mlEnergy}{ml_phase="training"}[1h]))`,
+    nodeOperationalGrams: `sum by (instance) (increase(${METRICS.mlEmissions}{carbon_scope="operational"}[1h]))`,
+    nodeEnergy: `sum by (instance) (increase(${METRICS.mlEnergy}[1h]))`,
+  };
+}
+export type ShiftableKey = keyof ReturnType<typeof shiftableQueries>;
+
 /** Which of the report's metrics have any sample in the window. */
 export function presenceQuery(rangeSeconds: number): string {
   return `count by (__name__) (last_over_time({__name__=~"${Object.values(METRICS).join('|')}"}[${rangeSeconds}s]))`;

@@ -1,5 +1,6 @@
 // The shape of report.json; the HTML and Markdown renderers read only this.
 import type { GroupBy } from './queries.ts';
+import type { Shiftable } from './shiftable.ts';
 
 export interface Change {
   current: number;
@@ -94,6 +95,8 @@ export interface ReportData {
     emissionsGramsByGroup: SeriesPoint[];
     gramsPer1kTokensByModel: SeriesPoint[];
   };
+  /** Training jobs moved to the cleanest start of the same day, and the intensity each node applied (hourly). */
+  shiftable: Shiftable & { intensityByNode: SeriesPoint[] };
   /** Report metrics with no sample in the window; their sections are empty. */
   missingMetrics: string[];
 }

@@ -2,6 +2,7 @@
 import type { AttributedEnergy, RequestEnergy } from '../attribution/ledger.ts';
 import type { Workload } from '../attribution/activity.ts';
 import type { IntensityStatus, ShareFootprint } from '../carbon/accountant.ts';
+import type { ForecastSummary } from '../carbon/forecast.ts';
 import type { Device, MeasurementMethod } from '../devices/source.ts';
 import { METRICS } from './contract.ts';
 import type { Attributes, SeriesStore } from './series-store.ts';
@@ -75,6 +76,19 @@ export class Publisher {
     this.#store.set(METRICS.intensityAge, zoneSource, status.ageSeconds, nowMs);
     this.#store.remove(METRICS.intensityFallback, () => true);
     this.#store.set(METRICS.intensityFallback, zoneSource, this.#liveProvider && status.state !== 'live' ? 1 : 0, nowMs);
+  }
+
+  /** Replaces the forecast series: offsets past the forecast's end, or a changed source, leave no stale series. */
+  forecast(source: { zone: string; source: string; signal: string }, summary: ForecastSummary, nowMs: number): void {
+    const zoneSource = { 'carbon.zone': source.zone, 'carbon.source': source.source };
+    for (const spec of [METRICS.forecastIntensity, METRICS.forecastBestStart, METRICS.forecastBestIntensity]) this.#store.remove(spec, () => true);
+    for (const { offset, gramsPerKwh } of summary.offsets) {
+      this.#store.set(METRICS.forecastIntensity, { ...zoneSource, 'carbon.signal': source.signal, 'forecast.offset': offset }, gramsPerKwh, nowMs);
+    }
+    for (const { duration, startInSeconds, gramsPerKwh } of summary.bestStarts) {
+      this.#store.set(METRICS.forecastBestStart, { ...zoneSource, 'forecast.duration': duration }, startInSeconds, nowMs);
+      this.#store.set(METRICS.forecastBestIntensity, { ...zoneSource, 'forecast.duration': duration }, gramsPerKwh, nowMs);
+    }
   }
 
   deviceFootprint(device: Device, footprint: ShareFootprint, nowMs: number): void {

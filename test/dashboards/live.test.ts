@@ -75,6 +75,9 @@ const HEADLINE = [
   'Device power',
   'Host power',
   'Attributed vs idle power',
+  'Grid intensity forecast, next 24 hours',
+  'Best start in the next 24 hours',
+  'Best window intensity',
 ];
 
 describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a running daemon', () => {
@@ -194,6 +197,15 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     // The bars add up to the host's energy (the attribution lag shifts them by a second of a steady draw).
     within(hostDevices.reduce((total, s) => total + Number(s.value?.[1]), 0), await panelValue('Energy'), 0.15);
     within(await panelValue('Measured share of energy'), POWER_W / (POWER_W + (await estimatedMemoryW())), 0.05);
+  });
+
+  it('the next-24-hours panels show the static intensity held flat: 24 offsets at 400 g/kWh, best start now', async () => {
+    const forecast = await run(dashboardExprs().find((e) => e.panelTitle === 'Grid intensity forecast, next 24 hours')!.expr);
+    expect(forecast.map((s) => s.metric.forecast_offset).sort((a, b) => parseInt(a!) - parseInt(b!))).toEqual(Array.from({ length: 24 }, (_, i) => `${i + 1}h`));
+    expect(new Set(forecast.map((s) => Number(s.value?.[1])))).toEqual(new Set([INTENSITY_G_PER_KWH]));
+    const bestStarts = await run(dashboardExprs().find((e) => e.panelTitle === 'Best start in the next 24 hours')!.expr);
+    expect(bestStarts.map((s) => [s.metric.forecast_duration, Number(s.value?.[1])]).sort()).toEqual([['1h', 0], ['8h', 0]]);
+    expect(await panelValue('Best window intensity')).toBe(INTENSITY_G_PER_KWH);
   });
 
   it('energy per token and gCO2e per 1k tokens match the fixture truth', async () => {

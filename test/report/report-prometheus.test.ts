@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NoDataError } from '../../src/report/collect.ts';
 import type { ReportData } from '../../src/report/report-data.ts';
 import { runReport, type ReportResult } from '../../src/report/run.ts';
+import { parseConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { modelPowerQuery, runPlan } from '../../src/plan-command.ts';
 import {
   HISTORY_START_SECONDS, increaseBetween, isHostDevice, sampleIndexAt, type GeneratedSeries, type Labels,
 } from '../support/report-history.ts';
@@ -164,12 +167,55 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     expect(new Set(data.series.intensityByZone.filter((p) => p.key === 'DE (average)').map((p) => p.value))).toContain(260);
   });
 
+  it('shiftable saving: the nightly training run moved into the midday solar dip, as computed by hand', () => {
+    // train-resnet on GPU-b1 (DE) runs 02:00-10:00 UTC at busy 0.95: 0.95 x (40 + 310 x 0.95) W = 317.775 W, 0.317775 kWh an hour,
+    // x PUE 1.2 = 0.38133 kWh at the facility. The window holds days 14-19 of its run: 6 days, all before the day-21 drop.
+    // As run: 0.38133 x 8 h x 420 g/kWh = 1281.2688 g a day. Best: any start from 08:00 to 12:00 covers the 12:00-16:00
+    // dip at 420 - 180 = 240 g/kWh; the earliest, 08:00: 0.38133 x (4 x 420 + 4 x 240) = 1006.7112 g. Saving 274.5576 g a day.
+    expect(data.shiftable.jobs).toHaveLength(1);
+    const [resnet] = data.shiftable.jobs;
+    expect(resnet).toMatchObject({ job: 'train-resnet', days: 6 });
+    expectClose(resnet!.actualGrams, 6 * 1281.2688);
+    expectClose(resnet!.bestGrams, 6 * 1006.7112);
+    expectClose(resnet!.savingGrams, 1647.3456);
+    expectClose(data.shiftable.totalSavingGrams, 1647.3456);
+    // The as-run grams are the job's operational grams the counters hold.
+    expectClose(resnet!.actualGrams, growth('ml_emissions_grams_total', (l) => l.ml_job === 'train-resnet' && l.carbon_scope === 'operational'));
+    const day = (n: number, hour: number) => new Date((HISTORY_START_SECONDS + n * DAY + hour * 3600) * 1000).toISOString();
+    expect(data.shiftable.runs).toEqual([14, 15, 16, 17, 18, 19].map((n) => ({ job: 'train-resnet', instance: 'gpu-node-b:9464', start: day(n, 2), end: day(n, 10), bestStart: day(n, 8) })));
+    // The chart's line: the applied intensity, PUE included: 1.2 x 240 = 288 in the dip, 1.2 x 420 = 504 outside,
+    // 1.2 x 260 = 312 and 1.2 x 80 = 96 from day 21; the hour before day 21's midnight mixes 420 and 260 by energy.
+    const applied = new Set(data.shiftable.intensityByNode.map((p) => Math.round(p.value * 1e6) / 1e6));
+    expect([...applied].sort((a, b) => a - b)).toEqual([96, 288, 312, 455.909212, 504]);
+  });
+
+  // `footprint plan --model` reads the same Prometheus: this month's history is already loaded here.
+  it('footprint plan --model takes the power from the model\'s measured mean over the last day', async () => {
+    const config = parseConfig({ zone: 'DE', pue: 1, intensity: 400, logLevel: 'silent' });
+    const answer = JSON.parse(
+      await runPlan(config, { duration: '2h', model: 'llama-3-8b', prometheus: prometheus.url, format: 'json' }, createLogger(config), TO * 1000),
+    ) as { powerWatts: number; energyKwh: number; gramsCo2e: number; bestStartInSeconds: number };
+    // Samples sit on both edges of [TO - 1 d, TO], so rate() is exactly the day's joules / 86 400 s.
+    const watts = growth('ml_energy_joules_total', (l) => l.ml_model === 'llama-3-8b', TO - DAY, TO) / DAY;
+    expectClose(answer.powerWatts, watts);
+    expectClose(answer.energyKwh, (watts * 2 * 3600) / JOULES_PER_KWH);
+    // --intensity 400 held flat: now is best; grams = kWh x 400.
+    expect(answer.bestStartInSeconds).toBe(0);
+    expectClose(answer.gramsCo2e, answer.energyKwh * 400);
+    expect(modelPowerQuery('llama-3-8b')).toBe('sum(rate(ml_energy_joules_total{ml_model="llama-3-8b"}[1d]))');
+    await expect(runPlan(config, { duration: '2h', model: 'nope', prometheus: prometheus.url }, createLogger(config), TO * 1000)).rejects.toThrow(
+      `plan: model: 'nope' has no energy in ${prometheus.url} over the last day (ml_energy_joules_total)`,
+    );
+  });
+
   it('report.md carries the same findings as tables', async () => {
     const markdown = await readFile(join(OUT, 'report.md'), 'utf8');
     expect(markdown).toContain('## Idle share');
     expect(markdown).toContain('| llama-3-8b |');
     expect(markdown).toContain('docs/methodology.md');
     expect(markdown).toContain('Method: linear');
+    expect(markdown).toContain('## Shiftable saving');
+    expect(markdown).toContain('| train-resnet | 6 | 7.688 | 6.040 | 1.647 | 21.4% |');
   });
 
   it('an empty window is an error that names the missing metrics', async () => {
@@ -195,7 +241,7 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
         );
         expect(marksPerChart.map(([id]) => id)).toEqual([
           'power-by-node', 'power-by-device-type', 'emissions-by-group', 'emissions-by-model', 'emissions-by-job',
-          'emissions-by-namespace', 'grams-per-1k-tokens', 'idle-share-nodes', 'idle-share-gpus', 'measurement-method', 'grid-intensity',
+          'emissions-by-namespace', 'grams-per-1k-tokens', 'idle-share-nodes', 'idle-share-gpus', 'measurement-method', 'grid-intensity', 'shiftable-intensity',
         ]);
         for (const [id, marks] of marksPerChart) expect(marks, id ?? '').toBeGreaterThan(0);
         expect(problems).toEqual([]);

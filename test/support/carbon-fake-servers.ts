@@ -56,6 +56,19 @@ export function electricityMapsLatest(zone: string, carbonIntensity: number, dat
   };
 }
 
+/**
+ * Electricity Maps `GET /v3/carbon-intensity/forecast?zone=` body (API reference, docs.electricitymaps.com
+ * "Carbon intensity forecast": `{zone, forecast: [{carbonIntensity, datetime}], updatedAt}`, hourly by
+ * default, horizon 24-72 h by plan).
+ */
+export function electricityMapsForecast(zone: string, startMs: number, carbonIntensities: number[], stepMs = 3_600_000) {
+  return {
+    zone,
+    forecast: carbonIntensities.map((carbonIntensity, index) => ({ carbonIntensity, datetime: new Date(startMs + index * stepMs).toISOString() })),
+    updatedAt: new Date(startMs).toISOString(),
+  };
+}
+
 /** WattTime `GET /v3/forecast` body: 5-minute points in lbs CO2/MWh. */
 export function wattTimeForecast(region: string, startMs: number, valuesLbsPerMwh: number[], generatedAtMs = startMs) {
   return {

@@ -1,7 +1,8 @@
 // A synthetic month of footprint series with the truth kept beside it: the cumulative value of
 // every counter at every sample, so tests can compute expected report numbers without PromQL.
-// The world: three nodes (two GPU nodes in zone DE, one CPU node in FR), five workloads plus idle,
-// a DE grid-intensity drop on day 21, PUE 1.2, a flat EUR tariff and per-device embodied rates.
+// The world: three nodes (two GPU nodes in zone DE, one CPU node in FR), five workloads plus idle
+// (a nightly 02:00-10:00 training run on days 8-19), a DE grid-intensity drop on day 21 and a
+// midday solar dip, PUE 1.2, a flat EUR tariff and per-device embodied rates.
 // Like the daemon, it also publishes hw_energy for a RAPL sub-zone nested in a package, but prices,
 // attributes and adds to hw_host_energy only the host's devices: a report summing the sub-zone is caught.
 
@@ -57,9 +58,12 @@ const diurnal = (phaseHours: number, low: number, high: number) => (tSeconds: nu
   return low + ((high - low) * (1 + Math.sin(dayAngle))) / 2;
 };
 
-const trainingDays = (firstDay: number, lastDay: number) => (tSeconds: number) => {
-  const day = (tSeconds - HISTORY_START_SECONDS) / DAY_SECONDS;
-  return day >= firstDay && day < lastDay ? 0.95 : 0;
+/** Busy 0.95 from `firstHour` to `lastHour` UTC (by the interval's start) on days [firstDay, lastDay): a nightly training run. */
+const trainingRuns = (firstDay: number, lastDay: number, firstHour: number, lastHour: number) => (endSeconds: number) => {
+  const startSeconds = endSeconds - SAMPLE_SECONDS - HISTORY_START_SECONDS;
+  const day = Math.floor(startSeconds / DAY_SECONDS);
+  const hour = (startSeconds % DAY_SECONDS) / 3600;
+  return day >= firstDay && day < lastDay && hour >= firstHour && hour < lastHour ? 0.95 : 0;
 };
 
 const llama: Omit<WorkloadSpec, 'pod'> = {
@@ -72,7 +76,7 @@ const mistral: Omit<WorkloadSpec, 'pod'> = {
 };
 const resnet: Omit<WorkloadSpec, 'pod'> = {
   model: 'resnet50', job: 'train-resnet', phase: 'training', namespace: 'research',
-  busyFraction: trainingDays(8, 20), requestsPerBusySecond: 0, inputTokensPerRequest: 0, outputTokensPerRequest: 0,
+  busyFraction: trainingRuns(8, 20, 2, 10), requestsPerBusySecond: 0, inputTokensPerRequest: 0, outputTokensPerRequest: 0,
 };
 const embedder: Omit<WorkloadSpec, 'pod'> = {
   model: 'bge-small', job: 'embed-docs', phase: 'inference', namespace: 'search',
@@ -112,10 +116,18 @@ function intervalJoules(device: DeviceSpec, endSeconds: number): number {
   return (device.idleWatts + (device.busyWatts - device.idleWatts) * busy) * SAMPLE_SECONDS;
 }
 
-/** Grid intensity in gCO2e/kWh; DE drops from 420 to 260 on day 21 (inside the later fortnight). */
+/** DE's midday solar dip: intervals starting 12:00-16:00 UTC are this much cleaner. */
+export const DE_SOLAR_DIP_G_PER_KWH = 180;
+
+/**
+ * Grid intensity in gCO2e/kWh of the interval ending at `tSeconds`: DE drops from 420 to 260 on day 21
+ * (inside the later fortnight), less the solar dip from 12:00 to 16:00 UTC; FR is flat.
+ */
 export function intensityGramsPerKwh(zone: 'DE' | 'FR', tSeconds: number): number {
   if (zone === 'FR') return 55;
-  return tSeconds < HISTORY_START_SECONDS + 21 * DAY_SECONDS ? 420 : 260;
+  const base = tSeconds < HISTORY_START_SECONDS + 21 * DAY_SECONDS ? 420 : 260;
+  const startHour = ((tSeconds - SAMPLE_SECONDS - HISTORY_START_SECONDS) % DAY_SECONDS) / 3600;
+  return startHour >= 12 && startHour < 16 ? base - DE_SOLAR_DIP_G_PER_KWH : base;
 }
 
 export function sampleTimeSeconds(index: number): number {
