@@ -23,7 +23,7 @@ export function haveBinaries(...paths: string[]): boolean {
       return true;
     }
   });
-  if (missing.length > 0 && process.env.CI === 'true') throw new Error(`CI needs ${missing.join(', ')} (apt-get install prometheus chromium)`);
+  if (missing.length > 0 && process.env.CI === 'true') throw new Error(`CI needs ${missing.join(', ')} (apt-get install prometheus chromium victoria-metrics)`);
   return missing.length === 0;
 }
 export { freePort };
