@@ -1,11 +1,10 @@
 // A real VictoriaMetrics (Debian's `victoria-metrics`) holding the same synthetic history as the
 // report's Prometheus: the series go in through its Prometheus text import API
 // (POST /api/v1/import/prometheus, millisecond timestamps), then a forced flush makes them queryable.
-import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort } from './prom-server.ts';
 import { sampleTimeSeconds, type GeneratedSeries } from './report-history.ts';
+import { startServerProcess } from './server-process.ts';
 
 export const VICTORIA_METRICS = '/usr/bin/victoria-metrics';
 
@@ -26,30 +25,12 @@ function* importLines(series: GeneratedSeries[]): Generator<string> {
 export async function startLoadedVictoriaMetrics(workDir: string, series: GeneratedSeries[]): Promise<LoadedVictoriaMetrics> {
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child = spawn(VICTORIA_METRICS, [
+  const { url, stop } = await startServerProcess(VICTORIA_METRICS, (port) => [
     `-storageDataPath=${join(workDir, 'data')}`, `-httpListenAddr=127.0.0.1:${port}`,
     // The history lies in the past (2025): keep it, and answer from storage, not a cache of the empty start.
     '-retentionPeriod=100y', '-search.disableCache', '-loggerLevel=ERROR',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  };
+  ], '/health');
   try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`victoria-metrics exited with ${child.exitCode}:\n${output}`);
-      if (await fetch(`${url}/health`).then((response) => response.ok, () => false)) break;
-      if (Date.now() > deadline) throw new Error(`victoria-metrics not ready at ${url} within 30 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
     const body = [...importLines(series)].join('\n') + '\n';
     const imported = await fetch(`${url}/api/v1/import/prometheus`, { method: 'POST', body });
     if (imported.status !== 204) throw new Error(`import answered ${imported.status}: ${await imported.text()}`);
