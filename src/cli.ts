@@ -1,4 +1,4 @@
-// argv -> config -> subcommand. Flags are the config keys in kebab case (DESIGN.md "Interfaces").
+// argv -> config -> subcommand. Flags are the config keys in kebab case (docs/architecture.md "Interfaces").
 import { Command, Option } from 'commander';
 import { ConfigError, flagName, loadConfig, type Config } from './config.ts';
 import { startDaemon } from './daemon.ts';

@@ -54,7 +54,7 @@ const RATIOS: RuleGroup = {
     { record: 'namespace:ml_cost:rate5m', expr: rate5m('ml_cost_total', 'k8s_namespace_name, currency') },
     { record: 'model_namespace:ml_emissions_grams:rate5m', expr: rate5m('ml_emissions_grams_total{ml_model!=""}', 'ml_model, k8s_namespace_name') },
     { record: 'model_namespace:ml_energy_joules:rate5m', expr: rate5m('ml_energy_joules_total{ml_model!=""}', 'ml_model, k8s_namespace_name') },
-    // Tokens and requests carry no namespace label (DESIGN.md contract), so the per-token and
+    // Tokens and requests carry no namespace label (docs/architecture.md, metric contract), so the per-token and
     // per-request ratios are per model.
     { record: GRAMS_PER_1K_TOKENS_RECORD, expr: gramsPer1kTokensExpr('5m') },
     {
@@ -208,5 +208,3 @@ export const RULE_FILES: readonly RuleFile[] = [
   { file: 'footprint-carbon-slo.yaml', groups: [TARGETS, BUDGET_BURN, EFFICIENCY] },
   { file: 'footprint-operational.yaml', groups: [OPERATIONAL] },
 ];
-
-export const isAlert = (rule: RecordingRule | AlertingRule): rule is AlertingRule => 'alert' in rule;

@@ -4,18 +4,22 @@
 // hw_energy_joules_total also holds devices nested in others (RAPL sub-zones, psys next to its
 // packages, hwmon sensors), so no total sums it: whole-host energy comes from hw_host_energy_joules_total,
 // per-device-type energy from ml_energy_joules_total, which exists only for the host's devices.
+import { METRICS as CONTRACT, prometheusSeriesNames, type InstrumentSpec } from '../telemetry/contract.ts';
+
+// Series names come from the metric contract, so a renamed instrument cannot leave the report behind.
+const series = (spec: InstrumentSpec): string => prometheusSeriesNames(spec)[0]!;
 
 export const METRICS = {
-  hostEnergy: 'hw_host_energy_joules_total',
-  hwEnergy: 'hw_energy_joules_total',
-  deviceEmissions: 'carbon_emissions_grams_total',
-  deviceCost: 'energy_cost_total',
-  mlEnergy: 'ml_energy_joules_total',
-  mlEmissions: 'ml_emissions_grams_total',
-  mlCost: 'ml_cost_total',
-  tokens: 'ml_tokens_total',
-  requests: 'ml_requests_total',
-  intensity: 'carbon_intensity_grams_per_kilowatt_hour',
+  hostEnergy: series(CONTRACT.hostEnergy),
+  hwEnergy: series(CONTRACT.hwEnergy),
+  deviceEmissions: series(CONTRACT.carbonEmissions),
+  deviceCost: series(CONTRACT.energyCost),
+  mlEnergy: series(CONTRACT.mlEnergy),
+  mlEmissions: series(CONTRACT.mlEmissions),
+  mlCost: series(CONTRACT.mlCost),
+  tokens: series(CONTRACT.mlTokens),
+  requests: series(CONTRACT.mlRequests),
+  intensity: series(CONTRACT.carbonIntensity),
 } as const;
 
 /** Without this one there is nothing to report; the others only leave sections empty. */

@@ -1,4 +1,4 @@
-// The metric contract, in one place (DESIGN.md "The metric contract"). OTel names and units are what
+// The metric contract, in one place (docs/architecture.md "The metric contract"). OTel names and units are what
 // OTLP carries; `prometheusName` follows the OTel-to-Prometheus compatibility rules (unit suffix,
 // `_total` added by the exporter for counters), so a scrape of the daemon and an OpenTelemetry
 // Collector's Prometheus export give the same series names.

@@ -3,7 +3,8 @@
 // fixture tree at /host (the kernel's powercap layout, see test/support/sysfs-fixture.ts).
 import { chmodSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, sampleValue } from '../integration/daemon-fixture.ts';
+import { sampleValue } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 import { BASE_IMAGE, containerStderr, ensureBaseImage, imageBytes, podman, skipWithoutPodman } from '../support/podman.ts';
 import { freePort } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';

@@ -11,6 +11,7 @@ import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { freePort, startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 import { REPO_ROOT, dashboardExprs, substitute } from './exprs.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 
 const POWER_W = 50;
 const CORE_W = 30;
@@ -21,7 +22,6 @@ const MODEL = 'live-model';
 const RUN_S = 20;
 const TOKENS_PER_S = (TOKENS_PER_SPAN.input + TOKENS_PER_SPAN.output) / SPAN_S;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nanos = (ms: number) => (BigInt(Math.round(ms)) * 1_000_000n).toString();
 
 function spanBody(startMs: number, endMs: number) {
@@ -53,15 +53,6 @@ function spanBody(startMs: number, endMs: number) {
       },
     ],
   };
-}
-
-async function waitForOk(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`${url} not ready after ${timeoutMs}ms`);
 }
 
 const HEADLINE = [
@@ -122,7 +113,8 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     const keep = (chunk: Buffer) => (daemonLog = (daemonLog + chunk.toString()).slice(-8000));
     daemon.stdout!.on('data', keep);
     daemon.stderr!.on('data', keep);
-    await waitForOk(`http://127.0.0.1:${metricsPort}/readyz`, 30_000).catch((error) => {
+    const readyz = `http://127.0.0.1:${metricsPort}/readyz`;
+    await eventually(() => fetch(readyz).then((r) => r.ok || undefined, () => undefined), 30_000, `${readyz} ready`).catch((error) => {
       throw new Error(`${(error as Error).message}\n${daemonLog}`);
     });
     prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${metricsPort}`], scrapeIntervalS: 1 });

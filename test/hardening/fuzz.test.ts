@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestDaemon, type TestDaemon } from '../integration/daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { httpTransport, runCampaign, seedBodies, type FuzzEncoding } from '../support/otlp-fuzz.ts';
 
 const CASES = 20_000;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
 import { freePort } from '../support/prom-server.ts';
-import { sampleValue } from '../integration/daemon-fixture.ts';
+import { sampleValue } from '../support/daemon.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/footprint.js');
 const SILENT_SOCKETS = 3000;

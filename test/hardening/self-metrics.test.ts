@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../integration/daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 
 let daemon: TestDaemon;
 beforeAll(async () => {

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 const POWER_WATTS = 100;

@@ -12,7 +12,8 @@ import { scheduledLatest, startFakeServer, type FakeServer, type ScheduledLatest
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 const ZONE = 'DE';
@@ -167,4 +168,3 @@ describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus',
   }
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

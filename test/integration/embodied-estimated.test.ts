@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CPU_KG_PER_VCPU, MEMORY_KG_PER_GIB, PLATFORM_KG_PER_VCPU } from '../../src/carbon/host-share.ts';
 import { CCF_COEFFICIENTS } from '../../src/devices/estimator.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const VCPUS = 2;
 const MEMORY_GIB = 8;

@@ -7,7 +7,8 @@ import { fakeUuid, nvmlDouble, type FakeGpu, type NvmlDouble } from '../support/
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 const BIN = new URL('../../bin/footprint.js', import.meta.url).pathname;

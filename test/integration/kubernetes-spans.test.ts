@@ -13,7 +13,8 @@ import { startFakeApiServer, type FakeApiServer } from '../support/k8s-api-serve
 import { startFakeKubelet, type FakeKubelet } from '../support/k8s-kubelet.ts';
 import { recordVllmRequest, type RequestTimes } from '../support/llm-span-shapes.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const NODE = 'gpu-node-1';
 const POWER_WATTS = 100;

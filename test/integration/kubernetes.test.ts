@@ -17,7 +17,8 @@ import { fakeUuid, nvmlDouble, type FakeNvmlScript, type NvmlDouble } from '../s
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 
@@ -81,7 +82,6 @@ function expectRelative(actual: number | undefined, expected: number, relative =
   expect(Math.abs(actual! - expected), `${actual} vs ${expected}`).toBeLessThanOrEqual(relative * Math.abs(expected));
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
   let fixture: SysfsFixture;

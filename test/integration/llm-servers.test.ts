@@ -10,7 +10,8 @@ import type { Tracer } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFastApiChat, recordVllmRequest } from '../support/llm-span-shapes.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const POWER_WATTS = 100;
 const GPU_ID = '0x6d2a1f0e9b3c4d5e';

@@ -8,12 +8,12 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 
 const POWER_WATTS = 100;
 const DEVICE_ID = '0x5b1e7c2d4a6f8091';
 const SPAN_MS = 40_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('long spans with the default attribution lag and horizon', () => {
   let fixture: SysfsFixture;

@@ -6,7 +6,8 @@ import { accessSync, constants } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/prom-server.ts';
 import { createSysfsFixture, DEFAULT_MAX_ENERGY_RANGE_UJ, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const NODE_EXPORTER = '/usr/bin/prometheus-node-exporter';
 

@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 interface OtlpMetric {
   name: string;

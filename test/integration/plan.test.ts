@@ -13,7 +13,8 @@ import { lookupZone } from '../../src/carbon/zones.ts';
 import { electricityMapsForecast, electricityMapsLatest, json, startFakeServer, wattTimeForecast, type FakeServer } from '../support/carbon-fake-servers.ts';
 import { findPromBinary, skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('promtool');
 const BIN = new URL('../../bin/footprint.js', import.meta.url).pathname;

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPromBinary, skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, DEFAULT_MAX_ENERGY_RANGE_UJ, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('prometheus', 'promtool');
 const INTENSITY_G_PER_KWH = 400;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeUuid, nvmlDouble, type FakeGpu } from '../support/nvml-double.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, type TestDaemon, startTestDaemon } from './daemon-fixture.ts';
+import { sampleValue, type TestDaemon, startTestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 const REDISCOVER_MS = 300;
 const PACKAGE_ENERGY = 'sys/class/powercap/intel-rapl:0/energy_uj';

@@ -13,7 +13,8 @@ import { fakeUuid, nvmlDouble } from '../support/nvml-double.ts';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 
@@ -77,7 +78,6 @@ function spanBody(spans: Array<{ span: Span; baseMs: number; index: number }>) {
   };
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** Relative 1e-9: the report sums per-group increases client-side, Prometheus sums them server-side. */
 function expectSame(actual: number | null | undefined, expected: number | undefined): void {

@@ -2,7 +2,8 @@
 // finished workload's series leave /metrics after the idle timeout instead of staying forever.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { eventually, sampleValue, startTestDaemon, type TestDaemon } from './daemon-fixture.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually } from '../support/eventually.ts';
 
 function spanRequest(model: string, startMs: number, endMs: number) {
   const nanos = (ms: number) => `${ms}000000`;

@@ -1,9 +1,10 @@
 // A real Prometheus holding the synthetic history: promtool imports the OpenMetrics text into
 // blocks, then prometheus serves that data directory on a free loopback port.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { freePort } from './prom-server.ts';
+import { startServerProcess } from './server-process.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateHistory, toOpenMetrics, type GeneratedSeries } from './report-history.ts';
@@ -23,7 +24,7 @@ export function haveBinaries(...paths: string[]): boolean {
       return true;
     }
   });
-  if (missing.length > 0 && process.env.CI === 'true') throw new Error(`CI needs ${missing.join(', ')} (apt-get install prometheus chromium)`);
+  if (missing.length > 0 && process.env.CI === 'true') throw new Error(`CI needs ${missing.join(', ')} (apt-get install prometheus chromium victoria-metrics)`);
   return missing.length === 0;
 }
 export { freePort };
@@ -32,20 +33,6 @@ export interface LoadedPrometheus {
   url: string;
   series: GeneratedSeries[];
   stop: () => Promise<void>;
-}
-
-async function waitReady(url: string, child: ChildProcess, logs: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${logs()}`);
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`prometheus not ready at ${url} within 30 s:\n${logs()}`);
 }
 
 export async function startLoadedPrometheus(workDir: string): Promise<LoadedPrometheus> {
@@ -60,26 +47,9 @@ export async function startLoadedPrometheus(workDir: string): Promise<LoadedProm
   await rm(historyFile);
   const configFile = join(workDir, 'prometheus.yml');
   await writeFile(configFile, 'global:\n  scrape_interval: 1m\nscrape_configs: []\n');
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child = spawn(PROMETHEUS, [
+  const { url, stop } = await startServerProcess(PROMETHEUS, (port) => [
     `--storage.tsdb.path=${dataDir}`, `--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${port}`,
     '--storage.tsdb.retention.time=10y', '--log.level=warn',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  };
-  try {
-    await waitReady(url, child, () => output);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  ], '/-/ready');
   return { url, series, stop };
 }

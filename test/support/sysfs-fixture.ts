@@ -199,3 +199,17 @@ export function createSysfsFixture(): SysfsFixture {
     },
   };
 }
+
+/**
+ * The standard host: a two-socket Intel server as the kernel lays it out (powercap `intel-rapl:N`
+ * packages, each with its `dram` sub-zone at `intel-rapl:N:0`), 8 CPUs, 64 GiB of memory. Counters
+ * stay where they are unless a test moves them.
+ */
+export function addStandardHost(fixture: SysfsFixture): void {
+  fixture.setCpuVendor('GenuineIntel', 8);
+  fixture.setMemTotal(64 * 1024 * 1024);
+  for (const socket of [0, 1]) {
+    fixture.addRaplZone(`intel-rapl:${socket}`, { name: `package-${socket}`, energyMicrojoules: 1_000_000_000 * (socket + 1), powerLimitMicrowatts: 270_000_000 });
+    fixture.addRaplZone(`intel-rapl:${socket}:0`, { name: 'dram', energyMicrojoules: 100_000_000 * (socket + 1) });
+  }
+}

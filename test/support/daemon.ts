@@ -21,22 +21,6 @@ export async function startTestDaemon(flags: Record<string, unknown>, hooks?: Da
   };
 }
 
-/** Polls until `check` returns a value (not undefined) or the deadline passes. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 /** The value of one series in Prometheus text exposition, matched by name and label subset. */
 export function sampleValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of exposition.split('\n')) {

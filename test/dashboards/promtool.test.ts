@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findPromBinary, skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { REPO_ROOT, ruleFiles } from '../dashboards/exprs.ts';
+import { REPO_ROOT, ruleFiles } from './exprs.ts';
 
 const run = promisify(execFile);
 

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PodResourcesClient, podResourcesSocketPath } from '../../src/attribution/kubernetes/pod-resources.ts';
-import { podWithDevices, startFakeKubelet } from '../support/k8s-kubelet.ts';
+import { PodResourcesClient, podResourcesSocketPath } from '../../../src/attribution/kubernetes/pod-resources.ts';
+import { podWithDevices, startFakeKubelet } from '../../support/k8s-kubelet.ts';
 
 describe('PodResourcesClient', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { countCpuList, readOnlineCpuCount, readPodCpuSeconds } from '../../src/attribution/kubernetes/cpu-time.ts';
+import { countCpuList, readOnlineCpuCount, readPodCpuSeconds } from '../../../src/attribution/kubernetes/cpu-time.ts';
 
 const UID_A = '11111111-aaaa-4aaa-8aaa-111111111111';
 const UID_B = '22222222-bbbb-4bbb-8bbb-222222222222';

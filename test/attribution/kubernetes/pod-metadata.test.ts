@@ -1,8 +1,9 @@
 // Pod metadata from a loopback API server speaking the list/watch protocol to @kubernetes/client-node.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../src/attribution/kubernetes/pod-metadata.ts';
-import { startFakeApiServer } from '../support/k8s-api-server.ts';
+import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../../src/attribution/kubernetes/pod-metadata.ts';
+import { eventually } from '../../support/eventually.ts';
+import { startFakeApiServer } from '../../support/k8s-api-server.ts';
 
 function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): V1Pod {
   return {
@@ -18,19 +19,6 @@ function pod(name: string, uid: string, extra: { labels?: Record<string, string>
     },
     spec: { nodeName: 'gpu-node-1', containers: [] },
   };
-}
-
-async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
 }
 
 describe('podInfoOf', () => {
@@ -73,20 +61,20 @@ describe('PodMetadataWatcher', () => {
 
     expect(watcher.byUid('uid-1')?.workload).toEqual({ namespace: 'ml', pod: 'vllm-0', model: 'llama', job: 'vllm' });
     expect(server.requests[0]!.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
-    await eventually(() => expect(server.watchCount()).toBe(1));
+    await eventually(() => { expect(server.watchCount()).toBe(1); return true; });
     const watchUrl = server.requests.find((url) => url.searchParams.get('watch') === 'true')!;
     expect(watchUrl.searchParams.get('fieldSelector')).toBe('spec.nodeName=gpu-node-1');
     // The watch resumes from the list's resourceVersion, so no change between the two is missed.
     expect(watchUrl.searchParams.get('resourceVersion')).toBe(server.resourceVersion());
 
     server.add(pod('trainer-0', 'uid-2', { annotations: { 'footprint.dev/phase': 'training' }, owner: ['Job', 'finetune'] }));
-    await eventually(() => expect(watcher.byName('ml', 'trainer-0')?.workload).toEqual({ namespace: 'ml', pod: 'trainer-0', job: 'finetune', phase: 'training' }));
+    await eventually(() => { expect(watcher.byName('ml', 'trainer-0')?.workload).toEqual({ namespace: 'ml', pod: 'trainer-0', job: 'finetune', phase: 'training' }); return true; });
 
     server.modify(pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama-3.1' }, owner: ['StatefulSet', 'vllm'] }));
-    await eventually(() => expect(watcher.byUid('uid-1')?.workload.model).toBe('llama-3.1'));
+    await eventually(() => { expect(watcher.byUid('uid-1')?.workload.model).toBe('llama-3.1'); return true; });
 
     server.remove(pod('trainer-0', 'uid-2'));
-    await eventually(() => expect(watcher.byUid('uid-2')).toBeUndefined());
+    await eventually(() => { expect(watcher.byUid('uid-2')).toBeUndefined(); return true; });
     expect(watcher.byName('ml', 'trainer-0')).toBeUndefined();
     // Stopping aborts the watch; that is not an error to report.
     await watcher.stop();

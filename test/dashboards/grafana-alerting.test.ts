@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { GRAFANA_ALERTING_FILE, readJson, ruleFiles } from '../dashboards/exprs.ts';
+import { GRAFANA_ALERTING_FILE, readJson, ruleFiles } from './exprs.ts';
 
 interface GrafanaRule {
   title: string;

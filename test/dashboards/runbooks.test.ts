@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { GRAFANA_ALERTING_FILE, REPO_ROOT, ruleFiles } from '../dashboards/exprs.ts';
+import { GRAFANA_ALERTING_FILE, REPO_ROOT, ruleFiles } from './exprs.ts';
 
 const headingAnchors = new Set(
   [...readFileSync(join(REPO_ROOT, 'docs/alerts.md'), 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')),

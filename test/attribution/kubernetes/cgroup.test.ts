@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCgroupPath, parseProcCgroup, podOfPid } from '../../src/attribution/kubernetes/cgroup.ts';
+import { parseCgroupPath, parseProcCgroup, podOfPid } from '../../../src/attribution/kubernetes/cgroup.ts';
 
 const UID = '0d1c7a4e-8f3b-4c2a-9e61-5b7d2f9a1c34';
 const SYSTEMD_UID = UID.replaceAll('-', '_');

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import type { DeviceProcess } from '../../src/devices/source.ts';
-import { PodActivityProvider, type PodActivitiesOptions, type PodLookup } from '../../src/attribution/kubernetes/pod-activities.ts';
-import { nvidiaPlacement } from '../../src/devices/nvidia-ids.ts';
-import { DEFAULT_WORKLOAD_KEYS, podInfoOf, type PodInfo } from '../../src/attribution/kubernetes/pod-metadata.ts';
-import type { DeviceAllocation } from '../../src/attribution/kubernetes/pod-resources.ts';
+import type { DeviceProcess } from '../../../src/devices/source.ts';
+import { PodActivityProvider, type PodActivitiesOptions, type PodLookup } from '../../../src/attribution/kubernetes/pod-activities.ts';
+import { nvidiaPlacement } from '../../../src/devices/nvidia-ids.ts';
+import { DEFAULT_WORKLOAD_KEYS, podInfoOf, type PodInfo } from '../../../src/attribution/kubernetes/pod-metadata.ts';
+import type { DeviceAllocation } from '../../../src/attribution/kubernetes/pod-resources.ts';
 
 const UID_A = '11111111-aaaa-4aaa-8aaa-111111111111';
 const UID_B = '22222222-bbbb-4bbb-8bbb-222222222222';
