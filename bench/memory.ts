@@ -22,7 +22,7 @@ interface MemoryUsage {
 }
 
 /** One protobuf body of vLLM-like SERVER spans, ended 100 ms before `nowMs`, models round-robin. */
-function body(offset: number, nowMs: number): Buffer {
+function body(offset: number, nowMs: number): Uint8Array<ArrayBuffer> {
   const endNs = BigInt(nowMs - 100) * 1_000_000n;
   const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, index) => ({
     traceId: Buffer.from((offset + index).toString(16).padStart(32, '0'), 'hex'),
@@ -39,7 +39,7 @@ function body(offset: number, nowMs: number): Buffer {
     ],
   }));
   const message = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] }, scopeSpans: [{ spans }] }] };
-  return Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
+  return new Uint8Array(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
 }
 
 const fixture = createSysfsFixture();
@@ -63,6 +63,7 @@ daemon.stdout!.on('data', (chunk: Buffer) => {
     const line = stdout.slice(0, newline);
     stdout = stdout.slice(newline + 1);
     if (line.startsWith('{"memory"')) waiting.shift()?.((JSON.parse(line) as { memory: MemoryUsage }).memory);
+    else process.stderr.write(`${line}\n`);
   }
 });
 

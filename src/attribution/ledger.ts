@@ -7,6 +7,7 @@
 // (a pending interval or provisional idle), and the unsettled joules are reported per device.
 import type { EnergyInterval } from '../energy/meter.ts';
 import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
+import { SpanTable } from './span-table.ts';
 import { splitInterval } from './split.ts';
 import { IDLE, workloadKey } from './workload-key.ts';
 
@@ -43,10 +44,10 @@ export interface LedgerOptions {
   providers: ActivityProvider[];
 }
 
-interface PendingSpan {
+/** A span of the current addSpans call while it claims: its activity and its row in the span table. */
+interface Claimant {
   activity: Activity;
-  request: RequestRecord;
-  energyJoules: number;
+  row: number;
 }
 
 /** Idle time of a closed interval, claimable by late spans until the horizon passes. */
@@ -72,8 +73,8 @@ interface DeviceBook {
 /** Device time below this (seconds) a span may miss without being reported truncated: float residue. */
 const LOST_SECONDS_EPSILON = 1e-9;
 
-function appliesTo(activity: Activity, deviceId: string): boolean {
-  return activity.deviceIds === undefined || activity.deviceIds.includes(deviceId);
+function appliesTo(deviceIds: string[] | undefined, deviceId: string): boolean {
+  return deviceIds === undefined || deviceIds.includes(deviceId);
 }
 
 function secondsOf(range: { startMs: number; endMs: number }): number {
@@ -116,7 +117,7 @@ class ShareCollector {
 export class Ledger implements ActivitySink {
   readonly #options: LedgerOptions;
   readonly #devices = new Map<string, DeviceBook>();
-  #spans: PendingSpan[] = [];
+  readonly #spans = new SpanTable();
   /** Shares late spans claimed since the last close, published with it. */
   #claimed: AttributedEnergy[] = [];
   #truncatedJoules = 0;
@@ -147,11 +148,10 @@ export class Ledger implements ActivitySink {
    * intervals close. A span that misses device time (settled, or taken by others) is `truncated`.
    */
   addSpans(spans: SpanActivity[]): IngestOutcome[] {
-    const pending = spans.map(({ activity, request }): PendingSpan => ({ activity, request, energyJoules: 0 }));
-    const lostSeconds = new Map<PendingSpan, number>();
-    for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, pending, lostSeconds);
-    this.#spans.push(...pending);
-    return pending.map((span) => ((lostSeconds.get(span) ?? 0) > LOST_SECONDS_EPSILON ? 'truncated' : 'accepted'));
+    const claimants = spans.map((span): Claimant => ({ activity: span.activity, row: this.#spans.push(span) }));
+    const lostSeconds = new Map<Claimant, number>();
+    for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, claimants, lostSeconds);
+    return claimants.map((span) => ((lostSeconds.get(span) ?? 0) > LOST_SECONDS_EPSILON ? 'truncated' : 'accepted'));
   }
 
   /** Closes every interval that ended at least `lagMs` before `nowMs`; settles idle older than the horizon. */
@@ -183,22 +183,24 @@ export class Ledger implements ActivitySink {
   #split(interval: EnergyInterval, book: DeviceBook, out: AttributedEnergy[]): void {
     const pulled = this.#options.providers.flatMap((provider) => provider.activitiesBetween(interval.startMs, interval.endMs));
     const candidates: Activity[] = [];
-    const spanOf = new Map<Activity, PendingSpan>();
-    for (const span of this.#spans) {
-      if (span.activity.endMs > interval.startMs && span.activity.startMs < interval.endMs && appliesTo(span.activity, interval.deviceId)) {
-        candidates.push(span.activity);
-        spanOf.set(span.activity, span);
+    const rowOf = new Map<Activity, number>();
+    const spans = this.#spans;
+    for (let row = 0; row < spans.rows; row++) {
+      if (spans.endMs(row) > interval.startMs && spans.startMs(row) < interval.endMs && appliesTo(spans.deviceIds(row), interval.deviceId)) {
+        const activity = spans.activity(row);
+        candidates.push(activity);
+        rowOf.set(activity, row);
       }
     }
-    for (const activity of pulled) if (appliesTo(activity, interval.deviceId)) candidates.push(activity);
+    for (const activity of pulled) if (appliesTo(activity.deviceIds, interval.deviceId)) candidates.push(activity);
 
     const { shares, idle } = splitInterval(interval.startMs, interval.endMs, candidates);
     const powerWatts = interval.energyJoules / secondsOf(interval);
     const collector = new ShareCollector(interval.deviceId, interval.startMs, interval.endMs);
     for (const share of shares) {
       collector.add(share.activity.workload, share.seconds, powerWatts);
-      const span = spanOf.get(share.activity);
-      if (span) span.energyJoules += share.seconds * powerWatts;
+      const row = rowOf.get(share.activity);
+      if (row !== undefined) spans.addEnergy(row, share.seconds * powerWatts);
     }
     collector.drainInto(out);
     for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts });
@@ -224,12 +226,12 @@ export class Ledger implements ActivitySink {
   }
 
   /** Lets `spans` take the provisional idle of `deviceId` they overlap, and notes the time they miss. */
-  #claim(deviceId: string, book: DeviceBook, spans: PendingSpan[], lostSeconds: Map<PendingSpan, number>): void {
+  #claim(deviceId: string, book: DeviceBook, spans: Claimant[], lostSeconds: Map<Claimant, number>): void {
     // Only spans that start before the device's closed time ends can miss or claim any of it.
     const closedEndMs = Math.max(book.settledUntilMs, book.provisional[book.provisional.length - 1]?.endMs ?? -Infinity);
-    const claimants = spans.filter((span) => span.activity.startMs < closedEndMs && appliesTo(span.activity, deviceId));
+    const claimants = spans.filter((span) => span.activity.startMs < closedEndMs && appliesTo(span.activity.deviceIds, deviceId));
     if (claimants.length === 0) return;
-    const lose = (span: PendingSpan, seconds: number) => lostSeconds.set(span, (lostSeconds.get(span) ?? 0) + seconds);
+    const lose = (span: Claimant, seconds: number) => lostSeconds.set(span, (lostSeconds.get(span) ?? 0) + seconds);
     // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
     for (const span of claimants) {
       const fromMs = Math.max(span.activity.startMs, book.measuredFromMs);
@@ -250,7 +252,7 @@ export class Ledger implements ActivitySink {
         const span = spanOf.get(share.activity)!;
         const claimedSeconds = share.seconds * stretch.fraction;
         const missedSeconds = share.seconds - claimedSeconds;
-        span.energyJoules += claimedSeconds * stretch.powerWatts;
+        this.#spans.addEnergy(span.row, claimedSeconds * stretch.powerWatts);
         collector.add(span.activity.workload, claimedSeconds, stretch.powerWatts);
         if (missedSeconds > 0) {
           lose(span, missedSeconds);
@@ -269,12 +271,7 @@ export class Ledger implements ActivitySink {
     let oldestPendingMs = this.#closedUntilMs;
     for (const book of this.#devices.values()) for (const interval of book.pending) oldestPendingMs = Math.min(oldestPendingMs, interval.startMs);
     const done: RequestEnergy[] = [];
-    const open: PendingSpan[] = [];
-    for (const span of this.#spans) {
-      if (span.activity.endMs <= oldestPendingMs) done.push({ request: span.request, energyJoules: span.energyJoules });
-      else open.push(span);
-    }
-    this.#spans = open;
+    this.#spans.finish(oldestPendingMs, (request, energyJoules) => done.push({ request, energyJoules }));
     return done;
   }
 }

@@ -71,9 +71,11 @@ export function createTracesApi(options: TracesApiOptions) {
       return;
     }
     let batch: SpanBatch;
+    let bodyBytes: number;
     try {
       const raw = await readBody(request, options.maxBodyBytes);
       const body = await decodeContentEncoding(raw, request.headers['content-encoding'], options.maxBodyBytes);
+      bodyBytes = body.length;
       batch = readSpans(codec.decodeRequest(body), options.limits, options.weightByTokens);
     } catch (error) {
       if (error instanceof BodyError || error instanceof OtlpDecodeError) {
@@ -87,10 +89,10 @@ export function createTracesApi(options: TracesApiOptions) {
 
     let delivery: Delivery = { accepted: 0, truncated: 0 };
     if (batch.counted.length > 0) {
-      const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink));
+      const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink), bodyBytes);
       if (!queued) {
         report('throttled', batch.counted.length);
-        sendStatus(response, codec, 429, `ingest queue is full (${options.queue.limitSpans} spans); retry later`, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+        sendStatus(response, codec, 429, `${options.queue.lastRefusal}; retry later`, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
         return;
       }
       delivery = await queued;
