@@ -8,7 +8,7 @@
 import type { EnergyInterval } from '../energy/meter.ts';
 import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { SpanTable } from './span-table.ts';
-import { splitInterval } from './split.ts';
+import { addActivity, addColumn, emptyColumns, SPAN_TIER, splitColumns, splitInterval } from './split.ts';
 import { IDLE, workloadKey } from './workload-key.ts';
 
 /** One workload's part of one device interval (or of a stretch of one). */
@@ -182,25 +182,37 @@ export class Ledger implements ActivitySink {
 
   #split(interval: EnergyInterval, book: DeviceBook, out: AttributedEnergy[]): void {
     const pulled = this.#options.providers.flatMap((provider) => provider.activitiesBetween(interval.startMs, interval.endMs));
-    const candidates: Activity[] = [];
-    const rowOf = new Map<Activity, number>();
     const spans = this.#spans;
+    const columns = emptyColumns(spans.rows + pulled.length);
+    // Which span row each column is (-1: a pulled activity, kept in `pulledAt`).
+    const rowAt = new Int32Array(columns.tier.length);
+    const pulledAt: Activity[] = [];
     for (let row = 0; row < spans.rows; row++) {
-      if (spans.endMs(row) > interval.startMs && spans.startMs(row) < interval.endMs && appliesTo(spans.deviceIds(row), interval.deviceId)) {
-        const activity = spans.activity(row);
-        candidates.push(activity);
-        rowOf.set(activity, row);
+      if (!appliesTo(spans.deviceIds(row), interval.deviceId)) continue;
+      const index = addColumn(columns, SPAN_TIER, spans.weight(row), spans.startMs(row), spans.endMs(row), interval.startMs, interval.endMs);
+      if (index >= 0) rowAt[index] = row;
+    }
+    for (const activity of pulled) {
+      if (!appliesTo(activity.deviceIds, interval.deviceId)) continue;
+      const index = addActivity(columns, activity, interval.startMs, interval.endMs);
+      if (index >= 0) {
+        rowAt[index] = -1;
+        pulledAt[index] = activity;
       }
     }
-    for (const activity of pulled) if (appliesTo(activity.deviceIds, interval.deviceId)) candidates.push(activity);
 
-    const { shares, idle } = splitInterval(interval.startMs, interval.endMs, candidates);
+    const { seconds, idle } = splitColumns(interval.startMs, interval.endMs, columns);
     const powerWatts = interval.energyJoules / secondsOf(interval);
     const collector = new ShareCollector(interval.deviceId, interval.startMs, interval.endMs);
-    for (const share of shares) {
-      collector.add(share.activity.workload, share.seconds, powerWatts);
-      const row = rowOf.get(share.activity);
-      if (row !== undefined) spans.addEnergy(row, share.seconds * powerWatts);
+    for (let index = 0; index < columns.count; index++) {
+      const row = rowAt[index]!;
+      const shareSeconds = seconds[index]!;
+      if (row < 0) {
+        collector.add(pulledAt[index]!.workload, shareSeconds, powerWatts);
+      } else {
+        collector.add(spans.workload(row), shareSeconds, powerWatts);
+        spans.addEnergy(row, shareSeconds * powerWatts);
+      }
     }
     collector.drainInto(out);
     for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts });

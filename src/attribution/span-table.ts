@@ -3,7 +3,7 @@
 // live in typed arrays, one row per span; their workloads and device lists are interned, so spans of
 // one model share one object however many arrive; and the request record is kept as one small object
 // that points at the shared ones. Nothing else of the decoded OTLP message is retained.
-import type { Activity, RequestRecord, SpanActivity, Workload } from './activity.ts';
+import type { RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { workloadKey } from './workload-key.ts';
 
 const INITIAL_ROWS = 1024;
@@ -81,10 +81,12 @@ export class SpanTable {
     return this.#deviceIds[row];
   }
 
-  /** The span's activity as the split takes it: a fresh object, dropped when the split is done. */
-  activity(row: number): Activity {
-    const deviceIds = this.#deviceIds[row];
-    return { source: 'span', workload: this.#workloads[row]!, startMs: this.#startMs[row]!, endMs: this.#endMs[row]!, weight: this.#weight[row]!, ...(deviceIds && { deviceIds }) };
+  weight(row: number): number {
+    return this.#weight[row]!;
+  }
+
+  workload(row: number): Workload {
+    return this.#workloads[row]!;
   }
 
   addEnergy(row: number, joules: number): void {
