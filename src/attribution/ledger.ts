@@ -7,7 +7,8 @@
 // (a pending interval or provisional idle), and the unsettled joules are reported per device.
 import type { EnergyInterval } from '../energy/meter.ts';
 import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
-import { splitInterval } from './split.ts';
+import { SpanTable } from './span-table.ts';
+import { addActivity, addColumn, emptyColumns, SPAN_TIER, splitColumns, splitInterval } from './split.ts';
 import { IDLE, workloadKey } from './workload-key.ts';
 
 /** One workload's part of one device interval (or of a stretch of one). */
@@ -43,10 +44,10 @@ export interface LedgerOptions {
   providers: ActivityProvider[];
 }
 
-interface PendingSpan {
+/** A span of the current addSpans call while it claims: its activity and its row in the span table. */
+interface Claimant {
   activity: Activity;
-  request: RequestRecord;
-  energyJoules: number;
+  row: number;
 }
 
 /** Idle time of a closed interval, claimable by late spans until the horizon passes. */
@@ -72,8 +73,8 @@ interface DeviceBook {
 /** Device time below this (seconds) a span may miss without being reported truncated: float residue. */
 const LOST_SECONDS_EPSILON = 1e-9;
 
-function appliesTo(activity: Activity, deviceId: string): boolean {
-  return activity.deviceIds === undefined || activity.deviceIds.includes(deviceId);
+function appliesTo(deviceIds: string[] | undefined, deviceId: string): boolean {
+  return deviceIds === undefined || deviceIds.includes(deviceId);
 }
 
 function secondsOf(range: { startMs: number; endMs: number }): number {
@@ -116,7 +117,7 @@ class ShareCollector {
 export class Ledger implements ActivitySink {
   readonly #options: LedgerOptions;
   readonly #devices = new Map<string, DeviceBook>();
-  #spans: PendingSpan[] = [];
+  readonly #spans = new SpanTable();
   /** Shares late spans claimed since the last close, published with it. */
   #claimed: AttributedEnergy[] = [];
   #truncatedJoules = 0;
@@ -147,11 +148,10 @@ export class Ledger implements ActivitySink {
    * intervals close. A span that misses device time (settled, or taken by others) is `truncated`.
    */
   addSpans(spans: SpanActivity[]): IngestOutcome[] {
-    const pending = spans.map(({ activity, request }): PendingSpan => ({ activity, request, energyJoules: 0 }));
-    const lostSeconds = new Map<PendingSpan, number>();
-    for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, pending, lostSeconds);
-    this.#spans.push(...pending);
-    return pending.map((span) => ((lostSeconds.get(span) ?? 0) > LOST_SECONDS_EPSILON ? 'truncated' : 'accepted'));
+    const claimants = spans.map((span): Claimant => ({ activity: span.activity, row: this.#spans.push(span) }));
+    const lostSeconds = new Map<Claimant, number>();
+    for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, claimants, lostSeconds);
+    return claimants.map((span) => ((lostSeconds.get(span) ?? 0) > LOST_SECONDS_EPSILON ? 'truncated' : 'accepted'));
   }
 
   /** Closes every interval that ended at least `lagMs` before `nowMs`; settles idle older than the horizon. */
@@ -182,23 +182,37 @@ export class Ledger implements ActivitySink {
 
   #split(interval: EnergyInterval, book: DeviceBook, out: AttributedEnergy[]): void {
     const pulled = this.#options.providers.flatMap((provider) => provider.activitiesBetween(interval.startMs, interval.endMs));
-    const candidates: Activity[] = [];
-    const spanOf = new Map<Activity, PendingSpan>();
-    for (const span of this.#spans) {
-      if (span.activity.endMs > interval.startMs && span.activity.startMs < interval.endMs && appliesTo(span.activity, interval.deviceId)) {
-        candidates.push(span.activity);
-        spanOf.set(span.activity, span);
+    const spans = this.#spans;
+    const columns = emptyColumns(spans.rows + pulled.length);
+    // Which span row each column is (-1: a pulled activity, kept in `pulledAt`).
+    const rowAt = new Int32Array(columns.tier.length);
+    const pulledAt: Activity[] = [];
+    for (let row = 0; row < spans.rows; row++) {
+      if (!appliesTo(spans.deviceIds(row), interval.deviceId)) continue;
+      const index = addColumn(columns, SPAN_TIER, spans.weight(row), spans.startMs(row), spans.endMs(row), interval.startMs, interval.endMs);
+      if (index >= 0) rowAt[index] = row;
+    }
+    for (const activity of pulled) {
+      if (!appliesTo(activity.deviceIds, interval.deviceId)) continue;
+      const index = addActivity(columns, activity, interval.startMs, interval.endMs);
+      if (index >= 0) {
+        rowAt[index] = -1;
+        pulledAt[index] = activity;
       }
     }
-    for (const activity of pulled) if (appliesTo(activity, interval.deviceId)) candidates.push(activity);
 
-    const { shares, idle } = splitInterval(interval.startMs, interval.endMs, candidates);
+    const { seconds, idle } = splitColumns(interval.startMs, interval.endMs, columns);
     const powerWatts = interval.energyJoules / secondsOf(interval);
     const collector = new ShareCollector(interval.deviceId, interval.startMs, interval.endMs);
-    for (const share of shares) {
-      collector.add(share.activity.workload, share.seconds, powerWatts);
-      const span = spanOf.get(share.activity);
-      if (span) span.energyJoules += share.seconds * powerWatts;
+    for (let index = 0; index < columns.count; index++) {
+      const row = rowAt[index]!;
+      const shareSeconds = seconds[index]!;
+      if (row < 0) {
+        collector.add(pulledAt[index]!.workload, shareSeconds, powerWatts);
+      } else {
+        collector.add(spans.workload(row), shareSeconds, powerWatts);
+        spans.addEnergy(row, shareSeconds * powerWatts);
+      }
     }
     collector.drainInto(out);
     for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts });
@@ -224,12 +238,12 @@ export class Ledger implements ActivitySink {
   }
 
   /** Lets `spans` take the provisional idle of `deviceId` they overlap, and notes the time they miss. */
-  #claim(deviceId: string, book: DeviceBook, spans: PendingSpan[], lostSeconds: Map<PendingSpan, number>): void {
+  #claim(deviceId: string, book: DeviceBook, spans: Claimant[], lostSeconds: Map<Claimant, number>): void {
     // Only spans that start before the device's closed time ends can miss or claim any of it.
     const closedEndMs = Math.max(book.settledUntilMs, book.provisional[book.provisional.length - 1]?.endMs ?? -Infinity);
-    const claimants = spans.filter((span) => span.activity.startMs < closedEndMs && appliesTo(span.activity, deviceId));
+    const claimants = spans.filter((span) => span.activity.startMs < closedEndMs && appliesTo(span.activity.deviceIds, deviceId));
     if (claimants.length === 0) return;
-    const lose = (span: PendingSpan, seconds: number) => lostSeconds.set(span, (lostSeconds.get(span) ?? 0) + seconds);
+    const lose = (span: Claimant, seconds: number) => lostSeconds.set(span, (lostSeconds.get(span) ?? 0) + seconds);
     // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
     for (const span of claimants) {
       const fromMs = Math.max(span.activity.startMs, book.measuredFromMs);
@@ -250,7 +264,7 @@ export class Ledger implements ActivitySink {
         const span = spanOf.get(share.activity)!;
         const claimedSeconds = share.seconds * stretch.fraction;
         const missedSeconds = share.seconds - claimedSeconds;
-        span.energyJoules += claimedSeconds * stretch.powerWatts;
+        this.#spans.addEnergy(span.row, claimedSeconds * stretch.powerWatts);
         collector.add(span.activity.workload, claimedSeconds, stretch.powerWatts);
         if (missedSeconds > 0) {
           lose(span, missedSeconds);
@@ -269,12 +283,7 @@ export class Ledger implements ActivitySink {
     let oldestPendingMs = this.#closedUntilMs;
     for (const book of this.#devices.values()) for (const interval of book.pending) oldestPendingMs = Math.min(oldestPendingMs, interval.startMs);
     const done: RequestEnergy[] = [];
-    const open: PendingSpan[] = [];
-    for (const span of this.#spans) {
-      if (span.activity.endMs <= oldestPendingMs) done.push({ request: span.request, energyJoules: span.energyJoules });
-      else open.push(span);
-    }
-    this.#spans = open;
+    this.#spans.finish(oldestPendingMs, (request, energyJoules) => done.push({ request, energyJoules }));
     return done;
   }
 }

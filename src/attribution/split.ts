@@ -30,28 +30,57 @@ export interface IntervalSplit {
 
 type Tier = 0 | 1 | 2;
 
-function tierOf(activity: Activity): Tier {
+/** The tier of spans and windows. */
+export const SPAN_TIER: Tier = 0;
+
+function tierOf(activity: Pick<Activity, 'source' | 'fraction'>): Tier {
   if (activity.source !== 'pod') return 0;
   return activity.fraction === undefined ? 1 : 2;
 }
 
-function weightOf(activity: Activity): number {
+function weightOf(activity: Pick<Activity, 'source' | 'weight' | 'fraction'>): number {
   if (activity.source === 'pod' && activity.fraction !== undefined) return Math.min(Math.max(activity.fraction, 0), 1);
-  const weight = activity.weight ?? 1;
-  return Number.isFinite(weight) && weight > 0 ? weight : 0;
+  return activity.weight ?? 1;
 }
 
-export function splitInterval(startMs: number, endMs: number, activities: Activity[]): IntervalSplit {
-  const clipped = activities
-    .map((activity) => ({
-      activity,
-      tier: tierOf(activity),
-      weight: weightOf(activity),
-      fromMs: Math.max(activity.startMs, startMs),
-      toMs: Math.min(activity.endMs, endMs),
-    }))
-    .filter((entry) => entry.toMs > entry.fromMs && entry.weight > 0);
+/**
+ * The activities of one split as columns, already clipped to the interval: the ledger fills them from
+ * its span table, so a split among 100 000 spans allocates a few arrays, not an object per span.
+ */
+export interface SplitColumns {
+  count: number;
+  tier: Uint8Array;
+  weight: Float64Array;
+  fromMs: Float64Array;
+  toMs: Float64Array;
+}
 
+export function emptyColumns(count: number): SplitColumns {
+  return { count: 0, tier: new Uint8Array(count), weight: new Float64Array(count), fromMs: new Float64Array(count), toMs: new Float64Array(count) };
+}
+
+/**
+ * Appends an activity of `tier` and `weight` over [activityStartMs, activityEndMs) clipped to the
+ * interval [startMs, endMs); returns its index, or -1 when it takes no time there.
+ */
+export function addColumn(columns: SplitColumns, tier: Tier, weight: number, activityStartMs: number, activityEndMs: number, startMs: number, endMs: number): number {
+  const fromMs = Math.max(activityStartMs, startMs);
+  const toMs = Math.min(activityEndMs, endMs);
+  if (!(toMs > fromMs && Number.isFinite(weight) && weight > 0)) return -1;
+  const index = columns.count++;
+  columns.tier[index] = tier;
+  columns.weight[index] = weight;
+  columns.fromMs[index] = fromMs;
+  columns.toMs[index] = toMs;
+  return index;
+}
+
+export function addActivity(columns: SplitColumns, activity: Activity, startMs: number, endMs: number): number {
+  return addColumn(columns, tierOf(activity), weightOf(activity), activity.startMs, activity.endMs, startMs, endMs);
+}
+
+/** Splits [startMs, endMs) among the columns; `seconds[i]` is what column i got. */
+export function splitColumns(startMs: number, endMs: number, columns: SplitColumns): { seconds: Float64Array; idleSeconds: number; idle: IdleStretch[] } {
   const deltas = new Map<number, [number, number, number]>();
   const delta = (timeMs: number) => {
     let entry = deltas.get(timeMs);
@@ -60,9 +89,10 @@ export function splitInterval(startMs: number, endMs: number, activities: Activi
   };
   delta(startMs);
   delta(endMs);
-  for (const entry of clipped) {
-    delta(entry.fromMs)[entry.tier] += entry.weight;
-    delta(entry.toMs)[entry.tier] -= entry.weight;
+  for (let index = 0; index < columns.count; index++) {
+    const tier = columns.tier[index]! as Tier;
+    delta(columns.fromMs[index]!)[tier] += columns.weight[index]!;
+    delta(columns.toMs[index]!)[tier] -= columns.weight[index]!;
   }
   const times = [...deltas.keys()].sort((a, b) => a - b);
 
@@ -105,11 +135,19 @@ export function splitInterval(startMs: number, endMs: number, activities: Activi
     }
   }
 
-  const shares = clipped.map((entry) => {
-    const from = accumulated.get(entry.fromMs)![entry.tier];
-    const to = accumulated.get(entry.toMs)![entry.tier];
-    return { activity: entry.activity, seconds: entry.weight * (to - from) };
-  });
+  const seconds = new Float64Array(columns.count);
+  for (let index = 0; index < columns.count; index++) {
+    const tier = columns.tier[index]! as Tier;
+    seconds[index] = columns.weight[index]! * (accumulated.get(columns.toMs[index]!)![tier] - accumulated.get(columns.fromMs[index]!)![tier]);
+  }
   const totalSeconds = (endMs - startMs) / 1000;
-  return { shares, idleSeconds: Math.max(0, totalSeconds - takenSeconds), idle };
+  return { seconds, idleSeconds: Math.max(0, totalSeconds - takenSeconds), idle };
+}
+
+export function splitInterval(startMs: number, endMs: number, activities: Activity[]): IntervalSplit {
+  const columns = emptyColumns(activities.length);
+  const taking: Activity[] = [];
+  for (const activity of activities) if (addActivity(columns, activity, startMs, endMs) >= 0) taking.push(activity);
+  const { seconds, idleSeconds, idle } = splitColumns(startMs, endMs, columns);
+  return { shares: taking.map((activity, index) => ({ activity, seconds: seconds[index]! })), idleSeconds, idle };
 }

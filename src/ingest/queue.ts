@@ -1,29 +1,43 @@
 // The bounded queue between decoding a request and handing its spans to the ledger. Decoding
 // happens as bodies arrive; the ledger takes one request per event-loop turn, so a burst of big
-// requests cannot starve the metrics listener. When the spans waiting would exceed the limit the
-// caller answers 429 and the exporter retries later.
+// requests cannot starve the metrics listener. When the spans or body bytes waiting would exceed
+// their limits, or the heap is nearly full, the caller answers 429 (gRPC: RESOURCE_EXHAUSTED) and
+// the exporter retries later.
+import { heapPressure } from './heap-guard.ts';
 
 export interface SpanQueueOptions {
   /** Most spans waiting at once. A request is refused only while others wait, so one larger than the limit still gets through. */
   limitSpans: number;
+  /** Most request body bytes (decoded) waiting at once; refused, like spans, only while others wait. */
+  limitBytes: number;
+  /** Why the heap cannot take more now (heap-guard.ts); tests pass a fixed reading. */
+  heapPressure?: () => string | undefined;
   /** Runs the next turn; setImmediate unless a test wants to hold the queue. */
   schedule?: (turn: () => void) => void;
 }
 
 interface Job {
   spans: number;
+  bytes: number;
   run: () => void;
 }
 
 export class SpanQueue {
   readonly limitSpans: number;
+  readonly limitBytes: number;
+  /** Why the last refused offer was refused, for the 429 answer. */
+  lastRefusal = '';
+  private readonly heapPressure: () => string | undefined;
   private readonly schedule: (turn: () => void) => void;
   private readonly jobs: Job[] = [];
   private waitingSpans = 0;
+  private waitingBytes = 0;
   private scheduled = false;
 
-  constructor({ limitSpans, schedule = setImmediate }: SpanQueueOptions) {
+  constructor({ limitSpans, limitBytes, heapPressure: pressure = heapPressure, schedule = setImmediate }: SpanQueueOptions) {
     this.limitSpans = limitSpans;
+    this.limitBytes = limitBytes;
+    this.heapPressure = pressure;
     this.schedule = schedule;
   }
 
@@ -31,12 +45,20 @@ export class SpanQueue {
     return this.waitingSpans;
   }
 
-  /** Queues `work` for `spans` spans; undefined when the queue is full. Resolves with what `work` returns. */
-  offer<T>(spans: number, work: () => T): Promise<T> | undefined {
-    if (this.jobs.length > 0 && this.waitingSpans + spans > this.limitSpans) return undefined;
+  /**
+   * Queues `work` for `spans` spans decoded from `bytes` body bytes; undefined when refused (the
+   * reason is in `lastRefusal`). Resolves with what `work` returns.
+   */
+  offer<T>(spans: number, work: () => T, bytes = 0): Promise<T> | undefined {
+    const refusal = this.refusal(spans, bytes);
+    if (refusal !== undefined) {
+      this.lastRefusal = refusal;
+      return undefined;
+    }
     return new Promise<T>((resolve, reject) => {
       this.jobs.push({
         spans,
+        bytes,
         run: () => {
           try {
             resolve(work());
@@ -46,8 +68,18 @@ export class SpanQueue {
         },
       });
       this.waitingSpans += spans;
+      this.waitingBytes += bytes;
       this.scheduleTurn();
     });
+  }
+
+  private refusal(spans: number, bytes: number): string | undefined {
+    const pressure = this.heapPressure();
+    if (pressure !== undefined) return pressure;
+    if (this.jobs.length === 0) return undefined;
+    if (this.waitingSpans + spans > this.limitSpans) return `ingest queue is full (${this.limitSpans} spans)`;
+    if (this.waitingBytes + bytes > this.limitBytes) return `ingest queue is full (${this.limitBytes} bytes)`;
+    return undefined;
   }
 
   private scheduleTurn(): void {
@@ -58,6 +90,7 @@ export class SpanQueue {
       const job = this.jobs.shift();
       if (job) {
         this.waitingSpans -= job.spans;
+        this.waitingBytes -= job.bytes;
         job.run();
       }
       this.scheduleTurn();

@@ -56,6 +56,9 @@ export interface IngestServer {
   close(): Promise<void>;
 }
 
+/** The queue holds at most this many largest bodies' worth of decoded bytes. */
+const QUEUE_BODIES = 4;
+
 export const DEFAULT_SPAN_LIMITS: SpanLimits = { maxSpansPerRequest: 10_000, maxAttributesPerSpan: 1024, maxSpanDurationMs: 3_600_000 };
 
 const WINDOWS_PATH = /^\/v1\/windows(?:\/([^/]*))?$/;
@@ -65,7 +68,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const exportTraces = createTracesApi({
     limits: { ...DEFAULT_SPAN_LIMITS, ...options.limits },
     weightByTokens: options.weightByTokens ?? false,
-    queue: new SpanQueue({ limitSpans: options.queueLimitSpans, ...(options.schedule && { schedule: options.schedule }) }),
+    queue: new SpanQueue({ limitSpans: options.queueLimitSpans, limitBytes: QUEUE_BODIES * options.maxBodyBytes, ...(options.schedule && { schedule: options.schedule }) }),
     sink: options.sink,
     ...(options.senderModel && { senderModel: options.senderModel }),
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),

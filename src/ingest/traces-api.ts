@@ -73,10 +73,10 @@ export function createTracesApi(options: TracesApiOptions) {
     });
     let delivery: Delivery = { accepted: 0, truncated: 0 };
     if (batch.counted.length > 0) {
-      const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink));
+      const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink), body.length);
       if (!queued) {
         report('throttled', batch.counted.length);
-        return { kind: 'throttled', message: `ingest queue is full (${options.queue.limitSpans} spans); retry later` };
+        return { kind: 'throttled', message: `${options.queue.lastRefusal}; retry later` };
       }
       delivery = await queued;
     }

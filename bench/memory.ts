@@ -1,0 +1,127 @@
+// `npm run bench:memory`: the daemon's memory under span load. Starts it on a RAPL fixture with the
+// default attribution lag (15 s) and horizon (10 m), sends 300 000 spans over 1 000 models as
+// OTLP/HTTP protobuf bodies of 1 000 spans, and reports RSS and heap after a full GC: right after
+// the last body (every span still waiting for its intervals to close) and after the lag settled them.
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
+import { freePort } from '../test/support/prom-server.ts';
+import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
+
+const SPANS_PER_REQUEST = 1000;
+const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 300_000);
+const MODELS = 1000;
+const MiB = 2 ** 20;
+
+interface MemoryUsage {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** One protobuf body of vLLM-like SERVER spans, ended 100 ms before `nowMs`, models round-robin. */
+function body(offset: number, nowMs: number): Uint8Array<ArrayBuffer> {
+  const endNs = BigInt(nowMs - 100) * 1_000_000n;
+  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, index) => ({
+    traceId: Buffer.from((offset + index).toString(16).padStart(32, '0'), 'hex'),
+    spanId: Buffer.from((offset + index + 1).toString(16).padStart(16, '0'), 'hex'),
+    name: 'llm_request',
+    kind: 2,
+    startTimeUnixNano: String(endNs - 400_000_000n),
+    endTimeUnixNano: String(endNs),
+    attributes: [
+      { key: 'ml.model', value: { stringValue: `model-${(offset + index) % MODELS}` } },
+      { key: 'ml.phase', value: { stringValue: 'inference' } },
+      { key: 'gen_ai.usage.input_tokens', value: { intValue: 12 } },
+      { key: 'gen_ai.usage.output_tokens', value: { intValue: 40 } },
+    ],
+  }));
+  const message = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] }, scopeSpans: [{ spans }] }] };
+  return new Uint8Array(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
+}
+
+const fixture = createSysfsFixture();
+fixture.setCpuVendor('GenuineIntel', 2);
+fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: 1_000_000 });
+fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+
+const ingestPort = await freePort();
+const metricsPort = await freePort();
+const nodeFlags = ['--expose-gc', '--import', './bench/memory-hook.mjs', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+const daemon = spawn(process.execPath, [...nodeFlags, 'bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+
+let stdout = '';
+const waiting: Array<(usage: MemoryUsage) => void> = [];
+daemon.stdout!.on('data', (chunk: Buffer) => {
+  stdout += chunk.toString();
+  let newline: number;
+  while ((newline = stdout.indexOf('\n')) >= 0) {
+    const line = stdout.slice(0, newline);
+    stdout = stdout.slice(newline + 1);
+    if (line.startsWith('{"memory"')) waiting.shift()?.((JSON.parse(line) as { memory: MemoryUsage }).memory);
+    else process.stderr.write(`${line}\n`);
+  }
+});
+
+function memoryAfterGc(): Promise<MemoryUsage> {
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+    daemon.kill('SIGUSR2');
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const f = (bytes: number) => (bytes / MiB).toFixed(1);
+
+try {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok) break;
+    } catch {
+      if (attempt > 300) throw new Error('daemon never became ready');
+    }
+    await sleep(100);
+  }
+  // Let the energy counters move so intervals close with energy to split.
+  let energy = 1_000_000;
+  const mover = setInterval(() => {
+    energy += 50_000_000;
+    for (const zone of ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rapl:1:0']) fixture.setEnergy(zone, energy);
+  }, 1000);
+  const idle = await memoryAfterGc();
+
+  let throttled = 0;
+  const started = performance.now();
+  for (let sent = 0; sent < TOTAL_SPANS; ) {
+    const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: body(sent, Date.now()) });
+    await response.arrayBuffer();
+    if (response.status === 429) {
+      throttled++;
+      await sleep(50);
+      continue;
+    }
+    if (response.status !== 200) throw new Error(`ingest answered ${response.status}`);
+    sent += SPANS_PER_REQUEST;
+  }
+  const sendSeconds = (performance.now() - started) / 1000;
+  const loaded = await memoryAfterGc();
+  // Past the default 15 s lag plus two 2 s ticks, every span has settled.
+  await sleep(20_000);
+  const settled = await memoryAfterGc();
+  clearInterval(mover);
+
+  console.log(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, Node ${process.version}; ${TOTAL_SPANS.toLocaleString('en')} spans over ${MODELS} models in ${(TOTAL_SPANS / SPANS_PER_REQUEST).toLocaleString('en')} protobuf bodies, ${sendSeconds.toFixed(1)} s, ${throttled} answered 429; default lag and horizon\n`);
+  console.log('| after a full GC | RSS (MiB) | heap used (MiB) | heap total (MiB) | external (MiB) |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, usage] of [['idle', idle], ['after the last body (spans unsettled)', loaded], ['20 s later (spans settled)', settled]] as const) {
+    console.log(`| ${label} | ${f(usage.rss)} | ${f(usage.heapUsed)} | ${f(usage.heapTotal)} | ${f(usage.external)} |`);
+  }
+} finally {
+  daemon.kill('SIGTERM');
+  await new Promise((resolve) => daemon.once('exit', resolve));
+  fixture.remove();
+}
