@@ -105,7 +105,8 @@ export const configSchema = z
     ingestMaxInflightBytes: z.coerce.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
     ingestBodyTimeout: duration(100, 120_000).default(10_000),
     ingestIdleTimeout: duration(100, 600_000).default(10_000),
-    ingestMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+    /** 512 + listenMaxConnections + 256 spare fits the common 1024-descriptor soft limit of containers. */
+    ingestMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(512),
     listenIdleTimeout: duration(100, 600_000).default(10_000),
     listenMaxConnections: z.coerce.number().int().min(1).max(1_000_000).default(64),
     /** A span longer than this is invalid: no request holds a device this long, and an endless span would take every joule. */

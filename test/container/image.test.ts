@@ -47,6 +47,7 @@ describe.skipIf(skipWithoutPodman())('container image', () => {
     fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
     const metricsPort = await freePort();
     const ingestPort = await freePort();
+    const grpcPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     podman([
       'run', '--detach', '--name', CONTAINER, '--network', 'host',
@@ -55,7 +56,7 @@ describe.skipIf(skipWithoutPodman())('container image', () => {
       '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096',
       '--volume', `${fixture.root}:/host:ro`,
       IMAGE, 'start', '--host-root', '/host', '--zone', 'DE', '--interval', '500ms',
-      '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`,
+      '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${grpcPort}`,
     ]);
     // Nothing in the container is writable, /tmp included.
     expect(podman(['exec', CONTAINER, 'sh', '-c', 'touch /tmp/probe 2>&1 || true'])).toContain('Read-only file system');
