@@ -58,6 +58,12 @@ interface ProvisionalIdle {
   powerWatts: number;
   /** Share of the device's time in the range that nobody took (0..1); 0 is kept so lost joules are known. */
   fraction: number;
+  /**
+   * The workload key that took the rest of the range when exactly one did (MIXED when several, absent
+   * when nobody did). A late span of that same workload that misses this time is not truncated: the
+   * energy already went to its workload, only to an earlier request of it.
+   */
+  takenBy?: string;
 }
 
 interface DeviceBook {
@@ -68,6 +74,14 @@ interface DeviceBook {
   measuredFromMs: number;
   /** Everything before this was settled: its idle is published and no span can claim it any more. */
   settledUntilMs: number;
+}
+
+/** `takenBy` of a range that several workloads took. */
+const MIXED = '\u0000mixed';
+
+/** Who took a range once `key` takes part of it too. */
+function joinTaker(takenBy: string | undefined, key: string): string {
+  return takenBy === undefined || takenBy === key ? key : MIXED;
 }
 
 /** Device time below this (seconds) a span may miss without being reported truncated: float residue. */
@@ -84,7 +98,8 @@ function secondsOf(range: { startMs: number; endMs: number }): number {
 function pushMerged(stretches: ProvisionalIdle[], stretch: ProvisionalIdle): void {
   if (stretch.endMs <= stretch.startMs) return;
   const last = stretches[stretches.length - 1];
-  if (last && last.endMs === stretch.startMs && last.powerWatts === stretch.powerWatts && last.fraction === stretch.fraction) last.endMs = stretch.endMs;
+  const same = last && last.powerWatts === stretch.powerWatts && last.fraction === stretch.fraction && last.takenBy === stretch.takenBy;
+  if (last && same && last.endMs === stretch.startMs) last.endMs = stretch.endMs;
   else stretches.push(stretch);
 }
 
@@ -107,6 +122,12 @@ class ShareCollector {
     } else {
       this.#byWorkload.set(key, { deviceId: this.#range.deviceId, workload, startMs: this.#range.startMs, endMs: this.#range.endMs, energyJoules: seconds * powerWatts, deviceSeconds: seconds });
     }
+  }
+
+  /** The one workload key that took time here, MIXED for several, undefined for none. */
+  get taker(): string | undefined {
+    if (this.#byWorkload.size === 0) return undefined;
+    return this.#byWorkload.size === 1 ? this.#byWorkload.keys().next().value : MIXED;
   }
 
   drainInto(out: AttributedEnergy[]): void {
@@ -214,8 +235,9 @@ export class Ledger implements ActivitySink {
         spans.addEnergy(row, shareSeconds * powerWatts);
       }
     }
+    const takenBy = collector.taker;
     collector.drainInto(out);
-    for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts });
+    for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts, ...(takenBy !== undefined && stretch.fraction < 1 && { takenBy }) });
   }
 
   /** Publishes, as one idle share, the provisional idle that ended before `beforeMs`. */
@@ -260,20 +282,28 @@ export class Ledger implements ActivitySink {
       const spanOf = new Map(over.map((span) => [span.activity, span]));
       const { shares, idle } = splitInterval(stretch.startMs, stretch.endMs, over.map((span) => span.activity));
       const collector = new ShareCollector(deviceId, stretch.startMs, stretch.endMs);
+      let takenBy = stretch.takenBy;
       for (const share of shares) {
         const span = spanOf.get(share.activity)!;
+        const key = workloadKey(span.activity.workload);
         const claimedSeconds = share.seconds * stretch.fraction;
         const missedSeconds = share.seconds - claimedSeconds;
         this.#spans.addEnergy(span.row, claimedSeconds * stretch.powerWatts);
         collector.add(span.activity.workload, claimedSeconds, stretch.powerWatts);
-        if (missedSeconds > 0) {
+        // Time its own workload took is not lost to it: that energy is already in its series.
+        if (missedSeconds > 0 && stretch.takenBy !== key) {
           lose(span, missedSeconds);
           this.#truncatedJoules += missedSeconds * stretch.powerWatts;
         }
+        if (claimedSeconds > 0) takenBy = joinTaker(takenBy, key);
       }
       collector.drainInto(this.#claimed);
       // Time a claimant covers is taken now; time none covers keeps its idle.
-      for (const piece of idle) pushMerged(kept, { startMs: piece.startMs, endMs: piece.endMs, powerWatts: stretch.powerWatts, fraction: piece.fraction > 0 ? stretch.fraction : 0 });
+      for (const piece of idle) {
+        const untouched = piece.fraction > 0;
+        const pieceTakenBy = untouched ? stretch.takenBy : takenBy;
+        pushMerged(kept, { startMs: piece.startMs, endMs: piece.endMs, powerWatts: stretch.powerWatts, fraction: untouched ? stretch.fraction : 0, ...(pieceTakenBy !== undefined && { takenBy: pieceTakenBy }) });
+      }
     }
     book.provisional = kept;
   }

@@ -90,6 +90,26 @@ describe('Ledger', () => {
     expect(ledger.close(64_000).shares).toEqual([]);
   });
 
+  it('does not count as truncated the time a late span misses to an earlier request of its own workload', () => {
+    // A serving engine batches concurrent requests; their spans end, and are exported, at different times.
+    const ledger = new Ledger({ lagMs: 0, horizonMs: 60_000, providers: [] });
+    ledger.addInterval({ deviceId: 'GPU-1', startMs: 0, endMs: 4000, energyJoules: 400 });
+    ledger.close(4000);
+    const first = span('llama', 0, 3000);
+    expect(ledger.addSpans([pushed(first)])).toEqual(['accepted']);
+    expect(ledger.close(4100).shares).toEqual([{ deviceId: 'GPU-1', workload: first.workload, startMs: 0, endMs: 4000, energyJoules: 300, deviceSeconds: 3 }]);
+    // Same workload over [1000, 4000): [1000, 3000) already went to llama, [3000, 4000) is still idle.
+    const second = span('llama', 1000, 4000);
+    expect(ledger.addSpans([pushed(second)])).toEqual(['accepted']);
+    const closed = ledger.close(4200);
+    expect(closed.shares).toEqual([{ deviceId: 'GPU-1', workload: second.workload, startMs: 3000, endMs: 4000, energyJoules: 100, deviceSeconds: 1 }]);
+    expect(closed.truncatedJoules).toBe(0);
+    expect(closed.unsettledJoules).toEqual(new Map([['GPU-1', 0]]));
+    // Another model over the same time did lose it: llama took all of [0, 4000).
+    expect(ledger.addSpans([pushed(span('mistral', 0, 1000))])).toEqual(['truncated']);
+    expect(ledger.close(4300).truncatedJoules).toBe(100);
+  });
+
   it('publishes unclaimed idle when the horizon passes; spans of one export share claimed time by weight', () => {
     const ledger = new Ledger({ lagMs: 0, horizonMs: 10_000, providers: [] });
     ledger.addInterval({ deviceId: 'GPU-1', startMs: 0, endMs: 4000, energyJoules: 400 });
