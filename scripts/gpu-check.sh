@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== footprint start for ${WINDOW_S}s (samples every ${SAMPLE_S}s)"
-"${FOOTPRINT[@]}" start --listen "127.0.0.1:$PORT" --ingest-listen 127.0.0.1:0 --interval "$INTERVAL" --log-level warn "$@" >"$work/daemon.log" 2>&1 &
+"${FOOTPRINT[@]}" start --listen "127.0.0.1:$PORT" --ingest-listen 127.0.0.1:0 --ingest-grpc-listen 127.0.0.1:0 --interval "$INTERVAL" --log-level warn "$@" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 # Read the page whole before matching: `grep -q` quitting early would fail curl's write under pipefail.
 gpu_series() { grep -c '^hw_energy_joules_total{.*hw_type="gpu"' <<<"$(curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null)"; }

@@ -39,7 +39,7 @@ describe('footprint CLI', () => {
     const fromEnv = run(['doctor'], { FOOTPRINT_PUE: 'high' });
     expect(fromEnv.status).toBe(2);
     expect(fromEnv.stderr).toMatch(/^footprint: config: pue: 'high' is invalid/);
-    const tokenFile = run(['start', '--ingest-token-file', '/nonexistent/token', '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--log-level', 'silent']);
+    const tokenFile = run(['start', '--ingest-token-file', '/nonexistent/token', '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'silent']);
     expect(tokenFile.status).toBe(2);
     expect(tokenFile.stderr).toMatch(/^footprint: config: ingestTokenFile: cannot read '\/nonexistent\/token': ENOENT/);
   });
@@ -57,7 +57,7 @@ describe('footprint CLI', () => {
   });
 
   it('starts, logs what it found, serves /metrics and exits 0 on SIGTERM within 5 s', async () => {
-    const child = spawn(process.execPath, [BIN, 'start', '--host-root', fixture.root, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--interval', '200ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'start', '--host-root', fixture.root, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '200ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     child.stderr!.on('data', (chunk) => (log += chunk));
     const summary = await new Promise<Record<string, unknown>>((resolve, reject) => {

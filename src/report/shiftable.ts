@@ -5,6 +5,8 @@ import type { PromSample } from './prometheus-client.ts';
 
 export const SHIFT_STEP_SECONDS = 3600;
 const DAY_SECONDS = 86_400;
+/** Starts whose grams differ by less than this share are a tie: Prometheus and VictoriaMetrics round increases differently (1e-10 relative). */
+const TIE_RELATIVE = 1e-9;
 
 export interface ShiftableJob {
   job: string;
@@ -96,12 +98,13 @@ export function shiftableSavings(trainingEnergy: PromSample[], rates: Map<string
       };
       const actual = gramsAt(0);
       if (actual === undefined) continue;
-      // Every hour of the day as a start, earliest first; only a lower figure replaces the best, so ties keep the earliest.
+      // Every hour of the day as a start, earliest first; only a figure lower by more than TIE_RELATIVE
+      // replaces the best, so ties keep the earliest whatever rounding the query backend adds.
       let best = { shiftSeconds: 0, grams: Number.POSITIVE_INFINITY };
       const dayFirstEnd = day * DAY_SECONDS + SHIFT_STEP_SECONDS;
       for (let start = dayFirstEnd; start < dayFirstEnd + DAY_SECONDS; start += SHIFT_STEP_SECONDS) {
         const grams = gramsAt(start - firstSeconds);
-        if (grams !== undefined && grams < best.grams * (1 - 1e-12)) best = { shiftSeconds: start - firstSeconds, grams };
+        if (grams !== undefined && grams < best.grams * (1 - TIE_RELATIVE)) best = { shiftSeconds: start - firstSeconds, grams };
       }
       if (best.grams > actual) best = { shiftSeconds: 0, grams: actual };
       const row = jobs.get(job) ?? { job, days: 0, actualGrams: 0, bestGrams: 0, savingGrams: 0, dayKeys: new Set<number>() };

@@ -100,7 +100,7 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
         join(REPO_ROOT, 'bin/footprint.js'), 'start',
         '--host-root', fixture.root,
         '--listen', `127.0.0.1:${metricsPort}`,
-        '--ingest-listen', `127.0.0.1:${ingestPort}`,
+        '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', '127.0.0.1:0',
         '--interval', '2s',
         '--attribution-lag', '1s',
         // Idle is published with the interval, as the dashboards' idle panels expect within the run.

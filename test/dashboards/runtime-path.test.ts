@@ -1,6 +1,7 @@
 // src/dashboards/ generates deploy/grafana and deploy/prometheus at build time (`npm run generate`); the
-// daemon, doctor and report never load it, and the image leaves it out (.dockerignore). This walks the
-// static and dynamic relative imports reachable from the entry point and proves it.
+// daemon, doctor and report never load it, so the bundle (scripts/build.ts bundles from src/cli.ts)
+// leaves it out, and the image takes only the bundle (.dockerignore). This walks the static and
+// dynamic relative imports reachable from the bundle's entry point and proves it.
 import { readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,10 +23,9 @@ function reachable(entry: string): Set<string> {
 }
 
 describe('runtime path', () => {
-  const files = [...reachable('bin/footprint.js')].map((file) => relative(ROOT, file));
+  const files = [...reachable('src/cli.ts')].map((file) => relative(ROOT, file));
 
-  it('reaches the whole runtime from bin/footprint.js', () => {
-    expect(files).toContain('src/cli.ts');
+  it('reaches the whole runtime from the bundle entry src/cli.ts', () => {
     expect(files).toContain('src/daemon.ts');
     expect(files).toContain('src/report/queries.ts');
   });
@@ -34,7 +34,9 @@ describe('runtime path', () => {
     expect(files.filter((file) => file.startsWith('src/dashboards/'))).toEqual([]);
   });
 
-  it('keeps src/dashboards/ out of the image', () => {
-    expect(readFileSync(resolve(ROOT, '.dockerignore'), 'utf8').split('\n')).toContain('src/dashboards/');
+  it('keeps sources, src/dashboards/ included, out of the image: it takes the bundle, bin, the manifest and koffi', () => {
+    const lines = readFileSync(resolve(ROOT, '.dockerignore'), 'utf8').split('\n').filter((line) => line && !line.startsWith('#'));
+    expect(lines[0]).toBe('*');
+    expect(lines.filter((line) => line.startsWith('!'))).toEqual(['!package.json', '!bin/', '!dist/', '!node_modules/koffi/', '!node_modules/@koromix/koffi-linux-x64/']);
   });
 });

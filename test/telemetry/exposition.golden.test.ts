@@ -13,8 +13,8 @@ import { addStandardHost } from '../support/sysfs-fixture.ts';
 
 const GOLDEN = join(import.meta.dirname, 'fixtures/standard-host.metrics.txt');
 
-/** Series whose value moves with wall time (power over a tick's length, embodied grams and device-hours accrue per second, timings). */
-const TIME_DEPENDENT = /^(hw_power_watts|hw_host_power_watts|footprint_sample_duration_seconds|footprint_carbon_intensity_age_seconds|footprint_ledger_pending_intervals|carbon_emissions_grams_total\{[^}]*carbon_scope="embodied"|ml_emissions_grams_total\{[^}]*carbon_scope="embodied"|energy_cost_total\{[^}]*cost_kind="hardware"|ml_cost_total)/;
+/** Series whose value moves with wall time (power over a tick's length, embodied grams and device-hours accrue per second, timings, the process's own resources). */
+const TIME_DEPENDENT = /^(process_|nodejs_|hw_power_watts|hw_host_power_watts|footprint_sample_duration_seconds|footprint_carbon_intensity_age_seconds|footprint_ledger_pending_intervals|carbon_emissions_grams_total\{[^}]*carbon_scope="embodied"|ml_emissions_grams_total\{[^}]*carbon_scope="embodied"|energy_cost_total\{[^}]*cost_kind="hardware"|ml_cost_total)/;
 
 function normalise(exposition: string): string {
   return exposition

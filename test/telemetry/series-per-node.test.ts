@@ -100,6 +100,11 @@ describe('series of a realistic node (8 GPUs, 2 packages, 30 pods, 20 models)', 
       footprint_ledger_pending_intervals: 1,
       footprint_sample_duration_seconds: 1,
       footprint_ingest_spans_total: 1,
+      footprint_attribution_unsettled_energy_joules: devices,
+      footprint_attribution_truncated_energy_joules_total: 1,
+      carbon_forecast_intensity_grams_per_kilowatt_hour: 24, // 1h..24h
+      carbon_forecast_best_start_seconds: 2, // 1 h and 8 h jobs
+      carbon_forecast_best_intensity_grams_per_kilowatt_hour: 2,
       carbon_emissions_grams_total: devices * 2, // operational, embodied
       energy_cost_total: devices * 2, // energy, hardware
       ml_energy_joules_total: workloads,
@@ -109,8 +114,19 @@ describe('series of a realistic node (8 GPUs, 2 packages, 30 pods, 20 models)', 
       ml_tokens_total: MODELS * 2, // input, output
       ml_request_duration_seconds: MODELS * 17, // 14 bounds + Inf, _sum, _count
       ml_request_energy_joules: MODELS * 14, // 11 bounds + Inf, _sum, _count
+      // The agent's own health.
+      process_cpu_seconds_total: 1,
+      process_start_time_seconds: 1,
+      process_resident_memory_bytes: 1,
+      process_virtual_memory_bytes: 1,
+      process_heap_bytes: 1,
+      process_open_fds: 1,
+      process_max_fds: 1,
+      nodejs_heap_size_used_bytes: 1,
+      nodejs_heap_size_total_bytes: 1,
+      nodejs_eventloop_lag_p99_seconds: 1,
     });
     // The figure docs/architecture.md quotes.
-    expect([...families.values()].reduce((sum, count) => sum + count, 0)).toBe(963);
+    expect([...families.values()].reduce((sum, count) => sum + count, 0)).toBe(1014);
   });
 });
