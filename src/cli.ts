@@ -115,13 +115,14 @@ export function buildProgram(): Command {
       .option('--by <TIME>', 'the job must end by then: ISO 8601 with a zone, e.g. 2026-12-02T06:00Z')
       .option('--model <NAME>', "take the power from this ml.model's measured average over the last day (needs --prometheus)")
       .option('--prometheus <URL>', 'Prometheus that scrapes footprint, for --model')
+      .option('--zones <CODES>', 'where: compare these grid zones (comma-separated, e.g. DE,FR,SE-SE3), each under its own forecast')
       .option('--format <FORMAT>', 'json | text', 'text'),
     CARBON_KEYS,
   ).action(async (options) => {
-    const { duration, power, by, model, prometheus, format, ...rest } = options;
+    const { duration, power, by, model, prometheus, format, zones, ...rest } = options;
     const config = configFrom(rest);
     const { runPlan } = await import('./plan-command.ts');
-    process.stdout.write(await runPlan(config, { duration, power, by, model, prometheus, format }, createLogger({ ...config, logLevel: 'silent' })));
+    process.stdout.write(await runPlan(config, { duration, power, by, model, prometheus, format, zones }, createLogger({ ...config, logLevel: 'silent' })));
   });
   program.addCommand(reportCommand());
   return program;

@@ -2,7 +2,7 @@
 // the same carbon stage as `start` from the same flags, polls the provider once and plans on what it got.
 import type { Logger } from 'pino';
 import { createCarbonAccountant } from './carbon/create-accountant.ts';
-import { answerPlan, planLine } from './carbon/plan-answer.ts';
+import { answerPlan, planLine, type PlanAnswer } from './carbon/plan-answer.ts';
 import { parseDeadline, parsePlanDuration, parsePower } from './carbon/plan-args.ts';
 import { PlanError } from './carbon/plan.ts';
 import { ConfigError, type Config } from './config.ts';
@@ -15,6 +15,25 @@ export interface PlanFlags {
   model?: string;
   prometheus?: string;
   format?: string;
+  /** Comma-separated grid zones to compare ("where"), each planned under its own forecast. */
+  zones?: string;
+}
+
+/** The plans of several zones: the cleanest first, and the one to pick. */
+export interface ZonesAnswer {
+  best: PlanAnswer;
+  zones: PlanAnswer[];
+}
+
+/** Zones one `--zones` may compare: each costs a provider call. */
+const MAX_ZONES = 16;
+
+function parseZones(text: string): string[] {
+  const zones = [...new Set(text.split(',').map((zone) => zone.trim()).filter((zone) => zone !== ''))];
+  if (zones.length < 1 || zones.length > MAX_ZONES || zones.some((zone) => !/^[A-Za-z0-9_-]{1,64}$/.test(zone))) {
+    throw new PlanError(`zones: '${text.slice(0, 64)}' is invalid: expected 1-${MAX_ZONES} comma-separated zone codes, e.g. DE,FR,SE-SE3`);
+  }
+  return zones;
 }
 
 const MAX_MODEL_NAME_CHARS = 256;
@@ -46,12 +65,28 @@ export async function runPlan(config: Config, flags: PlanFlags, logger: Logger, 
     const durationMs = parsePlanDuration(flags.duration);
     const deadlineMs = flags.by === undefined ? undefined : parseDeadline(flags.by, nowMs);
     const powerWatts = flags.power !== undefined ? parsePower(flags.power) : await modelPowerWatts(flags.model!, flags.prometheus!, nowMs);
+    const args = { durationMs, powerWatts, ...(deadlineMs !== undefined && { deadlineMs }) };
     // The provider's retry pauses are unref'd for the daemon; here they are all that keeps the process alive.
     const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-    const accountant = createCarbonAccountant(config, logger, { now: () => nowMs, http: { sleep } });
-    await accountant.refresh();
-    const answer = answerPlan(accountant.forecast(nowMs), { durationMs, powerWatts, ...(deadlineMs !== undefined && { deadlineMs }) }, config.pue, nowMs);
-    return format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : `${planLine(answer)}\n`;
+    const planIn = async (zoneConfig: Config): Promise<PlanAnswer> => {
+      const accountant = createCarbonAccountant(zoneConfig, logger, { now: () => nowMs, http: { sleep } });
+      await accountant.refresh();
+      return answerPlan(accountant.forecast(nowMs), args, zoneConfig.pue, nowMs);
+    };
+    if (flags.zones === undefined) {
+      const answer = await planIn(config);
+      return format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : `${planLine(answer)}\n`;
+    }
+    // Where: each zone under its own forecast from the same provider, the cleanest first (ties keep the order given).
+    const answers: PlanAnswer[] = [];
+    for (const zone of parseZones(flags.zones)) {
+      const { cloudRegion: _region, ...rest } = config;
+      answers.push(await planIn({ ...rest, zone }));
+    }
+    const ranked = answers.map((answer, index) => ({ answer, index })).sort((a, b) => a.answer.gramsCo2e - b.answer.gramsCo2e || a.index - b.index).map(({ answer }) => answer);
+    const result: ZonesAnswer = { best: ranked[0]!, zones: ranked };
+    if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
+    return `best: ${result.best.zone}\n${ranked.map((answer) => `${answer.zone}: ${planLine(answer)}`).join('\n')}\n`;
   } catch (error) {
     if (error instanceof PlanError || error instanceof PrometheusError) throw new ConfigError(`plan: ${error.message}`);
     throw error;

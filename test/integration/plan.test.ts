@@ -23,6 +23,9 @@ const ZONE = 'DE';
 /** Hourly forecast after the latest value: 400 g/kWh except two equal two-hour dips to 100, at +3 h and +10 h. */
 const LATEST_G_PER_KWH = 400;
 const FORECAST_G_PER_KWH = Array.from({ length: 24 }, (_, index) => ([3, 4, 10, 11].includes(index + 1) ? 100 : 400));
+/** A second zone for "where": 50 g/kWh every forecast hour (its latest value is 400 too). */
+const CLEAN_ZONE = 'FR';
+const CLEAN_FORECAST_G_PER_KWH = Array.from({ length: 24 }, () => 50);
 /** The hour the doubles' data starts at (the latest value's datetime): the start of the current hour. */
 const hourStart = () => Math.floor(Date.now() / HOUR) * HOUR;
 
@@ -56,7 +59,8 @@ describe.skipIf(skip)('carbon-aware planning', () => {
         json(response, 200, electricityMapsLatest(url.searchParams.get('zone')!, LATEST_G_PER_KWH, hourStart(), Date.now()));
       },
       '/v3/carbon-intensity/forecast': (_request, response, url) => {
-        json(response, 200, electricityMapsForecast(url.searchParams.get('zone')!, hourStart() + HOUR, FORECAST_G_PER_KWH));
+        const zone = url.searchParams.get('zone')!;
+        json(response, 200, electricityMapsForecast(zone, hourStart() + HOUR, zone === CLEAN_ZONE ? CLEAN_FORECAST_G_PER_KWH : FORECAST_G_PER_KWH));
       },
     });
     wattTime = await startFakeServer({
@@ -151,6 +155,27 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     const result = spawnSync(findPromBinary('promtool')!, ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
     expect(result.stderr + result.stdout).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('footprint plan --zones: where and when, each zone under its own forecast, the cleanest first', async () => {
+    const base = ['plan', '--duration', '2h', '--power', '2.4kW', '--pue', '1.2', '--intensity-provider', 'electricitymaps', '--intensity-url', electricityMaps.url, '--intensity-token-file', join(dir, 'em-token')];
+    const result = await runCli([...base, '--zones', `${ZONE},${CLEAN_ZONE}`, '--format', 'json']);
+    expect(result.stderr).toBe('');
+    const { best, zones } = JSON.parse(result.stdout) as { best: Record<string, unknown>; zones: Record<string, unknown>[] };
+    const firstMs = Date.parse((best.forecast as { datetime: string }[])[0]!.datetime);
+    // 5.76 kWh with PUE. FR: 50 g/kWh from +1 h -> 288 g at +1 h. DE: its dip at +3 h -> 576 g; now 400 -> 2304 g
+    // (FR's "now" mixes the rest of this hour at 400 with 50, so it depends on the minute).
+    expect(zones.map((answer) => [answer.zone, answer.gramsCo2e, answer.bestStart])).toEqual([
+      [CLEAN_ZONE, 288, new Date(firstMs + HOUR).toISOString()],
+      [ZONE, 576, new Date(firstMs + 3 * HOUR).toISOString()],
+    ]);
+    expect(best).toEqual(zones[0]);
+    expect(zones[1]!.nowGramsCo2e).toBeCloseTo(2304, 9);
+    const text = await runCli([...base, '--zones', `${ZONE},${CLEAN_ZONE}`]);
+    expect(text.stdout.split('\n')[0]).toBe(`best: ${CLEAN_ZONE}`);
+    expect(text.stdout.split('\n')[1]).toMatch(/^FR: start \S+ \(in (0h \d+m|now)\): 4\.8 kWh, 288 gCO2e vs \d+(\.\d)? gCO2e now, saves \d+(\.\d)? g \(\d+\.\d%\); FR electricitymaps average forecast$/);
+    const bad = await runCli([...base, '--zones', 'DE,,F R']);
+    expect([bad.status, bad.stderr.trim()]).toEqual([2, "footprint: plan: zones: 'DE,,F R' is invalid: expected 1-16 comma-separated zone codes, e.g. DE,FR,SE-SE3"]);
   });
 
   it('footprint plan: WattTime marginal forecast in lbs/MWh, text and JSON', async () => {
