@@ -29,7 +29,7 @@ describe('series lifecycle in the daemon', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 
