@@ -79,6 +79,11 @@ const SHUTDOWN_TIMEOUT_MS = 5000;
 async function start(options: Record<string, unknown>): Promise<void> {
   const config = configFrom(options);
   const logger = createLogger(config);
+  // Listening for signals before the start: a SIGTERM that comes while services start (a pod deleted
+  // at once) is kept and acted on once the start is done, instead of killing the process mid-start.
+  let shutDown: ((reason: string, failure?: unknown) => void) | undefined;
+  let signalDuringStart: string | undefined;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (shutDown ? shutDown(signal) : (signalDuringStart ??= signal)));
   let daemon: RunningDaemon;
   try {
     daemon = await startDaemon(config, logger);
@@ -86,13 +91,16 @@ async function start(options: Record<string, unknown>): Promise<void> {
     // Whatever stops the start is one line and exit 2 (below); the services that had started are closed by now.
     throw error instanceof ConfigError || error instanceof StartupError ? error : new StartupError(`start-up failed: ${(error as Error).message ?? String(error)}`, { cause: error });
   }
-  shutDownOnSignalOrFailure(daemon, logger);
+  shutDown = shutdownOf(daemon, logger);
+  process.on('uncaughtException', (error) => shutDown!('uncaught exception', error));
+  process.on('unhandledRejection', (reason) => shutDown!('unhandled rejection', reason));
+  if (signalDuringStart) shutDown(signalDuringStart);
 }
 
 /** Exit 0 after a clean stop on SIGTERM/SIGINT; 1 after a runtime failure, a failed close or a shutdown past the timeout. */
-function shutDownOnSignalOrFailure(daemon: RunningDaemon, logger: Logger): void {
+function shutdownOf(daemon: RunningDaemon, logger: Logger): (reason: string, failure?: unknown) => void {
   let shuttingDown = false;
-  const shutDown = (reason: string, failure?: unknown) => {
+  return (reason, failure) => {
     if (failure !== undefined) logger.fatal({ err: failure }, `${reason}; shutting down`);
     if (shuttingDown) return;
     shuttingDown = true;
@@ -107,10 +115,6 @@ function shutDownOnSignalOrFailure(daemon: RunningDaemon, logger: Logger): void 
       () => process.exit(1),
     );
   };
-  process.on('SIGTERM', () => shutDown('SIGTERM'));
-  process.on('SIGINT', () => shutDown('SIGINT'));
-  process.on('uncaughtException', (error) => shutDown('uncaught exception', error));
-  process.on('unhandledRejection', (reason) => shutDown('unhandled rejection', reason));
 }
 
 export function buildProgram(): Command {
