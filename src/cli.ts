@@ -100,8 +100,13 @@ async function start(options: Record<string, unknown>): Promise<void> {
 /** Exit 0 after a clean stop on SIGTERM/SIGINT; 1 after a runtime failure, a failed close or a shutdown past the timeout. */
 function shutdownOf(daemon: RunningDaemon, logger: Logger): (reason: string, failure?: unknown) => void {
   let shuttingDown = false;
+  // A failure during a signal's shutdown still makes the exit 1.
+  let failed = false;
   return (reason, failure) => {
-    if (failure !== undefined) logger.fatal({ err: failure }, `${reason}; shutting down`);
+    if (failure !== undefined) {
+      failed = true;
+      logger.fatal({ err: failure }, `${reason}; shutting down`);
+    }
     if (shuttingDown) return;
     shuttingDown = true;
     if (failure === undefined) logger.info({ signal: reason }, 'shutting down');
@@ -111,7 +116,7 @@ function shutdownOf(daemon: RunningDaemon, logger: Logger): (reason: string, fai
     }, SHUTDOWN_TIMEOUT_MS);
     // Each failed close is logged by the service runner, under the service's name.
     daemon.close().then(
-      () => process.exit(failure === undefined ? 0 : 1),
+      () => process.exit(failed ? 1 : 0),
       () => process.exit(1),
     );
   };

@@ -57,7 +57,7 @@ describe('footprint CLI', () => {
   });
 
   it('starts, logs what it found, serves /metrics and exits 0 on SIGTERM within 5 s', async () => {
-    const child = spawn(process.execPath, [BIN, 'start', '--host-root', fixture.root, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--interval', '200ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'start', '--host-root', fixture.root, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '200ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     child.stderr!.on('data', (chunk) => (log += chunk));
     const summary = await new Promise<Record<string, unknown>>((resolve, reject) => {

@@ -60,9 +60,9 @@ export function createTracesGrpc(options: TracesGrpcOptions): TracesGrpcServer {
   // grpc-js writes its diagnostics to stderr as plain text (a bind failure too, which the start-up line
   // below already reports); route them through pino so stderr stays JSON records plus that one line.
   setLogger({
-    error: (...args: unknown[]) => options.logger.warn({ component: 'grpc-js' }, args.join(' ')),
-    info: (...args: unknown[]) => options.logger.debug({ component: 'grpc-js' }, args.join(' ')),
-    debug: (...args: unknown[]) => options.logger.debug({ component: 'grpc-js' }, args.join(' ')),
+    error: (...args: unknown[]) => options.logger.warn(`grpc-js: ${args.join(' ')}`),
+    info: (...args: unknown[]) => options.logger.debug(`grpc-js: ${args.join(' ')}`),
+    debug: (...args: unknown[]) => options.logger.debug(`grpc-js: ${args.join(' ')}`),
   });
   const server = new Server({
     'grpc.max_receive_message_length': options.maxBodyBytes,
