@@ -1,7 +1,8 @@
 // argv -> config -> subcommand. Flags are the config keys in kebab case (docs/architecture.md "Interfaces").
 import { Command, Option } from 'commander';
+import type { Logger } from 'pino';
 import { ConfigError, flagName, loadConfig, type Config } from './config.ts';
-import { startDaemon } from './daemon.ts';
+import { startDaemon, type RunningDaemon } from './daemon.ts';
 import { StartupError } from './listener.ts';
 import { createLogger } from './logger.ts';
 import { reportCommand } from './report/command.ts';
@@ -72,27 +73,53 @@ function configFrom(options: Record<string, unknown>): Config {
   return loadConfig({ flags, file: file as string | undefined });
 }
 
+/** Kubernetes kills the pod after terminationGracePeriodSeconds (30 s by default); finish well inside it. */
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
 async function start(options: Record<string, unknown>): Promise<void> {
   const config = configFrom(options);
   const logger = createLogger(config);
-  const daemon = await startDaemon(config, logger);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // Kubernetes waits terminationGracePeriodSeconds; never hang past 5 s.
-    setTimeout(() => process.exit(0), 5000).unref();
-    daemon.stop().then(
-      () => process.exit(0),
-      (error: Error) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
+  // Listening for signals before the start: a SIGTERM that comes while services start (a pod deleted
+  // at once) is kept and acted on once the start is done, instead of killing the process mid-start.
+  let shutDown: ((reason: string, failure?: unknown) => void) | undefined;
+  let signalDuringStart: string | undefined;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (shutDown ? shutDown(signal) : (signalDuringStart ??= signal)));
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (error) {
+    // Whatever stops the start is one line and exit 2 (below); the services that had started are closed by now.
+    throw error instanceof ConfigError || error instanceof StartupError ? error : new StartupError(`start-up failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+  }
+  shutDown = shutdownOf(daemon, logger);
+  process.on('uncaughtException', (error) => shutDown!('uncaught exception', error));
+  process.on('unhandledRejection', (reason) => shutDown!('unhandled rejection', reason));
+  if (signalDuringStart) shutDown(signalDuringStart);
+}
+
+/** Exit 0 after a clean stop on SIGTERM/SIGINT; 1 after a runtime failure, a failed close or a shutdown past the timeout. */
+function shutdownOf(daemon: RunningDaemon, logger: Logger): (reason: string, failure?: unknown) => void {
+  let shuttingDown = false;
+  // A failure during a signal's shutdown still makes the exit 1.
+  let failed = false;
+  return (reason, failure) => {
+    if (failure !== undefined) {
+      failed = true;
+      logger.fatal({ err: failure }, `${reason}; shutting down`);
+    }
+    if (shuttingDown) return;
+    shuttingDown = true;
+    if (failure === undefined) logger.info({ signal: reason }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS, service: daemon.closing() }, `shutdown timed out after ${SHUTDOWN_TIMEOUT_MS} ms while closing ${daemon.closing()}`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    // Each failed close is logged by the service runner, under the service's name.
+    daemon.close().then(
+      () => process.exit(failed ? 1 : 0),
+      () => process.exit(1),
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 export function buildProgram(): Command {

@@ -1,5 +1,6 @@
 // The composition root: builds every stage from config, wires them in flow order
-// (devices -> energy -> attribution -> carbon -> telemetry) and owns start, tick and shutdown.
+// (devices -> energy -> attribution -> carbon -> telemetry) and starts each part that holds a
+// resource as a service (src/service.ts), so start-up rolls back and shutdown goes in reverse.
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ActivitySink } from './attribution/activity.ts';
@@ -19,6 +20,8 @@ import { WindowStore } from './ingest/windows.ts';
 import { Pipeline } from './pipeline.ts';
 import { createTelemetry } from './telemetry/meter-provider.ts';
 import { StartupError } from './listener.ts';
+import { RepeatingTask } from './repeating-task.ts';
+import { startAll } from './service.ts';
 import { startMetricsServer } from './telemetry/metrics-server.ts';
 import { maxOpenFiles } from './telemetry/process-metrics.ts';
 import { Publisher } from './telemetry/publisher.ts';
@@ -33,7 +36,10 @@ export interface RunningDaemon {
   grpcPort: number;
   /** The devices read now: rediscovery updates it in place. */
   discovery: DeviceInventory;
-  stop(): Promise<void>;
+  /** Closes every service, newest first; rejects naming each one whose close failed (each is logged too). */
+  close(): Promise<void>;
+  /** The service being closed now, for a shutdown that runs out of time. */
+  closing(): string | undefined;
 }
 
 /** Bearer tokens are short; a larger file is the wrong file. */
@@ -68,21 +74,11 @@ export interface DaemonTestHooks {
   rediscoverIntervalMs?: number;
 }
 
-/** Runs `task` every `intervalMs`, skipping a beat while the previous run is still going. */
-function repeatWithoutOverlap(task: () => Promise<void>, intervalMs: number, onError: (error: Error) => void) {
-  let running: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    running ??= task()
-      .catch(onError)
-      .finally(() => (running = undefined));
-  }, intervalMs);
-  return {
-    /** Stops the timer and waits for a run in progress, so nothing touches the sources after they close. */
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+/** Closes every source (rediscovery adds to the list in place); a failing one does not keep the others open. */
+async function closeSources(inventory: DeviceInventory): Promise<void> {
+  const results = await Promise.allSettled(inventory.sources.map((source) => source.close?.()));
+  const failed = results.flatMap((result, index) => (result.status === 'rejected' ? [`${inventory.sources[index]!.name}: ${(result.reason as Error).message}`] : []));
+  if (failed.length > 0) throw new Error(failed.join('; '));
 }
 
 export async function startDaemon(config: Config, logger: Logger, hooks: DaemonTestHooks = {}): Promise<RunningDaemon> {
@@ -91,119 +87,123 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     throw new StartupError('config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)');
   }
   const token = config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined;
-  const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
-  const discovery = await discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions);
-  const inventory = await hostInventory(config.hostRoot);
-  if (inventory.gaps.length > 0) logger.info({ gaps: inventory.gaps }, 'inventory: embodied figures use the documented assumptions where the machine cannot tell');
-  const accountant = createCarbonAccountant(config, logger, { inventory });
-  await accountant.start();
+  // Each part that holds a socket, a timer, a watch or a worker is a service; a failing start closes, newest first, what started before it.
+  const { services, value: daemon } = await startAll(logger, async (services) => {
+    const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
+    const discovery = await services.open('device sources', () => discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions), closeSources);
+    const inventory = await hostInventory(config.hostRoot);
+    if (inventory.gaps.length > 0) logger.info({ gaps: inventory.gaps }, 'inventory: embodied figures use the documented assumptions where the machine cannot tell');
+    const accountant = createCarbonAccountant(config, logger, { inventory });
+    await services.start({ name: 'carbon accountant', start: () => accountant.start(), close: () => accountant.close() });
 
-  let publisher: Publisher | undefined;
-  const store = new SeriesStore({
-    idleTimeoutMs: config.seriesIdleTimeout,
-    cardinalityLimit: config.cardinalityLimit,
-    onOverflow: (spec) => publisher?.overflow(spec.name, Date.now()),
-  });
-  publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
-  const windows = new WindowStore({
-    defaultTtlMs: config.windowTtl,
-    maxTtlMs: config.windowMaxTtl,
-    maxWindowsPerClient: config.windowsPerClient,
-    retainMs: config.attributionLag + 10 * config.interval,
-  });
-  // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
-  const kubernetes = config.kubernetes ? await (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
-  const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
-  const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
-  const meter = new EnergyMeter({ maxGapMs: MAX_GAP_INTERVALS * config.interval });
-  const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, owners: discovery.owners, meter, ledger, accountant, publisher, store, logger });
+    let publisher: Publisher | undefined;
+    const store = new SeriesStore({
+      idleTimeoutMs: config.seriesIdleTimeout,
+      cardinalityLimit: config.cardinalityLimit,
+      onOverflow: (spec) => publisher?.overflow(spec.name, Date.now()),
+    });
+    publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
+    const windows = new WindowStore({
+      defaultTtlMs: config.windowTtl,
+      maxTtlMs: config.windowMaxTtl,
+      maxWindowsPerClient: config.windowsPerClient,
+      retainMs: config.attributionLag + 10 * config.interval,
+    });
+    // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
+    const kubernetes = config.kubernetes
+      ? await services.open(
+          'kubernetes watchers',
+          async () => (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger),
+          (attribution) => attribution.close(),
+        )
+      : undefined;
+    const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
+    const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
+    const meter = new EnergyMeter({ maxGapMs: MAX_GAP_INTERVALS * config.interval });
+    const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, owners: discovery.owners, meter, ledger, accountant, publisher, store, logger });
 
-  const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
-  const sink: ActivitySink = {
-    addSpans: (spans) => {
-      for (const span of spans) warnUnknownDevices(span.activity);
-      return ledger.addSpans(kubernetes ? spans.map((span) => ({ ...span, activity: kubernetes.place(span.activity) })) : spans);
-    },
-  };
+    const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
+    const sink: ActivitySink = {
+      addSpans: (spans) => {
+        for (const span of spans) warnUnknownDevices(span.activity);
+        return ledger.addSpans(kubernetes ? spans.map((span) => ({ ...span, activity: kubernetes.place(span.activity) })) : spans);
+      },
+    };
 
-  const telemetry = createTelemetry({
-    store,
-    version: VERSION,
-    hostName: hostname(),
-    nodeName: config.nodeName,
-    otlpEndpoint: config.otlpEndpoint,
-    otlpIntervalMs: config.otlpInterval,
-  });
-  const metricsAddress = splitHostPort(config.listen);
-  const metrics = await startMetricsServer({
-    ...metricsAddress,
-    exporter: telemetry.prometheus,
-    connections: { idleTimeoutMs: config.listenIdleTimeout, maxConnections: config.listenMaxConnections },
-    isReady: () => pipeline.ticks > 0,
-  });
-  const ingestServer = createIngestServer({
-    ...splitHostPort(config.ingestListen),
-    grpc: splitHostPort(config.ingestGrpcListen),
-    maxBodyBytes: config.ingestMaxBodyBytes,
-    budget: new ByteBudget(config.ingestMaxInflightBytes),
-    bodyTimeoutMs: config.ingestBodyTimeout,
-    connections: { idleTimeoutMs: config.ingestIdleTimeout, maxConnections: config.ingestMaxConnections },
-    queueLimitSpans: config.ingestQueueLimit,
-    token,
-    weightByTokens: config.weightByTokens,
-    limits: { maxSpanDurationMs: config.maxSpanDuration },
-    ...(kubernetes && { senderModel: kubernetes.senderModel }),
-    sink,
-    windows,
-    logger: logger.child({ component: 'ingest' }),
-    onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
-    planner: (query) => {
-      const nowMs = Date.now();
-      return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);
-    },
-  });
-  const ingest = await ingestServer.start();
+    const telemetry = await services.open(
+      'telemetry',
+      async () => createTelemetry({ store, version: VERSION, hostName: hostname(), nodeName: config.nodeName, otlpEndpoint: config.otlpEndpoint, otlpIntervalMs: config.otlpInterval }),
+      (telemetry) => telemetry.close(),
+    );
+    const metricsAddress = splitHostPort(config.listen);
+    const metrics = await services.open(
+      'metrics listener',
+      () =>
+        startMetricsServer({
+          ...metricsAddress,
+          exporter: telemetry.prometheus,
+          connections: { idleTimeoutMs: config.listenIdleTimeout, maxConnections: config.listenMaxConnections },
+          isReady: () => pipeline.ticks > 0,
+        }),
+      (server) => server.close(),
+    );
+    const ingestServer = createIngestServer({
+      ...splitHostPort(config.ingestListen),
+      grpc: splitHostPort(config.ingestGrpcListen),
+      maxBodyBytes: config.ingestMaxBodyBytes,
+      budget: new ByteBudget(config.ingestMaxInflightBytes),
+      bodyTimeoutMs: config.ingestBodyTimeout,
+      connections: { idleTimeoutMs: config.ingestIdleTimeout, maxConnections: config.ingestMaxConnections },
+      queueLimitSpans: config.ingestQueueLimit,
+      token,
+      weightByTokens: config.weightByTokens,
+      limits: { maxSpanDurationMs: config.maxSpanDuration },
+      ...(kubernetes && { senderModel: kubernetes.senderModel }),
+      sink,
+      windows,
+      logger: logger.child({ component: 'ingest' }),
+      onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
+      planner: (query) => {
+        const nowMs = Date.now();
+        return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);
+      },
+    });
+    const ingest = await services.open('ingest listeners', () => ingestServer.start(), () => ingestServer.close());
 
-  const tick = async (nowMs: number) => {
-    await kubernetes?.refresh(nowMs);
-    await pipeline.tick(nowMs);
-    const forecast = accountant.forecast(nowMs);
-    publisher.forecast(forecast, summariseForecast(forecast, nowMs), nowMs);
-  };
-  await tick(Date.now());
-  // A slow device must not pile up ticks; the next one starts when this one is done.
-  const ticks = repeatWithoutOverlap(() => tick(Date.now()), config.interval, (error) => logger.error({ err: error }, 'sample tick failed'));
-  // Off the sample path: sources rescan while ticks go on, and the pipeline takes the new set at its next tick.
-  const rediscovery = repeatWithoutOverlap(
-    async () => {
-      const changes = await rediscover(discovery, discoverOptions);
-      for (const change of changes) logger.info({ hwId: change.device.id, replaces: change.replaces.map((device) => device.id) }, describeChange(change));
-      if (changes.length > 0) pipeline.setDevices(discovery.sources, discovery.devices);
-    },
-    hooks.rediscoverIntervalMs ?? config.rediscoverInterval,
-    (error) => logger.error({ err: error }, 'rediscovery failed'),
-  );
+    const tick = async (nowMs: number) => {
+      await kubernetes?.refresh(nowMs);
+      await pipeline.tick(nowMs);
+      const forecast = accountant.forecast(nowMs);
+      publisher.forecast(forecast, summariseForecast(forecast, nowMs), nowMs);
+    };
+    // A slow device must not pile up ticks; the next one starts when this one is done.
+    await services.start(
+      new RepeatingTask({ name: 'tick loop', task: () => tick(Date.now()), intervalMs: config.interval, runAtStart: true, onError: (error) => logger.error({ err: error }, 'sample tick failed') }),
+    );
+    // Off the sample path: sources rescan while ticks go on, and the pipeline takes the new set at its next tick.
+    await services.start(
+      new RepeatingTask({
+        name: 'rediscovery',
+        task: async () => {
+          const changes = await rediscover(discovery, discoverOptions);
+          for (const change of changes) logger.info({ hwId: change.device.id, replaces: change.replaces.map((device) => device.id) }, describeChange(change));
+          if (changes.length > 0) pipeline.setDevices(discovery.sources, discovery.devices);
+        },
+        intervalMs: hooks.rediscoverIntervalMs ?? config.rediscoverInterval,
+        onError: (error) => logger.error({ err: error }, 'rediscovery failed'),
+      }),
+    );
 
-  logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, ingestGrpcPort: ingest.grpcPort, devices: discovery.devices.length }, startupSummary(discovery));
+    logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, ingestGrpcPort: ingest.grpcPort, devices: discovery.devices.length }, startupSummary(discovery));
+    return { metricsPort: metrics.port, ingestPort: ingest.port, grpcPort: ingest.grpcPort!, discovery };
+  });
 
   return {
-    metricsPort: metrics.port,
-    ingestPort: ingest.port,
-    grpcPort: ingest.grpcPort!,
-    discovery,
-    async stop() {
-      await Promise.all([ticks.stop(), rediscovery.stop()]);
-      await Promise.allSettled([
-        new Promise<void>((resolve) => {
-          metrics.server.close(() => resolve());
-          metrics.server.closeAllConnections();
-        }),
-        ingestServer.close(),
-        telemetry.shutdown(),
-        accountant.close(),
-        kubernetes?.stop(),
-        ...discovery.sources.map((source) => source.close?.()),
-      ]);
+    ...daemon,
+    async close() {
+      const failures = await services.close();
+      if (failures.length > 0) throw new AggregateError(failures.map((failure) => failure.error), `shutdown: ${failures.map((failure) => failure.service).join(', ')} failed to close`);
     },
+    closing: () => services.closing,
   };
 }

@@ -38,6 +38,14 @@ function advice(code: string | undefined, port: number): string {
   }
 }
 
+/** Stops accepting, drops open connections (keep-alive sockets would hold close() open) and resolves once closed. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections();
+  });
+}
+
 /** Listens on host:port; `key` names the config key in the error a failure becomes. */
 export function listen(server: Server, host: string, port: number, key: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {

@@ -226,8 +226,10 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     this.worker = undefined;
     this.boards = [];
     if (!worker) return;
-    await worker.request({ type: 'close' }, performance.now() + this.options.timeoutMs);
+    const { reply } = await worker.request({ type: 'close' }, performance.now() + this.options.timeoutMs);
     worker.terminate();
+    // A driver stuck in nvmlShutdown cannot be interrupted: the thread is detached, and the caller hears of it.
+    if (reply === undefined && worker.failure === undefined) throw new Error(`nvmlShutdown did not return within ${this.options.timeoutMs} ms (deviceTimeout); the NVML worker thread was detached`);
   }
 
   private async open(known?: KnownBoard[]): Promise<Opened> {

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
-import { applyListenerLimits, listen, type ListenerLimits } from '../listener.ts';
+import { applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
 import { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
@@ -121,18 +121,12 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
         const { port: grpcPort } = await grpc.start();
         return { host: http.address, port: http.port, grpcPort };
       } catch (error) {
-        server.close();
+        await closeServer(server);
         throw error;
       }
     },
     async close() {
-      await Promise.all([
-        new Promise<void>((resolve, reject) => {
-          server.close((error) => (error ? reject(error) : resolve()));
-          server.closeAllConnections();
-        }),
-        grpc?.close(),
-      ]);
+      await Promise.all([closeServer(server), grpc?.close()]);
     },
   };
 }

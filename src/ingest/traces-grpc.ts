@@ -2,7 +2,7 @@
 // opentelemetry.proto.collector.trace.v1.TraceService/Export. The service is registered with
 // raw-bytes (de)serializers so requests decode through the same protobufjs codec, and the same
 // export, as POST /v1/traces. grpc-js enforces the message size limit (also after gzip).
-import { Metadata, Server, ServerCredentials, status, type ServerErrorResponse, type ServiceDefinition, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Metadata, Server, ServerCredentials, setLogger, status, type ServerErrorResponse, type ServiceDefinition, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { protobufCodec } from './otlp-protobuf.ts';
 import { ExportTraceServiceResponse, OtlpDecodeError, RetryInfo, RpcStatus } from './otlp-schema.ts';
@@ -57,6 +57,13 @@ function failure(code: status, details: string): ServerErrorResponse {
 }
 
 export function createTracesGrpc(options: TracesGrpcOptions): TracesGrpcServer {
+  // grpc-js writes its diagnostics to stderr as plain text (a bind failure too, which the start-up line
+  // below already reports); route them through pino so stderr stays JSON records plus that one line.
+  setLogger({
+    error: (...args: unknown[]) => options.logger.warn(`grpc-js: ${args.join(' ')}`),
+    info: (...args: unknown[]) => options.logger.debug(`grpc-js: ${args.join(' ')}`),
+    debug: (...args: unknown[]) => options.logger.debug(`grpc-js: ${args.join(' ')}`),
+  });
   const server = new Server({
     'grpc.max_receive_message_length': options.maxBodyBytes,
     // Silent connections are closed; exporters reconnect on their next export.

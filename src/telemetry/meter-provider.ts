@@ -19,7 +19,7 @@ export interface TelemetryOptions {
 
 export interface Telemetry {
   prometheus: PrometheusExporter;
-  shutdown(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export function createTelemetry(options: TelemetryOptions): Telemetry {
@@ -48,9 +48,11 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   }
   return {
     prometheus,
-    async shutdown() {
-      processMetrics.stop();
-      await Promise.allSettled(providers.map((provider) => provider.shutdown()));
+    async close() {
+      processMetrics.close();
+      // Every provider shuts down even when one fails (an OTLP push that cannot flush); the failures are reported.
+      const failed = (await Promise.allSettled(providers.map((provider) => provider.shutdown()))).filter((result) => result.status === 'rejected');
+      if (failed.length > 0) throw new AggregateError(failed.map((result) => result.reason), `${failed.length} meter provider(s) failed to shut down`);
     },
   };
 }

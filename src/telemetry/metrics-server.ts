@@ -1,7 +1,7 @@
 // The metrics listener: /metrics through the OTel Prometheus exporter, plus health probes.
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { applyListenerLimits, listen, type ListenerLimits } from '../listener.ts';
+import { applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
 
 export interface MetricsServerOptions {
   host: string;
@@ -13,7 +13,7 @@ export interface MetricsServerOptions {
   isReady: () => boolean;
 }
 
-export async function startMetricsServer({ host, port, exporter, connections, isReady }: MetricsServerOptions): Promise<{ server: Server; port: number }> {
+export async function startMetricsServer({ host, port, exporter, connections, isReady }: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -33,5 +33,5 @@ export async function startMetricsServer({ host, port, exporter, connections, is
   });
   applyListenerLimits(server, connections);
   const address = await listen(server, host, port, 'listen');
-  return { server, port: address.port };
+  return { port: address.port, close: () => closeServer(server) };
 }

@@ -27,7 +27,7 @@ function readProc(path: string): string | undefined {
 export interface ProcessMetrics {
   /** Writes every process series into the store. */
   record(nowMs: number): void;
-  stop(): void;
+  close(): void;
 }
 
 export function createProcessMetrics(store: SeriesStore): ProcessMetrics {
@@ -61,7 +61,7 @@ export function createProcessMetrics(store: SeriesStore): ProcessMetrics {
       const maxFds = maxOpenFiles();
       if (maxFds !== undefined) store.set(METRICS.processMaxFds, {}, maxFds, nowMs);
     },
-    stop() {
+    close() {
       loopDelay.disable();
     },
   };

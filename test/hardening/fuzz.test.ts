@@ -16,7 +16,7 @@ beforeAll(async () => {
   // An empty host root: the daemon runs on the estimator, which is all ingest needs.
   daemon = await startTestDaemon({ hostRoot: mkdtempSync(join(tmpdir(), 'footprint-fuzz-')), attributionLag: '30s' });
 });
-afterAll(async () => daemon?.stop());
+afterAll(async () => daemon?.close());
 
 describe.each(['protobuf', 'json'] as const)('OTLP/HTTP %s fuzz', (encoding) => {
   it(`answers ${CASES} mutated bodies with 200 or 400 only and keeps serving`, { timeout: 300_000 }, async () => {

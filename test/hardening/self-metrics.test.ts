@@ -11,7 +11,7 @@ let daemon: TestDaemon;
 beforeAll(async () => {
   daemon = await startTestDaemon({ hostRoot: mkdtempSync(join(tmpdir(), 'footprint-self-')) });
 });
-afterAll(async () => daemon?.stop());
+afterAll(async () => daemon?.close());
 
 it('publishes process_* and nodejs_* with the values /proc/self and V8 give', async () => {
   const exposition = await daemon.scrape();

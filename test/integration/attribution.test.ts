@@ -45,7 +45,7 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
 
   afterAll(async () => {
     await prometheus?.stop();
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -76,7 +76,7 @@ describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus',
 
   afterAll(async () => {
     await prometheus?.stop();
-    await daemon?.stop();
+    await daemon?.close();
     await provider?.close();
     fixture?.remove();
     if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });

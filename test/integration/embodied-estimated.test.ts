@@ -37,7 +37,7 @@ describe('embodied emissions of an estimated host through the daemon', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

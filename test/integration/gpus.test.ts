@@ -35,7 +35,7 @@ describe.skipIf(skip)('GPUs through the NVML double', () => {
 
   afterAll(async () => {
     await prometheus?.stop();
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -67,7 +67,7 @@ describe('spans from pods in Kubernetes mode', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     await kubelet?.stop();
     await api?.close();
     fixture?.remove();

@@ -198,7 +198,7 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
 
   afterAll(async () => {
     await prometheus?.stop();
-    await daemon?.stop();
+    await daemon?.close();
     await kubelet?.stop();
     await api?.close();
     fixture?.remove();

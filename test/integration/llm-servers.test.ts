@@ -46,7 +46,7 @@ describe('LLM server spans reach a model in the daemon', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -28,7 +28,7 @@ describe('long spans with the default attribution lag and horizon', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -40,7 +40,7 @@ describe.skipIf(nodeExporterMissing())('cross-check against node_exporter --coll
 
   afterAll(async () => {
     exporter?.kill('SIGTERM');
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

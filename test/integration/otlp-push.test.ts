@@ -38,7 +38,7 @@ describe('OTLP metrics push', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     collector?.close();
     fixture?.remove();
   });

@@ -81,7 +81,7 @@ describe.skipIf(skip)('carbon-aware planning', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     await electricityMaps?.close();
     await wattTime?.close();
     fixture?.remove();

@@ -37,7 +37,7 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
 
   afterAll(async () => {
     await prometheus?.stop();
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -18,7 +18,7 @@ let daemon: TestDaemon | undefined;
 let libraryDir: string | undefined;
 
 afterEach(async () => {
-  await daemon?.stop();
+  await daemon?.close();
   fixture?.remove();
   if (libraryDir) rmSync(libraryDir, { recursive: true, force: true });
   [daemon, fixture, libraryDir] = [undefined, undefined, undefined];

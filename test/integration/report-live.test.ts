@@ -159,7 +159,7 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
   afterAll(async () => {
     clearInterval(packageTimer);
     await prometheus?.stop();
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -30,7 +30,7 @@ describe('series lifecycle in the daemon', () => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 

@@ -39,7 +39,7 @@ describe('@footprint/sdk from a packed tarball', () => {
   }, 180_000);
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
     rmSync(project, { recursive: true, force: true });
   });

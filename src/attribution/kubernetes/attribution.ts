@@ -22,7 +22,7 @@ export interface KubernetesAttribution {
    */
   senderModel(resource: AttributeLookup, peerAddress: string | undefined): string | undefined;
   refresh(nowMs: number): Promise<void>;
-  stop(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export async function startKubernetesAttribution(config: Config, devices: Device[], sources: DeviceSource[], logger: Logger): Promise<KubernetesAttribution> {
@@ -88,8 +88,8 @@ export async function startKubernetesAttribution(config: Config, devices: Device
       return pod ? pod.workload.model : undefined;
     },
     refresh: (nowMs) => provider.refresh(nowMs),
-    async stop() {
-      await watcher.stop();
+    async close() {
+      await watcher.close();
       podResources.close();
     },
   };

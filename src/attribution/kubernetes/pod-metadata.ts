@@ -114,7 +114,7 @@ export class PodMetadataWatcher {
     this.informer.on('delete', (pod) => this.remove(pod));
     // ListWatch stops for good after an error; listing again from scratch is the informer's usual recovery.
     this.informer.on('error', (error) => {
-      // stop() aborts the watch request, which the informer reports as an error: that one is ours.
+      // close() aborts the watch request, which the informer reports as an error: that one is ours.
       if (this.stopped) return;
       onError?.(error);
       clearTimeout(this.retryTimer);
@@ -129,7 +129,7 @@ export class PodMetadataWatcher {
     await this.informer.start();
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     await this.informer.stop();

@@ -56,7 +56,7 @@ describe('PodMetadataWatcher', () => {
 
     const errors: unknown[] = [];
     const watcher = new PodMetadataWatcher({ kubeConfig, nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
-    closers.push(() => watcher.stop());
+    closers.push(() => watcher.close());
     await watcher.start();
 
     expect(watcher.byUid('uid-1')?.workload).toEqual({ namespace: 'ml', pod: 'vllm-0', model: 'llama', job: 'vllm' });
@@ -77,7 +77,7 @@ describe('PodMetadataWatcher', () => {
     await eventually(() => { expect(watcher.byUid('uid-2')).toBeUndefined(); return true; });
     expect(watcher.byName('ml', 'trainer-0')).toBeUndefined();
     // Stopping aborts the watch; that is not an error to report.
-    await watcher.stop();
+    await watcher.close();
     expect(errors).toEqual([]);
   });
 
@@ -90,7 +90,7 @@ describe('PodMetadataWatcher', () => {
     const server = await startFakeApiServer([withIp('vllm-0', 'uid-1', '10.244.1.7'), withIp('exporter', 'uid-2', '192.168.0.10', true)]);
     closers.push(() => server.close());
     const watcher = new PodMetadataWatcher({ kubeConfig: server.kubeConfig(), nodeName: 'gpu-node-1' });
-    closers.push(() => watcher.stop());
+    closers.push(() => watcher.close());
     await watcher.start();
     expect([watcher.byIp('10.244.1.7')?.uid, watcher.byIp('fd00::7')?.uid, watcher.byIp('192.168.0.10')]).toEqual(['uid-1', 'uid-1', undefined]);
 
@@ -100,6 +100,6 @@ describe('PodMetadataWatcher', () => {
     server.remove(withIp('vllm-0', 'uid-1', '10.244.1.7'));
     await eventually(() => expect(watcher.byUid('uid-1')).toBeUndefined());
     expect(watcher.byIp('10.244.1.7')?.uid).toBe('uid-3');
-    await watcher.stop();
+    await watcher.close();
   });
 });
