@@ -36,7 +36,7 @@ export function daemonSuite(options: DaemonSuiteOptions = {}): DaemonSuite {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
+    await daemon?.close();
     fixture?.remove();
   });
 
