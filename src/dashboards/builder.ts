@@ -26,6 +26,11 @@ export interface Query {
   legend?: string;
 }
 
+/** One query per legend, each the same expression builder applied to that legend's argument. */
+export function queriesByLegend(expr: (argument: string) => string, argumentByLegend: Record<string, string>): Query[] {
+  return Object.entries(argumentByLegend).map(([legend, argument]) => ({ expr: expr(argument), legend }));
+}
+
 type PanelKind = 'timeseries' | 'stat' | 'table' | 'bargauge';
 
 export interface PanelSpec {

@@ -1,6 +1,6 @@
 // Inference: one repeated row per model, so each model's carbon per token and per request sits
 // next to its latency, cost and traffic.
-import type { DashboardSpec } from './builder.ts';
+import type { DashboardSpec, Query } from './builder.ts';
 import { CLUSTER, MODEL, NODE, clusterVar, datasourceVar, modelVar, nodeVar, sel } from './variables.ts';
 
 const rate = (metric: string, range = '$__rate_interval') => `sum(rate(${sel(metric, CLUSTER, NODE, MODEL)}[${range}]))`;
@@ -9,6 +9,11 @@ const per = (scale: string, numerator: string, denominator: string, range?: stri
   `${scale} * ${rate(numerator, range)}\n  / (${rate(denominator, range)} > 0)`;
 const quantile = (q: number, histogram: string) =>
   `histogram_quantile(${q}, sum by (le) (rate(${sel(`${histogram}_bucket`, CLUSTER, NODE, MODEL)}[$__rate_interval])))`;
+/** The median and the 95th percentile of a histogram, as two series. */
+const p50AndP95 = (histogram: string): Query[] => [
+  { expr: quantile(0.5, histogram), legend: 'p50' },
+  { expr: quantile(0.95, histogram), legend: 'p95' },
+];
 
 export const inference: DashboardSpec = {
   uid: 'footprint-inference',
@@ -35,10 +40,7 @@ export const inference: DashboardSpec = {
           description: 'Quantiles of request duration from the ml_request_duration_seconds histogram.',
           unit: 's',
           width: 6,
-          queries: [
-            { expr: quantile(0.5, 'ml_request_duration_seconds'), legend: 'p50' },
-            { expr: quantile(0.95, 'ml_request_duration_seconds'), legend: 'p95' },
-          ],
+          queries: p50AndP95('ml_request_duration_seconds'),
         },
         {
           kind: 'timeseries',
@@ -86,10 +88,7 @@ export const inference: DashboardSpec = {
           unit: 'joule',
           width: 6,
           height: 5,
-          queries: [
-            { expr: quantile(0.5, 'ml_request_energy_joules'), legend: 'p50' },
-            { expr: quantile(0.95, 'ml_request_energy_joules'), legend: 'p95' },
-          ],
+          queries: p50AndP95('ml_request_energy_joules'),
         },
         {
           kind: 'stat',

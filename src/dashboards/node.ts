@@ -1,6 +1,6 @@
 // Node and device: what each device draws, whether it is healthy and how it is measured, and how
 // much of the node's energy attribution could give to a workload.
-import type { DashboardSpec } from './builder.ts';
+import { queriesByLegend, type DashboardSpec } from './builder.ts';
 import { CLUSTER, NODE, clusterVar, datasourceVar, nodeVar, sel } from './variables.ts';
 
 const mlRate = (...extra: string[]) => `sum(rate(${sel('ml_energy_joules_total', CLUSTER, NODE, ...extra)}[$__rate_interval]))`;
@@ -84,10 +84,7 @@ export const node: DashboardSpec = {
           unit: 'watt',
           width: 12,
           stacked: true,
-          queries: [
-            { expr: mlRate('ml_phase!="idle"'), legend: 'attributed' },
-            { expr: mlRate('ml_phase="idle"'), legend: 'idle' },
-          ],
+          queries: queriesByLegend(mlRate, { attributed: 'ml_phase!="idle"', idle: 'ml_phase="idle"' }),
         },
         {
           kind: 'stat',
@@ -117,10 +114,7 @@ export const node: DashboardSpec = {
           description: "footprint's own resident memory and V8 heap in use; the chart's memory limit is 512Mi (FootprintAgentUnderPressure at 80%).",
           unit: 'bytes',
           width: 8,
-          queries: [
-            { expr: agent('process_resident_memory_bytes'), legend: '{{instance}} resident' },
-            { expr: agent('nodejs_heap_size_used_bytes'), legend: '{{instance}} heap used' },
-          ],
+          queries: queriesByLegend(agent, { '{{instance}} resident': 'process_resident_memory_bytes', '{{instance}} heap used': 'nodejs_heap_size_used_bytes' }),
         },
         {
           kind: 'timeseries',
@@ -128,10 +122,7 @@ export const node: DashboardSpec = {
           description: 'Descriptors footprint holds (ingest and metrics connections, device files) against its limit; the connection caps keep it well under.',
           unit: 'none',
           width: 8,
-          queries: [
-            { expr: agent('process_open_fds'), legend: '{{instance}} open' },
-            { expr: agent('process_max_fds'), legend: '{{instance}} limit' },
-          ],
+          queries: queriesByLegend(agent, { '{{instance}} open': 'process_open_fds', '{{instance}} limit': 'process_max_fds' }),
         },
         {
           kind: 'timeseries',

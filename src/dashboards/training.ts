@@ -1,6 +1,6 @@
 // Training: per ML job, energy and CO2e by phase over time, cumulative CO2e and cost, the job's
 // GPUs against their power limit and how much of those devices' energy went to idle.
-import type { DashboardSpec } from './builder.ts';
+import { queriesByLegend, type DashboardSpec } from './builder.ts';
 import { forecastRow } from './forecast.ts';
 import { CLUSTER, JOB, NAMESPACE, NODE, clusterVar, datasourceVar, jobVar, namespaceVar, nodeVar, sel } from './variables.ts';
 
@@ -77,10 +77,7 @@ export const training: DashboardSpec = {
           description: 'Power of each GPU the selected jobs ran on, against its enforced power limit (hw_power_limit_watts).',
           unit: 'watt',
           width: 16,
-          queries: [
-            { expr: gpu('hw_power_watts'), legend: '{{instance}} {{hw_id}} power' },
-            { expr: gpu('hw_power_limit_watts'), legend: '{{instance}} {{hw_id}} limit' },
-          ],
+          queries: queriesByLegend(gpu, { '{{instance}} {{hw_id}} power': 'hw_power_watts', '{{instance}} {{hw_id}} limit': 'hw_power_limit_watts' }),
         },
         {
           kind: 'timeseries',

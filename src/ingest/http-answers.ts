@@ -12,24 +12,23 @@ export function sendJsonError(response: ServerResponse, status: number, message:
   sendJson(response, status, { code: grpcCodeFor(status), message }, headers);
 }
 
-/** The google.rpc.Code that matches an HTTP status (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto). */
+/**
+ * The google.rpc.Code for each HTTP status the ingest endpoints answer with, as the HTTP mapping in
+ * https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto gives it.
+ */
+const GRPC_CODE_BY_HTTP_STATUS: ReadonlyMap<number, number> = new Map([
+  [400, 3], // INVALID_ARGUMENT
+  [413, 3], // INVALID_ARGUMENT
+  [401, 16], // UNAUTHENTICATED
+  [404, 5], // NOT_FOUND
+  [405, 12], // UNIMPLEMENTED
+  [415, 12], // UNIMPLEMENTED
+  [429, 8], // RESOURCE_EXHAUSTED
+  [503, 14], // UNAVAILABLE
+]);
+const GRPC_UNKNOWN = 2;
+
+/** The google.rpc.Code that matches an HTTP status; UNKNOWN for any other. */
 export function grpcCodeFor(status: number): number {
-  switch (status) {
-    case 400:
-    case 413:
-      return 3; // INVALID_ARGUMENT
-    case 401:
-      return 16; // UNAUTHENTICATED
-    case 404:
-      return 5; // NOT_FOUND
-    case 405:
-    case 415:
-      return 12; // UNIMPLEMENTED
-    case 429:
-      return 8; // RESOURCE_EXHAUSTED
-    case 503:
-      return 14; // UNAVAILABLE
-    default:
-      return 2; // UNKNOWN
-  }
+  return GRPC_CODE_BY_HTTP_STATUS.get(status) ?? GRPC_UNKNOWN;
 }

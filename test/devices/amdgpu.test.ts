@@ -1,53 +1,43 @@
 // AmdGpuSource against a fixture sysfs tree shaped like amdgpu's: cards under /sys/class/drm whose
 // `device` links into /sys/devices, with the amdgpu hwmon directory below it.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { AmdGpuSource } from '../../src/devices/amdgpu.ts';
 import type { PowerReading } from '../../src/devices/source.ts';
 import { EnergyMeter } from '../../src/energy/meter.ts';
 import { powerBoundWatts } from '../../src/energy/plausibility.ts';
+import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
-const TMP_DIR = fileURLToPath(new URL('../.tmp/', import.meta.url));
 const MI300X_PCI = '0000:03:00.0';
 const W7900_PCI = '0000:43:00.0';
 const IGPU_PCI = '0000:00:02.0';
 
+let fixture: SysfsFixture;
 let root: string;
 
-function write(path: string, text: string): void {
-  mkdirSync(dirname(join(root, path)), { recursive: true });
-  writeFileSync(join(root, path), text + '\n');
-}
-
-/** A card directory whose `device` links to the PCI device, as in sysfs. */
-function card(cardName: string, pciAddress: string, hwmon: string, files: Record<string, string>, deviceFiles: Record<string, string> = {}) {
-  const pciDir = `sys/devices/pci0000:00/${pciAddress}`;
-  for (const [file, text] of Object.entries(files)) write(`${pciDir}/hwmon/${hwmon}/${file}`, text);
-  for (const [file, text] of Object.entries(deviceFiles)) write(`${pciDir}/${file}`, text);
-  mkdirSync(join(root, 'sys/class/drm', cardName), { recursive: true });
-  symlinkSync(`../../../devices/pci0000:00/${pciAddress}`, join(root, 'sys/class/drm', cardName, 'device'));
-}
-
-const mi300xPower = (microwatts: number) => write(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon3/power1_average`, String(microwatts));
-const w7900Power = (microwatts: number) => write(`sys/devices/pci0000:00/${W7900_PCI}/hwmon/hwmon5/power1_input`, String(microwatts));
+const mi300xPower = (microwatts: number) => fixture.writeFile(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon3/power1_average`, microwatts);
+const w7900Power = (microwatts: number) => fixture.writeFile(`sys/devices/pci0000:00/${W7900_PCI}/hwmon/hwmon5/power1_input`, microwatts);
 
 beforeEach(() => {
-  mkdirSync(TMP_DIR, { recursive: true });
-  root = mkdtempSync(join(TMP_DIR, 'amdgpu-'));
-  card('card0', IGPU_PCI, 'hwmon1', { name: 'i915', power1_max: '65000000' });
-  card('card1', MI300X_PCI, 'hwmon3', { name: 'amdgpu', power1_average: '250000000', power1_cap: '750000000', power1_input: '1' }, {
-    unique_id: '5d1a4b2c7e9f0123',
-    product_name: 'AMD Instinct MI300X',
+  fixture = createSysfsFixture();
+  root = fixture.root;
+  // An Intel iGPU beside the AMD boards: a drm card, but not amdgpu's.
+  fixture.addDrmCard('card0', IGPU_PCI, { driver: 'i915', hwmonDir: 'hwmon1', hwmonFiles: { power1_max: 65_000_000 } });
+  fixture.addDrmCard('card1', MI300X_PCI, {
+    driver: 'amdgpu',
+    hwmonDir: 'hwmon3',
+    hwmonFiles: { power1_average: 250_000_000, power1_cap: 750_000_000, power1_input: 1 },
+    uniqueId: '5d1a4b2c7e9f0123',
+    productName: 'AMD Instinct MI300X',
   });
-  card('card2', W7900_PCI, 'hwmon5', { name: 'amdgpu', power1_input: '42500000' });
+  fixture.addDrmCard('card2', W7900_PCI, { driver: 'amdgpu', hwmonDir: 'hwmon5', hwmonFiles: { power1_input: 42_500_000 } });
   // Connectors and render nodes live beside the cards and are not GPUs.
-  mkdirSync(join(root, 'sys/class/drm/card1-DP-1'), { recursive: true });
-  mkdirSync(join(root, 'sys/class/drm/renderD128'), { recursive: true });
+  fixture.addDrmNode('card1-DP-1', MI300X_PCI);
+  fixture.addDrmNode('renderD128', MI300X_PCI);
 });
 
-afterEach(() => rmSync(root, { recursive: true, force: true }));
+afterEach(() => fixture.remove());
 
 describe('AmdGpuSource', () => {
   test('discovers amdgpu cards with their identity, name and power cap', async () => {
@@ -92,7 +82,7 @@ describe('AmdGpuSource', () => {
   test('a vanished sensor is a failure for that board only, and is found again after a driver reload', async () => {
     const amd = new AmdGpuSource({ hostRoot: root });
     await amd.discover();
-    rmSync(join(root, `sys/devices/pci0000:00/${MI300X_PCI}/hwmon`), { recursive: true });
+    rmSync(fixture.path(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon`), { recursive: true });
     const gone = await amd.read(1000);
     expect(gone.readings.map((reading) => reading.deviceId)).toEqual([W7900_PCI]);
     expect(gone.failures).toEqual([
@@ -100,8 +90,8 @@ describe('AmdGpuSource', () => {
     ]);
 
     // The reloaded driver registers its hwmon under a new number.
-    write(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon9/name`, 'amdgpu');
-    write(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon9/power1_average`, '300000000');
+    fixture.writeFile(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon9/name`, 'amdgpu');
+    fixture.writeFile(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon9/power1_average`, 300_000_000);
     const back = await amd.read(2000);
     expect(back.failures).toEqual([]);
     expect(back.readings).toContainEqual({ kind: 'power', deviceId: '5d1a4b2c7e9f0123', timeMs: 2000, watts: 300 });

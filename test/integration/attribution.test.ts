@@ -5,12 +5,10 @@ import { SpanKind } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 const POWER_WATTS = 100;
@@ -23,35 +21,26 @@ const LIFETIME_YEARS = 4;
 const SECONDS_PER_YEAR = 365.25 * 86_400;
 
 describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
-  let prometheus: RunningPrometheus;
-
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
-    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' });
-    daemon = await startTestDaemon({
-      hostRoot: fixture.root,
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
+      fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: DEVICE_ID });
+    },
+    flags: {
       intensity: INTENSITY,
       attributionLag: '4s',
       pricePerKwh: PRICE_PER_KWH,
       deviceHourPrice: { gpu: DEVICE_HOUR_PRICE },
       embodied: [{ match: 'gpu', manufacturingKgCo2e: EMBODIED_KG, lifetimeYears: LIFETIME_YEARS }],
-    });
-    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
-  });
-
-  afterAll(async () => {
-    await prometheus?.stop();
-    await daemon?.close();
-    fixture?.remove();
+    },
+    prometheus: { scrapeIntervalS: 0.5 },
   });
 
   it('gives each model the joules of its span time and counts its tokens', async () => {
+    const { daemon, prometheus } = suite;
     expect((await daemon.scrape()).includes(DEVICE_ID)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'vllm', 'ml.job': 'chat-serving' }),
       spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${daemon.ingestUrl}/v1/traces` }))],

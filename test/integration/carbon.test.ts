@@ -10,10 +10,9 @@ import { lookupZone } from '../../src/carbon/zones.ts';
 import { dashboardExprs, substitute } from '../dashboards/exprs.ts';
 import { scheduledLatest, startFakeServer, type FakeServer, type ScheduledLatest } from '../support/carbon-fake-servers.ts';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import type { PromSample } from '../support/prom-server.ts';
 import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 const ZONE = 'DE';
@@ -44,42 +43,41 @@ interface Scrape {
 }
 
 describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus', () => {
-  let fixture: SysfsFixture;
   let tokenDir: string;
   let provider: FakeServer;
   let schedule: ScheduledLatest;
-  let daemon: TestDaemon;
-  let prometheus: RunningPrometheus;
 
+  // The Electricity Maps double and its token file exist before the daemon that polls them, and go after it.
   beforeAll(async () => {
-    fixture = createSysfsFixture();
-    // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
-    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' });
     tokenDir = mkdtempSync(join(tmpdir(), 'footprint-em-token-'));
     writeFileSync(join(tokenDir, 'token'), `${TOKEN}\n`);
     schedule = scheduledLatest(ZONE, [...LIVE_G_PER_KWH.map((gramsPerKwh) => ({ gramsPerKwh })), { status: 500 }], STEP_MS);
     provider = await startFakeServer({ '/v3/carbon-intensity/latest': schedule.handler });
-    daemon = await startTestDaemon({
-      hostRoot: fixture.root,
+  });
+
+  afterAll(async () => {
+    await provider?.close();
+    if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
+  });
+
+  const suite = daemonSuite({
+    // An amdgpu board: constant power, and one of the host's devices, so it is priced and attributed.
+    host: (fixture) => fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: DEVICE_ID }),
+    flags: () => ({
       zone: ZONE,
       intensityProvider: 'electricitymaps',
       intensityUrl: provider.url,
       intensityTokenFile: join(tokenDir, 'token'),
       intensityRefresh: '1s',
       intensityMaxAge: `${MAX_AGE_S}s`,
-    });
-    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: SCRAPE_S });
-    // Prometheus takes a few seconds to apply its targets; the script starts once it scrapes.
-    await eventually(async () => ((await prometheus.query('up == 1')).result.length ? true : undefined), 15_000, 'the first scrape');
-    schedule.begin(Date.now());
+    }),
+    prometheus: { scrapeIntervalS: SCRAPE_S },
   });
 
-  afterAll(async () => {
-    await prometheus?.stop();
-    await daemon?.close();
-    await provider?.close();
-    fixture?.remove();
-    if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
+  // Prometheus takes a few seconds to apply its targets; the script starts once it scrapes.
+  beforeAll(async () => {
+    await eventually(async () => ((await suite.prometheus.query('up == 1')).result.length ? true : undefined), 15_000, 'the first scrape');
+    schedule.begin(Date.now());
   });
 
   it('grams follow the intensity in force, the fallback goes last_good then static, and the dashboard shows every value', async () => {
@@ -134,7 +132,7 @@ describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus',
     const panel = dashboardExprs().find((expr) => expr.dashboard === 'fleet-carbon-overview.json' && /carbon intensity/i.test(expr.panelTitle ?? ''));
     expect(panel, 'the Fleet dashboard has a grid intensity panel').toBeDefined();
     const expr = substitute(panel!.expr, { variables: { cluster: '.*' }, rateInterval: '2s', range: '1m' });
-    const { result } = await prometheus.queryRange(expr, first.timeS, last.timeS, SCRAPE_S);
+    const { result } = await suite.prometheus.queryRange(expr, first.timeS, last.timeS, SCRAPE_S);
     const shown = new Map<string, Set<number>>();
     for (const series of result as PromSample[]) {
       expect(series.metric).toMatchObject({ carbon_zone: ZONE, carbon_signal: 'average' });
@@ -149,7 +147,7 @@ describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus',
   });
 
   async function instant(expr: string): Promise<PromSample[]> {
-    return (await prometheus.query(expr)).result as PromSample[];
+    return (await suite.prometheus.query(expr)).result as PromSample[];
   }
 
   /** Every scrape Prometheus stored, joined on the scrape timestamp (all series of one scrape share it). */

@@ -2,12 +2,12 @@
 // device its share of the reference server per second of device time, not a whole part. The device
 // seconds come from the daemon's own energy: the estimator's power is constant here (idle CPU, memory
 // by size), so joules / watts is exactly the time the pipeline integrated.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CPU_KG_PER_VCPU, MEMORY_KG_PER_GIB, PLATFORM_KG_PER_VCPU } from '../../src/carbon/host-share.ts';
 import { CCF_COEFFICIENTS } from '../../src/devices/estimator.ts';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { sampleValue } from '../support/daemon.ts';
 import { eventually } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const VCPUS = 2;
 const MEMORY_GIB = 8;
@@ -26,25 +26,18 @@ const EXPECTED = {
 };
 
 describe('embodied emissions of an estimated host through the daemon', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
-
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuTimes(Array.from({ length: VCPUS }, () => ({ user: 100, system: 50, idle: 1000 })));
-    fixture.setMemTotal(MEMORY_GIB * 1024 * 1024);
-    daemon = await startTestDaemon({ hostRoot: fixture.root, zone: 'DE' });
-  });
-
-  afterAll(async () => {
-    await daemon?.close();
-    fixture?.remove();
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuTimes(Array.from({ length: VCPUS }, () => ({ user: 100, system: 50, idle: 1000 })));
+      fixture.setMemTotal(MEMORY_GIB * 1024 * 1024);
+    },
+    flags: { zone: 'DE' },
   });
 
   it('publishes carbon_emissions_grams_total{carbon_scope="embodied"} = share g/s x device seconds', async () => {
     // Wait for at least a second of device time on both devices, from one scrape.
     const exposition = await eventually(async () => {
-      const text = await daemon.scrape();
+      const text = await suite.daemon.scrape();
       const enough = Object.entries(EXPECTED).every(([id, { watts }]) => (sampleValue(text, 'hw_energy_joules_total', { hw_id: id }) ?? 0) >= watts);
       return enough ? text : undefined;
     }, 15_000, 'a second of estimated device time');

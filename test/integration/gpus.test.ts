@@ -2,13 +2,11 @@
 // packages: doctor lists them, a real Prometheus stores their exact joules under their UUIDs, and a
 // lost GPU is reported while the other seven keep serving.
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeUuid, nvmlDouble, type FakeGpu, type NvmlDouble } from '../support/nvml-double.ts';
+import { describe, expect, it } from 'vitest';
+import { fakeUuid, type FakeGpu } from '../support/nvml-double.ts';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { eventually } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const skip = skipWithoutPromBinaries('prometheus');
 const BIN = new URL('../../bin/footprint.js', import.meta.url).pathname;
@@ -17,30 +15,20 @@ const boards = (energyMillijoules: (index: number) => number, lost?: number): Fa
   Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), name: 'NVIDIA H100 80GB HBM3', energyMillijoules: energyMillijoules(index), powerMilliwatts: 300_000, enforcedLimitMilliwatts: 700_000, lost: index === lost }));
 
 describe.skipIf(skip)('GPUs through the NVML double', () => {
-  let fixture: SysfsFixture;
-  let double: NvmlDouble;
-  let daemon: TestDaemon;
-  let prometheus: RunningPrometheus;
-
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
-    fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: 1_000_000 });
-    fixture.setMemTotal(8 * 1024 * 1024);
-    double = nvmlDouble({ driverVersion: '550.54.15', gpus: boards(() => 1_000_000) });
-    daemon = await startTestDaemon({ hostRoot: fixture.root, nvmlLibrary: double.libraryPath });
-    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
-  });
-
-  afterAll(async () => {
-    await prometheus?.stop();
-    await daemon?.close();
-    fixture?.remove();
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+      fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: 1_000_000 });
+      fixture.setMemTotal(8 * 1024 * 1024);
+    },
+    nvml: { driverVersion: '550.54.15', gpus: boards(() => 1_000_000) },
+    prometheus: { scrapeIntervalS: 0.5 },
   });
 
   it('doctor lists 8 GPUs measured by their energy counter', () => {
-    const result = spawnSync(process.execPath, [BIN, 'doctor', '--host-root', fixture.root, '--nvml-library', double.libraryPath], { encoding: 'utf8', env: { ...process.env, ...double.env }, timeout: 60_000 });
+    const double = suite.nvml!;
+    const result = spawnSync(process.execPath, [BIN, 'doctor', '--host-root', suite.fixture.root, '--nvml-library', double.libraryPath], { encoding: 'utf8', env: { ...process.env, ...double.env }, timeout: 60_000 });
     expect(result.status).toBe(0);
     const gpuLines = result.stdout.split('\n').filter((line) => line.startsWith('GPU-'));
     expect(gpuLines).toHaveLength(8);
@@ -48,6 +36,8 @@ describe.skipIf(skip)('GPUs through the NVML double', () => {
   });
 
   it('publishes exact joules per UUID, the power limit, and survives a lost GPU', async () => {
+    const { prometheus } = suite;
+    const double = suite.nvml!;
     // Board i uses (i + 1) x 100 J.
     double.script({ driverVersion: '550.54.15', gpus: boards((index) => 1_000_000 + (index + 1) * 100_000) });
     const perGpu = async () => {

@@ -7,11 +7,10 @@ import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trac
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Tracer } from '@opentelemetry/api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recordFastApiChat, recordVllmRequest } from '../support/llm-span-shapes.ts';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const POWER_WATTS = 100;
 const GPU_ID = '0x6d2a1f0e9b3c4d5e';
@@ -35,23 +34,17 @@ async function send(exporter: SpanExporter, serviceName: string, record: (tracer
 }
 
 describe('LLM server spans reach a model in the daemon', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
-
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: GPU_ID });
-    daemon = await startTestDaemon({ hostRoot: fixture.root, attributionLag: `${LAG_MS}ms` });
-  });
-
-  afterAll(async () => {
-    await daemon?.close();
-    fixture?.remove();
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: GPU_ID });
+    },
+    flags: { attributionLag: `${LAG_MS}ms` },
   });
 
   it('vLLM over gRPC (model = service.name) and FastAPI over HTTP (model from the nested span) get span seconds x watts, tokens and one request each', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const { daemon } = suite;
+    await sleep(1500);
     const nowMs = Date.now();
     // Two spans that do not overlap, both already measured and inside the attribution lag.
     const vllm = { startMs: nowMs - 1300, endMs: nowMs - 700 };

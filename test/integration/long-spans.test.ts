@@ -6,33 +6,27 @@ import { SpanKind } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { describe, expect, it } from 'vitest';
+import { sampleValue } from '../support/daemon.ts';
 import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const POWER_WATTS = 100;
 const DEVICE_ID = '0x5b1e7c2d4a6f8091';
 const SPAN_MS = 40_000;
 
 describe('long spans with the default attribution lag and horizon', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
-
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: DEVICE_ID });
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: DEVICE_ID });
+    },
     // The config defaults (15 s lag, 10 m horizon), spelled out because the test fixture's lag is 0.
-    daemon = await startTestDaemon({ hostRoot: fixture.root, attributionLag: '15s', attributionHorizon: '10m', intensity: 400 });
-  });
-
-  afterAll(async () => {
-    await daemon?.close();
-    fixture?.remove();
+    flags: { attributionLag: '15s', attributionHorizon: '10m', intensity: 400 },
   });
 
   it('gives a 40 s span exported at its end all its energy, and counts a span whose time was taken as truncated', { timeout: 120_000 }, async () => {
+    const { daemon } = suite;
     await sleep(1000);
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'vllm' }),

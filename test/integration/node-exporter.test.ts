@@ -5,9 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/prom-server.ts';
-import { createSysfsFixture, DEFAULT_MAX_ENERGY_RANGE_UJ, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { DEFAULT_MAX_ENERGY_RANGE_UJ } from '../support/sysfs-fixture.ts';
+import { sampleValue } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const NODE_EXPORTER = '/usr/bin/prometheus-node-exporter';
 
@@ -22,33 +23,33 @@ function nodeExporterMissing(): boolean {
 }
 
 describe.skipIf(nodeExporterMissing())('cross-check against node_exporter --collector.rapl', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 5_000_000_000 });
+      fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: DEFAULT_MAX_ENERGY_RANGE_UJ - 40_000_000 });
+    },
+  });
   let exporter: ChildProcess;
   let exporterUrl: string;
 
+  // node_exporter reads the suite's tree; it starts after the daemon and stops before it.
   beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 5_000_000_000 });
-    fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: DEFAULT_MAX_ENERGY_RANGE_UJ - 40_000_000 });
     const port = await freePort();
     exporterUrl = `http://127.0.0.1:${port}/metrics`;
-    exporter = spawn(NODE_EXPORTER, [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-    daemon = await startTestDaemon({ hostRoot: fixture.root });
+    exporter = spawn(NODE_EXPORTER, [`--path.sysfs=${suite.fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     exporter?.kill('SIGTERM');
-    await daemon?.close();
-    fixture?.remove();
   });
 
   const nodeJoules = async (index: string) => sampleValue(await (await fetch(exporterUrl)).text(), 'node_rapl_package_joules_total', { index });
-  const footprintJoules = async (hwId: string) => sampleValue(await daemon.scrape(), 'hw_energy_joules_total', { hw_id: hwId });
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 700));
+  const footprintJoules = async (hwId: string) => sampleValue(await suite.daemon.scrape(), 'hw_energy_joules_total', { hw_id: hwId });
+  const settle = () => sleep(700);
 
   it('agrees on per-package joules before a wrap and stays monotonic across it', async () => {
+    const { fixture } = suite;
     const node0Before = await eventually(() => nodeJoules('0'), 10_000, 'node_exporter up');
     const node1Before = (await nodeJoules('1'))!;
     await settle();

@@ -2,9 +2,8 @@
 // received here by a loopback server that decodes the OTLP JSON the exporter sends.
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { eventually } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 interface OtlpMetric {
   name: string;
@@ -14,11 +13,11 @@ interface OtlpMetric {
 }
 
 describe('OTLP metrics push', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
   let collector: Server;
+  let collectorPort: number;
   const received: { path: string; contentType: string; body: { resourceMetrics: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeMetrics: { metrics: OtlpMetric[] }[] }[] } }[] = [];
 
+  // The loopback collector listens before the daemon that pushes to it, and closes after it.
   beforeAll(async () => {
     collector = createServer((request, response) => {
       const chunks: Buffer[] = [];
@@ -29,22 +28,24 @@ describe('OTLP metrics push', () => {
       });
     });
     await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-    const { port } = collector.address() as { port: number };
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
-    fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-    daemon = await startTestDaemon({ hostRoot: fixture.root, otlpEndpoint: `http://127.0.0.1:${port}`, otlpInterval: '1s', intensity: 300 });
+    collectorPort = (collector.address() as { port: number }).port;
   });
 
-  afterAll(async () => {
-    await daemon?.close();
+  afterAll(() => {
     collector?.close();
-    fixture?.remove();
+  });
+
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+      fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+    },
+    flags: () => ({ otlpEndpoint: `http://127.0.0.1:${collectorPort}`, otlpInterval: '1s', intensity: 300 }),
   });
 
   it('sends hw.energy in joules and carbon.intensity with OTel names to <endpoint>/v1/metrics', async () => {
-    fixture.setEnergy('intel-rapl:0', 43_000_000);
+    suite.fixture.setEnergy('intel-rapl:0', 43_000_000);
     const metricsOf = (index: number) => received[index]!.body.resourceMetrics.flatMap((resource) => resource.scopeMetrics.flatMap((scope) => scope.metrics));
     const energy = await eventually(async () => {
       for (let index = received.length - 1; index >= 0; index--) {

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookupZone } from '../../src/carbon/zones.ts';
 import { electricityMapsForecast, electricityMapsLatest, json, startFakeServer, wattTimeForecast, type FakeServer } from '../support/carbon-fake-servers.ts';
 import { findPromBinary, skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { sampleValue } from '../support/daemon.ts';
 import { eventually } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const skip = skipWithoutPromBinaries('promtool');
 const BIN = new URL('../../bin/footprint.js', import.meta.url).pathname;
@@ -40,16 +40,13 @@ async function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe.skipIf(skip)('carbon-aware planning', () => {
-  let fixture: SysfsFixture;
   let dir: string;
   let electricityMaps: FakeServer;
   let wattTime: FakeServer;
-  let daemon: TestDaemon;
   let wattTimeValues: number[] = [];
 
+  // The doubles and credential files exist before the daemon that polls them, and go after it.
   beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: 100_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' });
     dir = mkdtempSync(join(tmpdir(), 'footprint-plan-'));
     writeFileSync(join(dir, 'em-token'), 'em-test-token\n');
     writeFileSync(join(dir, 'wt-credentials'), 'ada:s3cret\n');
@@ -70,26 +67,21 @@ describe.skipIf(skip)('carbon-aware planning', () => {
         json(response, 200, wattTimeForecast(url.searchParams.get('region')!, startMs, wattTimeValues, startMs));
       },
     });
-    daemon = await startTestDaemon({
-      hostRoot: fixture.root,
-      zone: ZONE,
-      pue: 1.2,
-      intensityProvider: 'electricitymaps',
-      intensityUrl: electricityMaps.url,
-      intensityTokenFile: join(dir, 'em-token'),
-    });
   });
 
   afterAll(async () => {
-    await daemon?.close();
     await electricityMaps?.close();
     await wattTime?.close();
-    fixture?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  const suite = daemonSuite({
+    host: (fixture) => fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: 100_000_000, uniqueId: '0x6d2a1f0e9b3c4d5e' }),
+    flags: () => ({ zone: ZONE, pue: 1.2, intensityProvider: 'electricitymaps', intensityUrl: electricityMaps.url, intensityTokenFile: join(dir, 'em-token') }),
+  });
+
   async function plan(query: string) {
-    const response = await fetch(`${daemon.ingestUrl}/v1/plan?${query}`);
+    const response = await fetch(`${suite.daemon.ingestUrl}/v1/plan?${query}`);
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }
 
@@ -133,12 +125,12 @@ describe.skipIf(skip)('carbon-aware planning', () => {
       body: { code: 3, message: "by: 'tomorrow' is invalid: expected an ISO 8601 time with a zone, e.g. 2026-12-02T06:00Z" },
     });
     expect(await plan('duration=2h&power=1kW&zone=FR')).toEqual({ status: 400, body: { code: 3, message: "unknown parameter 'zone'; expected duration, power, by" } });
-    expect((await fetch(`${daemon.ingestUrl}/v1/plan?duration=1h&power=1kW`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${suite.daemon.ingestUrl}/v1/plan?duration=1h&power=1kW`, { method: 'POST' })).status).toBe(405);
   });
 
   it('publishes the forecast and the best starts of a 1 h and an 8 h job, promtool-clean', async () => {
     const exposition = await eventually(async () => {
-      const text = await daemon.scrape();
+      const text = await suite.daemon.scrape();
       return sampleValue(text, 'carbon_forecast_intensity_grams_per_kilowatt_hour', { forecast_offset: '24h' }) === undefined ? undefined : text;
     });
     const at = (offset: string) => sampleValue(exposition, 'carbon_forecast_intensity_grams_per_kilowatt_hour', { carbon_source: 'electricitymaps', forecast_offset: offset });

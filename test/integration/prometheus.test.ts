@@ -1,51 +1,43 @@
 // The daemon on a fixture host, scraped by a real Prometheus; values checked against the fixture's truth.
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findPromBinary, skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { startPrometheus, type RunningPrometheus } from '../support/prom-server.ts';
-import { createSysfsFixture, DEFAULT_MAX_ENERGY_RANGE_UJ, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { DEFAULT_MAX_ENERGY_RANGE_UJ } from '../support/sysfs-fixture.ts';
+import { sampleValue } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 const skip = skipWithoutPromBinaries('prometheus', 'promtool');
 const INTENSITY_G_PER_KWH = 400;
 const PUE = 1.5;
 
 describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
-  let prometheus: RunningPrometheus;
-
   // Package 0 crosses its wrap; package 1 and the dram zones advance plainly.
   const start = { pkg0: DEFAULT_MAX_ENERGY_RANGE_UJ - 50_000_000, dram0: 1_000_000, pkg1: 7_000_000_000, dram1: 2_000_000 };
   const end = { pkg0: 70_000_000, dram0: 31_000_000, pkg1: 7_090_000_000, dram1: 12_000_000 };
   const truthJoules = { pkg0: 120, dram0: 30, pkg1: 90, dram1: 10 };
 
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 4);
-    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: start.pkg0 });
-    fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: start.dram0 });
-    // The cores' sub-zone sits inside package 0: measured, but never added, priced or attributed again.
-    fixture.addRaplZone('intel-rapl:0:1', { name: 'core', energyMicrojoules: 5_000_000 });
-    fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: start.pkg1 });
-    fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: start.dram1 });
-    fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: 12_500_000, power1_label: 'VDD_GPU' } });
-    daemon = await startTestDaemon({ hostRoot: fixture.root, intensity: INTENSITY_G_PER_KWH, pue: PUE, zone: 'DE' });
-    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 0.5 });
-  });
-
-  afterAll(async () => {
-    await prometheus?.stop();
-    await daemon?.close();
-    fixture?.remove();
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 4);
+      fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: start.pkg0 });
+      fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: start.dram0 });
+      // The cores' sub-zone sits inside package 0: measured, but never added, priced or attributed again.
+      fixture.addRaplZone('intel-rapl:0:1', { name: 'core', energyMicrojoules: 5_000_000 });
+      fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: start.pkg1 });
+      fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: start.dram1 });
+      fixture.addHwmon('hwmon0', { name: 'ina3221', device: '1-0040', files: { power1_input: 12_500_000, power1_label: 'VDD_GPU' } });
+    },
+    flags: { intensity: INTENSITY_G_PER_KWH, pue: PUE, zone: 'DE' },
+    prometheus: { scrapeIntervalS: 0.5 },
   });
 
   it('publishes exact joules, power and CO2e that Prometheus stores, across a RAPL wrap', async () => {
+    const { fixture, daemon, prometheus } = suite;
     // Let the daemon read the start values, then move every counter (package 0 through its wrap).
     await eventually(async () => ((await daemon.scrape()).includes('hw_energy_joules_total') ? true : undefined));
     fixture.setEnergy('intel-rapl:0', DEFAULT_MAX_ENERGY_RANGE_UJ - 1_000);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     fixture.setEnergy('intel-rapl:0', end.pkg0);
     fixture.setEnergy('intel-rapl:0:0', end.dram0);
     fixture.setEnergy('intel-rapl:1', end.pkg1);
@@ -83,6 +75,7 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
   });
 
   it('passes promtool check metrics on the live endpoint', async () => {
+    const { daemon } = suite;
     const exposition = await daemon.scrape();
     expect(sampleValue(exposition, 'hw_energy_joules_total', { hw_id: 'rapl:package-1', measurement_method: 'counter' })).toBe(truthJoules.pkg1);
     const result = spawnSync(findPromBinary('promtool')!, ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
@@ -91,6 +84,7 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
   });
 
   it('answers the health probes', async () => {
+    const { daemon } = suite;
     expect((await fetch(`${daemon.metricsUrl}/healthz`)).status).toBe(200);
     expect((await fetch(`${daemon.metricsUrl}/readyz`)).status).toBe(200);
     expect((await fetch(`${daemon.metricsUrl}/nope`)).status).toBe(404);

@@ -1,9 +1,9 @@
 // Through the running daemon: spans later than the attribution lag are counted as late, and a
 // finished workload's series leave /metrics after the idle timeout instead of staying forever.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { describe, expect, it } from 'vitest';
+import { sampleValue } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
+import { daemonSuite } from '../support/suite.ts';
 
 function spanRequest(model: string, startMs: number, endMs: number) {
   const nanos = (ms: number) => `${ms}000000`;
@@ -18,29 +18,23 @@ function spanRequest(model: string, startMs: number, endMs: number) {
 }
 
 describe('series lifecycle in the daemon', () => {
-  let fixture: SysfsFixture;
-  let daemon: TestDaemon;
-
-  beforeAll(async () => {
-    fixture = createSysfsFixture();
-    fixture.setCpuVendor('GenuineIntel', 2);
-    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
-    fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-    daemon = await startTestDaemon({ hostRoot: fixture.root, attributionLag: '1s', seriesIdleTimeout: '2s' });
-  });
-
-  afterAll(async () => {
-    await daemon?.close();
-    fixture?.remove();
+  const suite = daemonSuite({
+    host: (fixture) => {
+      fixture.setCpuVendor('GenuineIntel', 2);
+      fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+      fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
+    },
+    flags: { attributionLag: '1s', seriesIdleTimeout: '2s' },
   });
 
   const send = async (body: unknown) => {
-    const response = await fetch(`${daemon.ingestUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${suite.daemon.ingestUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: response.status, body: await response.json() };
   };
 
   it('counts a span whose measured time is settled past the horizon as truncated and says so in partialSuccess', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const { daemon } = suite;
+    await sleep(2500);
     const nowMs = Date.now();
     // The horizon is the 1 s lag here: [now - 2 s, now - 1.8 s) was measured and its idle already published.
     const answer = await send(spanRequest('too-late', nowMs - 2000, nowMs - 1800));
@@ -51,6 +45,7 @@ describe('series lifecycle in the daemon', () => {
   });
 
   it('drops a finished workload from /metrics after the idle timeout', async () => {
+    const { daemon } = suite;
     const nowMs = Date.now();
     expect((await send(spanRequest('short-lived', nowMs - 300, nowMs - 100))).status).toBe(200);
     await eventually(async () => sampleValue(await daemon.scrape(), 'ml_requests_total', { ml_model: 'short-lived' }), 5000, 'the model series');

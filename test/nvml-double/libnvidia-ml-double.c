@@ -243,6 +243,15 @@ static nvmlReturn_t enterDevice(const char *function, nvmlDevice_t device, struc
   return result;
 }
 
+// Opens a device call: declares `gpu` and `mig` from enterDevice, or returns the error it answered.
+#define ENTER_DEVICE(function, device)                                  \
+  struct fake_gpu gpu;                                                  \
+  int mig;                                                              \
+  {                                                                     \
+    nvmlReturn_t entered = enterDevice(function, device, &gpu, &mig);   \
+    if (entered != NVML_SUCCESS) return entered;                        \
+  }
+
 static nvmlReturn_t copyOut(char *to, unsigned int length, const char *from) {
   if (!to) return NVML_ERROR_INVALID_ARGUMENT;
   if (strlen(from) + 1 > length) return NVML_ERROR_INSUFFICIENT_SIZE;
@@ -321,35 +330,24 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
 }
 
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetUUID", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetUUID", device);
   return copyOut(uuid, length, mig == 0 ? gpu.uuid : gpu.migUuid[mig - 1]);
 }
 
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetName", device, &gpu, &mig);
-  return result != NVML_SUCCESS ? result : copyOut(name, length, gpu.name);
+  ENTER_DEVICE("nvmlDeviceGetName", device);
+  return copyOut(name, length, gpu.name);
 }
 
 nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetIndex", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetIndex", device);
   if (!index) return NVML_ERROR_INVALID_ARGUMENT;
   *index = (unsigned int)device->gpu;
   return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned long long *energy) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetTotalEnergyConsumption", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetTotalEnergyConsumption", device);
   if (!energy) return NVML_ERROR_INVALID_ARGUMENT;
   // Like the real driver, energy is a board-level counter: MIG instances do not have one.
   if (!gpu.energySupported || mig != 0) return NVML_ERROR_NOT_SUPPORTED;
@@ -358,10 +356,7 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned l
 }
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetPowerUsage", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetPowerUsage", device);
   if (!power) return NVML_ERROR_INVALID_ARGUMENT;
   if (mig != 0) return NVML_ERROR_NOT_SUPPORTED;
   *power = gpu.powerMw;
@@ -369,10 +364,7 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power) {
 }
 
 static nvmlReturn_t limit(const char *function, nvmlDevice_t device, unsigned int *limitMw, int enforced) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice(function, device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE(function, device);
   if (!limitMw) return NVML_ERROR_INVALID_ARGUMENT;
   unsigned int value = enforced ? gpu.enforcedLimitMw : gpu.powerLimitMw;
   if (value == 0 || mig != 0) return NVML_ERROR_NOT_SUPPORTED;
@@ -389,30 +381,21 @@ nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int *
 }
 
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetMigMode", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetMigMode", device);
   if (!currentMode || !pendingMode) return NVML_ERROR_INVALID_ARGUMENT;
   *currentMode = *pendingMode = gpu.mig ? NVML_DEVICE_MIG_ENABLE : NVML_DEVICE_MIG_DISABLE;
   return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetMaxMigDeviceCount", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetMaxMigDeviceCount", device);
   if (!count) return NVML_ERROR_INVALID_ARGUMENT;
   *count = FAKE_MAX_MIG;
   return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetMigDeviceHandleByIndex", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetMigDeviceHandleByIndex", device);
   if (!migDevice || index >= FAKE_MAX_MIG) return NVML_ERROR_INVALID_ARGUMENT;
   if (!gpu.mig) return NVML_ERROR_NOT_SUPPORTED;
   if ((int)index >= gpu.migCount) return NVML_ERROR_NOT_FOUND;
@@ -421,10 +404,7 @@ nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned i
 }
 
 nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos) {
-  struct fake_gpu gpu;
-  int mig;
-  nvmlReturn_t result = enterDevice("nvmlDeviceGetComputeRunningProcesses_v3", device, &gpu, &mig);
-  if (result != NVML_SUCCESS) return result;
+  ENTER_DEVICE("nvmlDeviceGetComputeRunningProcesses_v3", device);
   if (!infoCount) return NVML_ERROR_INVALID_ARGUMENT;
   int present = gpu.processCount;
   pthread_mutex_lock(&lock);

@@ -31,6 +31,19 @@ export interface HwmonFixture {
   files: Record<string, string | number>;
 }
 
+/** A GPU card under /sys/class/drm whose `device` links to its PCI device, with the driver's hwmon chip below it. */
+export interface DrmCardFixture {
+  /** The hwmon chip's `name`: `amdgpu`, or another GPU driver's (`i915`) that the amdgpu source must skip. */
+  driver: string;
+  /** The chip's directory under the PCI device (`hwmon3`); default `hwmon<N>` for `cardN`. */
+  hwmonDir?: string;
+  /** Sensor files of the chip, e.g. `{ power1_average: 250_000_000, power1_cap: 750_000_000 }` (µW). */
+  hwmonFiles: Record<string, string | number>;
+  /** The board's `unique_id` (amdgpu's hw.id when present, else the PCI address). */
+  uniqueId?: string;
+  productName?: string;
+}
+
 /** Jiffies of one CPU, as in a `cpuN` line of /proc/stat. */
 export interface CpuTimesFixture {
   user: number;
@@ -58,6 +71,10 @@ export interface SysfsFixture {
    * `uniqueId` when given (the board's `unique_id`), else the PCI address.
    */
   addAmdGpu(card: string, pciAddress: string, board: { powerMicrowatts: number; uniqueId?: string; productName?: string }): void;
+  /** Adds any GPU card as `sys/class/drm/<card>` (addAmdGpu is the constant-power amdgpu case of it). */
+  addDrmCard(card: string, pciAddress: string, board: DrmCardFixture): void;
+  /** Adds a connector (`card1-DP-1`) or render node (`renderD128`) of a card's PCI device: drm entries that are not cards. */
+  addDrmNode(name: string, pciAddress: string): void;
   /** Rewrites one sensor file of a chip: `setHwmonValue('hwmon0', 'power1_average', 118_000_000)`. */
   setHwmonValue(hwmonDir: string, file: string, value: string | number): void;
   /** Writes /proc/cpuinfo with this `vendor_id` (`GenuineIntel`, `AuthenticAMD`) for each of `cpuCount` CPUs. */
@@ -110,6 +127,18 @@ export function createSysfsFixture(): SysfsFixture {
     symlinkSync(relative(dirname(path(linkPath)), path(targetPath)), path(linkPath));
   }
 
+  const pciDeviceDir = (pciAddress: string) => `sys/devices/pci0000:00/${pciAddress}`;
+
+  function addDrmCard(card: string, pciAddress: string, board: DrmCardFixture): void {
+    const deviceDir = pciDeviceDir(pciAddress);
+    const chipDir = `${deviceDir}/hwmon/${board.hwmonDir ?? `hwmon${card.replace(/\D/g, '')}`}`;
+    link(`sys/class/drm/${card}/device`, deviceDir);
+    writeFile(`${chipDir}/name`, board.driver);
+    for (const [file, value] of Object.entries(board.hwmonFiles)) writeFile(`${chipDir}/${file}`, value);
+    if (board.uniqueId) writeFile(`${deviceDir}/unique_id`, board.uniqueId);
+    if (board.productName) writeFile(`${deviceDir}/product_name`, board.productName);
+  }
+
   const raplClassDir = (zoneDir: string) => `sys/class/powercap/${zoneDir}`;
   const hwmonClassDir = (hwmonDir: string) => `sys/class/hwmon/${hwmonDir}`;
 
@@ -152,12 +181,13 @@ export function createSysfsFixture(): SysfsFixture {
     },
 
     addAmdGpu(card, pciAddress, board) {
-      const deviceDir = `sys/devices/pci0000:00/${pciAddress}`;
-      link(`sys/class/drm/${card}/device`, deviceDir);
-      writeFile(`${deviceDir}/hwmon/hwmon${card.replace(/\D/g, '')}/name`, 'amdgpu');
-      writeFile(`${deviceDir}/hwmon/hwmon${card.replace(/\D/g, '')}/power1_average`, board.powerMicrowatts);
-      if (board.uniqueId) writeFile(`${deviceDir}/unique_id`, board.uniqueId);
-      if (board.productName) writeFile(`${deviceDir}/product_name`, board.productName);
+      addDrmCard(card, pciAddress, { driver: 'amdgpu', hwmonFiles: { power1_average: board.powerMicrowatts }, uniqueId: board.uniqueId, productName: board.productName });
+    },
+
+    addDrmCard,
+
+    addDrmNode(name, pciAddress) {
+      link(`sys/class/drm/${name}`, `${pciDeviceDir(pciAddress)}/drm/${name}`);
     },
 
     setHwmonValue(hwmonDir, file, value) {
