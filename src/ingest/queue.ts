@@ -31,9 +31,14 @@ export class SpanQueue {
     return this.waitingSpans;
   }
 
+  /** Whether `spans` more spans would be taken now. */
+  accepts(spans: number): boolean {
+    return this.jobs.length === 0 || this.waitingSpans + spans <= this.limitSpans;
+  }
+
   /** Queues `work` for `spans` spans; undefined when the queue is full. Resolves with what `work` returns. */
   offer<T>(spans: number, work: () => T): Promise<T> | undefined {
-    if (this.jobs.length > 0 && this.waitingSpans + spans > this.limitSpans) return undefined;
+    if (!this.accepts(spans)) return undefined;
     return new Promise<T>((resolve, reject) => {
       this.jobs.push({
         spans,

@@ -98,6 +98,7 @@ interface SpanAttributes {
 
 function int64ToBigInt(value: Int64Like | undefined): bigint {
   if (value === undefined || value === null) return 0n;
+  if (typeof value === 'bigint') return value;
   try {
     return BigInt(typeof value === 'number' ? Math.trunc(value) : value.toString());
   } catch {
@@ -107,6 +108,11 @@ function int64ToBigInt(value: Int64Like | undefined): bigint {
 
 function isGenAiKey(key: string): boolean {
   return GEN_AI_ACTIVITY_KEYS.has(key) || GEN_AI_ACTIVITY_PREFIXES.some((prefix) => key.startsWith(prefix));
+}
+
+/** Whether readSpans looks at an attribute with this key; the wire reader keeps only these. */
+export function isExaminedKey(key: string): boolean {
+  return WANTED_KEYS.has(key) || isGenAiKey(key);
 }
 
 /** Allow-listed attributes of a KeyValue list as plain values; arrays only of strings (for hw.id). */
@@ -257,7 +263,7 @@ function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map
  */
 export function readSpans(request: TraceRequestMessage, options: ReadSpansOptions): SpanBatch {
   const { limits, weightByTokens, nowMs } = options;
-  const batch: SpanBatch = { counted: [], invalid: 0, overLimit: 0, ignored: 0 };
+  const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0 };
   let seen = 0;
   for (const resourceSpans of request.resourceSpans ?? []) {
     const resource = wantedAttributes(resourceSpans.resource?.attributes, limits).values;
