@@ -95,6 +95,15 @@ function checkMessage(reader: Reader, schema: Schema, depth: number): void {
   leave(reader, outerEnd);
 }
 
+/**
+ * An int64 as the nearest double, which is what spans.ts makes of one: high * 2^32 is exact and
+ * adding the low word rounds once, as Number() of the exact BigInt does. No Long, no string.
+ */
+function readInt64AsNumber(reader: Reader): number {
+  const value = reader.int64() as unknown as { high: number; low: number } | number;
+  return typeof value === 'number' ? value : value.high * 4294967296 + (value.low >>> 0);
+}
+
 /** An AnyValue as protobufjs decodes it: the last oneof member set wins, messages merge. */
 function readAnyValue(reader: Reader, depth: number, into: AnyValueMessage): void {
   const outerEnd = enter(reader, depth);
@@ -108,7 +117,7 @@ function readAnyValue(reader: Reader, depth: number, into: AnyValueMessage): voi
     }
     if (field === 1) (into.value = 'stringValue'), (into.stringValue = reader.stringVerify());
     else if (field === 2) (into.value = 'boolValue'), (into.boolValue = reader.bool());
-    else if (field === 3) (into.value = 'intValue'), (into.intValue = reader.int64());
+    else if (field === 3) (into.value = 'intValue'), (into.intValue = readInt64AsNumber(reader));
     else if (field === 4) (into.value = 'doubleValue'), (into.doubleValue = reader.double());
     else if (field === 5) {
       into.value = 'arrayValue';
@@ -141,10 +150,14 @@ interface AttributeList {
   examined: number;
 }
 
+/** Where the values of the KeyValue being read start; KeyValues read here do not nest, so one list serves all. */
+const valueStarts: number[] = [];
+
 /**
  * One KeyValue: kept (key and value) when it is within the first maxAttributesPerSpan and its key
- * is one spans.ts examines. Its value may precede its key on the wire, so value positions are
- * noted while the value is checked and read again only for a kept key.
+ * is one spans.ts examines. The value is read while the key read so far is examined (the usual
+ * order: key, then value); a value that came before its key, or under another key, is only
+ * checked, and read again from its noted position once the final key turns out to be examined.
  */
 function readKeyValue(reader: Reader, depth: number, list: AttributeList, limits: SpanLimits): void {
   if (list.examined++ >= limits.maxAttributesPerSpan) {
@@ -153,29 +166,35 @@ function readKeyValue(reader: Reader, depth: number, list: AttributeList, limits
   }
   const outerEnd = enter(reader, depth);
   let key = '';
-  let valueStarts: number[] | undefined;
+  let examined = false;
+  let value: AnyValueMessage | undefined;
+  let onlyChecked = false;
+  let values = 0;
   while (reader.pos < reader.len) {
     const tag = reader.tag();
-    const field = tag >>> 3;
-    if (field === 1 && (tag & 7) === WIRE_LENGTH) key = reader.stringVerify();
-    else if (field === 2 && (tag & 7) === WIRE_LENGTH) {
-      (valueStarts ??= []).push(reader.pos);
-      checkMessage(reader, ANY_VALUE, depth + 1);
-    } else reader.skipType(tag & 7, depth, field);
+    if (tag === 0x0a) {
+      key = reader.stringVerify();
+      examined = isExaminedKey(key);
+    } else if (tag === 0x12) {
+      valueStarts[values++] = reader.pos;
+      if (!onlyChecked && examined) readAnyValue(reader, depth + 1, (value ??= {}));
+      else {
+        onlyChecked = true;
+        checkMessage(reader, ANY_VALUE, depth + 1);
+      }
+    } else reader.skipType(tag & 7, depth, tag >>> 3);
   }
-  if (isExaminedKey(key)) {
-    const kept: KeyValueMessage = { key };
-    if (valueStarts) {
-      const value: AnyValueMessage = {};
+  if (examined) {
+    if (onlyChecked) {
       const endPos = reader.pos;
-      for (const start of valueStarts) {
-        reader.pos = start;
+      value = {};
+      for (let index = 0; index < values; index++) {
+        reader.pos = valueStarts[index]!;
         readAnyValue(reader, depth + 1, value);
       }
       reader.pos = endPos;
-      kept.value = value;
     }
-    list.kept.push(kept);
+    list.kept.push(value ? { key, value } : { key });
   }
   leave(reader, outerEnd);
 }
@@ -187,31 +206,25 @@ function readFixed64(reader: Reader): bigint {
   return value;
 }
 
-/** Bytes as a view on the body, as protobufjs's BufferReader gives them. */
-function readBytes(reader: Reader): Uint8Array {
-  return reader.bytes();
-}
-
 function readSpan(reader: Reader, depth: number, limits: SpanLimits): SpanMessage {
   const outerEnd = enter(reader, depth);
   const attributes: AttributeList = { kept: [], examined: 0 };
   const span: SpanMessage = { attributes: attributes.kept };
   while (reader.pos < reader.len) {
+    // Tags of the fields read, with their wire types: (field << 3) | wire type.
     const tag = reader.tag();
-    const field = tag >>> 3;
-    const kind = SPAN.get(field);
-    if (kind === undefined || (tag & 7) !== wireTypeOf(kind)) {
-      reader.skipType(tag & 7, depth, field);
-      continue;
+    if (tag === 0x0a) span.traceId = reader.bytes();
+    else if (tag === 0x12) span.spanId = reader.bytes();
+    else if (tag === 0x22) span.parentSpanId = reader.bytes();
+    else if (tag === 0x30) span.kind = reader.int32();
+    else if (tag === 0x39) span.startTimeUnixNano = readFixed64(reader);
+    else if (tag === 0x41) span.endTimeUnixNano = readFixed64(reader);
+    else if (tag === 0x4a) readKeyValue(reader, depth + 1, attributes, limits);
+    else {
+      const kind = SPAN.get(tag >>> 3);
+      if (kind !== undefined && (tag & 7) === wireTypeOf(kind)) checkField(reader, kind, depth);
+      else reader.skipType(tag & 7, depth, tag >>> 3);
     }
-    if (field === 1) span.traceId = readBytes(reader);
-    else if (field === 2) span.spanId = readBytes(reader);
-    else if (field === 4) span.parentSpanId = readBytes(reader);
-    else if (field === 6) span.kind = reader.int32();
-    else if (field === 7) span.startTimeUnixNano = readFixed64(reader);
-    else if (field === 8) span.endTimeUnixNano = readFixed64(reader);
-    else if (field === 9) readKeyValue(reader, depth + 1, attributes, limits);
-    else checkField(reader, kind, depth);
   }
   leave(reader, outerEnd);
   return span;

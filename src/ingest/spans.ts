@@ -107,7 +107,10 @@ function int64ToBigInt(value: Int64Like | undefined): bigint {
 }
 
 function isGenAiKey(key: string): boolean {
-  return GEN_AI_ACTIVITY_KEYS.has(key) || GEN_AI_ACTIVITY_PREFIXES.some((prefix) => key.startsWith(prefix));
+  if (GEN_AI_ACTIVITY_KEYS.has(key)) return true;
+  // A loop, not .some(): this runs for every attribute of every span.
+  for (const prefix of GEN_AI_ACTIVITY_PREFIXES) if (key.startsWith(prefix)) return true;
+  return false;
 }
 
 /** Whether readSpans looks at an attribute with this key; the wire reader keeps only these. */
@@ -200,10 +203,14 @@ function timeRangeProblem(startNanos: bigint, endNanos: bigint, nowMs: number, l
   return undefined;
 }
 
-function idKey(traceId: Uint8Array | undefined, spanId: Uint8Array | undefined): string {
+/** An id's bytes as a string, one char per byte (latin1), read in place; '' when unset. */
+function idText(bytes: Uint8Array | undefined): string {
   // An unset bytes field decodes as protobufjs's shared empty array, not a Uint8Array.
-  const hex = (bytes: Uint8Array | undefined) => (bytes && bytes.length > 0 ? Buffer.from(bytes).toString('hex') : '');
-  return `${hex(traceId)}/${hex(spanId)}`;
+  return bytes && bytes.length > 0 ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1') : '';
+}
+
+function idKey(traceId: Uint8Array | undefined, spanId: Uint8Array | undefined): string {
+  return `${idText(traceId)}/${idText(spanId)}`;
 }
 
 interface ValidSpan {
