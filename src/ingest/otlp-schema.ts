@@ -1,6 +1,6 @@
-// The OTLP trace messages, loaded once from the .proto files in ./proto by protobufjs.
-// Both codecs (protobuf and JSON) go through these types, so there is one schema and no
-// hand-written wire decoding.
+// The OTLP trace messages, loaded once from the .proto files in ./proto by protobufjs. JSON
+// requests and every answer go through these types; protobuf requests are read by the lean reader
+// (./otlp-wire.ts) into the same message shape, held to protobufjs's decoder by a differential test.
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { SpanLimits } from './spans.ts';
