@@ -239,6 +239,8 @@ export interface ReadSpansOptions {
  * batch and stopping below outgoing spans. Memoised in `tops`; a parent cycle ends the walk.
  */
 function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map<ValidSpan, ValidSpan>): ValidSpan {
+  // Most spans are their own top (no parent in the batch): no walk, no allocation.
+  if (span.parentKey === undefined || !byKey.has(span.parentKey)) return span;
   const path: ValidSpan[] = [];
   const onPath = new Set<ValidSpan>();
   let current = span;
