@@ -68,7 +68,9 @@ async function bareServer(): Promise<{ url: string; close(): void }> {
 }
 
 export async function benchIngest(hostRoot: string, port: number, metricsPort: number): Promise<string[]> {
-  const daemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', hostRoot, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: 'ignore' });
+  // BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const daemon = spawn(process.execPath, [...nodeArgs, 'bin/footprint.js', 'start', '--host-root', hostRoot, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${port}`, '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
   const bare = await bareServer();
   const url = `http://127.0.0.1:${port}/v1/traces`;
   try {

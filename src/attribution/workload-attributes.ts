@@ -29,6 +29,12 @@ export const MAX_DEVICE_IDS = 64;
 // are left for the whitespace rule, which turns them into a space.
 const INVISIBLE = /(?![\t\n\v\f\r])[\p{Cc}\p{Cf}]/gu;
 const WHITESPACE_RUN = /\s+/gu;
+/**
+ * Printable ASCII words separated by single spaces: already what normalising would make of it
+ * (nothing to strip, collapse or trim; one code point per char), so the common case skips the
+ * Unicode passes, which cost more than anything else per span at ingest (docs/benchmarks.md).
+ */
+const ALREADY_NORMAL = /^[!-~]+(?: [!-~]+)*$/;
 
 /**
  * A string, number or boolean as a label value: controls stripped, whitespace runs collapsed to
@@ -37,7 +43,9 @@ const WHITESPACE_RUN = /\s+/gu;
  */
 export function normaliseAttributeValue(value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
-  const text = String(value)
+  const raw = String(value);
+  if (raw.length <= MAX_ATTRIBUTE_VALUE_CHARS && ALREADY_NORMAL.test(raw)) return raw;
+  const text = raw
     .slice(0, MAX_EXAMINED_CHARS)
     .replace(INVISIBLE, '')
     .replace(WHITESPACE_RUN, ' ')
@@ -71,13 +79,19 @@ function firstValue(sources: readonly AttributeLookup[], keys: readonly string[]
  * `ml.model`, then `gen_ai.request.model`, `gen_ai.response.model`, `llm.model_name`: a span's
  * GenAI model is more specific than a model set for its whole process.
  */
+const MODEL_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.model, ...GEN_AI_MODEL_KEYS];
+const JOB_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.job];
+const PHASE_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.phase];
+const NAMESPACE_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.namespace];
+const POD_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.pod];
+
 export function workloadFrom(sources: readonly AttributeLookup[]): Workload {
   const workload: Workload = {
-    model: sources.reduce<string | undefined>((model, lookup) => model ?? firstValue([lookup], [WORKLOAD_ATTRIBUTE_KEYS.model, ...GEN_AI_MODEL_KEYS]), undefined),
-    job: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.job]),
-    phase: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.phase], normalisePhase),
-    namespace: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.namespace]),
-    pod: firstValue(sources, [WORKLOAD_ATTRIBUTE_KEYS.pod]),
+    model: sources.reduce<string | undefined>((model, lookup) => model ?? firstValue([lookup], MODEL_KEYS), undefined),
+    job: firstValue(sources, JOB_KEYS),
+    phase: firstValue(sources, PHASE_KEYS, normalisePhase),
+    namespace: firstValue(sources, NAMESPACE_KEYS),
+    pod: firstValue(sources, POD_KEYS),
   };
   for (const field of Object.keys(workload) as (keyof Workload)[]) {
     if (workload[field] === undefined) delete workload[field];

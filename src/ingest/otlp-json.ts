@@ -48,7 +48,7 @@ function convertHexIds(request: Record<string, unknown>): void {
 
 export const jsonCodec: OtlpCodec = {
   contentType: 'application/json',
-  decodeRequest(body) {
+  async decodeRequest(body) {
     // One rule for both encodings: proto3 requires valid UTF-8 in strings and protobufjs refuses
     // a batch without it, so a JSON body (RFC 8259: UTF-8) with invalid bytes is refused the same
     // way instead of having them silently replaced by U+FFFD.

@@ -1,8 +1,9 @@
-// The OTLP trace messages, loaded once from the .proto files in ./proto by protobufjs.
-// Both codecs (protobuf and JSON) go through these types, so there is one schema and no
-// hand-written wire decoding.
+// The OTLP trace messages, loaded once from the .proto files in ./proto by protobufjs. JSON
+// requests and every answer go through these types; protobuf requests are read by the lean reader
+// (./otlp-wire.ts) into the same message shape, held to protobufjs's decoder by a differential test.
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import type { SpanLimits } from './spans.ts';
 
 const PROTO_DIR = fileURLToPath(new URL('./proto/', import.meta.url));
 
@@ -25,8 +26,8 @@ export const RetryInfo = root.lookupType('google.rpc.RetryInfo');
 /** Span kinds by their OTLP enum number. */
 export const SpanKind = { UNSPECIFIED: 0, INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
 
-/** A 64-bit integer as protobufjs hands it over: a Long (it depends on `long`) or a number. */
-export type Int64Like = number | string | { toString(): string };
+/** A 64-bit integer as protobufjs hands it over (a Long, since it depends on `long`, or a number), or as the wire reader reads it (a bigint). */
+export type Int64Like = number | bigint | string | { toString(): string };
 
 export interface KeyValueMessage {
   key: string;
@@ -66,6 +67,8 @@ export interface ResourceSpansMessage {
 /** ExportTraceServiceRequest as a decoded protobufjs message. */
 export interface TraceRequestMessage {
   resourceSpans?: ResourceSpansMessage[];
+  /** Spans past maxSpansPerRequest that a reader counted without making them. */
+  spansPastLimit?: number;
 }
 
 /** A body that is not a valid ExportTraceServiceRequest in its content type: answered with 400. */
@@ -74,8 +77,13 @@ export class OtlpDecodeError extends Error {}
 /** One wire format of OTLP/HTTP: how requests decode and how answers encode. */
 export interface OtlpCodec {
   readonly contentType: string;
-  /** Throws OtlpDecodeError when the body cannot be read as an ExportTraceServiceRequest. */
-  decodeRequest(body: Buffer): TraceRequestMessage;
+  /**
+   * Spans in the body, counted without decoding them so the span and queue limits apply first;
+   * absent where counting needs the whole decode (JSON). Throws OtlpDecodeError.
+   */
+  countSpans?(body: Buffer): number;
+  /** Rejects with OtlpDecodeError when the body cannot be read as an ExportTraceServiceRequest. */
+  decodeRequest(body: Buffer, limits: SpanLimits): Promise<TraceRequestMessage>;
   /** Encodes a plain object (protobuf field names in lowerCamelCase) as a message of `type`. */
   encode(type: protobuf.Type, value: Record<string, unknown>): Buffer;
 }

@@ -45,16 +45,19 @@ export class SpanQueue {
     return this.waitingSpans;
   }
 
+  /** Whether `spans` more spans decoded from `bytes` body bytes would be taken now; when not, `lastRefusal` says why. */
+  accepts(spans: number, bytes = 0): boolean {
+    const refusal = this.refusal(spans, bytes);
+    if (refusal !== undefined) this.lastRefusal = refusal;
+    return refusal === undefined;
+  }
+
   /**
    * Queues `work` for `spans` spans decoded from `bytes` body bytes; undefined when refused (the
    * reason is in `lastRefusal`). Resolves with what `work` returns.
    */
   offer<T>(spans: number, work: () => T, bytes = 0): Promise<T> | undefined {
-    const refusal = this.refusal(spans, bytes);
-    if (refusal !== undefined) {
-      this.lastRefusal = refusal;
-      return undefined;
-    }
+    if (!this.accepts(spans, bytes)) return undefined;
     return new Promise<T>((resolve, reject) => {
       this.jobs.push({
         spans,

@@ -98,6 +98,7 @@ interface SpanAttributes {
 
 function int64ToBigInt(value: Int64Like | undefined): bigint {
   if (value === undefined || value === null) return 0n;
+  if (typeof value === 'bigint') return value;
   try {
     return BigInt(typeof value === 'number' ? Math.trunc(value) : value.toString());
   } catch {
@@ -106,7 +107,15 @@ function int64ToBigInt(value: Int64Like | undefined): bigint {
 }
 
 function isGenAiKey(key: string): boolean {
-  return GEN_AI_ACTIVITY_KEYS.has(key) || GEN_AI_ACTIVITY_PREFIXES.some((prefix) => key.startsWith(prefix));
+  if (GEN_AI_ACTIVITY_KEYS.has(key)) return true;
+  // A loop, not .some(): this runs for every attribute of every span.
+  for (const prefix of GEN_AI_ACTIVITY_PREFIXES) if (key.startsWith(prefix)) return true;
+  return false;
+}
+
+/** Whether readSpans looks at an attribute with this key; the wire reader keeps only these. */
+export function isExaminedKey(key: string): boolean {
+  return WANTED_KEYS.has(key) || isGenAiKey(key);
 }
 
 /** Allow-listed attributes of a KeyValue list as plain values; arrays only of strings (for hw.id). */
@@ -194,10 +203,14 @@ function timeRangeProblem(startNanos: bigint, endNanos: bigint, nowMs: number, l
   return undefined;
 }
 
-function idKey(traceId: Uint8Array | undefined, spanId: Uint8Array | undefined): string {
+/** An id's bytes as a string, one char per byte (latin1), read in place; '' when unset. */
+function idText(bytes: Uint8Array | undefined): string {
   // An unset bytes field decodes as protobufjs's shared empty array, not a Uint8Array.
-  const hex = (bytes: Uint8Array | undefined) => (bytes && bytes.length > 0 ? Buffer.from(bytes).toString('hex') : '');
-  return `${hex(traceId)}/${hex(spanId)}`;
+  return bytes && bytes.length > 0 ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1') : '';
+}
+
+function idKey(traceId: Uint8Array | undefined, spanId: Uint8Array | undefined): string {
+  return `${idText(traceId)}/${idText(spanId)}`;
 }
 
 interface ValidSpan {
@@ -226,6 +239,8 @@ export interface ReadSpansOptions {
  * batch and stopping below outgoing spans. Memoised in `tops`; a parent cycle ends the walk.
  */
 function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map<ValidSpan, ValidSpan>): ValidSpan {
+  // Most spans are their own top (no parent in the batch): no walk, no allocation.
+  if (span.parentKey === undefined || !byKey.has(span.parentKey)) return span;
   const path: ValidSpan[] = [];
   const onPath = new Set<ValidSpan>();
   let current = span;
@@ -257,7 +272,7 @@ function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map
  */
 export function readSpans(request: TraceRequestMessage, options: ReadSpansOptions): SpanBatch {
   const { limits, weightByTokens, nowMs } = options;
-  const batch: SpanBatch = { counted: [], invalid: 0, overLimit: 0, ignored: 0 };
+  const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0 };
   let seen = 0;
   for (const resourceSpans of request.resourceSpans ?? []) {
     const resource = wantedAttributes(resourceSpans.resource?.attributes, limits).values;

@@ -63,8 +63,18 @@ export function createTracesApi(options: TracesApiOptions) {
     if (count > 0) options.onSpanOutcome?.(outcome, count);
   };
 
+  const throttled = (spans: number): ExportAnswer => {
+    report('throttled', spans);
+    return { kind: 'throttled', message: `${options.queue.lastRefusal}; retry later` };
+  };
+
   return async function exportTraces(body: Buffer, codec: OtlpCodec, peerAddress?: string): Promise<ExportAnswer> {
-    const batch = readSpans(codec.decodeRequest(body), {
+    // Counted first, so a body the queue cannot take is refused before any span is made.
+    if (codec.countSpans) {
+      const spansRead = Math.min(codec.countSpans(body), options.limits.maxSpansPerRequest);
+      if (!options.queue.accepts(spansRead, body.length)) return throttled(spansRead);
+    }
+    const batch = readSpans(await codec.decodeRequest(body, options.limits), {
       limits: options.limits,
       weightByTokens: options.weightByTokens,
       nowMs: Date.now(),
@@ -74,10 +84,7 @@ export function createTracesApi(options: TracesApiOptions) {
     let delivery: Delivery = { accepted: 0, truncated: 0 };
     if (batch.counted.length > 0) {
       const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink), body.length);
-      if (!queued) {
-        report('throttled', batch.counted.length);
-        return { kind: 'throttled', message: `${options.queue.lastRefusal}; retry later` };
-      }
+      if (!queued) return throttled(batch.counted.length);
       delivery = await queued;
     }
     report('accepted', delivery.accepted);
