@@ -51,7 +51,7 @@ fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_0
 
 const ingestPort = await freePort();
 const metricsPort = await freePort();
-const nodeFlags = ['--expose-gc', '--import', './bench/memory-hook.mjs', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+const nodeFlags = ['--expose-gc', '--import', process.env.BENCH_HOOK ?? './bench/memory-hook.mjs', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 const daemon = spawn(process.execPath, [...nodeFlags, 'bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
 
 let stdout = '';

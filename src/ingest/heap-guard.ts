@@ -1,21 +1,61 @@
-// Refuses exports while the V8 heap is nearly full, so a burst is answered 429 / RESOURCE_EXHAUSTED
-// and retried by the exporter instead of growing the heap until the process dies (or the container
-// is OOM-killed). The heap limit is Node's --max-old-space-size, which the chart derives from the
-// container's memory limit.
-import { getHeapStatistics } from 'node:v8';
+// Refuses exports while the V8 old generation is nearly full, so a burst is answered 429 /
+// RESOURCE_EXHAUSTED and retried by the exporter instead of growing the heap until the process dies
+// of "heap out of memory" (or the container is OOM-killed). V8's heap_size_limit is the old
+// generation (--max-old-space-size, which the chart derives from the container's memory limit) plus
+// the young generation (three semi-spaces of --max-semi-space-size). Young objects die in scavenges;
+// only what survives reaches the old generation, and only the old generation's limit is fatal, so the
+// guard compares the old generation's use against the old generation's limit: with a 64 MiB cap and
+// 16 MiB semi-spaces the whole-heap ratio could never pass 75% before the old generation was full.
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 
-/** Share of the heap limit above which exports are refused: leaves room for the spans already queued to settle. */
+/** Share of the old generation limit above which exports are refused: the rest is room for the requests already queued to settle. */
 export const HEAP_PRESSURE_RATIO = 0.75;
 
-/** Heap in use over the heap limit (0..1). */
-export function heapUsedRatio(): number {
-  const { used_heap_size: usedBytes, heap_size_limit: limitBytes } = getHeapStatistics();
-  return usedBytes / limitBytes;
+const MiB = 2 ** 20;
+/** V8's semi-space size on 64-bit platforms when --max-semi-space-size is not given. */
+const DEFAULT_SEMI_SPACE_MIB = 16;
+/** The young generation is two semi-spaces plus a new large-object space of the same size. */
+const YOUNG_GENERATION_SEMI_SPACES = 3;
+const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space']);
+
+export interface OldGeneration {
+  usedBytes: number;
+  limitBytes: number;
 }
 
-/** Why an export must be refused now, or undefined when the heap has room. */
-export function heapPressure(usedRatio: () => number = heapUsedRatio): string | undefined {
-  const ratio = usedRatio();
-  if (ratio <= HEAP_PRESSURE_RATIO) return undefined;
-  return `heap ${(ratio * 100).toFixed(0)}% of its limit (refusing above ${HEAP_PRESSURE_RATIO * 100}%)`;
+/**
+ * The semi-space size in bytes that V8 runs with, from the flags it was started with (`node
+ * --max-semi-space-size=N` or NODE_OPTIONS; the last one wins, V8 rounds up to a power of two).
+ * V8 offers no API that reports it.
+ */
+export function semiSpaceBytes(flags: readonly string[]): number {
+  let mib = DEFAULT_SEMI_SPACE_MIB;
+  for (let index = 0; index < flags.length; index++) {
+    const flag = flags[index]!.replaceAll('_', '-');
+    if (flag.startsWith('--max-semi-space-size=')) mib = Number(flag.slice('--max-semi-space-size='.length));
+    else if (flag === '--max-semi-space-size') mib = Number(flags[index + 1]);
+  }
+  if (!Number.isFinite(mib) || mib <= 0) mib = DEFAULT_SEMI_SPACE_MIB;
+  return 2 ** Math.ceil(Math.log2(mib)) * MiB;
+}
+
+/** The flags Node passed to V8: the command line's, then NODE_OPTIONS'. */
+function nodeFlags(): string[] {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
+}
+
+const youngGenerationBytes = YOUNG_GENERATION_SEMI_SPACES * semiSpaceBytes(nodeFlags());
+
+/** The old generation's use (every space but the young ones) and its limit, from V8. */
+export function oldGeneration(): OldGeneration {
+  let usedBytes = 0;
+  for (const space of getHeapSpaceStatistics()) if (!YOUNG_SPACES.has(space.space_name)) usedBytes += space.space_used_size;
+  return { usedBytes, limitBytes: getHeapStatistics().heap_size_limit - youngGenerationBytes };
+}
+
+/** Why an export must be refused now, or undefined when the old generation has room. */
+export function heapPressure(read: () => OldGeneration = oldGeneration): string | undefined {
+  const { usedBytes, limitBytes } = read();
+  if (usedBytes <= HEAP_PRESSURE_RATIO * limitBytes) return undefined;
+  return `heap old generation ${(usedBytes / MiB).toFixed(0)} MiB of its ${(limitBytes / MiB).toFixed(0)} MiB limit (refusing above ${HEAP_PRESSURE_RATIO * 100}%)`;
 }

@@ -77,7 +77,7 @@ type PodSpec = {
   securityContext: Record<string, unknown>;
   containers: {
     securityContext: Record<string, unknown>;
-    env: { name: string; valueFrom?: unknown }[];
+    env: { name: string; value?: string; valueFrom?: unknown }[];
     volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
     args: string[];
     ports: { name: string; containerPort: number }[];
@@ -145,6 +145,19 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
     expect(pod.runtimeClassName).toBe('nvidia');
+  });
+
+  it('gives the V8 old generation half the memory limit, through Kubernetes $(VAR) expansion and no second process', () => {
+    const [container] = podSpecOf(render()).containers;
+    const env = Object.fromEntries(container!.env.map((entry) => [entry.name, entry]));
+    expect(env.FOOTPRINT_HEAP_MIB).toEqual({ name: 'FOOTPRINT_HEAP_MIB', valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'limits.memory', divisor: '2Mi' } } });
+    expect(env.MALLOC_ARENA_MAX).toEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
+    // Kubernetes rounds limit / divisor up: 512Mi / 2Mi = 256, and expands $(FOOTPRINT_HEAP_MIB) in later entries.
+    const nodeOptions = env.NODE_OPTIONS!.value!.replace('$(FOOTPRINT_HEAP_MIB)', '256');
+    // Node accepts the expanded NODE_OPTIONS; V8's limit is the 256 MiB old generation plus three 2 MiB semi-spaces.
+    const limitBytes = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+    expect(Number(limitBytes)).toBe((256 + 3 * 2) * 2 ** 20);
+    expect(container!.env.findIndex((entry) => entry.name === 'FOOTPRINT_HEAP_MIB')).toBeLessThan(container!.env.findIndex((entry) => entry.name === 'NODE_OPTIONS'));
   });
 
   it('grants get, list and watch on pods and nothing else', () => {
