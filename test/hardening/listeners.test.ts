@@ -19,6 +19,13 @@ const BIN = join(import.meta.dirname, '../../bin/footprint.js');
 const SILENT_SOCKETS = 3000;
 const FLOOD_CLIENTS = 16;
 const FLOOD_SECONDS = 10;
+/**
+ * The Node settings the chart gives the daemon at its default 512Mi limit (templates/daemonset.yaml,
+ * asserted in test/helm/chart.test.ts): a 128 MiB old generation (the limit / 4Mi), 2 MiB
+ * semi-spaces, two malloc arenas. The RSS bound below is for the agent as deployed.
+ */
+const CHART_ENV = { NODE_OPTIONS: '--max-old-space-size=128 --max-semi-space-size=2', MALLOC_ARENA_MAX: '2' };
+const FLOOD_MAX_RSS_BYTES = 256 * 2 ** 20;
 
 let daemon: ChildProcess;
 let metricsUrl: string;
@@ -45,7 +52,7 @@ beforeAll(async () => {
   const metricsPort = await freePort();
   ingestPort = await freePort();
   metricsUrl = `http://127.0.0.1:${metricsPort}`;
-  daemon = spawn(process.execPath, [BIN, 'start', '--host-root', mkdtempSync(join(tmpdir(), 'footprint-hardening-')), '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${await freePort()}`, '--log-level', 'error'], { stdio: 'ignore' });
+  daemon = spawn(process.execPath, [BIN, 'start', '--host-root', mkdtempSync(join(tmpdir(), 'footprint-hardening-')), '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${await freePort()}`, '--log-level', 'error'], { stdio: 'ignore', env: { ...process.env, ...CHART_ENV } });
   for (let attempt = 0; attempt < 300; attempt++) {
     if ((await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -180,5 +187,7 @@ describe('ingest listener under connection abuse', () => {
     console.log(JSON.stringify({ clients: FLOOD_CLIENTS, seconds: FLOOD_SECONDS, bodyBytes: body.length, statuses, scrapes: scrapesMs.length, scrapeP50Ms: percentile(scrapesMs, 50), scrapeP99Ms: p99Ms, maxRssMiB: maxResident / 2 ** 20, selfReportedRssMiB: sampleValue(after.body, 'process_resident_memory_bytes')! / 2 ** 20 }));
     expect(Object.keys(statuses).filter((status) => status !== '200' && status !== '429')).toEqual([]);
     expect(p99Ms).toBeLessThan(250);
+    // Spans past what the heap can hold are refused with 429 (the heap guard), never an OOM.
+    expect(maxResident).toBeLessThan(FLOOD_MAX_RSS_BYTES);
   });
 });
