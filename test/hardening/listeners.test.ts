@@ -46,7 +46,7 @@ beforeAll(async () => {
   const metricsPort = await freePort();
   ingestPort = await freePort();
   metricsUrl = `http://127.0.0.1:${metricsPort}`;
-  daemon = spawn(process.execPath, [BIN, 'start', '--host-root', mkdtempSync(join(tmpdir(), 'footprint-hardening-')), '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--log-level', 'error'], { stdio: 'ignore' });
+  daemon = spawn(process.execPath, [BIN, 'start', '--host-root', mkdtempSync(join(tmpdir(), 'footprint-hardening-')), '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'error'], { stdio: 'ignore' });
   for (let attempt = 0; attempt < 300; attempt++) {
     if ((await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
