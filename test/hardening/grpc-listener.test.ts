@@ -3,9 +3,10 @@
 // /metrics answers and an exporter still gets through; connections over the shared ingest cap are
 // refused on accept; exports past the shared in-flight byte budget get RESOURCE_EXHAUSTED with the
 // OTLP RetryInfo detail. Run `npm run build` first.
-import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, connectivityState, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { connect as connectHttp2 } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +156,32 @@ describe('gRPC listener limits (in-process ingest server)', () => {
     expect(await exportOver(admitted, exportRequest(1))).toBeNull();
     client.close();
     admitted.close();
+  });
+
+  it('closes a connection whose stream never completes its message at the idle timeout, and keeps an exporter that comes back', { timeout: 30_000 }, async () => {
+    const idleTimeoutMs = 1000;
+    ingest = await startIngest({ connections: { idleTimeoutMs, maxConnections: 16 } });
+    const exporter = new Client(ingest.grpcAddress, credentials.createInsecure());
+    expect(await exportOver(exporter, exportRequest(1))).toBeNull();
+
+    // gRPC framing (doc/PROTOCOL-HTTP2.md): a message announced as 4,096 bytes, none of them sent.
+    const startMs = Date.now();
+    const session = connectHttp2(`http://${ingest.grpcAddress}`);
+    session.on('error', () => undefined);
+    const closedAfterMs = new Promise<number>((resolve) => session.on('close', () => resolve(Date.now() - startMs)));
+    const stream = session.request({ ':method': 'POST', ':path': EXPORT_METHOD_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.write(Buffer.from([0, 0x00, 0x00, 0x10, 0x00]));
+    const stalledClosedMs = await closedAfterMs;
+    expect(stalledClosedMs).toBeGreaterThanOrEqual(idleTimeoutMs - 100);
+    expect(stalledClosedMs).toBeLessThan(idleTimeoutMs + 1000);
+
+    // Past the idle timeout the exporter's connection went (its channel is back to IDLE); its next export reconnects.
+    await sleep(idleTimeoutMs + 500);
+    expect(exporter.getChannel().getConnectivityState(false)).toBe(connectivityState.IDLE);
+    expect(await exportOver(exporter, exportRequest(1))).toBeNull();
+    exporter.close();
+    expect(ingest.sink.activities.length).toBe(2);
   });
 
   it('refuses exports past the in-flight byte budget it shares with OTLP/HTTP with RESOURCE_EXHAUSTED and RetryInfo', { timeout: 30_000 }, async () => {
