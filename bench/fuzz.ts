@@ -1,16 +1,19 @@
-// `npm run fuzz`: the long fuzz campaign against POST /v1/traces of the real daemon, run as a child
-// process (`node bin/footprint.js start`) so a crash shows as refused connections. Cases per
-// encoding and the seed are tunable: FUZZ_CASES (default 100000), FUZZ_SEED (default 1).
+// `npm run fuzz`: the long fuzz campaign against POST /v1/traces (protobuf, JSON) and the OTLP/gRPC
+// TraceService/Export (protobuf) of the real daemon, run as a child process (`node bin/footprint.js
+// start`) so a crash shows as refused connections. Cases per campaign and the seed are tunable:
+// FUZZ_CASES (default 100000), FUZZ_SEED (default 1); FUZZ_TRANSPORTS picks campaigns
+// (default "http,grpc").
 // Prints one JSON line per campaign and a Markdown row to paste into docs/benchmarks.md.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/prom-server.ts';
-import { httpTransport, runCampaign, type FuzzEncoding } from '../test/support/otlp-fuzz.ts';
+import { grpcTransport, httpTransport, runCampaign, type FuzzEncoding, type FuzzTransport } from '../test/support/otlp-fuzz.ts';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 1);
+const TRANSPORTS = (process.env.FUZZ_TRANSPORTS ?? 'http,grpc').split(',');
 
 async function waitFor(url: string): Promise<void> {
   for (let attempt = 0; attempt < 200; attempt++) {
@@ -26,16 +29,39 @@ async function waitFor(url: string): Promise<void> {
 
 const metricsPort = await freePort();
 const ingestPort = await freePort();
+const grpcPort = await freePort();
 const daemon = spawn(
   process.execPath,
-  ['bin/footprint.js', 'start', '--host-root', mkdtempSync(join(tmpdir(), 'footprint-fuzz-')), '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--attribution-lag', '30s', '--log-level', 'error'],
+  [
+    'bin/footprint.js',
+    'start',
+    '--host-root',
+    mkdtempSync(join(tmpdir(), 'footprint-fuzz-')),
+    '--listen',
+    `127.0.0.1:${metricsPort}`,
+    '--ingest-listen',
+    `127.0.0.1:${ingestPort}`,
+    '--ingest-grpc-listen',
+    `127.0.0.1:${grpcPort}`,
+    '--attribution-lag',
+    '30s',
+    '--log-level',
+    'error',
+  ],
   { stdio: ['ignore', 'inherit', 'inherit'] },
 );
 try {
   await waitFor(`http://127.0.0.1:${metricsPort}/readyz`);
   const rows: string[] = [];
-  for (const [index, encoding] of (['protobuf', 'json'] as FuzzEncoding[]).entries()) {
-    const transport = httpTransport(`http://127.0.0.1:${ingestPort}`);
+  const campaigns: Array<{ transport: () => FuzzTransport; encoding: FuzzEncoding; enabled: boolean }> = [
+    { transport: () => httpTransport(`http://127.0.0.1:${ingestPort}`), encoding: 'protobuf', enabled: TRANSPORTS.includes('http') },
+    { transport: () => httpTransport(`http://127.0.0.1:${ingestPort}`), encoding: 'json', enabled: TRANSPORTS.includes('http') },
+    { transport: () => grpcTransport(`127.0.0.1:${grpcPort}`), encoding: 'protobuf', enabled: TRANSPORTS.includes('grpc') },
+  ];
+  // Each campaign keeps its seed (SEED + its place in the list) whichever campaigns run.
+  for (const [index, { transport: makeTransport, encoding, enabled }] of campaigns.entries()) {
+    if (!enabled) continue;
+    const transport = makeTransport();
     const result = await runCampaign({ transport, encoding, cases: CASES, seed: SEED + index });
     transport.close();
     console.log(JSON.stringify(result));

@@ -55,7 +55,7 @@ function readToken(path: string): string {
 /** Descriptors kept free of both listeners' caps: device files, the NVML worker, outbound HTTP, logs. */
 const RESERVED_FDS = 256;
 
-/** Both connection caps together must leave device reads and /metrics descriptors to spare. */
+/** Both connection caps together (ingest's covers its HTTP and gRPC listeners) must leave device reads and /metrics descriptors to spare. */
 function checkDescriptorHeadroom(config: Config, maxFds = maxOpenFiles()): void {
   if (maxFds === undefined || config.ingestMaxConnections + config.listenMaxConnections + RESERVED_FDS <= maxFds) return;
   throw new StartupError(

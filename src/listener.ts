@@ -1,7 +1,7 @@
-// What both HTTP listeners (metrics and ingest) share: connection limits and a listen() whose
+// What the listeners (metrics, ingest HTTP and gRPC) share: connection limits and a listen() whose
 // failures become one start-up line naming the config key, the value and what to do.
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 
 /** A start-up failure the CLI prints as one line and exits 2 on, like a config error. */
 export class StartupError extends Error {}
@@ -19,6 +19,40 @@ export function applyListenerLimits(server: Server, { idleTimeoutMs, maxConnecti
   server.timeout = idleTimeoutMs;
   server.headersTimeout = idleTimeoutMs;
   server.keepAliveTimeout = Math.min(5000, idleTimeoutMs);
+}
+
+/**
+ * One connection cap over several servers: the OTLP/HTTP and OTLP/gRPC ingest listeners share
+ * `ingestMaxConnections`, so the descriptor check counts it once. Each server's `maxConnections`
+ * is set to its own open connections plus what the cap has left, so Node refuses a connection
+ * over the cap on accept, before it becomes a socket.
+ */
+export class SharedConnectionCap {
+  readonly #servers: Array<{ server: NetServer; open: number }> = [];
+  #open = 0;
+
+  constructor(readonly maxConnections: number) {}
+
+  add(server: NetServer): void {
+    const entry = { server, open: 0 };
+    this.#servers.push(entry);
+    server.on('connection', (socket) => {
+      entry.open++;
+      this.#open++;
+      this.#update();
+      socket.once('close', () => {
+        entry.open--;
+        this.#open--;
+        this.#update();
+      });
+    });
+    this.#update();
+  }
+
+  #update(): void {
+    const freeConnections = Math.max(0, this.maxConnections - this.#open);
+    for (const { server, open } of this.#servers) server.maxConnections = open + freeConnections;
+  }
 }
 
 function advice(code: string | undefined, port: number): string {
@@ -47,7 +81,7 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 /** Listens on host:port; `key` names the config key in the error a failure becomes. */
-export function listen(server: Server, host: string, port: number, key: string): Promise<AddressInfo> {
+export function listen(server: NetServer, host: string, port: number, key: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       reject(new StartupError(`config: ${key}: cannot listen on '${host}:${port}': ${error.code ?? error.message}: ${advice(error.code, port)}`));

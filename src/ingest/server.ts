@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
-import { applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
+import { SharedConnectionCap, applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
 import { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
@@ -75,8 +75,20 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   });
   const handleTraces = createTracesHttp(exportTraces, { maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs, budget: options.budget });
   const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);
+  // One connection cap for both ingest listeners, so ingestMaxConnections bounds ingest's descriptors.
+  const connectionCap = new SharedConnectionCap(options.connections.maxConnections);
   const grpc =
-    options.grpc && createTracesGrpc({ ...options.grpc, maxBodyBytes: options.maxBodyBytes, exportTraces, authorised, logger: options.logger });
+    options.grpc &&
+    createTracesGrpc({
+      ...options.grpc,
+      maxBodyBytes: options.maxBodyBytes,
+      budget: options.budget,
+      cap: connectionCap,
+      idleTimeoutMs: options.connections.idleTimeoutMs,
+      exportTraces,
+      authorised,
+      logger: options.logger,
+    });
   const handlePlan = options.planner && createPlanApi(options.planner);
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -109,6 +121,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     });
   });
   applyListenerLimits(server, options.connections);
+  connectionCap.add(server);
   // Slow-loris backstop behind the body timeout: a request must arrive whole within this time.
   server.requestTimeout = options.bodyTimeoutMs + options.connections.idleTimeoutMs;
 

@@ -1,15 +1,21 @@
-// Seeded fuzzing of POST /v1/traces on the real daemon: 20,000 mutated protobuf and 20,000 mutated
-// JSON bodies (fixed seeds), no 5xx, no dropped connection, and the daemon still answers and still
-// accepts a good export afterwards. The long campaign is `npm run fuzz` (docs/benchmarks.md).
+// Seeded fuzzing of the real daemon's trace receivers: 20,000 mutated protobuf and 20,000 mutated
+// JSON bodies through POST /v1/traces, and 20,000 mutated protobuf messages through the OTLP/gRPC
+// TraceService/Export (fixed seeds): no 5xx (gRPC codes mapped to HTTP), no dropped connection, and
+// the daemon still answers and still accepts a good export afterwards. The long campaign is
+// `npm run fuzz` (docs/benchmarks.md).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { httpTransport, runCampaign, seedBodies, type FuzzEncoding } from '../support/otlp-fuzz.ts';
+import { grpcTransport, httpTransport, runCampaign, seedBodies, type FuzzEncoding, type FuzzTransport } from '../support/otlp-fuzz.ts';
 
 const CASES = 20_000;
-const SEEDS: Record<FuzzEncoding, number> = { protobuf: 0x5eed_0001, json: 0x5eed_0002 };
+const CAMPAIGNS: Array<{ name: string; encoding: FuzzEncoding; seed: number; transport: () => FuzzTransport }> = [
+  { name: 'OTLP/HTTP protobuf', encoding: 'protobuf', seed: 0x5eed_0001, transport: () => httpTransport(daemon.ingestUrl) },
+  { name: 'OTLP/HTTP json', encoding: 'json', seed: 0x5eed_0002, transport: () => httpTransport(daemon.ingestUrl) },
+  { name: 'OTLP/gRPC protobuf', encoding: 'protobuf', seed: 0x5eed_0003, transport: () => grpcTransport(`127.0.0.1:${daemon.grpcPort}`) },
+];
 
 let daemon: TestDaemon;
 beforeAll(async () => {
@@ -18,10 +24,10 @@ beforeAll(async () => {
 });
 afterAll(async () => daemon?.close());
 
-describe.each(['protobuf', 'json'] as const)('OTLP/HTTP %s fuzz', (encoding) => {
+describe.each(CAMPAIGNS)('$name fuzz', ({ encoding, seed, transport: makeTransport }) => {
   it(`answers ${CASES} mutated bodies with 200 or 400 only and keeps serving`, { timeout: 300_000 }, async () => {
-    const transport = httpTransport(daemon.ingestUrl);
-    const result = await runCampaign({ transport, encoding, cases: CASES, seed: SEEDS[encoding] });
+    const transport = makeTransport();
+    const result = await runCampaign({ transport, encoding, cases: CASES, seed });
     transport.close();
     console.log(JSON.stringify(result));
     expect(result.transportErrors).toBe(0);

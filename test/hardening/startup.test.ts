@@ -54,6 +54,8 @@ describe.concurrent('start-up failures', () => {
     ['port 99999', ['--listen', '127.0.0.1:99999'], "footprint: config: listen: '127.0.0.1:99999' is invalid: the port must be 1-65535 (or 0 for any free port)"],
     ['an address of no interface', ['--ingest-listen', '192.0.2.1:4318'], "footprint: config: ingestListen: cannot listen on '192.0.2.1:4318': EADDRNOTAVAIL: no network interface of this host has that address; use one of its addresses or 0.0.0.0"],
     ['an unresolvable host', ['--listen', 'no-such-host.invalid:9464'], "footprint: config: listen: cannot listen on 'no-such-host.invalid:9464': ENOTFOUND: the host name does not resolve; use an IP address or a resolvable name"],
+    ['a gRPC address of no interface', ['--ingest-grpc-listen', '192.0.2.1:4317'], "footprint: config: ingestGrpcListen: cannot listen on '192.0.2.1:4317': EADDRNOTAVAIL: no network interface of this host has that address; use one of its addresses or 0.0.0.0"],
+    ['an unresolvable gRPC host', ['--ingest-grpc-listen', 'no-such-host.invalid:4317'], "footprint: config: ingestGrpcListen: cannot listen on 'no-such-host.invalid:4317': ENOTFOUND: the host name does not resolve; use an IP address or a resolvable name"],
     ['kubernetes without a node name', ['--kubernetes', 'true'], 'footprint: config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)'],
     ['interval: 1e999 in the file', ['--config', infinite], "footprint: config: interval: 'Infinity' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms"],
     ['a config file over 1 MiB', ['--config', huge], `footprint: config: --config: '${huge}' is ${2 * 1024 * 1024 + 3} bytes, over the limit of 1048576; point it at the right file`],
@@ -65,6 +67,13 @@ describe.concurrent('start-up failures', () => {
     expect(await start(['--ingest-listen', `127.0.0.1:${busyPort}`])).toEqual({
       code: 2,
       lines: [`footprint: config: ingestListen: cannot listen on '127.0.0.1:${busyPort}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
+    });
+  });
+
+  it('a gRPC port in use: one line, exit 2', { timeout: 30_000 }, async () => {
+    expect(await start(['--ingest-grpc-listen', `127.0.0.1:${busyPort}`])).toEqual({
+      code: 2,
+      lines: [`footprint: config: ingestGrpcListen: cannot listen on '127.0.0.1:${busyPort}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
     });
   });
 });

@@ -1,9 +1,11 @@
 // A seeded mutation fuzzer for OTLP trace exports. The engine (seed corpus, mutators, campaign) is
 // independent of the transport, so the same cases run against OTLP/HTTP here and against an
-// OTLP/gRPC receiver through another FuzzTransport. Used by test/hardening/fuzz.test.ts (CI) and
-// bench/fuzz.ts (`npm run fuzz`, the long campaign).
+// OTLP/gRPC receiver (grpcTransport). Used by test/hardening/fuzz.test.ts (CI) and bench/fuzz.ts
+// (`npm run fuzz`, the long campaign).
+import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
 import { Agent, request } from 'node:http';
 import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
+import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
 
 export type FuzzEncoding = 'protobuf' | 'json';
 
@@ -32,6 +34,50 @@ export function httpTransport(baseUrl: string): FuzzTransport {
       });
     },
     close: () => agent.destroy(),
+  };
+}
+
+/**
+ * gRPC status to HTTP status, as google.rpc.Code documents each code's HTTP mapping
+ * (googleapis/google/rpc/code.proto); a code it does not list is 500.
+ */
+const HTTP_STATUS_OF_GRPC: Partial<Record<status, number>> = {
+  [status.OK]: 200,
+  [status.CANCELLED]: 499,
+  [status.INVALID_ARGUMENT]: 400,
+  [status.DEADLINE_EXCEEDED]: 504,
+  [status.NOT_FOUND]: 404,
+  [status.ALREADY_EXISTS]: 409,
+  [status.PERMISSION_DENIED]: 403,
+  [status.UNAUTHENTICATED]: 401,
+  [status.RESOURCE_EXHAUSTED]: 429,
+  [status.FAILED_PRECONDITION]: 400,
+  [status.ABORTED]: 409,
+  [status.OUT_OF_RANGE]: 400,
+  [status.UNIMPLEMENTED]: 501,
+  [status.UNAVAILABLE]: 503,
+};
+
+/**
+ * TraceService/Export over one HTTP/2 connection (as an OTel gRPC exporter keeps one). gRPC carries
+ * protobuf only, so a JSON case is refused here. UNAVAILABLE is what grpc-js reports when the
+ * connection is refused or dropped, so it counts as a transport error, not as an answer.
+ */
+export function grpcTransport(address: string): FuzzTransport {
+  const client = new Client(address, credentials.createInsecure());
+  const asIs = (bytes: Buffer) => bytes;
+  return {
+    name: 'otlp-grpc',
+    send(body, encoding) {
+      if (encoding !== 'protobuf') return Promise.reject(new Error('OTLP/gRPC carries protobuf only'));
+      return new Promise((resolve, reject) => {
+        client.makeUnaryRequest<Buffer, Buffer>(EXPORT_METHOD_PATH, asIs, asIs, body, new Metadata(), (error) => {
+          if (error?.code === status.UNAVAILABLE) reject(error);
+          else resolve(HTTP_STATUS_OF_GRPC[error?.code ?? status.OK] ?? 500);
+        });
+      });
+    },
+    close: () => client.close(),
   };
 }
 

@@ -1,0 +1,77 @@
+// The OTLP/gRPC listener's sockets. grpc-js would own them (bindAsync) with no connection cap and
+// no timeout that starts at connect; instead footprint owns the net.Server (the shared ingest
+// connection cap, an idle timeout armed at connect) and hands each accepted socket to grpc-js
+// through Server.createConnectionInjector (grpc-js >= 1.11).
+import type { ConnectionInjector } from '@grpc/grpc-js';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { listen, type SharedConnectionCap } from '../listener.ts';
+
+interface ConnectionState {
+  socket: Socket;
+  /** Calls between their message's arrival and their status. */
+  busyCalls: number;
+  lastActiveMs: number;
+}
+
+export interface GrpcSocketsOptions {
+  /** A connection with no call in flight and none finished for this long is closed (config `ingestIdleTimeout`). */
+  idleTimeoutMs: number;
+  cap: SharedConnectionCap;
+  injector: ConnectionInjector;
+}
+
+export interface GrpcSockets {
+  listen(host: string, port: number): Promise<AddressInfo>;
+  /** A call on the connection from `remoteAddress:remotePort` got its message; the returned function ends it. Safe to call that more than once. */
+  callBusy(remoteAddress: string | undefined, remotePort: number | undefined): () => void;
+  close(): Promise<void>;
+}
+
+const connectionKey = (address: string | undefined, port: number | undefined) => `${address}|${port}`;
+
+export function createGrpcSockets({ idleTimeoutMs, cap, injector }: GrpcSocketsOptions): GrpcSockets {
+  const connections = new Map<string, ConnectionState>();
+
+  const server = createServer((socket) => {
+    const key = connectionKey(socket.remoteAddress, socket.remotePort);
+    const state: ConnectionState = { socket, busyCalls: 0, lastActiveMs: Date.now() };
+    connections.set(key, state);
+    socket.once('close', () => connections.delete(key));
+    // HTTP/2 reads the socket's handle in native code, so traffic does not re-arm a socket timeout:
+    // the timer, armed at connect, checks the connection's calls instead. A socket that never sends
+    // a byte, a stream that never completes its message and a client that only pings are closed.
+    socket.setTimeout(idleTimeoutMs);
+    socket.on('timeout', () => {
+      const idleMs = Date.now() - state.lastActiveMs;
+      if (state.busyCalls > 0) socket.setTimeout(idleTimeoutMs);
+      else if (idleMs < idleTimeoutMs) socket.setTimeout(idleTimeoutMs - idleMs);
+      else socket.destroy();
+    });
+    injector.injectConnection(socket);
+  });
+  cap.add(server);
+
+  return {
+    listen: (host, port) => listen(server, host, port, 'ingestGrpcListen'),
+    callBusy(remoteAddress, remotePort) {
+      const state = connections.get(connectionKey(remoteAddress, remotePort));
+      if (!state) return () => undefined;
+      state.busyCalls++;
+      state.lastActiveMs = Date.now();
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        state.busyCalls--;
+        state.lastActiveMs = Date.now();
+      };
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        injector.destroy();
+        for (const { socket } of connections.values()) socket.destroy();
+      });
+    },
+  };
+}
