@@ -1,10 +1,9 @@
-// Pod metadata from a loopback API server speaking the list/watch protocol to @kubernetes/client-node.
-import type { V1Pod } from '@kubernetes/client-node';
+// Pod metadata from a loopback API server speaking the Kubernetes list/watch protocol.
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../src/attribution/kubernetes/pod-metadata.ts';
-import { startFakeApiServer } from '../support/k8s-api-server.ts';
+import { startFakeApiServer, type ApiPod } from '../support/k8s-api-server.ts';
 
-function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): V1Pod {
+function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): ApiPod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -16,7 +15,7 @@ function pod(name: string, uid: string, extra: { labels?: Record<string, string>
       annotations: extra.annotations ?? {},
       ...(extra.owner ? { ownerReferences: [{ apiVersion: 'v1', kind: extra.owner[0], name: extra.owner[1], uid: 'owner', controller: true }] } : {}),
     },
-    spec: { nodeName: 'gpu-node-1', containers: [] },
+    spec: { nodeName: 'gpu-node-1', containers: [{ name: 'main' }] },
   };
 }
 
@@ -64,10 +63,8 @@ describe('PodMetadataWatcher', () => {
   it('lists and watches the pods of its node only', async () => {
     const server = await startFakeApiServer([pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama' }, owner: ['StatefulSet', 'vllm'] })]);
     closers.push(() => server.close());
-    const kubeConfig = server.kubeConfig();
-
     const errors: unknown[] = [];
-    const watcher = new PodMetadataWatcher({ kubeConfig, nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
     closers.push(() => watcher.stop());
     await watcher.start();
 
@@ -94,14 +91,14 @@ describe('PodMetadataWatcher', () => {
   });
 
   it('finds pods by IP, leaves hostNetwork pods out, and keeps an IP a new pod took when the old one goes', async () => {
-    const withIp = (name: string, uid: string, podIP: string, hostNetwork = false): V1Pod => ({
+    const withIp = (name: string, uid: string, podIP: string, hostNetwork = false): ApiPod => ({
       ...pod(name, uid),
       spec: { nodeName: 'gpu-node-1', containers: [], hostNetwork },
       status: { podIP, podIPs: [{ ip: podIP }, { ip: 'fd00::7' }] },
     });
     const server = await startFakeApiServer([withIp('vllm-0', 'uid-1', '10.244.1.7'), withIp('exporter', 'uid-2', '192.168.0.10', true)]);
     closers.push(() => server.close());
-    const watcher = new PodMetadataWatcher({ kubeConfig: server.kubeConfig(), nodeName: 'gpu-node-1' });
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1' });
     closers.push(() => watcher.stop());
     await watcher.start();
     expect([watcher.byIp('10.244.1.7')?.uid, watcher.byIp('fd00::7')?.uid, watcher.byIp('192.168.0.10')]).toEqual(['uid-1', 'uid-1', undefined]);
