@@ -112,3 +112,79 @@ describe('PodMetadataWatcher', () => {
     await watcher.stop();
   });
 });
+
+describe('PodMetadataWatcher through watch failures', () => {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const watchRequests = (server: Awaited<ReturnType<typeof startFakeApiServer>>) => server.requests.filter((url) => url.searchParams.get('watch') === 'true');
+  const listRequests = (server: Awaited<ReturnType<typeof startFakeApiServer>>) => server.requests.filter((url) => url.searchParams.get('watch') === null);
+
+  it('lists again on 410 Gone and drops the pods the new list no longer has', async () => {
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1'), pod('trainer-0', 'uid-2')]);
+    closers.push(() => server.close());
+    const errors: unknown[] = [];
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', retryMs: 20, onError: (error) => errors.push(error) });
+    closers.push(() => watcher.stop());
+    await watcher.start();
+    await eventually(() => expect(server.watchCount()).toBe(1));
+
+    // Both changes are lost with the connection; the history they were in is compacted away.
+    server.remove(pod('trainer-0', 'uid-2'), { deliver: false });
+    server.add(pod('eval-0', 'uid-3', { owner: ['Job', 'eval'] }), { deliver: false });
+    server.expire();
+
+    await eventually(() => expect(watcher.byUid('uid-3')?.workload).toEqual({ namespace: 'ml', pod: 'eval-0', job: 'eval' }));
+    expect(watcher.byUid('uid-2')).toBeUndefined();
+    expect(watcher.byName('ml', 'trainer-0')).toBeUndefined();
+    expect(watcher.byUid('uid-1')?.name).toBe('vllm-0');
+    expect(listRequests(server)).toHaveLength(2);
+    // The second watch starts from the second list's version; 410 is the protocol's "list again", not an error.
+    await eventually(() => expect(watchRequests(server).at(-1)!.searchParams.get('resourceVersion')).toBe(server.resourceVersion()));
+    expect(errors).toEqual([]);
+  });
+
+  it('resumes a dropped watch from the last version seen, bookmarks included, without listing again', async () => {
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1')]);
+    closers.push(() => server.close());
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', retryMs: 20 });
+    closers.push(() => watcher.stop());
+    await watcher.start();
+    await eventually(() => expect(server.watchCount()).toBe(1));
+    expect(watchRequests(server)[0]!.searchParams.get('allowWatchBookmarks')).toBe('true');
+
+    // A pod on another node moves the version without an event to this watch; the bookmark carries it.
+    server.add({ ...pod('other', 'uid-9'), spec: { nodeName: 'gpu-node-2', containers: [{ name: 'main' }] } });
+    server.bookmark();
+    const bookmarked = server.resourceVersion();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    server.dropWatches();
+    await eventually(() => expect(watchRequests(server)).toHaveLength(2));
+    expect(watchRequests(server)[1]!.searchParams.get('resourceVersion')).toBe(bookmarked);
+
+    // A change made while the stream was down is replayed from the server's history.
+    server.dropWatches();
+    server.add(pod('trainer-0', 'uid-2'));
+    await eventually(() => expect(watcher.byUid('uid-2')?.name).toBe('trainer-0'));
+    expect(watcher.byUid('uid-9')).toBeUndefined();
+    expect(listRequests(server)).toHaveLength(1);
+  });
+
+  it('backs off, doubling the wait, while the API server fails, and names the status code', async () => {
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1')]);
+    closers.push(() => server.close());
+    server.failNext(3, 503);
+    const errors: Error[] = [];
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', retryMs: 40, onError: (error) => errors.push(error as Error) });
+    closers.push(() => watcher.stop());
+    await watcher.start();
+    expect(watcher.byUid('uid-1')).toBeUndefined();
+    await eventually(() => expect(watcher.byUid('uid-1')?.name).toBe('vllm-0'));
+
+    expect(errors.map((error) => error.message)).toEqual(Array(3).fill('kubernetes API /api/v1/pods: HTTP 503: the server is currently unable to handle the request'));
+    const gapsMs = server.requestTimesMs.slice(1, 4).map((atMs, index) => atMs - server.requestTimesMs[index]!);
+    expect(gapsMs.map((gapMs, index) => gapMs >= 40 * 2 ** index)).toEqual([true, true, true]);
+    expect(listRequests(server)).toHaveLength(4);
+  });
+});
