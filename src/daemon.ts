@@ -111,7 +111,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     maxWindowsPerClient: config.windowsPerClient,
     retainMs: config.attributionLag + 10 * config.interval,
   });
-  // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
+  // The Kubernetes attribution (pod watch, kubelet gRPC client) is loaded only in Kubernetes mode.
   const kubernetes = config.kubernetes ? await (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger) : undefined;
   const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
   const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
