@@ -2,7 +2,7 @@
 // listed and watched with `fieldSelector=spec.nodeName=<node>`, so the daemon never polls the API
 // server per sample and only sees its own node's pods (RBAC: pods list/watch). Only the compact
 // PodInfo of each pod is kept, never the API objects.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Workload } from '../activity.ts';
 import type { ApiServer } from './api-client.ts';
 import { ListWatch } from './list-watch.ts';
