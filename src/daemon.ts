@@ -126,7 +126,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     },
   };
 
-  const telemetry = createTelemetry({
+  const telemetry = await createTelemetry({
     store,
     version: VERSION,
     hostName: hostname(),
