@@ -77,7 +77,7 @@ type PodSpec = {
   securityContext: Record<string, unknown>;
   containers: {
     securityContext: Record<string, unknown>;
-    env: { name: string; valueFrom?: unknown }[];
+    env: { name: string; value?: string; valueFrom?: unknown }[];
     volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
     args: string[];
     ports: { name: string; containerPort: number }[];
@@ -141,6 +141,8 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(hostMounts.every((mount) => mount.readOnly === true)).toBe(true);
     expect(container!.args).toContain('--host-root=/host');
     expect(container!.env.find((env) => env.name === 'FOOTPRINT_NODE_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
+    // V8 sizes the young generation at start, so the flag travels in NODE_OPTIONS (values.yaml says why).
+    expect(container!.env.find((env) => env.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=2');
     expect(container!.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
