@@ -31,8 +31,10 @@ export interface ListWatchOptions<T> {
 
 /** A node's pod list is at most a few MB (110 pods by default); this leaves room and still bounds it. */
 const MAX_LIST_BYTES = 64 * 1024 * 1024;
-/** One watch event is one object; etcd refuses objects over 1.5 MiB. */
-const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+/** One watch event is one object; etcd refuses objects over 1.5 MiB. Counted in characters as they are decoded. */
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
+/** A list that has not finished by then failed (the daemon's start waits for the first one). */
+const LIST_TIMEOUT_MS = 60_000;
 /** The server ends each watch after a random 5-10 min, as client-go asks, so tokens and connections renew. */
 const MIN_WATCH_SECONDS = 300;
 /** Past the requested timeout, a silent watch is a dead connection. */
@@ -107,7 +109,8 @@ export class ListWatch<T> {
   }
 
   private async list(signal: AbortSignal): Promise<string> {
-    const response = await get(this.options.api, this.query(''), signal);
+    const guard = AbortSignal.any([signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]);
+    const response = await get(this.options.api, this.query(''), guard);
     const list = JSON.parse(await readBody(response, MAX_LIST_BYTES)) as { metadata?: { resourceVersion?: string }; items?: unknown[] };
     const resourceVersion = list.metadata?.resourceVersion;
     if (typeof resourceVersion !== 'string' || !Array.isArray(list.items)) throw new Error(`kubernetes API ${this.options.path}: list without metadata.resourceVersion or items`);
@@ -130,7 +133,7 @@ export class ListWatch<T> {
     let pending = '';
     for await (const chunk of response.setEncoding('utf8') as AsyncIterable<string>) {
       pending += chunk;
-      if (pending.length > MAX_EVENT_BYTES) throw new Error(`kubernetes API ${this.options.path}: watch event larger than ${MAX_EVENT_BYTES} bytes`);
+      if (pending.length > MAX_EVENT_CHARS) throw new Error(`kubernetes API ${this.options.path}: watch event longer than ${MAX_EVENT_CHARS} characters`);
       let newline: number;
       while ((newline = pending.indexOf('\n')) !== -1) {
         const line = pending.slice(0, newline);
