@@ -60,8 +60,11 @@ function rssMiB(pid: number): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
-/** Starts the daemon in Kubernetes mode on `hostRoot`, waits `steadySeconds`, returns its RSS (MiB) and the pods' JSON bytes. */
-export async function benchKubernetes(hostRoot: string, metricsPort: number, steadySeconds: number, waitFor: (url: string) => Promise<number>): Promise<{ rssMiB: number; podListBytes: number }> {
+/**
+ * Starts the daemon in Kubernetes mode on `hostRoot`, scrapes it as the RAPL-only run was scraped
+ * (`scrape`), waits `steadySeconds`, and returns its RSS (MiB).
+ */
+export async function benchKubernetes(hostRoot: string, metricsPort: number, steadySeconds: number, waitFor: (url: string) => Promise<number>, scrape: (url: string) => Promise<unknown>): Promise<number> {
   const pods = Array.from({ length: PODS }, (_, index) => benchPod(index));
   const api = await startFakeApiServer(pods);
   const kubelet = await startFakeKubelet(podResourcesSocketPath(hostRoot), pods.map((pod) => ({ name: pod.metadata.name, namespace: pod.metadata.namespace, containers: [{ name: 'main', devices: [] }] })));
@@ -79,8 +82,9 @@ export async function benchKubernetes(hostRoot: string, metricsPort: number, ste
       if (attempt === 200) throw new Error(`bench: expected one pod watch, found ${api.watchCount()}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
     await new Promise((resolve) => setTimeout(resolve, steadySeconds * 1000));
-    return { rssMiB: rssMiB(daemon.pid!), podListBytes: JSON.stringify(pods).length };
+    return rssMiB(daemon.pid!);
   } finally {
     await new Promise<void>((resolve) => {
       daemon.once('exit', () => resolve());
