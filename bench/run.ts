@@ -110,7 +110,7 @@ try {
   // 8 GPUs (NVML double, through the same koffi worker as the real library) + the 2 RAPL packages.
   const double = nvmlDouble({ gpus: Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 })) });
   const gpuPort = await freePort();
-  const gpuDaemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', `127.0.0.1:${gpuPort}`, '--ingest-listen', '127.0.0.1:0', '--interval', '500ms', '--log-level', 'warn'], { stdio: 'ignore', env: { ...process.env, ...double.env } });
+  const gpuDaemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', `127.0.0.1:${gpuPort}`, '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '500ms', '--log-level', 'warn'], { stdio: 'ignore', env: { ...process.env, ...double.env } });
   try {
     const gpuUrl = `http://127.0.0.1:${gpuPort}/metrics`;
     await waitFor(gpuUrl);
