@@ -1,10 +1,12 @@
 // `npm run bench`: footprint's /metrics latency against node_exporter's on the same RAPL fixture
-// in the same run, and footprint's steady-state RSS and CPU at the default 2 s interval.
+// in the same run, and footprint's steady-state RSS and CPU at the default 2 s interval, on RAPL only
+// and in Kubernetes mode with 110 pods.
 // Prints a Markdown table to paste into docs/benchmarks.md.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { benchIngest } from './ingest.ts';
+import { benchKubernetes } from './kubernetes.ts';
 import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
 import { freePort } from '../test/support/prom-server.ts';
 import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
@@ -67,7 +69,7 @@ const footprintPort = await freePort();
 const exporterPort = await freePort();
 const spawnedAtMs = performance.now();
 // The built daemon, one process, as `npm start` and the image run it.
-const footprint = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${footprintPort}`, '--ingest-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
+const footprint = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${footprintPort}`, '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
 const exporter = spawn('/usr/bin/prometheus-node-exporter', [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${exporterPort}`], { stdio: 'ignore' });
 const footprintUrl = `http://127.0.0.1:${footprintPort}/metrics`;
 const exporterUrl = `http://127.0.0.1:${exporterPort}/metrics`;
@@ -89,6 +91,7 @@ try {
   const cpuPercent = ((cpuTicks(footprint.pid!) - ticksBefore) / CLOCK_TICKS_PER_SECOND / STEADY_SECONDS) * 100;
   const rss = rssMiB(footprint.pid!);
   const exporterRss = rssMiB(exporter.pid!);
+  const kubernetesRss = await benchKubernetes(fixture.root, await freePort(), STEADY_SECONDS, waitFor, latencyMs);
   clearInterval(mover);
 
   const f = (value: number, digits = 2) => value.toFixed(digits);
@@ -101,12 +104,13 @@ try {
   console.log(`| response size (bytes) | ${ours.bytes} | ${theirs.bytes} | ${f(ours.bytes / theirs.bytes)} |`);
   console.log(`| start to first /metrics (ms) | ${f(footprintStartMs, 0)} | ${f(exporterStartMs, 0)} | ${f(footprintStartMs / exporterStartMs)} |`);
   console.log(`| steady RSS, RAPL only (MiB; goal <= 64) | ${f(rss, 1)} | ${f(exporterRss, 1)} | ${f(rss / exporterRss)} |`);
+  console.log(`| steady RSS, Kubernetes mode, 110 pods (MiB; goal <= 96) | ${f(kubernetesRss, 1)} | ${f(exporterRss, 1)} | ${f(kubernetesRss / exporterRss)} |`);
   console.log(`| steady CPU (% of one core) | ${f(cpuPercent)} | | |`);
 
   // 8 GPUs (NVML double, through the same koffi worker as the real library) + the 2 RAPL packages.
   const double = nvmlDouble({ gpus: Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 })) });
   const gpuPort = await freePort();
-  const gpuDaemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', `127.0.0.1:${gpuPort}`, '--ingest-listen', '127.0.0.1:0', '--interval', '500ms', '--log-level', 'warn'], { stdio: 'ignore', env: { ...process.env, ...double.env } });
+  const gpuDaemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', `127.0.0.1:${gpuPort}`, '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '500ms', '--log-level', 'warn'], { stdio: 'ignore', env: { ...process.env, ...double.env } });
   try {
     const gpuUrl = `http://127.0.0.1:${gpuPort}/metrics`;
     await waitFor(gpuUrl);

@@ -1,5 +1,5 @@
 // Builds the runnable daemon into dist/: one esbuild bundle (ES modules, code-split so `report`'s vega
-// and the Kubernetes client load only when their dynamic import() runs) plus the NVML worker thread
+// and the Kubernetes attribution load only when their dynamic import() runs) plus the NVML worker thread
 // as its own entry, with the .proto files the bundle loads at run time copied next to it.
 // koffi stays external: it loads a native binary from its platform package.
 import { cpSync, rmSync } from 'node:fs';

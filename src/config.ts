@@ -2,7 +2,7 @@
 // any bad value becomes a ConfigError naming the key, the value and what is accepted.
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export class ConfigError extends Error {}
 

@@ -1,6 +1,7 @@
 // Wires the series store into OpenTelemetry readers: the Prometheus exporter (pull) and, when
 // configured, the OTLP/HTTP metrics exporter (push). Both read the same store with their own names.
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+// The OTLP exporter is imported only when an endpoint is set: most nodes are scraped, and its
+// transformer and HTTP transport cost RSS on every node.
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
@@ -22,7 +23,7 @@ export interface Telemetry {
   close(): Promise<void>;
 }
 
-export function createTelemetry(options: TelemetryOptions): Telemetry {
+export async function createTelemetry(options: TelemetryOptions): Promise<Telemetry> {
   const resource = resourceFromAttributes({
     'service.name': 'footprint',
     'service.version': options.version,
@@ -39,6 +40,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const providers = [new MeterProvider({ resource, readers: [prometheus] })];
   if (options.otlpEndpoint) {
     const url = new URL('v1/metrics', options.otlpEndpoint.endsWith('/') ? options.otlpEndpoint : options.otlpEndpoint + '/').toString();
+    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
     const reader = new PeriodicExportingMetricReader({
       exporter: new OTLPMetricExporter({ url }),
       exportIntervalMillis: options.otlpIntervalMs,

@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podResourcesSocketPath } from '../../src/attribution/kubernetes/pod-resources.ts';
-import { startFakeApiServer, type FakeApiServer } from '../support/k8s-api-server.ts';
+import { startFakeApiServer, type ApiPod, type FakeApiServer } from '../support/k8s-api-server.ts';
 import { startFakeKubelet, type FakeKubelet } from '../support/k8s-kubelet.ts';
 import { recordVllmRequest, type RequestTimes } from '../support/llm-span-shapes.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
@@ -23,7 +22,7 @@ const LAG_MS = 4000;
 const BY_IP_UID = '44444444-dddd-4ddd-8ddd-444444444444';
 const BY_UID_UID = '55555555-eeee-4eee-8eee-555555555555';
 
-function pod(name: string, uid: string, model: string, podIP: string): V1Pod {
+function pod(name: string, uid: string, model: string, podIP: string): ApiPod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -55,7 +54,7 @@ describe('spans from pods in Kubernetes mode', () => {
     kubelet = await startFakeKubelet(podResourcesSocketPath(fixture.root), []);
     const kubeconfig = join(fixture.root, 'kubeconfig');
     api.writeKubeconfig(kubeconfig);
-    // The daemon reads $KUBECONFIG once, at start (KubeConfig.loadFromDefault).
+    // The daemon reads $KUBECONFIG once, at start ($KUBECONFIG before ~/.kube/config and the in-cluster service account).
     const previous = process.env.KUBECONFIG;
     process.env.KUBECONFIG = kubeconfig;
     try {

@@ -8,10 +8,9 @@
 // divided by the interval, so a pod's CPU share is exactly (pod CPU s / (CPUs x interval s)) x joules.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podResourcesSocketPath } from '../../src/attribution/kubernetes/pod-resources.ts';
-import { startFakeApiServer, type FakeApiServer } from '../support/k8s-api-server.ts';
+import { startFakeApiServer, type ApiPod, type FakeApiServer } from '../support/k8s-api-server.ts';
 import { podWithDevices, startFakeKubelet, type FakeKubelet, type PodResources } from '../support/k8s-kubelet.ts';
 import { fakeUuid, nvmlDouble, type FakeNvmlScript, type NvmlDouble } from '../support/nvml-double.ts';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
@@ -51,7 +50,7 @@ const VLLM: TestPod = { namespace: 'serving', name: 'vllm-0', uid: VLLM_UID, mod
 const FINETUNE: TestPod = { namespace: 'research', name: 'finetune-0', uid: FINETUNE_UID, model: 'bert-large', job: 'finetune', cgroup: `kubepods.slice/kubepods-pod${systemdUid(FINETUNE_UID)}.slice` };
 const EVAL: TestPod = { namespace: 'research', name: 'eval-0', uid: EVAL_UID, model: 'bert-large', job: 'eval', cgroup: `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${systemdUid(EVAL_UID)}.slice` };
 
-function v1Pod(pod: TestPod): V1Pod {
+function v1Pod(pod: TestPod): ApiPod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -184,7 +183,7 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
     kubelet = await startFakeKubelet(podResourcesSocketPath(fixture.root), [owning(VLLM, GPUS[0]!), owning(FINETUNE, GPUS[1]!)]);
     const kubeconfig = join(fixture.root, 'kubeconfig');
     api.writeKubeconfig(kubeconfig);
-    // The daemon reads $KUBECONFIG once, at start (KubeConfig.loadFromDefault).
+    // The daemon reads $KUBECONFIG once, at start ($KUBECONFIG before ~/.kube/config and the in-cluster service account).
     const previous = process.env.KUBECONFIG;
     process.env.KUBECONFIG = kubeconfig;
     try {

@@ -1,13 +1,13 @@
 // Builds the Kubernetes default attribution from config: pod metadata watched from the API server,
 // GPU ownership from the kubelet's pod-resources socket, processes and MIG layout from the GPU
 // sources. The daemon registers `provider` with the ledger and calls `refresh` each tick.
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
 import { hostDevices } from '../../devices/host.ts';
 import type { Activity } from '../activity.ts';
 import type { AttributeLookup } from '../workload-attributes.ts';
 import { hasGpuPartitions, type Device, type DeviceProcess, type DeviceSource } from '../../devices/source.ts';
+import { loadApiServer } from './api-client.ts';
 import { PodActivityProvider } from './pod-activities.ts';
 import { PodMetadataWatcher } from './pod-metadata.ts';
 import { PodResourcesClient, podResourcesSocketPath } from './pod-resources.ts';
@@ -35,10 +35,8 @@ export async function startKubernetesAttribution(config: Config, devices: Device
     log.warn({ step, err: error }, `kubernetes ${step}: ${(error as Error).message ?? error}; pods fall back to coarser attribution, retrying`);
   };
 
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
   const watcher = new PodMetadataWatcher({
-    kubeConfig,
+    api: loadApiServer(),
     nodeName: config.nodeName,
     keys: { model: config.podLabelModel, job: config.podLabelJob, phase: config.podLabelPhase },
     onError: (error) => reportOnce('pod-metadata', error),

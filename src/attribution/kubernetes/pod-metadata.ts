@@ -1,8 +1,33 @@
 // Metadata of this node's pods (namespace, name, labels, annotations, owner) from the API server,
-// watched through an informer restricted to `spec.nodeName=<node>`, so the daemon never polls the
-// API server per sample and only sees its own node's pods (RBAC: pods get/list/watch).
-import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Pod } from '@kubernetes/client-node';
+// listed and watched with `fieldSelector=spec.nodeName=<node>`, so the daemon never polls the API
+// server per sample and only sees its own node's pods (RBAC: pods list/watch). Only the compact
+// PodInfo of each pod is kept, never the API objects.
+import * as z from 'zod';
 import type { Workload } from '../activity.ts';
+import type { ApiServer } from './api-client.ts';
+import { ListWatch } from './list-watch.ts';
+
+/** The fields of a core/v1 Pod this file reads; parsing drops the rest of the object. */
+const podSchema = z.object({
+  metadata: z.object({
+    uid: z.string(),
+    namespace: z.string(),
+    name: z.string(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    ownerReferences: z.array(z.object({ kind: z.string(), name: z.string(), controller: z.boolean().optional() })).optional(),
+  }),
+  spec: z.object({ hostNetwork: z.boolean().optional() }).optional(),
+  status: z.object({ podIP: z.string().optional(), podIPs: z.array(z.object({ ip: z.string() })).optional() }).optional(),
+});
+export type Pod = z.infer<typeof podSchema>;
+
+function parsePod(object: unknown): Pod {
+  const parsed = podSchema.safeParse(object);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new Error(`kubernetes API: pod ${issue.path.join('.')}: ${issue.message}`);
+}
 
 /** The label (or annotation) keys that name a pod's ml.model, ml.job and ml.phase. */
 export interface WorkloadKeys {
@@ -42,12 +67,12 @@ const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 /** CronJob-created Jobs are named `<cronjob>-<scheduled minute>`; the run suffix would make one job per run. */
 const CRONJOB_RUN_SUFFIX = /-\d{8,}$/;
 
-function ownerOf(pod: V1Pod): PodOwner | undefined {
-  const labels = pod.metadata?.labels ?? {};
+function ownerOf(pod: Pod): PodOwner | undefined {
+  const labels = pod.metadata.labels ?? {};
   // A JobSet's pods are owned by generated Jobs (`<jobset>-<replicated job>-<index>`); the label names the JobSet.
   const jobSet = labels[JOBSET_NAME_LABEL];
   if (jobSet) return { kind: 'JobSet', name: jobSet };
-  const controller = pod.metadata?.ownerReferences?.find((reference) => reference.controller) ?? pod.metadata?.ownerReferences?.[0];
+  const controller = pod.metadata.ownerReferences?.find((reference) => reference.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!controller) return undefined;
   const hash = labels['pod-template-hash'];
   // Only the Deployment controller sets pod-template-hash, and it names the ReplicaSet `<deployment>-<hash>`.
@@ -61,11 +86,10 @@ function ownerOf(pod: V1Pod): PodOwner | undefined {
 }
 
 /** A pod's identity, owner and workload attributes; labels win over annotations, the owner names the job by default. */
-export function podInfoOf(pod: V1Pod, keys: WorkloadKeys): PodInfo {
-  const labels = pod.metadata?.labels ?? {};
-  const annotations = pod.metadata?.annotations ?? {};
-  const namespace = pod.metadata?.namespace ?? '';
-  const name = pod.metadata?.name ?? '';
+export function podInfoOf(pod: Pod, keys: WorkloadKeys): PodInfo {
+  const labels = pod.metadata.labels ?? {};
+  const annotations = pod.metadata.annotations ?? {};
+  const { namespace, name } = pod.metadata;
   const owner = ownerOf(pod);
   const pick = (key: string): string | undefined => labels[key] || annotations[key] || undefined;
   const workload: Workload = { namespace, pod: name, job: pick(keys.job) ?? owner?.name ?? name };
@@ -74,65 +98,45 @@ export function podInfoOf(pod: V1Pod, keys: WorkloadKeys): PodInfo {
   if (model) workload.model = model;
   if (phase) workload.phase = phase;
   const ips = pod.spec?.hostNetwork ? [] : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((entry) => entry.ip)].filter((ip): ip is string => !!ip))];
-  return { uid: pod.metadata?.uid ?? '', namespace, name, labels, annotations, ips, ...(owner ? { owner } : {}), workload };
+  return { uid: pod.metadata.uid, namespace, name, labels, annotations, ips, ...(owner ? { owner } : {}), workload };
 }
 
 export interface PodMetadataOptions {
-  kubeConfig: KubeConfig;
+  api: ApiServer;
   nodeName: string;
   keys?: WorkloadKeys;
-  /** Wait before listing again after the watch failed (API server down, 403). */
+  /** First wait before listing again after a failure (API server down, 403); doubles up to a minute. */
   retryMs?: number;
   onError?: (error: unknown) => void;
 }
 
 export class PodMetadataWatcher {
-  private readonly informer: ListWatch<V1Pod>;
+  private readonly listWatch: ListWatch<Pod>;
   private readonly keys: WorkloadKeys;
-  private readonly retryMs: number;
   private readonly byUidIndex = new Map<string, PodInfo>();
   private readonly byNameIndex = new Map<string, PodInfo>();
   private readonly byIpIndex = new Map<string, PodInfo>();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
 
-  constructor({ kubeConfig, nodeName, keys = DEFAULT_WORKLOAD_KEYS, retryMs = 5000, onError }: PodMetadataOptions) {
+  constructor({ api, nodeName, keys = DEFAULT_WORKLOAD_KEYS, retryMs = 5000, onError = () => {} }: PodMetadataOptions) {
     this.keys = keys;
-    this.retryMs = retryMs;
-    const fieldSelector = `spec.nodeName=${nodeName}`;
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    this.informer = new ListWatch<V1Pod>(
-      '/api/v1/pods',
-      new Watch(kubeConfig),
-      () => core.listPodForAllNamespaces({ fieldSelector }),
-      false,
-      undefined,
-      fieldSelector,
-    );
-    this.informer.on('add', (pod) => this.put(pod));
-    this.informer.on('update', (pod) => this.put(pod));
-    this.informer.on('delete', (pod) => this.remove(pod));
-    // ListWatch stops for good after an error; listing again from scratch is the informer's usual recovery.
-    this.informer.on('error', (error) => {
-      // close() aborts the watch request, which the informer reports as an error: that one is ours.
-      if (this.stopped) return;
-      onError?.(error);
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => void this.informer.start(), this.retryMs);
-      this.retryTimer.unref();
+    this.listWatch = new ListWatch<Pod>({
+      api,
+      path: '/api/v1/pods',
+      fieldSelector: `spec.nodeName=${nodeName}`,
+      parse: parsePod,
+      handlers: { replace: (pods) => this.replace(pods), put: (pod) => this.put(podInfoOf(pod, this.keys)), remove: (pod) => this.remove(podInfoOf(pod, this.keys)) },
+      retryMs,
+      onError,
     });
   }
 
   /** Lists the node's pods and starts watching; resolves once the first list has been applied (or failed). */
   async start(): Promise<void> {
-    this.stopped = false;
-    await this.informer.start();
+    await this.listWatch.start();
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    await this.informer.stop();
+    await this.listWatch.close();
   }
 
   byUid(uid: string): PodInfo | undefined {
@@ -148,8 +152,15 @@ export class PodMetadataWatcher {
     return this.byIpIndex.get(ip);
   }
 
-  private put(pod: V1Pod): void {
-    const info = podInfoOf(pod, this.keys);
+  /** A fresh list: pods missing from it were deleted while no watch was open. */
+  private replace(pods: Pod[]): void {
+    const infos = pods.map((pod) => podInfoOf(pod, this.keys));
+    const listed = new Set(infos.map((info) => info.uid));
+    for (const [uid, info] of this.byUidIndex) if (uid === info.uid && !listed.has(uid)) this.remove(info);
+    for (const info of infos) this.put(info);
+  }
+
+  private put(info: PodInfo): void {
     const previous = this.byUidIndex.get(info.uid);
     for (const ip of previous?.ips ?? []) if (this.byIpIndex.get(ip)?.uid === info.uid) this.byIpIndex.delete(ip);
     for (const ip of info.ips) this.byIpIndex.set(ip, info);
@@ -159,8 +170,7 @@ export class PodMetadataWatcher {
     this.byNameIndex.set(`${info.namespace}/${info.name}`, info);
   }
 
-  private remove(pod: V1Pod): void {
-    const info = podInfoOf(pod, this.keys);
+  private remove(info: PodInfo): void {
     this.byUidIndex.delete(info.uid);
     this.byUidIndex.delete(info.annotations[MIRROR_ANNOTATION] ?? '');
     // A finished pod's IP may already belong to a new pod: remove only this pod's entries.

@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { ApiPod } from '../../support/k8s-api-server.ts';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceProcess } from '../../../src/devices/source.ts';
 import { PodActivityProvider, type PodActivitiesOptions, type PodLookup } from '../../../src/attribution/kubernetes/pod-activities.ts';
@@ -21,7 +21,7 @@ const VLLM = { namespace: 'serving', pod: 'vllm-0', model: 'llama-3-8b', job: 'v
 const TRAINER = { namespace: 'research', pod: 'finetune-x7k2p', model: 'bert', job: 'finetune', phase: 'training' };
 
 function podInfo(namespace: string, name: string, uid: string, labels: Record<string, string>, owner: [string, string]): PodInfo {
-  const pod: V1Pod = {
+  const pod: ApiPod = {
     metadata: { namespace, name, uid, labels, ownerReferences: [{ apiVersion: 'v1', kind: owner[0], name: owner[1], uid: 'o', controller: true }] },
   };
   return podInfoOf(pod, DEFAULT_WORKLOAD_KEYS);

@@ -1,11 +1,10 @@
-// Pod metadata from a loopback API server speaking the list/watch protocol to @kubernetes/client-node.
-import type { V1Pod } from '@kubernetes/client-node';
+// Pod metadata from a loopback API server speaking the Kubernetes list/watch protocol.
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../../src/attribution/kubernetes/pod-metadata.ts';
 import { eventually } from '../../support/eventually.ts';
-import { startFakeApiServer } from '../../support/k8s-api-server.ts';
+import { startFakeApiServer, type ApiPod } from '../../support/k8s-api-server.ts';
 
-function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): V1Pod {
+function pod(name: string, uid: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): ApiPod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -17,7 +16,7 @@ function pod(name: string, uid: string, extra: { labels?: Record<string, string>
       annotations: extra.annotations ?? {},
       ...(extra.owner ? { ownerReferences: [{ apiVersion: 'v1', kind: extra.owner[0], name: extra.owner[1], uid: 'owner', controller: true }] } : {}),
     },
-    spec: { nodeName: 'gpu-node-1', containers: [] },
+    spec: { nodeName: 'gpu-node-1', containers: [{ name: 'main' }] },
   };
 }
 
@@ -52,10 +51,8 @@ describe('PodMetadataWatcher', () => {
   it('lists and watches the pods of its node only', async () => {
     const server = await startFakeApiServer([pod('vllm-0', 'uid-1', { labels: { 'footprint.dev/model': 'llama' }, owner: ['StatefulSet', 'vllm'] })]);
     closers.push(() => server.close());
-    const kubeConfig = server.kubeConfig();
-
     const errors: unknown[] = [];
-    const watcher = new PodMetadataWatcher({ kubeConfig, nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', onError: (error) => errors.push(error) });
     closers.push(() => watcher.close());
     await watcher.start();
 
@@ -82,24 +79,100 @@ describe('PodMetadataWatcher', () => {
   });
 
   it('finds pods by IP, leaves hostNetwork pods out, and keeps an IP a new pod took when the old one goes', async () => {
-    const withIp = (name: string, uid: string, podIP: string, hostNetwork = false): V1Pod => ({
+    const withIp = (name: string, uid: string, podIP: string, hostNetwork = false): ApiPod => ({
       ...pod(name, uid),
       spec: { nodeName: 'gpu-node-1', containers: [], hostNetwork },
       status: { podIP, podIPs: [{ ip: podIP }, { ip: 'fd00::7' }] },
     });
     const server = await startFakeApiServer([withIp('vllm-0', 'uid-1', '10.244.1.7'), withIp('exporter', 'uid-2', '192.168.0.10', true)]);
     closers.push(() => server.close());
-    const watcher = new PodMetadataWatcher({ kubeConfig: server.kubeConfig(), nodeName: 'gpu-node-1' });
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1' });
     closers.push(() => watcher.close());
     await watcher.start();
     expect([watcher.byIp('10.244.1.7')?.uid, watcher.byIp('fd00::7')?.uid, watcher.byIp('192.168.0.10')]).toEqual(['uid-1', 'uid-1', undefined]);
 
     // The IP is reused by a new pod before the old pod's deletion arrives.
     server.add(withIp('vllm-1', 'uid-3', '10.244.1.7'));
-    await eventually(() => expect(watcher.byIp('10.244.1.7')?.uid).toBe('uid-3'));
+    await eventually(() => { expect(watcher.byIp('10.244.1.7')?.uid).toBe('uid-3'); return true; });
     server.remove(withIp('vllm-0', 'uid-1', '10.244.1.7'));
-    await eventually(() => expect(watcher.byUid('uid-1')).toBeUndefined());
+    await eventually(() => { expect(watcher.byUid('uid-1')).toBeUndefined(); return true; });
     expect(watcher.byIp('10.244.1.7')?.uid).toBe('uid-3');
     await watcher.close();
+  });
+});
+
+describe('PodMetadataWatcher through watch failures', () => {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const watchRequests = (server: Awaited<ReturnType<typeof startFakeApiServer>>) => server.requests.filter((url) => url.searchParams.get('watch') === 'true');
+  const listRequests = (server: Awaited<ReturnType<typeof startFakeApiServer>>) => server.requests.filter((url) => url.searchParams.get('watch') === null);
+
+  it('lists again on 410 Gone and drops the pods the new list no longer has', async () => {
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1'), pod('trainer-0', 'uid-2')]);
+    closers.push(() => server.close());
+    const errors: unknown[] = [];
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', retryMs: 20, onError: (error) => errors.push(error) });
+    closers.push(() => watcher.close());
+    await watcher.start();
+    await eventually(() => { expect(server.watchCount()).toBe(1); return true; });
+
+    // Both changes are lost with the connection; the history they were in is compacted away.
+    server.remove(pod('trainer-0', 'uid-2'), { deliver: false });
+    server.add(pod('eval-0', 'uid-3', { owner: ['Job', 'eval'] }), { deliver: false });
+    server.expire();
+
+    await eventually(() => { expect(watcher.byUid('uid-3')?.workload).toEqual({ namespace: 'ml', pod: 'eval-0', job: 'eval' }); return true; });
+    expect(watcher.byUid('uid-2')).toBeUndefined();
+    expect(watcher.byName('ml', 'trainer-0')).toBeUndefined();
+    expect(watcher.byUid('uid-1')?.name).toBe('vllm-0');
+    expect(listRequests(server)).toHaveLength(2);
+    // The second watch starts from the second list's version; 410 is the protocol's "list again", not an error.
+    await eventually(() => { expect(watchRequests(server).at(-1)!.searchParams.get('resourceVersion')).toBe(server.resourceVersion()); return true; });
+    expect(errors).toEqual([]);
+  });
+
+  it('resumes a dropped watch from the last version seen, bookmarks included, without listing again', async () => {
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1')]);
+    closers.push(() => server.close());
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', retryMs: 20 });
+    closers.push(() => watcher.close());
+    await watcher.start();
+    await eventually(() => { expect(server.watchCount()).toBe(1); return true; });
+    expect(watchRequests(server)[0]!.searchParams.get('allowWatchBookmarks')).toBe('true');
+
+    // A pod on another node moves the version without an event to this watch; the bookmark carries it.
+    server.add({ ...pod('other', 'uid-9'), spec: { nodeName: 'gpu-node-2', containers: [{ name: 'main' }] } });
+    server.bookmark();
+    const bookmarked = server.resourceVersion();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    server.dropWatches();
+    await eventually(() => { expect(watchRequests(server)).toHaveLength(2); return true; });
+    expect(watchRequests(server)[1]!.searchParams.get('resourceVersion')).toBe(bookmarked);
+
+    // A change made while the stream was down is replayed from the server's history.
+    server.dropWatches();
+    server.add(pod('trainer-0', 'uid-2'));
+    await eventually(() => { expect(watcher.byUid('uid-2')?.name).toBe('trainer-0'); return true; });
+    expect(watcher.byUid('uid-9')).toBeUndefined();
+    expect(listRequests(server)).toHaveLength(1);
+  });
+
+  it('backs off, doubling the wait, while the API server fails, and names the status code', async () => {
+    const server = await startFakeApiServer([pod('vllm-0', 'uid-1')]);
+    closers.push(() => server.close());
+    server.failNext(3, 503);
+    const errors: Error[] = [];
+    const watcher = new PodMetadataWatcher({ api: server.apiServer(), nodeName: 'gpu-node-1', retryMs: 40, onError: (error) => errors.push(error as Error) });
+    closers.push(() => watcher.close());
+    await watcher.start();
+    expect(watcher.byUid('uid-1')).toBeUndefined();
+    await eventually(() => { expect(watcher.byUid('uid-1')?.name).toBe('vllm-0'); return true; });
+
+    expect(errors.map((error) => error.message)).toEqual(Array(3).fill('kubernetes API /api/v1/pods: HTTP 503: the server is currently unable to handle the request'));
+    const gapsMs = server.requestTimesMs.slice(1, 4).map((atMs, index) => atMs - server.requestTimesMs[index]!);
+    expect(gapsMs.map((gapMs, index) => gapMs >= 40 * 2 ** index)).toEqual([true, true, true]);
+    expect(listRequests(server)).toHaveLength(4);
   });
 });
