@@ -90,7 +90,7 @@ describe('footprint start: exit codes', () => {
     ['ingest-listen', `footprint: config: ingestListen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
     [
       'ingest-grpc-listen',
-      `footprint: config: ingestGrpcListen: cannot listen on '127.0.0.1:{port}': No address added out of total 1 resolved errors: [listen EADDRINUSE: address already in use 127.0.0.1:{port}]; pick a free port and an address of this host`,
+      `footprint: config: ingestGrpcListen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`,
     ],
   ])('--%s on a taken port: one line, exit 2, no error logged by the rollback', async (flag, line) => {
     const run = await runStart(args([`--${flag}`, `127.0.0.1:${busyPort}`]), scripted({}), false);
