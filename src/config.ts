@@ -53,7 +53,7 @@ const touRate = z.object({
   pricePerKwh: z.number().nonnegative(),
 });
 
-export const configSchema = z
+const configSchema = z
   .object({
     listen: hostPort.default('0.0.0.0:9464'),
     ingestListen: hostPort.default('0.0.0.0:4318'),

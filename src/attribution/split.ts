@@ -9,7 +9,7 @@
 // G accumulates segmentLength / totalActiveWeight, which keeps the sweep O(n log n) in activities.
 import type { Activity } from './activity.ts';
 
-export interface TimeShare {
+interface TimeShare {
   activity: Activity;
   seconds: number;
 }

@@ -9,7 +9,7 @@ import { node } from './node.ts';
 import { RULE_FILES } from './prometheus-rules.ts';
 import { training } from './training.ts';
 
-export const DASHBOARDS: Record<string, DashboardSpec> = {
+const DASHBOARDS: Record<string, DashboardSpec> = {
   'fleet-carbon-overview': fleet,
   inference,
   training,

@@ -92,8 +92,8 @@ export interface EstimatorSourceOptions {
   readMemoryBytes?: () => Promise<number>;
 }
 
-export const ESTIMATOR_CPU_ID = 'estimator:cpu';
-export const ESTIMATOR_MEMORY_ID = 'estimator:memory';
+const ESTIMATOR_CPU_ID = 'estimator:cpu';
+const ESTIMATOR_MEMORY_ID = 'estimator:memory';
 export const ESTIMATOR_IDS: Readonly<Record<EstimatedClass, string>> = { cpu: ESTIMATOR_CPU_ID, memory: ESTIMATOR_MEMORY_ID };
 
 export class EstimatorSource implements DeviceSource {

@@ -3,7 +3,7 @@
 // that when one call hangs, the boards already read are still there to collect at the deadline.
 
 /** Most boards one worker serves; NVML nodes carry at most 16 today. */
-export const MAX_BOARDS = 128;
+const MAX_BOARDS = 128;
 
 export interface OpenRequest {
   type: 'open';
@@ -18,16 +18,16 @@ export interface KnownBoard {
   uuid: string;
   energySupported: boolean;
 }
-export interface SampleRequest {
+interface SampleRequest {
   type: 'sample';
   /** Slots to read, in order. */
   slots: number[];
 }
-export interface ProcessesRequest {
+interface ProcessesRequest {
   type: 'processes';
   slots: number[];
 }
-export interface CloseRequest {
+interface CloseRequest {
   type: 'close';
 }
 export type WorkerRequest = OpenRequest | SampleRequest | ProcessesRequest | CloseRequest;

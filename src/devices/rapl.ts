@@ -45,7 +45,7 @@ function zoneRole(name: string): ZoneRole {
 const CPU_VENDORS: Record<string, string> = { GenuineIntel: 'intel', AuthenticAMD: 'amd', HygonGenuine: 'hygon' };
 
 /** `vendor_id` of the first CPU in `<hostRoot>/proc/cpuinfo`, as a lower-case vendor; `unknown` when absent. */
-export async function readCpuVendor(hostRoot: string, reader: FileReader = readTextFile): Promise<string> {
+async function readCpuVendor(hostRoot: string, reader: FileReader = readTextFile): Promise<string> {
   const cpuinfo = await reader(hostPath(hostRoot, 'proc/cpuinfo')).catch(() => '');
   const vendorId = /^vendor_id\s*:\s*(\S+)/m.exec(cpuinfo)?.[1];
   return vendorId === undefined ? 'unknown' : (CPU_VENDORS[vendorId] ?? vendorId.toLowerCase());

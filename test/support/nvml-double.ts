@@ -11,7 +11,7 @@ import koffi from 'koffi';
 const SOURCE_DIR = fileURLToPath(new URL('../nvml-double/', import.meta.url));
 const TMP_DIR = fileURLToPath(new URL('../.tmp/', import.meta.url));
 
-export interface FakeProcess {
+interface FakeProcess {
   pid: number;
   /** Omit for NVML_VALUE_NOT_AVAILABLE. */
   usedBytes?: number;

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError, get, readBody, type ApiServer } from './api-client.ts';
 
-export interface ListWatchHandlers<T> {
+interface ListWatchHandlers<T> {
   /** The whole collection, from a list: what is not in it is gone. */
   replace(items: T[]): void;
   put(item: T): void;

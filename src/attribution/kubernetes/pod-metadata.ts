@@ -43,7 +43,7 @@ export const DEFAULT_WORKLOAD_KEYS: WorkloadKeys = {
 };
 
 /** The workload controller a pod belongs to, after walking up the generated layers that the pod's own metadata reveals. */
-export interface PodOwner {
+interface PodOwner {
   kind: string;
   name: string;
 }

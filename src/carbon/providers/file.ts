@@ -31,7 +31,7 @@ function parseTimestamp(value: unknown, where: string): number {
   return timeMs;
 }
 
-export function parseCsvSeries(text: string): IntensityPoint[] {
+function parseCsvSeries(text: string): IntensityPoint[] {
   const points: IntensityPoint[] = [];
   text.split(/\r?\n/).forEach((line, index) => {
     const trimmed = line.trim();
@@ -44,7 +44,7 @@ export function parseCsvSeries(text: string): IntensityPoint[] {
   return points;
 }
 
-export function parseJsonSeries(text: string): IntensityPoint[] {
+function parseJsonSeries(text: string): IntensityPoint[] {
   const rows = JSON.parse(text) as unknown;
   if (!Array.isArray(rows)) throw new Error('expected a JSON array of {timestamp, gramsPerKwh}');
   return rows.map((row: Record<string, unknown>, index) => ({
