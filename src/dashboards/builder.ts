@@ -18,6 +18,7 @@ type Unit =
   | 'suffix:gCO2e/kWh'
   | 'suffix:g/h';
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's `$datasource` template variable, resolved by Grafana, not by JavaScript.
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
 
 export interface Query {

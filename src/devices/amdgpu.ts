@@ -95,7 +95,8 @@ export class AmdGpuSource implements DeviceSource {
     await Promise.all(
       this.cards.map(async (card) => {
         const deviceId = card.device.id;
-        const path = (card.powerPath ??= await this.rediscoverPowerFile(card.deviceDir));
+        card.powerPath ??= await this.rediscoverPowerFile(card.deviceDir);
+        const path = card.powerPath;
         if (!path) {
           result.failures.push({ deviceId, errorType: 'not_found', message: `${card.deviceDir}: the amdgpu hwmon power file is gone`, fix: GONE_FIX });
           return;

@@ -97,7 +97,7 @@ function render(script: FakeNvmlScript): string {
     if (gpu.processRace) line(`process_race ${gpu.processRace}`);
     for (const [fn, ms] of Object.entries(gpu.hangs ?? {})) line(`hang ${fn} ${ms}`);
   });
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /**

@@ -236,7 +236,9 @@ export function toOpenMetrics(series: GeneratedSeries[]): string {
     lines.push(`# TYPE ${isCounter ? name.slice(0, -COUNTER_SUFFIX.length) : name} ${isCounter ? 'counter' : 'gauge'}`);
     for (const member of members) {
       const labelText = Object.entries(member.labels).map(([key, value]) => `${key}="${value}"`).join(',');
-      member.values.forEach((value, index) => lines.push(`${name}{${labelText}} ${value} ${sampleTimeSeconds(index)}`));
+      member.values.forEach((value, index) => {
+        lines.push(`${name}{${labelText}} ${value} ${sampleTimeSeconds(index)}`);
+      });
     }
   }
   lines.push('# EOF', '');

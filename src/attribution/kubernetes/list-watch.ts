@@ -48,7 +48,14 @@ class Gone extends Error {}
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 interface WatchEvent {
@@ -134,8 +141,7 @@ export class ListWatch<T> {
     for await (const chunk of response.setEncoding('utf8') as AsyncIterable<string>) {
       pending += chunk;
       if (pending.length > MAX_EVENT_CHARS) throw new Error(`kubernetes API ${this.options.path}: watch event longer than ${MAX_EVENT_CHARS} characters`);
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) !== -1) {
+      for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         if (line.trim() !== '') resourceVersion = this.apply(JSON.parse(line) as WatchEvent, resourceVersion);

@@ -76,7 +76,7 @@ function ownerOf(pod: Pod): PodOwner | undefined {
   if (!controller) return undefined;
   const hash = labels['pod-template-hash'];
   // Only the Deployment controller sets pod-template-hash, and it names the ReplicaSet `<deployment>-<hash>`.
-  if (controller.kind === 'ReplicaSet' && hash && controller.name.endsWith('-' + hash)) {
+  if (controller.kind === 'ReplicaSet' && hash && controller.name.endsWith(`-${hash}`)) {
     return { kind: 'Deployment', name: controller.name.slice(0, -hash.length - 1) };
   }
   if (controller.kind === 'Job' && CRONJOB_RUN_SUFFIX.test(controller.name)) {
