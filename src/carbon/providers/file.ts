@@ -9,14 +9,18 @@ export class FileProvider implements IntensityProvider {
   readonly name = 'file';
   readonly signal = 'average' as const;
 
-  constructor(private readonly path: string) {}
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
 
   async read(nowMs: number): Promise<ProviderReading> {
-    const text = await readFile(this.path, 'utf8');
+    const text = await readFile(this.#path, 'utf8');
     const points = (text.trimStart().startsWith('[') ? parseJsonSeries(text) : parseCsvSeries(text)).sort(
       (a, b) => a.timeMs - b.timeMs,
     );
-    if (points.length === 0) throw new Error(`${this.path}: no intensity rows`);
+    if (points.length === 0) throw new Error(`${this.#path}: no intensity rows`);
     // The file is the authority for its own range; freshness is the read itself.
     return { points, observedAtMs: nowMs };
   }
