@@ -58,8 +58,7 @@ let stdout = '';
 const waiting: Array<(usage: MemoryUsage) => void> = [];
 daemon.stdout!.on('data', (chunk: Buffer) => {
   stdout += chunk.toString();
-  let newline: number;
-  while ((newline = stdout.indexOf('\n')) >= 0) {
+  for (let newline = stdout.indexOf('\n'); newline >= 0; newline = stdout.indexOf('\n')) {
     const line = stdout.slice(0, newline);
     stdout = stdout.slice(newline + 1);
     if (line.startsWith('{"memory"')) waiting.shift()?.((JSON.parse(line) as { memory: MemoryUsage }).memory);

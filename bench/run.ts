@@ -132,7 +132,7 @@ try {
   } finally {
     await stop(gpuDaemon);
   }
-  console.log('\n' + (await benchIngest(fixture.root, await freePort(), await freePort())).join('\n'));
+  console.log(`\n${(await benchIngest(fixture.root, await freePort(), await freePort())).join('\n')}`);
 } finally {
   await Promise.all([stop(footprint), stop(exporter)]);
   fixture.remove();

@@ -53,7 +53,7 @@ const touRate = z.object({
   pricePerKwh: z.number().nonnegative(),
 });
 
-export const configSchema = z
+const configSchema = z
   .object({
     listen: hostPort.default('0.0.0.0:9464'),
     ingestListen: hostPort.default('0.0.0.0:4318'),
@@ -134,12 +134,12 @@ export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof Config)[];
 
 /** `hostRoot` -> `FOOTPRINT_HOST_ROOT`, the environment variable of a key. */
 export function envName(key: string): string {
-  return 'FOOTPRINT_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+  return `FOOTPRINT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
 /** `hostRoot` -> `host-root`, the flag of a key. */
 export function flagName(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 /** Keys whose value is structured (arrays, records): given as JSON in env, never as flags. */

@@ -17,5 +17,5 @@ export async function runDoctor(config: Config, logger: Logger, inventory: Promi
   out.push('Inventory (for embodied emissions):', ...describeInventory(await inventory).map((line) => `  ${line}`), '');
   if (problems.length === 0) out.push('Nothing missing.');
   else out.push('Missing:', ...problems.map((problem) => `- ${problem.source}: ${problem.message}\n  fix: ${problem.fix}`));
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

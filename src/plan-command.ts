@@ -20,7 +20,7 @@ export interface PlanFlags {
 }
 
 /** The plans of several zones: the cleanest first, and the one to pick. */
-export interface ZonesAnswer {
+interface ZonesAnswer {
   best: PlanAnswer;
   zones: PlanAnswer[];
 }

@@ -10,7 +10,7 @@ export interface Workload {
   pod?: string;
 }
 
-export type ActivitySource = 'span' | 'window' | 'pod';
+type ActivitySource = 'span' | 'window' | 'pod';
 
 export interface Activity {
   source: ActivitySource;

@@ -9,7 +9,7 @@
 // G accumulates segmentLength / totalActiveWeight, which keeps the sweep O(n log n) in activities.
 import type { Activity } from './activity.ts';
 
-export interface TimeShare {
+interface TimeShare {
   activity: Activity;
   seconds: number;
 }
@@ -84,7 +84,10 @@ export function splitColumns(startMs: number, endMs: number, columns: SplitColum
   const deltas = new Map<number, [number, number, number]>();
   const delta = (timeMs: number) => {
     let entry = deltas.get(timeMs);
-    if (!entry) deltas.set(timeMs, (entry = [0, 0, 0]));
+    if (!entry) {
+      entry = [0, 0, 0];
+      deltas.set(timeMs, entry);
+    }
     return entry;
   };
   delta(startMs);

@@ -42,11 +42,17 @@ export class EmbodiedModel {
   /** Measured memory domains of the host, among which the inventory's DIMMs are shared. */
   #memoryDomains = 0;
 
+  readonly #overrides: Config['embodied'];
+  /** The machine's inventory; without it (or where it cannot tell) the documented assumptions apply. */
+  readonly #inventory: HardwareInventory | undefined;
+
   constructor(
-    private readonly overrides: Config['embodied'],
-    /** The machine's inventory; without it (or where it cannot tell) the documented assumptions apply. */
-    private readonly inventory?: HardwareInventory,
-  ) {}
+    overrides: Config['embodied'],
+    inventory?: HardwareInventory,
+  ) {
+    this.#overrides = overrides;
+    this.#inventory = inventory;
+  }
 
   /** Tells the model the host's devices, so host parts are not counted both on their own and inside a GPU's figure. */
   useHostDevices(devices: readonly EmbodiedDevice[]): void {
@@ -67,7 +73,7 @@ export class EmbodiedModel {
     const factor = DEFAULTS[device.type] ?? DEFAULTS.other;
     if (factor.carriedByGpu && this.#hostCarriedByGpu) return CARRIED;
     const share = device.method === 'model' ? hostShareFactor(device, { cpuCarriesPlatform: !this.#hostHasPlatform }) : undefined;
-    return share ?? (device.method === 'model' ? undefined : inventoryFactor(device.type, this.inventory, this.#memoryDomains)) ?? factor;
+    return share ?? (device.method === 'model' ? undefined : inventoryFactor(device.type, this.#inventory, this.#memoryDomains)) ?? factor;
   }
 
   /**
@@ -81,6 +87,6 @@ export class EmbodiedModel {
 
   #override(deviceType: HwType, deviceName: string): EmbodiedFactor | undefined {
     const name = deviceName.toLowerCase();
-    return this.overrides.find(({ match }) => match.toLowerCase() === deviceType || name.includes(match.toLowerCase()));
+    return this.#overrides.find(({ match }) => match.toLowerCase() === deviceType || name.includes(match.toLowerCase()));
   }
 }

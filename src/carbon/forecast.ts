@@ -5,7 +5,7 @@ import type { IntensityPoint } from './intensity-timeline.ts';
 import { planStart, type Forecast } from './plan.ts';
 
 /** How far ahead the daemon publishes and plans by default; Electricity Maps and WattTime forecast 24-72 h. */
-export const FORECAST_HORIZON_MS = 24 * 3_600_000;
+const FORECAST_HORIZON_MS = 24 * 3_600_000;
 /** The static value is held flat this far: the furthest deadline a plan accepts (plan-args.ts). */
 const STATIC_HOLD_MS = 7 * 86_400_000;
 /** Step assumed for a forecast of one point (Electricity Maps' hourly granularity). */
@@ -44,7 +44,7 @@ export function buildForecast({ zone, nowMs, pointsAhead, live, staticGramsPerKw
 }
 
 /** The intensity the forecast gives at an instant, or undefined past its end. */
-export function forecastValueAt(forecast: Forecast, timeMs: number): number | undefined {
+function forecastValueAt(forecast: Forecast, timeMs: number): number | undefined {
   if (timeMs >= forecast.endMs) return undefined;
   let value: number | undefined;
   for (const point of forecast.points) if (point.timeMs <= timeMs) value = point.gramsPerKwh;
@@ -52,9 +52,9 @@ export function forecastValueAt(forecast: Forecast, timeMs: number): number | un
 }
 
 /** Offsets the forecast gauge publishes: `1h`..`24h`, a bounded label set. */
-export const FORECAST_OFFSET_HOURS = Array.from({ length: 24 }, (_, index) => index + 1);
+const FORECAST_OFFSET_HOURS = Array.from({ length: 24 }, (_, index) => index + 1);
 /** Job lengths whose best start the daemon publishes: a one-hour and an eight-hour job. */
-export const FORECAST_JOB_HOURS = [1, 8];
+const FORECAST_JOB_HOURS = [1, 8];
 
 export interface ForecastSummary {
   offsets: { offset: string; gramsPerKwh: number }[];

@@ -84,7 +84,7 @@ function isRetryable(error: unknown): boolean {
   return !(error instanceof MalformedResponseError);
 }
 
-export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
   if (value === null) return undefined;
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
   const dateMs = Date.parse(value);

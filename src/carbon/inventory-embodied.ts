@@ -10,12 +10,12 @@ const LIFETIME_YEARS = embodiedDefaults.referenceServer.lifetimeYears;
 const GIB_BYTES = 2 ** 30;
 
 /** kgCO2e of one CPU package: (cores x die area per core + base die area) x kg/cm2 + base kg. */
-export function cpuPackageKg(coresPerPackage: number): number {
+function cpuPackageKg(coresPerPackage: number): number {
   return (coresPerPackage * CPU.dieAreaPerCoreCm2 + CPU.baseDieAreaCm2) * CPU.kgCo2ePerCm2 + CPU.baseKgCo2e;
 }
 
 /** kgCO2e of one memory module: GiB / density x kg/cm2 + base kg (module sizes are binary). */
-export function dimmKg(moduleBytes: number): number {
+function dimmKg(moduleBytes: number): number {
   return ((moduleBytes / GIB_BYTES) / RAM.densityGbPerCm2) * RAM.kgCo2ePerCm2 + RAM.baseKgCo2e;
 }
 

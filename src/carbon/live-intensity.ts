@@ -19,82 +19,91 @@ export class LiveIntensity {
   lastRefreshOk = false;
   /** Why the latest refresh failed, for answers that must state a fallback (the plan API). */
   lastError?: string;
-  private timer?: NodeJS.Timeout;
+  #timer: NodeJS.Timeout | undefined;
   /** A 429 Retry-After beyond the HTTP layer's patience: no request before this instant. */
-  private notBeforeMs = 0;
-  private loggedState?: string;
-  private readonly now: () => number;
+  #notBeforeMs = 0;
+  #loggedState: string | undefined;
+  readonly #now: () => number;
+
+  readonly #provider: IntensityProvider;
+  readonly #timeline: IntensityTimeline;
+  readonly #config: Pick<Config, 'intensityRefresh' | 'intensityMaxAge'>;
+  readonly #logger: Logger;
 
   constructor(
-    private readonly provider: IntensityProvider,
-    private readonly timeline: IntensityTimeline,
-    private readonly config: Pick<Config, 'intensityRefresh' | 'intensityMaxAge'>,
-    private readonly logger: Logger,
+    provider: IntensityProvider,
+    timeline: IntensityTimeline,
+    config: Pick<Config, 'intensityRefresh' | 'intensityMaxAge'>,
+    logger: Logger,
     options: LiveIntensityOptions = {},
   ) {
-    this.now = options.now ?? Date.now;
+    this.#provider = provider;
+    this.#timeline = timeline;
+    this.#config = config;
+    this.#logger = logger;
+    this.#now = options.now ?? Date.now;
   }
 
   async start(nowMs: number): Promise<void> {
     await this.refresh(nowMs);
-    this.schedule();
+    this.#schedule();
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   async refresh(nowMs: number): Promise<void> {
-    if (nowMs < this.notBeforeMs) return;
+    if (nowMs < this.#notBeforeMs) return;
     try {
-      const reading = await this.provider.read(nowMs);
+      const reading = await this.#provider.read(nowMs);
       const dataAgeMs = nowMs - reading.observedAtMs;
-      if (dataAgeMs >= this.config.intensityMaxAge) {
+      if (dataAgeMs >= this.#config.intensityMaxAge) {
         throw new Error(`stale data: the provider's newest value is ${Math.round(dataAgeMs / 1000)} s old`);
       }
-      this.timeline.record(reading.points, nowMs);
-      this.timeline.prune(nowMs - HISTORY_MS);
+      this.#timeline.record(reading.points, nowMs);
+      this.#timeline.prune(nowMs - HISTORY_MS);
       this.lastRefreshOk = true;
       this.lastError = undefined;
     } catch (error) {
       this.lastRefreshOk = false;
       this.lastError = (error as Error).message;
-      if (error instanceof HttpStatusError && error.retryAfterMs !== undefined) this.notBeforeMs = nowMs + error.retryAfterMs;
-      this.logger.warn(
-        { provider: this.provider.name, error: (error as Error).message, status: (error as HttpStatusError).status },
+      if (error instanceof HttpStatusError && error.retryAfterMs !== undefined) this.#notBeforeMs = nowMs + error.retryAfterMs;
+      this.#logger.warn(
+        { provider: this.#provider.name, error: (error as Error).message, status: (error as HttpStatusError).status },
         'carbon: intensity refresh failed',
       );
     }
-    const value = this.timeline.valueAt(nowMs);
+    const value = this.#timeline.valueAt(nowMs);
     this.noteState(stateOf(value, this.lastRefreshOk), value, nowMs);
   }
 
   /** Logs once per change of state or source, so an operator sees each fallback and recovery. */
   noteState(state: IntensityStatus['state'], value: IntensityValue, nowMs: number): void {
     const key = `${state}/${value.source}`;
-    if (key === this.loggedState) return;
-    this.loggedState = key;
-    const fields = { state, source: value.source, signal: value.signal, gramsPerKwh: value.gramsPerKwh, provider: this.provider.name };
+    if (key === this.#loggedState) return;
+    this.#loggedState = key;
+    const fields = { state, source: value.source, signal: value.signal, gramsPerKwh: value.gramsPerKwh, provider: this.#provider.name };
     if (state === 'live') {
-      this.logger.info(fields, `carbon: intensity from ${this.provider.name} (live)`);
+      this.#logger.info(fields, `carbon: intensity from ${this.#provider.name} (live)`);
     } else if (state === 'last_good') {
       const ageSeconds = value.fetchedAtMs === undefined ? 0 : (nowMs - value.fetchedAtMs) / 1000;
-      this.logger.warn({ ...fields, ageSeconds }, `carbon: ${this.provider.name} failing; using its last good value until it is older than intensityMaxAge`);
+      this.#logger.warn({ ...fields, ageSeconds }, `carbon: ${this.#provider.name} failing; using its last good value until it is older than intensityMaxAge`);
     } else {
       // A marginal provider falling back to an average: emissions counters now add up two kinds of grams.
-      const mixing = this.provider.signal === 'marginal' ? ' (an average signal: emissions from here on are not marginal)' : '';
-      this.logger.warn(fields, `carbon: no fresh ${this.provider.name} value; using the static annual average${mixing}`);
+      const mixing = this.#provider.signal === 'marginal' ? ' (an average signal: emissions from here on are not marginal)' : '';
+      this.#logger.warn(fields, `carbon: no fresh ${this.#provider.name} value; using the static annual average${mixing}`);
     }
   }
 
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      void this.refresh(this.now()).finally(() => {
-        if (this.timer) this.schedule();
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      void this.refresh(this.#now()).finally(() => {
+        if (this.#timer) this.#schedule();
       });
-    }, this.config.intensityRefresh);
-    this.timer.unref();
+    }, this.#config.intensityRefresh);
+    this.#timer.unref();
   }
 }
 

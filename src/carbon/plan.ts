@@ -21,7 +21,7 @@ export interface PlanRequest {
   deadlineMs?: number;
 }
 
-export interface PlannedStart {
+interface PlannedStart {
   startMs: number;
   /** kWh x PUE x the time-weighted intensity over [startMs, startMs + durationMs). */
   gramsCo2e: number;

@@ -7,7 +7,7 @@ import { lookupZone, worldAverage, zoneForCloudRegion, type ZoneIntensity } from
 export const CUSTOM_ZONE = 'custom';
 
 /** The zone named by config: `zone` wins over `cloudRegion`; an unknown cloud region is a config error. */
-export function configuredZone(config: Pick<Config, 'zone' | 'cloudRegion'>): string | undefined {
+function configuredZone(config: Pick<Config, 'zone' | 'cloudRegion'>): string | undefined {
   if (config.zone) return config.zone.trim().toUpperCase();
   if (!config.cloudRegion) return undefined;
   const zone = zoneForCloudRegion(config.cloudRegion);

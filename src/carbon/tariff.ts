@@ -22,19 +22,19 @@ export function flatTariff(pricePerKwh: number): Tariff {
 
 export class TimeOfUseTariff implements Tariff {
   /** Rates sorted by start minute of the local day. */
-  private readonly rates: { fromMinute: number; pricePerKwh: number }[];
-  private readonly format: Intl.DateTimeFormat;
+  readonly #rates: { fromMinute: number; pricePerKwh: number }[];
+  readonly #format: Intl.DateTimeFormat;
 
   constructor(rates: TouRate[], timeZone: string) {
     if (rates.length === 0) throw new Error('tariff: at least one rate is needed');
-    this.rates = rates
+    this.#rates = rates
       .map(({ from, pricePerKwh }) => {
         const [hours, minutes] = from.split(':').map(Number);
         return { fromMinute: hours! * 60 + minutes!, pricePerKwh };
       })
       .sort((a, b) => a.fromMinute - b.fromMinute);
     // Throws RangeError for an unknown zone, which the factory reports as a config error.
-    this.format = new Intl.DateTimeFormat('en-US', {
+    this.#format = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
       year: 'numeric',
@@ -47,7 +47,7 @@ export class TimeOfUseTariff implements Tariff {
   }
 
   priceAt(timeMs: number): number {
-    return this.rateForMinute(this.localMinuteOfDay(timeMs)).pricePerKwh;
+    return this.#rateForMinute(this.#localMinuteOfDay(timeMs)).pricePerKwh;
   }
 
   changesBetween(startMs: number, endMs: number): number[] {
@@ -58,7 +58,7 @@ export class TimeOfUseTariff implements Tariff {
     let cursorMs = startMs;
     let price = this.priceAt(startMs);
     for (;;) {
-      const nextMs = this.nextChange(cursorMs, price, endMs);
+      const nextMs = this.#nextChange(cursorMs, price, endMs);
       if (nextMs === undefined) return changes;
       changes.push(nextMs);
       cursorMs = nextMs;
@@ -67,13 +67,13 @@ export class TimeOfUseTariff implements Tariff {
   }
 
   /** First instant in (fromMs, endMs) where the price differs from `price`. */
-  private nextChange(fromMs: number, price: number, endMs: number): number | undefined {
+  #nextChange(fromMs: number, price: number, endMs: number): number | undefined {
     let probeMs = Math.floor(fromMs / MINUTE_MS) * MINUTE_MS;
     while (probeMs < endMs) {
-      const minute = this.localMinuteOfDay(probeMs);
-      const minutesToNextStart = this.minutesToNextRateStart(Math.floor(minute));
+      const minute = this.#localMinuteOfDay(probeMs);
+      const minutesToNextStart = this.#minutesToNextRateStart(Math.floor(minute));
       const candidateMs = Math.max(probeMs + minutesToNextStart * MINUTE_MS, probeMs + MINUTE_MS);
-      const offsetChangeMs = this.offsetChangeBetween(probeMs, Math.min(candidateMs, endMs));
+      const offsetChangeMs = this.#offsetChangeBetween(probeMs, Math.min(candidateMs, endMs));
       const nextMs = offsetChangeMs ?? candidateMs;
       if (nextMs >= endMs) return undefined;
       if (nextMs > fromMs && this.priceAt(nextMs) !== price) return nextMs;
@@ -82,47 +82,47 @@ export class TimeOfUseTariff implements Tariff {
     return undefined;
   }
 
-  private minutesToNextRateStart(minute: number): number {
-    const next = this.rates.find((rate) => rate.fromMinute > minute);
-    return next ? next.fromMinute - minute : DAY_MINUTES - minute + this.rates[0]!.fromMinute;
+  #minutesToNextRateStart(minute: number): number {
+    const next = this.#rates.find((rate) => rate.fromMinute > minute);
+    return next ? next.fromMinute - minute : DAY_MINUTES - minute + this.#rates[0]!.fromMinute;
   }
 
   /** The whole UTC minute in (startMs, endMs] where the UTC offset changes, if it does. */
-  private offsetChangeBetween(startMs: number, endMs: number): number | undefined {
-    const startOffset = this.offsetMinutes(startMs);
-    if (this.offsetMinutes(endMs) === startOffset) return undefined;
+  #offsetChangeBetween(startMs: number, endMs: number): number | undefined {
+    const startOffset = this.#offsetMinutes(startMs);
+    if (this.#offsetMinutes(endMs) === startOffset) return undefined;
     let low = startMs; // offset equals startOffset
     let high = endMs; // offset differs
     while (high - low > MINUTE_MS) {
       const mid = low + Math.floor((high - low) / MINUTE_MS / 2) * MINUTE_MS;
-      if (this.offsetMinutes(mid) === startOffset) low = mid;
+      if (this.#offsetMinutes(mid) === startOffset) low = mid;
       else high = mid;
     }
     return high;
   }
 
-  private rateForMinute(minute: number) {
-    let rate = this.rates[this.rates.length - 1]!; // before the first start of the day: yesterday's last rate
-    for (const candidate of this.rates) if (candidate.fromMinute <= minute) rate = candidate;
+  #rateForMinute(minute: number) {
+    let rate = this.#rates[this.#rates.length - 1]!; // before the first start of the day: yesterday's last rate
+    for (const candidate of this.#rates) if (candidate.fromMinute <= minute) rate = candidate;
     return rate;
   }
 
   /** Local minute of the day with fraction, e.g. 61.5 at 01:01:30. */
-  private localMinuteOfDay(timeMs: number): number {
-    const parts = this.localParts(timeMs);
+  #localMinuteOfDay(timeMs: number): number {
+    const parts = this.#localParts(timeMs);
     return parts.hour * 60 + parts.minute + (parts.second + (timeMs % 1000) / 1000) / 60;
   }
 
-  private offsetMinutes(timeMs: number): number {
+  #offsetMinutes(timeMs: number): number {
     const wholeSecondMs = Math.floor(timeMs / 1000) * 1000;
-    const parts = this.localParts(wholeSecondMs);
+    const parts = this.#localParts(wholeSecondMs);
     const localAsUtcMs = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
     return Math.round((localAsUtcMs - wholeSecondMs) / MINUTE_MS);
   }
 
-  private localParts(timeMs: number) {
+  #localParts(timeMs: number) {
     const values: Record<string, number> = {};
-    for (const part of this.format.formatToParts(timeMs)) {
+    for (const part of this.#format.formatToParts(timeMs)) {
       if (part.type !== 'literal') values[part.type] = Number(part.value);
     }
     return values as { year: number; month: number; day: number; hour: number; minute: number; second: number };

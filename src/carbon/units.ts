@@ -4,7 +4,7 @@
 export const JOULES_PER_KWH = 3_600_000;
 
 /** The international avoirdupois pound, exact since 1959. */
-export const GRAMS_PER_POUND = 453.59237;
+const GRAMS_PER_POUND = 453.59237;
 
 export const SECONDS_PER_HOUR = 3600;
 

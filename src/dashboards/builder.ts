@@ -3,7 +3,7 @@
 // so a dashboard file lists panels and widths, never coordinates.
 
 /** Units Grafana understands; every panel must carry one so it reads right without this repository. */
-export type Unit =
+type Unit =
   | 'watt'
   | 'bytes'
   | 'joule'
@@ -18,7 +18,8 @@ export type Unit =
   | 'suffix:gCO2e/kWh'
   | 'suffix:g/h';
 
-export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's `$datasource` template variable, resolved by Grafana, not by JavaScript.
+const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
 
 export interface Query {
   expr: string;
@@ -33,7 +34,7 @@ export function queriesByLegend(expr: (argument: string) => string, argumentByLe
 
 type PanelKind = 'timeseries' | 'stat' | 'table' | 'bargauge';
 
-export interface PanelSpec {
+interface PanelSpec {
   kind: PanelKind;
   title: string;
   /** One line that says what the number is and how it is computed. */

@@ -13,7 +13,7 @@ import {
 } from './slo.ts';
 
 /** kube-prometheus-stack provisions its Prometheus data source with this uid; docs/alerts.md says how to change it. */
-export const PROMETHEUS_DATASOURCE_UID = 'prometheus';
+const PROMETHEUS_DATASOURCE_UID = 'prometheus';
 const EXPRESSION_DATASOURCE_UID = '__expr__';
 
 const DURATION_S: Record<string, number> = { m: 60, h: 3600, d: 86_400 };

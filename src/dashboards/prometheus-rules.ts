@@ -18,13 +18,13 @@ import {
   runbookUrl,
 } from './slo.ts';
 
-export interface RecordingRule {
+interface RecordingRule {
   record: string;
   expr: string;
   labels?: Record<string, string>;
 }
 
-export interface AlertingRule {
+interface AlertingRule {
   alert: string;
   expr: string;
   for?: string;
@@ -32,7 +32,7 @@ export interface AlertingRule {
   annotations: { summary: string; description: string; runbook_url: string };
 }
 
-export interface RuleGroup {
+interface RuleGroup {
   name: string;
   interval?: string;
   rules: (RecordingRule | AlertingRule)[];
@@ -133,14 +133,14 @@ function operational(alert: string, expr: string, forDuration: string, summary: 
 }
 
 /** Stale intensity: older than the daemon's default intensityMaxAge (1h), after which it falls back to static. */
-export const INTENSITY_MAX_AGE_S = 3600;
+const INTENSITY_MAX_AGE_S = 3600;
 /** Share of ingested spans not accepted above which spans are being lost to attribution. */
-export const INGEST_REJECT_RATIO = 0.01;
+const INGEST_REJECT_RATIO = 0.01;
 
 /** The agent's own limits: the chart's memory limit (512Mi), a share of it and of the descriptor limit, and an event-loop delay that delays scrapes. */
-export const AGENT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
-export const AGENT_PRESSURE_RATIO = 0.8;
-export const AGENT_EVENT_LOOP_LAG_S = 0.25;
+const AGENT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
+const AGENT_PRESSURE_RATIO = 0.8;
+const AGENT_EVENT_LOOP_LAG_S = 0.25;
 /** Scopes the process_* and nodejs_* series, which other exporters also publish, to footprint's targets. */
 const ON_FOOTPRINT = 'and on (instance) footprint_sample_duration_seconds';
 

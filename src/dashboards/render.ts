@@ -9,7 +9,7 @@ import { node } from './node.ts';
 import { RULE_FILES } from './prometheus-rules.ts';
 import { training } from './training.ts';
 
-export const DASHBOARDS: Record<string, DashboardSpec> = {
+const DASHBOARDS: Record<string, DashboardSpec> = {
   'fleet-carbon-overview': fleet,
   inference,
   training,
@@ -22,7 +22,7 @@ const yaml = (value: unknown) => HEADER + stringify(value, { lineWidth: 0 });
 export function renderAll(): Map<string, string> {
   const files = new Map<string, string>();
   for (const [name, spec] of Object.entries(DASHBOARDS)) {
-    files.set(`deploy/grafana/dashboards/${name}.json`, JSON.stringify(buildDashboard(spec), null, 2) + '\n');
+    files.set(`deploy/grafana/dashboards/${name}.json`, `${JSON.stringify(buildDashboard(spec), null, 2)}\n`);
   }
   for (const ruleFile of RULE_FILES) {
     files.set(`deploy/prometheus/rules/${ruleFile.file}`, yaml({ groups: ruleFile.groups }));

@@ -49,13 +49,13 @@ export const EFFICIENCY_RECORD = 'model:footprint_carbon_efficiency_vs_objective
 export const GRAMS_PER_1K_TOKENS_RECORD = 'model:ml_emissions_grams_per_1k_tokens:ratio_rate5m';
 
 /** The default budget as a selector on the recording rule, or as a literal for rule engines without it. */
-export function defaultBudget(source: 'recorded' | 'literal'): string {
+function defaultBudget(source: 'recorded' | 'literal'): string {
   return source === 'recorded'
     ? `${BUDGET_SERIES}{budget_scope="namespace", k8s_namespace_name=""}`
     : `vector(${DEFAULT_NAMESPACE_BUDGET_GRAMS_PER_DAY})`;
 }
 
-export function defaultObjective(source: 'recorded' | 'literal'): string {
+function defaultObjective(source: 'recorded' | 'literal'): string {
   return source === 'recorded' ? `${OBJECTIVE_SERIES}{ml_model=""}` : `vector(${DEFAULT_OBJECTIVE_GRAMS_PER_1K_TOKENS})`;
 }
 

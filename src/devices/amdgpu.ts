@@ -50,34 +50,34 @@ async function listDir(path: string): Promise<string[]> {
 export class AmdGpuSource implements DeviceSource {
   readonly name = 'amdgpu';
   readonly rediscoverable = true;
-  private readonly hostRoot: string;
-  private readonly reader: FileReader;
-  private cards: Card[] = [];
+  readonly #hostRoot: string;
+  readonly #reader: FileReader;
+  #cards: Card[] = [];
 
   constructor(options: AmdGpuSourceOptions) {
-    this.hostRoot = options.hostRoot;
-    this.reader = options.reader ?? readTextFile;
+    this.#hostRoot = options.hostRoot;
+    this.#reader = options.reader ?? readTextFile;
   }
 
   async discover(): Promise<Discovery> {
-    const drmDir = hostPath(this.hostRoot, DRM_DIR);
+    const drmDir = hostPath(this.#hostRoot, DRM_DIR);
     const cards: Card[] = [];
     const problems: SourceProblem[] = [];
     for (const cardName of (await listDir(drmDir)).filter((name) => CARD_DIR.test(name))) {
       const deviceDir = join(drmDir, cardName, 'device');
-      const hwmonDir = await this.amdgpuHwmon(deviceDir);
+      const hwmonDir = await this.#amdgpuHwmon(deviceDir);
       if (!hwmonDir) continue;
-      const powerPath = await this.powerFile(hwmonDir);
+      const powerPath = await this.#powerFile(hwmonDir);
       if (!powerPath) {
         const message = `${cardName}: amdgpu reports no ${POWER_FILES.join(' or ')} in ${hwmonDir}`;
         problems.push({ source: this.name, message, fix: NO_SENSOR_FIX });
         continue;
       }
-      const capMicrowatts = await readOptionalUnsigned(this.reader, join(hwmonDir, 'power1_cap'));
+      const capMicrowatts = await readOptionalUnsigned(this.#reader, join(hwmonDir, 'power1_cap'));
       const device: Device = {
-        id: await this.identity(deviceDir),
+        id: await this.#identity(deviceDir),
         type: 'gpu',
-        name: (await readOptionalTrimmed(this.reader, join(deviceDir, 'product_name'))) || 'AMD GPU',
+        name: (await readOptionalTrimmed(this.#reader, join(deviceDir, 'product_name'))) || 'AMD GPU',
         vendor: 'amd',
         method: 'power',
         hostRole: 'external',
@@ -86,22 +86,23 @@ export class AmdGpuSource implements DeviceSource {
       };
       cards.push({ device, deviceDir, powerPath });
     }
-    this.cards = keepKnown(this.cards, cards, (known) => known.device.id);
+    this.#cards = keepKnown(this.#cards, cards, (known) => known.device.id);
     return { devices: cards.map((card) => card.device), problems };
   }
 
   async read(nowMs: number): Promise<SampleResult> {
     const result: SampleResult = { readings: [], failures: [] };
     await Promise.all(
-      this.cards.map(async (card) => {
+      this.#cards.map(async (card) => {
         const deviceId = card.device.id;
-        const path = (card.powerPath ??= await this.rediscoverPowerFile(card.deviceDir));
+        card.powerPath ??= await this.#rediscoverPowerFile(card.deviceDir);
+        const path = card.powerPath;
         if (!path) {
           result.failures.push({ deviceId, errorType: 'not_found', message: `${card.deviceDir}: the amdgpu hwmon power file is gone`, fix: GONE_FIX });
           return;
         }
         try {
-          result.readings.push({ kind: 'power', deviceId, timeMs: nowMs, watts: microwattsToWatts(await readUnsigned(this.reader, path)) });
+          result.readings.push({ kind: 'power', deviceId, timeMs: nowMs, watts: microwattsToWatts(await readUnsigned(this.#reader, path)) });
         } catch (error) {
           // A driver reload renumbers hwmon directories: look the file up again next time.
           card.powerPath = undefined;
@@ -113,29 +114,29 @@ export class AmdGpuSource implements DeviceSource {
   }
 
   /** The card's hwmon directory when the card is driven by amdgpu (other GPUs have other sources). */
-  private async amdgpuHwmon(deviceDir: string): Promise<string | undefined> {
+  async #amdgpuHwmon(deviceDir: string): Promise<string | undefined> {
     const hwmonRoot = join(deviceDir, 'hwmon');
     for (const name of (await listDir(hwmonRoot)).filter((entry) => HWMON_DIR.test(entry))) {
       const dir = join(hwmonRoot, name);
-      if ((await readOptionalTrimmed(this.reader, join(dir, 'name'))) === 'amdgpu') return dir;
+      if ((await readOptionalTrimmed(this.#reader, join(dir, 'name'))) === 'amdgpu') return dir;
     }
     return undefined;
   }
 
-  private async powerFile(hwmonDir: string): Promise<string | undefined> {
+  async #powerFile(hwmonDir: string): Promise<string | undefined> {
     const present = new Set(await listDir(hwmonDir));
     const file = POWER_FILES.find((candidate) => present.has(candidate));
     return file && join(hwmonDir, file);
   }
 
-  private async rediscoverPowerFile(deviceDir: string): Promise<string | undefined> {
-    const hwmonDir = await this.amdgpuHwmon(deviceDir);
-    return hwmonDir && this.powerFile(hwmonDir);
+  async #rediscoverPowerFile(deviceDir: string): Promise<string | undefined> {
+    const hwmonDir = await this.#amdgpuHwmon(deviceDir);
+    return hwmonDir && this.#powerFile(hwmonDir);
   }
 
   /** The board's serial (`unique_id`, Vega and newer) when exposed, else its PCI address. */
-  private async identity(deviceDir: string): Promise<string> {
-    const uniqueId = await readOptionalTrimmed(this.reader, join(deviceDir, 'unique_id'));
+  async #identity(deviceDir: string): Promise<string> {
+    const uniqueId = await readOptionalTrimmed(this.#reader, join(deviceDir, 'unique_id'));
     if (uniqueId) return uniqueId;
     try {
       return basename(await readlink(deviceDir));

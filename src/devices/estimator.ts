@@ -92,42 +92,42 @@ export interface EstimatorSourceOptions {
   readMemoryBytes?: () => Promise<number>;
 }
 
-export const ESTIMATOR_CPU_ID = 'estimator:cpu';
-export const ESTIMATOR_MEMORY_ID = 'estimator:memory';
+const ESTIMATOR_CPU_ID = 'estimator:cpu';
+const ESTIMATOR_MEMORY_ID = 'estimator:memory';
 export const ESTIMATOR_IDS: Readonly<Record<EstimatedClass, string>> = { cpu: ESTIMATOR_CPU_ID, memory: ESTIMATOR_MEMORY_ID };
 
 export class EstimatorSource implements DeviceSource {
   readonly name = 'estimator';
-  private readonly hostRoot: string;
-  private classes: EstimatedClass[];
-  private readonly coefficients: EstimatorCoefficients;
-  private readonly reader: FileReader;
-  private readonly injectedCpuTimes: (() => Promise<CpuTimes>) | undefined;
-  private readonly injectedMemoryBytes: (() => Promise<number>) | undefined;
+  readonly #hostRoot: string;
+  #classes: EstimatedClass[];
+  readonly #coefficients: EstimatorCoefficients;
+  readonly #reader: FileReader;
+  readonly #injectedCpuTimes: (() => Promise<CpuTimes>) | undefined;
+  readonly #injectedMemoryBytes: (() => Promise<number>) | undefined;
   /** Chosen at discovery; undefined while CPU is not estimated. */
-  private readCpuTimes: (() => Promise<CpuTimes>) | undefined;
-  private previousCpuTimes: CpuTimes | undefined;
+  #readCpuTimes: (() => Promise<CpuTimes>) | undefined;
+  #previousCpuTimes: CpuTimes | undefined;
   /** Kept when no CPU time passed between two reads (sub-jiffy intervals), so the estimate does not flicker to idle. */
-  private lastUtilisation = 0;
-  private memoryBytes = 0;
+  #lastUtilisation = 0;
+  #memoryBytes = 0;
 
   constructor(options: EstimatorSourceOptions) {
-    this.hostRoot = options.hostRoot;
-    this.classes = options.classes;
-    this.coefficients = { ...CCF_COEFFICIENTS, ...options.coefficients };
-    this.reader = options.reader ?? readTextFile;
-    this.injectedCpuTimes = options.readCpuTimes;
-    this.injectedMemoryBytes = options.readMemoryBytes;
+    this.#hostRoot = options.hostRoot;
+    this.#classes = options.classes;
+    this.#coefficients = { ...CCF_COEFFICIENTS, ...options.coefficients };
+    this.#reader = options.reader ?? readTextFile;
+    this.#injectedCpuTimes = options.readCpuTimes;
+    this.#injectedMemoryBytes = options.readMemoryBytes;
   }
 
   async discover(): Promise<Discovery> {
     const devices: Device[] = [];
     const common = { vendor: 'footprint', method: 'model', hostRole: 'part' } as const;
-    if (this.classes.includes('cpu')) {
-      const { read, from } = await this.chooseCpuTimes();
-      this.readCpuTimes = read;
-      this.previousCpuTimes = await read().catch(() => undefined);
-      const { idleWattsPerCpu, maxWattsPerCpu } = this.coefficients;
+    if (this.#classes.includes('cpu')) {
+      const { read, from } = await this.#chooseCpuTimes();
+      this.#readCpuTimes = read;
+      this.#previousCpuTimes = await read().catch(() => undefined);
+      const { idleWattsPerCpu, maxWattsPerCpu } = this.#coefficients;
       devices.push({
         id: ESTIMATOR_CPU_ID,
         type: 'cpu',
@@ -135,22 +135,22 @@ export class EstimatorSource implements DeviceSource {
         ...common,
         info: {
           formula: 'cpus x (idle + (max - idle) x utilisation)',
-          cpus: String(this.previousCpuTimes?.cpuCount ?? 'unknown'),
+          cpus: String(this.#previousCpuTimes?.cpuCount ?? 'unknown'),
           idleWattsPerCpu: String(idleWattsPerCpu),
           maxWattsPerCpu: String(maxWattsPerCpu),
           utilisationFrom: from,
         },
       });
     }
-    if (this.classes.includes('memory')) {
-      const { bytes, from } = await this.memorySize();
-      this.memoryBytes = bytes;
+    if (this.#classes.includes('memory')) {
+      const { bytes, from } = await this.#memorySize();
+      this.#memoryBytes = bytes;
       devices.push({
         id: ESTIMATOR_MEMORY_ID,
         type: 'memory',
         name: 'estimated memory',
         ...common,
-        info: { formula: 'GiB x W/GiB', memoryBytes: String(bytes), wattsPerGib: String(this.coefficients.wattsPerGib), sizeFrom: from },
+        info: { formula: 'GiB x W/GiB', memoryBytes: String(bytes), wattsPerGib: String(this.#coefficients.wattsPerGib), sizeFrom: from },
       });
     }
     return { devices, problems: [] };
@@ -158,14 +158,14 @@ export class EstimatorSource implements DeviceSource {
 
   /** Hardware measures this class now (found by rediscovery): its device is no longer read. */
   stopEstimating(deviceClass: EstimatedClass): void {
-    this.classes = this.classes.filter((estimated) => estimated !== deviceClass);
-    if (deviceClass === 'cpu') this.readCpuTimes = undefined;
+    this.#classes = this.#classes.filter((estimated) => estimated !== deviceClass);
+    if (deviceClass === 'cpu') this.#readCpuTimes = undefined;
   }
 
-  private async chooseCpuTimes(): Promise<{ read: () => Promise<CpuTimes>; from: string }> {
-    if (this.injectedCpuTimes) return { read: this.injectedCpuTimes, from: 'injected' };
-    const statPath = hostPath(this.hostRoot, 'proc/stat');
-    const fromHostRoot = async () => parseProcStat(await this.reader(statPath));
+  async #chooseCpuTimes(): Promise<{ read: () => Promise<CpuTimes>; from: string }> {
+    if (this.#injectedCpuTimes) return { read: this.#injectedCpuTimes, from: 'injected' };
+    const statPath = hostPath(this.#hostRoot, 'proc/stat');
+    const fromHostRoot = async () => parseProcStat(await this.#reader(statPath));
     try {
       await fromHostRoot();
       return { read: fromHostRoot, from: statPath };
@@ -174,10 +174,10 @@ export class EstimatorSource implements DeviceSource {
     }
   }
 
-  private async memorySize(): Promise<{ bytes: number; from: string }> {
-    const meminfoPath = hostPath(this.hostRoot, 'proc/meminfo');
-    const fromHostRoot = async () => parseMemTotalBytes(await this.reader(meminfoPath));
-    const [read, from] = this.injectedMemoryBytes ? [this.injectedMemoryBytes, 'injected'] : [fromHostRoot, meminfoPath];
+  async #memorySize(): Promise<{ bytes: number; from: string }> {
+    const meminfoPath = hostPath(this.#hostRoot, 'proc/meminfo');
+    const fromHostRoot = async () => parseMemTotalBytes(await this.#reader(meminfoPath));
+    const [read, from] = this.#injectedMemoryBytes ? [this.#injectedMemoryBytes, 'injected'] : [fromHostRoot, meminfoPath];
     try {
       return { bytes: await read(), from };
     } catch {
@@ -188,23 +188,23 @@ export class EstimatorSource implements DeviceSource {
   async read(nowMs: number): Promise<SampleResult> {
     const readings: PowerReading[] = [];
     const failures: DeviceFailure[] = [];
-    if (this.readCpuTimes) {
+    if (this.#readCpuTimes) {
       try {
-        readings.push({ kind: 'power', deviceId: ESTIMATOR_CPU_ID, timeMs: nowMs, watts: await this.cpuWatts(this.readCpuTimes) });
+        readings.push({ kind: 'power', deviceId: ESTIMATOR_CPU_ID, timeMs: nowMs, watts: await this.#cpuWatts(this.#readCpuTimes) });
       } catch (error) {
-        failures.push({ deviceId: ESTIMATOR_CPU_ID, ...classifyReadError(error, hostPath(this.hostRoot, 'proc/stat'), 'make the host /proc readable at --host-root') });
+        failures.push({ deviceId: ESTIMATOR_CPU_ID, ...classifyReadError(error, hostPath(this.#hostRoot, 'proc/stat'), 'make the host /proc readable at --host-root') });
       }
     }
-    if (this.classes.includes('memory')) {
-      readings.push({ kind: 'power', deviceId: ESTIMATOR_MEMORY_ID, timeMs: nowMs, watts: estimateMemoryWatts(this.memoryBytes, this.coefficients) });
+    if (this.#classes.includes('memory')) {
+      readings.push({ kind: 'power', deviceId: ESTIMATOR_MEMORY_ID, timeMs: nowMs, watts: estimateMemoryWatts(this.#memoryBytes, this.#coefficients) });
     }
     return { readings, failures };
   }
 
-  private async cpuWatts(readCpuTimes: () => Promise<CpuTimes>): Promise<number> {
+  async #cpuWatts(readCpuTimes: () => Promise<CpuTimes>): Promise<number> {
     const times = await readCpuTimes();
-    if (this.previousCpuTimes) this.lastUtilisation = utilisationBetween(this.previousCpuTimes, times) ?? this.lastUtilisation;
-    this.previousCpuTimes = times;
-    return estimateCpuWatts(times.cpuCount, this.lastUtilisation, this.coefficients);
+    if (this.#previousCpuTimes) this.#lastUtilisation = utilisationBetween(this.#previousCpuTimes, times) ?? this.#lastUtilisation;
+    this.#previousCpuTimes = times;
+    return estimateCpuWatts(times.cpuCount, this.#lastUtilisation, this.#coefficients);
   }
 }

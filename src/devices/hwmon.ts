@@ -83,12 +83,12 @@ export class HwmonSource extends SysfsSource<Sensor> implements DeviceSource {
         this.logger?.debug({ chip: chipDir }, `hwmon chip ${chipName} left to its own source`);
         continue;
       }
-      const files = await this.sensorFiles(chipPath, problems);
+      const files = await this.#sensorFiles(chipPath, problems);
       if (files.length === 0) continue;
       // The device link's target names the hardware (`ACPI000D:00`, `1-0040`) and survives reboots; hwmonN does not.
       const where = await realpath(`${chipPath}/device`).then(basename, () => chipDir);
       for (const group of pairSensors(files)) {
-        const { device, sensor } = await this.describe(chipName, where, chipDir, group);
+        const { device, sensor } = await this.#describe(chipName, where, chipDir, group);
         devices.push(device);
         sensors.push(sensor);
       }
@@ -98,7 +98,7 @@ export class HwmonSource extends SysfsSource<Sensor> implements DeviceSource {
   }
 
   /** The chip's readable power and energy files; an unreadable one is left out and reported. */
-  private async sensorFiles(chipPath: string, problems: SourceProblem[]): Promise<SensorFile[]> {
+  async #sensorFiles(chipPath: string, problems: SourceProblem[]): Promise<SensorFile[]> {
     const byKey = new Map<string, SensorFile>();
     const entries = (await readdir(chipPath).catch(() => [] as string[])).sort(naturalOrder);
     for (const entry of entries) {
@@ -123,7 +123,7 @@ export class HwmonSource extends SysfsSource<Sensor> implements DeviceSource {
     return [...byKey.values()];
   }
 
-  private async describe(chipName: string, where: string, chipDir: string, group: SensorGroup): Promise<{ device: Device; sensor: Sensor }> {
+  async #describe(chipName: string, where: string, chipDir: string, group: SensorGroup): Promise<{ device: Device; sensor: Sensor }> {
     const primary = group.energy ?? group.power!;
     const chip = chipKind(chipName);
     const sensorName = `${primary.kind}${primary.index}`;

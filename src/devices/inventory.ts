@@ -59,7 +59,7 @@ export function assumedInventory(reason: string): HardwareInventory {
 let cached: Promise<HardwareInventory> | undefined;
 
 /** Reads the machine's inventory once; later calls get the same answer. */
-export function readInventory(): Promise<HardwareInventory> {
+function readInventory(): Promise<HardwareInventory> {
   cached ??= (async () => {
     try {
       const si = await import('systeminformation');

@@ -28,7 +28,7 @@ export class NvmlError extends Error {
 /** An opaque nvmlDevice_t (koffi 3 represents pointers as BigInt). */
 export type NvmlDeviceHandle = bigint;
 
-export interface NvmlProcess {
+interface NvmlProcess {
   pid: number;
   /** Absent when the driver reports NVML_VALUE_NOT_AVAILABLE. */
   usedMemoryBytes?: number;

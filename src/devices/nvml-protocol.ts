@@ -3,7 +3,7 @@
 // that when one call hangs, the boards already read are still there to collect at the deadline.
 
 /** Most boards one worker serves; NVML nodes carry at most 16 today. */
-export const MAX_BOARDS = 128;
+const MAX_BOARDS = 128;
 
 export interface OpenRequest {
   type: 'open';
@@ -18,16 +18,16 @@ export interface KnownBoard {
   uuid: string;
   energySupported: boolean;
 }
-export interface SampleRequest {
+interface SampleRequest {
   type: 'sample';
   /** Slots to read, in order. */
   slots: number[];
 }
-export interface ProcessesRequest {
+interface ProcessesRequest {
   type: 'processes';
   slots: number[];
 }
-export interface CloseRequest {
+interface CloseRequest {
   type: 'close';
 }
 export type WorkerRequest = OpenRequest | SampleRequest | ProcessesRequest | CloseRequest;
@@ -96,51 +96,51 @@ export interface SlotSample {
 
 export class SharedSample {
   readonly buffer: SharedArrayBuffer;
-  private readonly ints: Int32Array;
-  private readonly floats: Float64Array;
+  readonly #ints: Int32Array;
+  readonly #floats: Float64Array;
 
-  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(SharedSample.bytes())) {
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(SharedSample.#bytes())) {
     this.buffer = buffer;
     const intBytes = (HEADER_INTS + MAX_BOARDS * SLOT_INTS) * 4;
     const floatOffset = Math.ceil(intBytes / 8) * 8;
-    this.ints = new Int32Array(buffer, 0, HEADER_INTS + MAX_BOARDS * SLOT_INTS);
-    this.floats = new Float64Array(buffer, floatOffset, MAX_BOARDS * SLOT_FLOATS);
+    this.#ints = new Int32Array(buffer, 0, HEADER_INTS + MAX_BOARDS * SLOT_INTS);
+    this.#floats = new Float64Array(buffer, floatOffset, MAX_BOARDS * SLOT_FLOATS);
   }
 
-  private static bytes(): number {
+  static #bytes(): number {
     return Math.ceil(((HEADER_INTS + MAX_BOARDS * SLOT_INTS) * 4) / 8) * 8 + MAX_BOARDS * SLOT_FLOATS * 8;
   }
 
   /** Worker: about to call NVML for `slot` while serving request `id`. */
   begin(id: number, slot: number): void {
-    Atomics.store(this.ints, PROGRESS_SLOT, slot);
-    Atomics.store(this.ints, PROGRESS_ID, id);
+    Atomics.store(this.#ints, PROGRESS_SLOT, slot);
+    Atomics.store(this.#ints, PROGRESS_ID, id);
   }
 
   /** Worker: publishes one slot; the id is stored last so a reader never sees half a sample. */
   write(id: number, slot: number, sample: SlotSample): void {
     const intBase = HEADER_INTS + slot * SLOT_INTS;
-    this.floats[slot * SLOT_FLOATS] = sample.energyMillijoules;
-    this.floats[slot * SLOT_FLOATS + 1] = sample.powerMilliwatts;
-    Atomics.store(this.ints, intBase + 1, sample.energyCode);
-    Atomics.store(this.ints, intBase + 2, sample.powerCode);
-    Atomics.store(this.ints, intBase, id);
+    this.#floats[slot * SLOT_FLOATS] = sample.energyMillijoules;
+    this.#floats[slot * SLOT_FLOATS + 1] = sample.powerMilliwatts;
+    Atomics.store(this.#ints, intBase + 1, sample.energyCode);
+    Atomics.store(this.#ints, intBase + 2, sample.powerCode);
+    Atomics.store(this.#ints, intBase, id);
   }
 
   /** Main: the slot's sample for request `id`, or undefined when the worker has not reached it. */
   read(id: number, slot: number): SlotSample | undefined {
     const intBase = HEADER_INTS + slot * SLOT_INTS;
-    if (Atomics.load(this.ints, intBase) !== id) return undefined;
+    if (Atomics.load(this.#ints, intBase) !== id) return undefined;
     return {
-      energyCode: Atomics.load(this.ints, intBase + 1),
-      powerCode: Atomics.load(this.ints, intBase + 2),
-      energyMillijoules: this.floats[slot * SLOT_FLOATS]!,
-      powerMilliwatts: this.floats[slot * SLOT_FLOATS + 1]!,
+      energyCode: Atomics.load(this.#ints, intBase + 1),
+      powerCode: Atomics.load(this.#ints, intBase + 2),
+      energyMillijoules: this.#floats[slot * SLOT_FLOATS]!,
+      powerMilliwatts: this.#floats[slot * SLOT_FLOATS + 1]!,
     };
   }
 
   /** Main: the slot the worker is stuck on while serving request `id`, if it got that far. */
   stuckOn(id: number): number | undefined {
-    return Atomics.load(this.ints, PROGRESS_ID) === id ? Atomics.load(this.ints, PROGRESS_SLOT) : undefined;
+    return Atomics.load(this.#ints, PROGRESS_ID) === id ? Atomics.load(this.#ints, PROGRESS_SLOT) : undefined;
   }
 }

@@ -17,47 +17,47 @@ const sourceBootstrap = () => `import(${JSON.stringify(import.meta.resolve('tsx/
 
 export class NvmlWorker {
   readonly sample = new SharedSample();
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, (reply: unknown) => void>();
-  private nextId = 1;
-  private exited = false;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, (reply: unknown) => void>();
+  #nextId = 1;
+  #exited = false;
   /** Why the thread died on its own (a crash in the worker's JavaScript), if it did. */
   failure: Error | undefined;
 
   constructor() {
     const workerData = { sampleBuffer: this.sample.buffer };
-    this.worker = FROM_SOURCE ? new Worker(sourceBootstrap(), { eval: true, workerData }) : new Worker(WORKER_URL, { workerData });
+    this.#worker = FROM_SOURCE ? new Worker(sourceBootstrap(), { eval: true, workerData }) : new Worker(WORKER_URL, { workerData });
     // A detached or idle worker must not keep the process alive.
-    this.worker.unref();
-    this.worker.on('message', (message: { id: number }) => this.pending.get(message.id)?.(message));
-    this.worker.on('error', (error) => {
+    this.#worker.unref();
+    this.#worker.on('message', (message: { id: number }) => this.#pending.get(message.id)?.(message));
+    this.#worker.on('error', (error) => {
       this.failure = error;
       this.terminate();
     });
-    this.worker.on('exit', () => this.terminate());
+    this.#worker.on('exit', () => this.terminate());
   }
 
   /** Sends one request; the answer has no reply when `deadlineMs` (performance.now() clock) passed first. */
   request<R>(request: WorkerRequest, deadlineMs: number): Promise<Answer<R>> {
-    const id = this.nextId++;
-    if (this.exited) return Promise.resolve({ id });
+    const id = this.#nextId++;
+    if (this.#exited) return Promise.resolve({ id });
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(undefined), Math.max(0, deadlineMs - performance.now()));
       const finish = (reply: unknown): void => {
         clearTimeout(timer);
-        this.pending.delete(id);
+        this.#pending.delete(id);
         resolve(reply === undefined ? { id } : { id, reply: reply as R });
       };
-      this.pending.set(id, finish);
-      this.worker.postMessage({ id, ...request } satisfies Envelope<WorkerRequest>);
+      this.#pending.set(id, finish);
+      this.#worker.postMessage({ id, ...request } satisfies Envelope<WorkerRequest>);
     });
   }
 
   /** Answers every pending request as timed out and lets the thread go. */
   terminate(): void {
-    if (this.exited) return;
-    this.exited = true;
-    for (const finish of [...this.pending.values()]) finish(undefined);
-    void this.worker.terminate();
+    if (this.#exited) return;
+    this.#exited = true;
+    for (const finish of [...this.#pending.values()]) finish(undefined);
+    void this.#worker.terminate();
   }
 }

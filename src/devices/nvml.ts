@@ -91,32 +91,34 @@ type Opened = { worker: NvmlWorker; reply: Extract<OpenReply, { ok: true }> } | 
 
 export class NvmlSource implements DeviceSource, GpuPartitions {
   readonly name = 'nvml';
-  private readonly backoff: NvmlBackoff;
-  private boards: Board[] = [];
-  private errorTexts: ErrorTexts = {};
-  private worker: NvmlWorker | undefined;
-  private starting: Promise<NvmlWorker | undefined> | undefined;
-  private workerFailures = 0;
-  private workerRetryAtMs = 0;
-  private workerProblem: Problem | undefined;
+  readonly #backoff: NvmlBackoff;
+  #boards: Board[] = [];
+  #errorTexts: ErrorTexts = {};
+  #worker: NvmlWorker | undefined;
+  #starting: Promise<NvmlWorker | undefined> | undefined;
+  #workerFailures = 0;
+  #workerRetryAtMs = 0;
+  #workerProblem: Problem | undefined;
   /** The latest tick's clock, for backoff decisions made outside read(). */
-  private clockMs = 0;
-  private readonly loggedProcessErrors = new Set<string>();
+  #clockMs = 0;
+  readonly #loggedProcessErrors = new Set<string>();
+  readonly #options: NvmlSourceOptions;
 
-  constructor(private readonly options: NvmlSourceOptions) {
-    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+  constructor(options: NvmlSourceOptions) {
+    this.#options = options;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
   }
 
   async discover(): Promise<Discovery> {
     await this.close();
-    const opened = await this.open();
+    const opened = await this.#open();
     if ('problem' in opened) {
       return { devices: [], problems: [{ source: this.name, message: opened.problem.message, fix: opened.problem.fix }] };
     }
     const { worker, reply } = opened;
-    this.worker = worker;
-    this.errorTexts = reply.errorTexts;
-    this.boards = reply.boards.map((info) => ({
+    this.#worker = worker;
+    this.#errorTexts = reply.errorTexts;
+    this.#boards = reply.boards.map((info) => ({
       device: {
         id: info.uuid,
         type: 'gpu',
@@ -130,7 +132,7 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
           index: String(info.index),
           migMode: info.migEnabled ? 'enabled' : 'disabled',
           ...(info.migEnabled ? { migInstances: info.migInstanceUuids.join(',') } : {}),
-          library: this.options.libraryPath,
+          library: this.#options.libraryPath,
         },
       },
       slot: info.slot,
@@ -143,25 +145,25 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
       message: board.index < 0 ? board.message : `GPU ${board.index} skipped: ${board.message}`,
       fix: FIXES[errorTypeOf(board.code)]!,
     }));
-    return { devices: this.boards.map((board) => board.device), problems };
+    return { devices: this.#boards.map((board) => board.device), problems };
   }
 
   async read(nowMs: number): Promise<SampleResult> {
-    this.clockMs = nowMs;
+    this.#clockMs = nowMs;
     const result: SampleResult = { readings: [], failures: [] };
-    const deadlineMs = performance.now() + this.options.timeoutMs;
+    const deadlineMs = performance.now() + this.#options.timeoutMs;
     const due: Board[] = [];
-    for (const board of this.boards) {
+    for (const board of this.#boards) {
       if (board.retryAtMs <= nowMs) due.push(board);
-      else result.failures.push(this.waiting(board));
+      else result.failures.push(this.#waiting(board));
     }
     if (due.length === 0) return result;
     // Boards being retried go last: if one hangs again, the healthy ones have been read already.
     due.sort((a, b) => Number(a.failures > 0) - Number(b.failures > 0));
 
-    const worker = await this.readyWorker(nowMs, deadlineMs);
+    const worker = await this.#readyWorker(nowMs, deadlineMs);
     if (!worker) {
-      const problem = this.workerProblem ?? this.timeoutProblem('the NVML worker is still starting');
+      const problem = this.#workerProblem ?? this.#timeoutProblem('the NVML worker is still starting');
       for (const board of due) result.failures.push({ deviceId: board.device.id, ...problem });
       return result;
     }
@@ -170,41 +172,41 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     const stuckId = due.find((board) => board.slot === stuckSlot)?.device.id;
     for (const board of due) {
       const sample = worker.sample.read(answer.id, board.slot);
-      if (sample) this.collect(board, sample, nowMs, result);
+      if (sample) this.#collect(board, sample, nowMs, result);
       else if (board.slot === stuckSlot) {
-        const problem = this.timeoutProblem(`NVML did not answer for this board within ${this.options.timeoutMs}ms`);
-        result.failures.push(this.fail(board, nowMs, problem));
+        const problem = this.#timeoutProblem(`NVML did not answer for this board within ${this.#options.timeoutMs}ms`);
+        result.failures.push(this.#fail(board, nowMs, problem));
       } else {
         const cause = stuckId ? `NVML was still blocked on ${stuckId}` : 'the NVML worker did not answer';
-        result.failures.push({ deviceId: board.device.id, ...this.timeoutProblem(`not read this tick: ${cause}`) });
+        result.failures.push({ deviceId: board.device.id, ...this.#timeoutProblem(`not read this tick: ${cause}`) });
       }
     }
-    if (answer.reply) this.workerFailures = 0;
-    else this.abandonWorker(nowMs, worker);
+    if (answer.reply) this.#workerFailures = 0;
+    else this.#abandonWorker(nowMs, worker);
     return result;
   }
 
   async processes(): Promise<DeviceProcess[]> {
-    const worker = this.worker;
-    const due = this.boards.filter((board) => board.failures === 0);
+    const worker = this.#worker;
+    const due = this.#boards.filter((board) => board.failures === 0);
     if (!worker || due.length === 0) return [];
     const slots = due.map((board) => board.slot);
     const answer = await worker.request<ProcessesReply>(
       { type: 'processes', slots },
-      performance.now() + this.options.timeoutMs,
+      performance.now() + this.#options.timeoutMs,
     );
     if (!answer.reply) {
       const stuck = due.find((board) => board.slot === worker.sample.stuckOn(answer.id));
-      const timeout = this.timeoutProblem(`listing processes did not answer within ${this.options.timeoutMs}ms`);
-      if (stuck) this.fail(stuck, this.clockMs, timeout);
-      this.abandonWorker(this.clockMs, worker);
+      const timeout = this.#timeoutProblem(`listing processes did not answer within ${this.#options.timeoutMs}ms`);
+      if (stuck) this.#fail(stuck, this.#clockMs, timeout);
+      this.#abandonWorker(this.#clockMs, worker);
       return [];
     }
     const processes: DeviceProcess[] = [];
     for (const list of answer.reply.lists) {
       const board = due.find((candidate) => candidate.slot === list.slot)!;
       if ('error' in list) {
-        this.noteProcessError(board, list.error);
+        this.#noteProcessError(board, list.error);
         continue;
       }
       for (const { pid, usedMemoryBytes } of list.processes) {
@@ -216,25 +218,25 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
 
   /** The board of a device the kubelet allocated: a board UUID, a replica of one, or a MIG instance found at discovery. */
   placeAllocation(deviceId: string, resourceName: string): GpuPlacement | undefined {
-    const migParent = (uuid: string) => this.boards.find((board) => board.migInstanceUuids.includes(uuid))?.device.id;
+    const migParent = (uuid: string) => this.#boards.find((board) => board.migInstanceUuids.includes(uuid))?.device.id;
     const placement = nvidiaPlacement(deviceId, resourceName, migParent);
-    return placement && this.boards.some((board) => board.device.id === placement.boardId) ? placement : undefined;
+    return placement && this.#boards.some((board) => board.device.id === placement.boardId) ? placement : undefined;
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    this.boards = [];
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#boards = [];
     if (!worker) return;
-    const { reply } = await worker.request({ type: 'close' }, performance.now() + this.options.timeoutMs);
+    const { reply } = await worker.request({ type: 'close' }, performance.now() + this.#options.timeoutMs);
     worker.terminate();
     // A driver stuck in nvmlShutdown cannot be interrupted: the thread is detached, and the caller hears of it.
-    if (reply === undefined && worker.failure === undefined) throw new Error(`nvmlShutdown did not return within ${this.options.timeoutMs} ms (deviceTimeout); the NVML worker thread was detached`);
+    if (reply === undefined && worker.failure === undefined) throw new Error(`nvmlShutdown did not return within ${this.#options.timeoutMs} ms (deviceTimeout); the NVML worker thread was detached`);
   }
 
-  private async open(known?: KnownBoard[]): Promise<Opened> {
+  async #open(known?: KnownBoard[]): Promise<Opened> {
     const worker = new NvmlWorker();
-    const request = { type: 'open' as const, libraryPath: this.options.libraryPath, ...(known ? { known } : {}) };
+    const request = { type: 'open' as const, libraryPath: this.#options.libraryPath, ...(known ? { known } : {}) };
     const { reply } = await worker.request<OpenReply>(request, performance.now() + OPEN_TIMEOUT_MS);
     if (reply?.ok) return { worker, reply };
     worker.terminate();
@@ -242,10 +244,10 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
       const cause = worker.failure
         ? `the NVML worker failed: ${worker.failure.message}`
         : `nvmlInit_v2 did not answer within ${OPEN_TIMEOUT_MS}ms`;
-      return { problem: this.timeoutProblem(cause) };
+      return { problem: this.#timeoutProblem(cause) };
     }
     if (reply.stage === 'load') {
-      const message = `NVML library '${this.options.libraryPath}' could not be loaded: ${reply.error.message}`;
+      const message = `NVML library '${this.#options.libraryPath}' could not be loaded: ${reply.error.message}`;
       return { problem: { errorType: 'library_missing', message, fix: LIBRARY_FIX } };
     }
     const errorType = errorTypeOf(reply.error.code);
@@ -253,56 +255,56 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
   }
 
   /** The live worker, or a respawned one if it comes up before the deadline. */
-  private async readyWorker(nowMs: number, deadlineMs: number): Promise<NvmlWorker | undefined> {
-    if (this.worker) return this.worker;
-    if (!this.starting) {
-      if (nowMs < this.workerRetryAtMs) return undefined;
-      this.starting = this.respawn(nowMs).finally(() => (this.starting = undefined));
+  async #readyWorker(nowMs: number, deadlineMs: number): Promise<NvmlWorker | undefined> {
+    if (this.#worker) return this.#worker;
+    if (!this.#starting) {
+      if (nowMs < this.#workerRetryAtMs) return undefined;
+      this.#starting = this.#respawn(nowMs).finally(() => (this.#starting = undefined));
     }
-    return beforeDeadline(this.starting, deadlineMs);
+    return beforeDeadline(this.#starting, deadlineMs);
   }
 
-  private async respawn(nowMs: number): Promise<NvmlWorker | undefined> {
+  async #respawn(nowMs: number): Promise<NvmlWorker | undefined> {
     const known: KnownBoard[] = [];
-    for (const board of this.boards) known[board.slot] = { uuid: board.device.id, energySupported: board.device.method === 'counter' };
-    const opened = await this.open(known);
+    for (const board of this.#boards) known[board.slot] = { uuid: board.device.id, energySupported: board.device.method === 'counter' };
+    const opened = await this.#open(known);
     if ('problem' in opened) {
-      this.workerProblem = opened.problem;
-      this.workerFailures++;
-      this.workerRetryAtMs = nowMs + this.delayMs(this.workerFailures);
+      this.#workerProblem = opened.problem;
+      this.#workerFailures++;
+      this.#workerRetryAtMs = nowMs + this.#delayMs(this.#workerFailures);
       // Every board reports this problem as its failure; the pipeline logs it.
-      this.options.logger.debug({ source: this.name }, `NVML restart failed: ${opened.problem.message}`);
+      this.#options.logger.debug({ source: this.name }, `NVML restart failed: ${opened.problem.message}`);
       return undefined;
     }
     // Closed while the worker was starting.
-    if (this.boards.length === 0) {
+    if (this.#boards.length === 0) {
       opened.worker.terminate();
       return undefined;
     }
-    this.workerProblem = undefined;
-    this.errorTexts = opened.reply.errorTexts;
-    this.worker = opened.worker;
+    this.#workerProblem = undefined;
+    this.#errorTexts = opened.reply.errorTexts;
+    this.#worker = opened.worker;
     return opened.worker;
   }
 
   /** Lets a worker stuck in a driver call go; the next tick starts another (spaced out if this repeats). */
-  private abandonWorker(nowMs: number, worker: NvmlWorker): void {
+  #abandonWorker(nowMs: number, worker: NvmlWorker): void {
     worker.terminate();
-    if (this.worker === worker) this.worker = undefined;
-    this.workerFailures++;
-    this.workerRetryAtMs = nowMs + (this.workerFailures > 1 ? this.delayMs(this.workerFailures - 1) : 0);
-    this.options.logger.debug({ source: this.name }, `NVML stopped answering within ${this.options.timeoutMs}ms; restarting its worker thread`);
+    if (this.#worker === worker) this.#worker = undefined;
+    this.#workerFailures++;
+    this.#workerRetryAtMs = nowMs + (this.#workerFailures > 1 ? this.#delayMs(this.#workerFailures - 1) : 0);
+    this.#options.logger.debug({ source: this.name }, `NVML stopped answering within ${this.#options.timeoutMs}ms; restarting its worker thread`);
   }
 
-  private collect(board: Board, sample: SlotSample, nowMs: number, result: SampleResult): void {
+  #collect(board: Board, sample: SlotSample, nowMs: number, result: SampleResult): void {
     const counter = board.device.method === 'counter';
     const code = counter ? sample.energyCode : sample.powerCode;
     if (code !== NVML_RETURN.SUCCESS) {
       const call = counter ? 'nvmlDeviceGetTotalEnergyConsumption' : 'nvmlDeviceGetPowerUsage';
-      result.failures.push(this.fail(board, nowMs, this.nvmlProblem(call, code)));
+      result.failures.push(this.#fail(board, nowMs, this.#nvmlProblem(call, code)));
       return;
     }
-    this.recover(board);
+    this.#recover(board);
     const deviceId = board.device.id;
     const watts = sample.powerCode === NVML_RETURN.SUCCESS ? sample.powerMilliwatts / 1000 : undefined;
     if (!counter) {
@@ -319,47 +321,47 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     });
   }
 
-  private fail(board: Board, nowMs: number, problem: Problem): DeviceFailure {
+  #fail(board: Board, nowMs: number, problem: Problem): DeviceFailure {
     const failure: DeviceFailure = { deviceId: board.device.id, ...problem };
     board.failures++;
-    board.retryAtMs = nowMs + this.delayMs(board.failures);
+    board.retryAtMs = nowMs + this.#delayMs(board.failures);
     board.lastFailure = failure;
     return failure;
   }
 
-  private recover(board: Board): void {
+  #recover(board: Board): void {
     board.failures = 0;
     board.retryAtMs = 0;
     delete board.lastFailure;
   }
 
   /** A board skipped while it backs off is still reported, with its retry time, so its status stays failed but no read is counted. */
-  private waiting(board: Board): DeviceFailure {
+  #waiting(board: Board): DeviceFailure {
     return { ...board.lastFailure!, retryAtMs: board.retryAtMs };
   }
 
-  private noteProcessError(board: Board, error: CallError): void {
+  #noteProcessError(board: Board, error: CallError): void {
     const key = `${board.device.id}:${error.code}`;
-    if (this.loggedProcessErrors.has(key)) return;
-    this.loggedProcessErrors.add(key);
-    this.options.logger.warn(
+    if (this.#loggedProcessErrors.has(key)) return;
+    this.#loggedProcessErrors.add(key);
+    this.#options.logger.warn(
       { source: this.name, deviceId: board.device.id },
       `GPU ${board.device.id}: cannot list its processes: ${error.message}`,
     );
   }
 
-  private nvmlProblem(call: string, code: number): Problem {
+  #nvmlProblem(call: string, code: number): Problem {
     const errorType = errorTypeOf(code);
-    const text = this.errorTexts[code] ?? `NVML error ${code}`;
+    const text = this.#errorTexts[code] ?? `NVML error ${code}`;
     return { errorType, message: `${call}: ${text}`, fix: FIXES[errorType]! };
   }
 
-  private timeoutProblem(message: string): Problem {
+  #timeoutProblem(message: string): Problem {
     return { errorType: 'timeout', message, fix: FIXES.timeout! };
   }
 
-  private delayMs(failures: number): number {
-    return Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (failures - 1));
+  #delayMs(failures: number): number {
+    return Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** (failures - 1));
   }
 }
 

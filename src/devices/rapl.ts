@@ -45,7 +45,7 @@ function zoneRole(name: string): ZoneRole {
 const CPU_VENDORS: Record<string, string> = { GenuineIntel: 'intel', AuthenticAMD: 'amd', HygonGenuine: 'hygon' };
 
 /** `vendor_id` of the first CPU in `<hostRoot>/proc/cpuinfo`, as a lower-case vendor; `unknown` when absent. */
-export async function readCpuVendor(hostRoot: string, reader: FileReader = readTextFile): Promise<string> {
+async function readCpuVendor(hostRoot: string, reader: FileReader = readTextFile): Promise<string> {
   const cpuinfo = await reader(hostPath(hostRoot, 'proc/cpuinfo')).catch(() => '');
   const vendorId = /^vendor_id\s*:\s*(\S+)/m.exec(cpuinfo)?.[1];
   return vendorId === undefined ? 'unknown' : (CPU_VENDORS[vendorId] ?? vendorId.toLowerCase());
@@ -92,11 +92,11 @@ export class RaplSource extends SysfsSource<Zone> implements DeviceSource {
       return { devices: [], problems };
     }
 
-    const named = await this.readZoneNames(zoneDirs, problems);
+    const named = await this.#readZoneNames(zoneDirs, problems);
     const ids = assignZoneIds(named);
     const found: ZoneFound[] = [];
     for (const zone of named) {
-      const inspected = await this.inspectZone(zone, problems);
+      const inspected = await this.#inspectZone(zone, problems);
       if (inspected) found.push(inspected);
     }
     const vendor = found.length > 0 ? await readCpuVendor(this.hostRoot, this.reader) : 'unknown';
@@ -126,7 +126,7 @@ export class RaplSource extends SysfsSource<Zone> implements DeviceSource {
   }
 
   /** Names are world-readable and decide the ids, so every zone is named before any counter is tried. */
-  private async readZoneNames(zoneDirs: string[], problems: SourceProblem[]): Promise<NamedZone[]> {
+  async #readZoneNames(zoneDirs: string[], problems: SourceProblem[]): Promise<NamedZone[]> {
     const named: NamedZone[] = [];
     for (const dirName of zoneDirs) {
       const namePath = hostPath(this.hostRoot, `${POWERCAP_DIR}/${dirName}/name`);
@@ -149,7 +149,7 @@ export class RaplSource extends SysfsSource<Zone> implements DeviceSource {
    * Reads a zone's range, first counter value and limit. A zone whose counter cannot be read now
    * is left out (its class falls back to the estimator) and reported once as a problem.
    */
-  private async inspectZone(zone: NamedZone, problems: SourceProblem[]): Promise<ZoneFound | undefined> {
+  async #inspectZone(zone: NamedZone, problems: SourceProblem[]): Promise<ZoneFound | undefined> {
     const zoneDir = hostPath(this.hostRoot, `${POWERCAP_DIR}/${zone.dirName}`);
     const energyPath = `${zoneDir}/energy_uj`;
     let path = `${zoneDir}/max_energy_range_uj`;

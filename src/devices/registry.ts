@@ -22,9 +22,9 @@ export function createDeviceSources(config: DeviceSourcesConfig, logger: Logger,
   const { hostRoot } = config;
   const { reader } = overrides;
   return [
-    new RaplSource({ hostRoot, reader, logger: logger.child({ source: 'rapl' }) }),
-    new HwmonSource({ hostRoot, reader, logger: logger.child({ source: 'hwmon' }) }),
-    new NvmlSource({ libraryPath: config.nvmlLibrary, timeoutMs: config.deviceTimeout, logger: logger.child({ source: 'nvml' }) }),
+    new RaplSource({ hostRoot, reader, logger: logger.child({ component: 'rapl' }) }),
+    new HwmonSource({ hostRoot, reader, logger: logger.child({ component: 'hwmon' }) }),
+    new NvmlSource({ libraryPath: config.nvmlLibrary, timeoutMs: config.deviceTimeout, logger: logger.child({ component: 'nvml' }) }),
     new AmdGpuSource({ hostRoot, reader }),
   ];
 }

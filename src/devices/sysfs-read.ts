@@ -25,7 +25,7 @@ export interface ReadProblem {
 }
 
 /** Raised for a file that was read but does not hold what it should (an empty or non-numeric counter). */
-export class InvalidValueError extends Error {}
+class InvalidValueError extends Error {}
 
 /**
  * Turns a read error into a low-cardinality error type and a message naming the file.

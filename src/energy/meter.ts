@@ -19,7 +19,7 @@ export interface DeviceEnergy {
   lastReadingMs: number;
 }
 
-export type MeterEvent = CounterEvent | 'gap';
+type MeterEvent = CounterEvent | 'gap';
 
 /** What one reading did: the interval it closed (none for a baseline, a gap or a glitch) and anything unusual. */
 export interface MeterStep {

@@ -24,18 +24,18 @@ export interface AnalysisContext {
 
 type Totals = Record<WindowTotalKey, PromSample[]>;
 
-function valueOf(sample: PromSample): number {
+function lastValue(sample: PromSample): number {
   const point = sample.points[sample.points.length - 1];
   return point && Number.isFinite(point[1]) ? point[1] : 0;
 }
 
 function sum(samples: PromSample[], where: (metric: Record<string, string>) => boolean = () => true): number {
-  return samples.filter((s) => where(s.metric)).reduce((total, s) => total + valueOf(s), 0);
+  return samples.filter((s) => where(s.metric)).reduce((total, s) => total + lastValue(s), 0);
 }
 
 function sumBy(samples: PromSample[], key: (metric: Record<string, string>) => string): Map<string, number> {
   const sums = new Map<string, number>();
-  for (const sample of samples) sums.set(key(sample.metric), (sums.get(key(sample.metric)) ?? 0) + valueOf(sample));
+  for (const sample of samples) sums.set(key(sample.metric), (sums.get(key(sample.metric)) ?? 0) + lastValue(sample));
   return sums;
 }
 
@@ -88,14 +88,17 @@ function breakdown(current: Totals, label: string, topN: number): BreakdownRow[]
   const rows = new Map<string, BreakdownRow>();
   const row = (key: string) => {
     let found = rows.get(key);
-    if (!found) rows.set(key, (found = { key, energyKilowattHours: 0, emissionsGrams: 0, cost: {} }));
+    if (!found) {
+      found = { key, energyKilowattHours: 0, emissionsGrams: 0, cost: {} };
+      rows.set(key, found);
+    }
     return found;
   };
-  for (const s of current.mlEnergy) row(workloadKey(s.metric, label)).energyKilowattHours += valueOf(s) / JOULES_PER_KWH;
-  for (const s of current.mlEmissions) row(workloadKey(s.metric, label)).emissionsGrams += valueOf(s);
+  for (const s of current.mlEnergy) row(workloadKey(s.metric, label)).energyKilowattHours += lastValue(s) / JOULES_PER_KWH;
+  for (const s of current.mlEmissions) row(workloadKey(s.metric, label)).emissionsGrams += lastValue(s);
   for (const s of current.mlCost) {
     const cost = row(workloadKey(s.metric, label)).cost;
-    cost[s.metric.currency ?? ''] = (cost[s.metric.currency ?? ''] ?? 0) + valueOf(s);
+    cost[s.metric.currency ?? ''] = (cost[s.metric.currency ?? ''] ?? 0) + lastValue(s);
   }
   const sorted = [...rows.values()].sort((a, b) => b.emissionsGrams - a.emissionsGrams);
   if (sorted.length <= topN) return sorted;

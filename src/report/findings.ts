@@ -20,7 +20,7 @@ export interface Section {
 }
 
 export const METHODOLOGY_PATH = 'docs/methodology.md';
-export const REPORT_DOC_PATH = 'docs/report.md';
+const REPORT_DOC_PATH = 'docs/report.md';
 
 function changeRow(label: string, change: Change, scale: number, digits: number): string[] {
   return [label, formatNumber(change.current * scale, digits), formatNumber(change.previous * scale, digits), formatChange(change.changeRatio)];

@@ -49,7 +49,7 @@ export interface IdleRow {
   share: number;
 }
 
-export interface MethodShare {
+interface MethodShare {
   method: string;
   measured: boolean;
   kilowattHours: number;

@@ -8,7 +8,7 @@ const DAY_SECONDS = 86_400;
 /** Starts whose grams differ by less than this share are a tie: Prometheus and VictoriaMetrics round increases differently (1e-10 relative). */
 const TIE_RELATIVE = 1e-9;
 
-export interface ShiftableJob {
+interface ShiftableJob {
   job: string;
   /** Days (UTC) in the window on which the job ran. */
   days: number;
@@ -18,7 +18,7 @@ export interface ShiftableJob {
   savingGrams: number;
 }
 
-export interface JobRun {
+interface JobRun {
   job: string;
   instance: string;
   start: string;

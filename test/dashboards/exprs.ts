@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 export const DASHBOARD_DIR = join(REPO_ROOT, 'deploy/grafana/dashboards');
-export const RULES_DIR = join(REPO_ROOT, 'deploy/prometheus/rules');
+const RULES_DIR = join(REPO_ROOT, 'deploy/prometheus/rules');
 export const GRAFANA_ALERTING_FILE = join(REPO_ROOT, 'deploy/grafana/alerting/carbon-slo.yaml');
 
 export interface ShippedExpr {
@@ -69,7 +69,7 @@ export function recordedNames(): Set<string> {
 }
 
 /** `label_values(selector, label)` (a Grafana variable query) as PromQL that reads the same series. */
-export function labelValuesAsQuery(query: string): string {
+function labelValuesAsQuery(query: string): string {
   const match = /^label_values\((.*),\s*(\w+)\)$/s.exec(query.trim());
   if (!match) throw new Error(`unsupported variable query: ${query}`);
   return `count by (${match[2]}) (${match[1]})`;

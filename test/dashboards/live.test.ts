@@ -193,7 +193,7 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
 
   it('the next-24-hours panels show the static intensity held flat: 24 offsets at 400 g/kWh, best start now', async () => {
     const forecast = await run(dashboardExprs().find((e) => e.panelTitle === 'Grid intensity forecast, next 24 hours')!.expr);
-    expect(forecast.map((s) => s.metric.forecast_offset).sort((a, b) => parseInt(a!) - parseInt(b!))).toEqual(Array.from({ length: 24 }, (_, i) => `${i + 1}h`));
+    expect(forecast.map((s) => s.metric.forecast_offset).sort((a, b) => Number.parseInt(a!, 10) - Number.parseInt(b!, 10))).toEqual(Array.from({ length: 24 }, (_, i) => `${i + 1}h`));
     expect(new Set(forecast.map((s) => Number(s.value?.[1])))).toEqual(new Set([INTENSITY_G_PER_KWH]));
     const bestStarts = await run(dashboardExprs().find((e) => e.panelTitle === 'Best start in the next 24 hours')!.expr);
     expect(bestStarts.map((s) => [s.metric.forecast_duration, Number(s.value?.[1])]).sort()).toEqual([['1h', 0], ['8h', 0]]);

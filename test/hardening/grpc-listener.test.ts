@@ -126,7 +126,7 @@ describe('gRPC listener limits (in-process ingest server)', () => {
   let ingest: IngestHarness | undefined;
   const open: Socket[] = [];
   afterEach(async () => {
-    open.splice(0).forEach((socket) => socket.destroy());
+    for (const socket of open.splice(0)) socket.destroy();
     await ingest?.close();
     ingest = undefined;
   });

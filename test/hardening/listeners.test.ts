@@ -89,7 +89,7 @@ describe('ingest listener under connection abuse', () => {
     }
     const seconds = (lastCloseMs - startMs) / 1000;
     console.log(JSON.stringify({ silentSockets: SILENT_SOCKETS, closed, lastClosedAfterSeconds: seconds, scrapes: scrapes.length, scrapeP99Ms: percentile(scrapes.map((s) => s.ms), 99) }));
-    sockets.forEach((socket) => socket.destroy());
+    for (const socket of sockets) socket.destroy();
     expect(closed).toBe(SILENT_SOCKETS);
     expect(seconds).toBeLessThan(30);
     expect(scrapes.filter((scrape) => scrape.status !== 200)).toEqual([]);
@@ -125,7 +125,7 @@ describe('ingest listener under connection abuse', () => {
       expect((await timedScrape()).status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    sockets.forEach((socket) => socket.destroy());
+    for (const socket of sockets) socket.destroy();
     const counts = Object.fromEntries([...new Set(answers)].map((line) => [line, answers.filter((other) => other === line).length]));
     const maxResident = Math.max(...residents);
     console.log(JSON.stringify({ stalledBodies: STALLED, answers: counts, allAnsweredAfterSeconds: (Date.now() - startMs) / 1000, baselineRssMiB: baselineResident / MIB, maxRssMiB: maxResident / MIB }));

@@ -35,7 +35,7 @@ function pod(name: string, uid: string, model: string, podIP: string): ApiPod {
 function sampleSum(exposition: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of exposition.split('\n')) {
-    if (line.startsWith(name + '{') && Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
 }

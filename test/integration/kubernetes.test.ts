@@ -115,7 +115,9 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
     });
     packageMicrojoules += step.packageJoules * 1e6;
     fixture.setEnergy(RAPL_ZONE, packageMicrojoules);
-    step.gpuJoules.forEach((joules, index) => (gpuMillijoules[index]! += joules * 1000));
+    step.gpuJoules.forEach((joules, index) => {
+      gpuMillijoules[index]! += joules * 1000;
+    });
     double.script(gpuScript());
   };
 

@@ -20,7 +20,7 @@ const LAG_MS = 4000;
 function sampleSum(exposition: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of exposition.split('\n')) {
-    if (!line.startsWith(name + '{')) continue;
+    if (!line.startsWith(`${name}{`)) continue;
     if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;

@@ -24,7 +24,7 @@ export async function startTestDaemon(flags: Record<string, unknown>, hooks?: Da
 /** The value of one series in Prometheus text exposition, matched by name and label subset. */
 export function sampleValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of exposition.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return undefined;

@@ -19,7 +19,8 @@ const gpus = [];
 for (const line of lines) {
   const match = /^gpu (\d+) (uuid|energy_mj|power_mw) (\S+)$/.exec(line);
   if (!match) continue;
-  const gpu = (gpus[Number(match[1])] ??= { energyMillijoules: 0, powerMilliwatts: 0 });
+  gpus[Number(match[1])] ??= { energyMillijoules: 0, powerMilliwatts: 0 };
+  const gpu = gpus[Number(match[1])];
   if (match[2] === 'uuid') gpu.uuid = match[3];
   if (match[2] === 'energy_mj') gpu.energyMillijoules = Number(match[3]);
   if (match[2] === 'power_mw') gpu.powerMilliwatts = Number(match[3]);
@@ -29,7 +30,7 @@ if (query === 'total_energy_consumption' && format === 'csv') {
   process.stdout.write(`total_energy_consumption [mJ]\n${gpus.map((gpu) => gpu.energyMillijoules).join('\n')}\n`);
 } else if (query === 'uuid,power.draw,total_energy_consumption' && format === 'csv,noheader,nounits') {
   const scale = Number(process.env.FAKE_SMI_POWER_SCALE ?? 1);
-  process.stdout.write(gpus.map((gpu) => `${gpu.uuid}, ${((gpu.powerMilliwatts / 1000) * scale).toFixed(2)}, ${gpu.energyMillijoules}`).join('\n') + '\n');
+  process.stdout.write(`${gpus.map((gpu) => `${gpu.uuid}, ${((gpu.powerMilliwatts / 1000) * scale).toFixed(2)}, ${gpu.energyMillijoules}`).join('\n')}\n`);
   const stepMillijoules = Number(process.env.FAKE_SMI_STEP_MJ ?? 0);
   if (stepMillijoules > 0) {
     const next = lines.map((line) => line.replace(/^gpu (\d+) energy_mj (\d+)$/, (_, index, value) => `gpu ${index} energy_mj ${Number(value) + stepMillijoules * (Number(index) + 1)}`));

@@ -9,7 +9,7 @@ import type { SpanOutcome } from '../../src/ingest/traces-api.ts';
 import { WindowStore } from '../../src/ingest/windows.ts';
 
 /** Records what the ledger would get; spans starting before `truncatedBeforeMs` are answered `truncated`. */
-export class RecordingSink implements ActivitySink {
+class RecordingSink implements ActivitySink {
   readonly activities: Activity[] = [];
   readonly requests: RequestRecord[] = [];
   truncatedBeforeMs = 0;

@@ -87,7 +87,7 @@ export async function startFakeApiServer(initial: ApiPod[] = [], tls?: { key: st
   const stamp = (pod: ApiPod): ApiPod => ({ ...pod, metadata: { ...pod.metadata, resourceVersion: String(++version) } });
   for (const pod of initial) pods.set(keyOf(pod), stamp(pod));
   const selects = (nodeName: string | undefined, pod: ApiPod) => nodeName === undefined || pod.spec?.nodeName === nodeName;
-  const write = (watcher: Watcher, type: string, object: unknown) => watcher.response.write(JSON.stringify({ type, object }) + '\n');
+  const write = (watcher: Watcher, type: string, object: unknown) => watcher.response.write(`${JSON.stringify({ type, object })}\n`);
 
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url!, 'http://127.0.0.1');

@@ -11,7 +11,7 @@ import koffi from 'koffi';
 const SOURCE_DIR = fileURLToPath(new URL('../nvml-double/', import.meta.url));
 const TMP_DIR = fileURLToPath(new URL('../.tmp/', import.meta.url));
 
-export interface FakeProcess {
+interface FakeProcess {
   pid: number;
   /** Omit for NVML_VALUE_NOT_AVAILABLE. */
   usedBytes?: number;
@@ -97,7 +97,7 @@ function render(script: FakeNvmlScript): string {
     if (gpu.processRace) line(`process_race ${gpu.processRace}`);
     for (const [fn, ms] of Object.entries(gpu.hangs ?? {})) line(`hang ${fn} ${ms}`);
   });
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /**

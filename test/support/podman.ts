@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const NODE_VERSION = '20.19.6';
+const NODE_VERSION = '20.19.6';
 export const BASE_IMAGE = `localhost/footprint-test-node:${NODE_VERSION}`;
 const DEBIAN_IMAGE = 'localhost/footprint-test-debian:bookworm';
 const WORK_DIR = new URL('../.tmp/container/', import.meta.url).pathname;

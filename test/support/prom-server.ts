@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { findPromBinary } from './prom-binaries.ts';
 
-export interface ScrapeTarget {
+interface ScrapeTarget {
   /** HOST:PORT serving /metrics. */
   address: string;
   /** Target labels, e.g. { cluster: 'test' }; Prometheus adds job and instance itself. */
@@ -36,7 +36,7 @@ export interface PromSample {
   values?: [number, string][];
 }
 
-export interface PromQueryResult {
+interface PromQueryResult {
   resultType: 'vector' | 'matrix' | 'scalar' | 'string';
   result: PromSample[] | [number, string];
 }

@@ -7,9 +7,9 @@
 // attributes and adds to hw_host_energy only the host's devices: a report summing the sub-zone is caught.
 
 export const HISTORY_START_SECONDS = 1_735_689_600; // 2025-01-01T00:00:00Z
-export const HISTORY_DAYS = 28;
+const HISTORY_DAYS = 28;
 export const SAMPLE_SECONDS = 900;
-export const SAMPLE_COUNT = (HISTORY_DAYS * 86_400) / SAMPLE_SECONDS + 1;
+const SAMPLE_COUNT = (HISTORY_DAYS * 86_400) / SAMPLE_SECONDS + 1;
 const PUE = 1.2;
 const TARIFF_EUR_PER_KWH = 0.3;
 const JOULES_PER_KWH = 3_600_000;
@@ -117,7 +117,7 @@ function intervalJoules(device: DeviceSpec, endSeconds: number): number {
 }
 
 /** DE's midday solar dip: intervals starting 12:00-16:00 UTC are this much cleaner. */
-export const DE_SOLAR_DIP_G_PER_KWH = 180;
+const DE_SOLAR_DIP_G_PER_KWH = 180;
 
 /**
  * Grid intensity in gCO2e/kWh of the interval ending at `tSeconds`: DE drops from 420 to 260 on day 21
@@ -236,7 +236,9 @@ export function toOpenMetrics(series: GeneratedSeries[]): string {
     lines.push(`# TYPE ${isCounter ? name.slice(0, -COUNTER_SUFFIX.length) : name} ${isCounter ? 'counter' : 'gauge'}`);
     for (const member of members) {
       const labelText = Object.entries(member.labels).map(([key, value]) => `${key}="${value}"`).join(',');
-      member.values.forEach((value, index) => lines.push(`${name}{${labelText}} ${value} ${sampleTimeSeconds(index)}`));
+      member.values.forEach((value, index) => {
+        lines.push(`${name}{${labelText}} ${value} ${sampleTimeSeconds(index)}`);
+      });
     }
   }
   lines.push('# EOF', '');

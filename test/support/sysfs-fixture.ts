@@ -10,7 +10,7 @@ import { readTextFile, type FileReader } from '../../src/devices/sysfs-read.ts';
 /** The value real Intel server packages report for max_energy_range_uj (2^32 energy units of 61 µJ). */
 export const DEFAULT_MAX_ENERGY_RANGE_UJ = 262_143_328_850;
 
-export interface RaplZoneFixture {
+interface RaplZoneFixture {
   /** The zone's `name`: `package-0`, `dram`, `core`, `uncore`, `psys`. */
   name: string;
   energyMicrojoules: number;
@@ -22,7 +22,7 @@ export interface RaplZoneFixture {
   maxPowerMicrowatts?: number;
 }
 
-export interface HwmonFixture {
+interface HwmonFixture {
   /** The chip's `name` file: `acpi_power_meter`, `amd_energy`, `ina3221`... */
   name: string;
   /** Basename of the chip's `device` link target (`ACPI000D:00`, `1-0040`); omitted: no `device` link. */
@@ -32,7 +32,7 @@ export interface HwmonFixture {
 }
 
 /** A GPU card under /sys/class/drm whose `device` links to its PCI device, with the driver's hwmon chip below it. */
-export interface DrmCardFixture {
+interface DrmCardFixture {
   /** The hwmon chip's `name`: `amdgpu`, or another GPU driver's (`i915`) that the amdgpu source must skip. */
   driver: string;
   /** The chip's directory under the PCI device (`hwmon3`); default `hwmon<N>` for `cardN`. */
@@ -45,7 +45,7 @@ export interface DrmCardFixture {
 }
 
 /** Jiffies of one CPU, as in a `cpuN` line of /proc/stat. */
-export interface CpuTimesFixture {
+interface CpuTimesFixture {
   user: number;
   nice?: number;
   system: number;

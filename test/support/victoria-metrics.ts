@@ -31,7 +31,7 @@ export async function startLoadedVictoriaMetrics(workDir: string, series: Genera
     '-retentionPeriod=100y', '-search.disableCache', '-loggerLevel=ERROR',
   ], '/health');
   try {
-    const body = [...importLines(series)].join('\n') + '\n';
+    const body = `${[...importLines(series)].join('\n')}\n`;
     const imported = await fetch(`${url}/api/v1/import/prometheus`, { method: 'POST', body });
     if (imported.status !== 204) throw new Error(`import answered ${imported.status}: ${await imported.text()}`);
     const flushed = await fetch(`${url}/internal/force_flush`);

@@ -27,7 +27,7 @@ const pod = (index: number) => ({
 });
 
 /** Series per family name in a text exposition (histogram buckets, _sum and _count under their family). */
-export function seriesPerFamily(exposition: string): Map<string, number> {
+function seriesPerFamily(exposition: string): Map<string, number> {
   const families = new Map<string, number>();
   for (const line of exposition.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;

@@ -31,7 +31,9 @@ describe('SeriesStore', () => {
     // 60 models on each of two devices, each model's energy added twice (two ticks): 1 J per model per tick on the GPU, 2 J on the package.
     for (let tick = 0; tick < 2; tick++) {
       for (let model = 0; model < 60; model++) {
-        devices.forEach((device, index) => store.add(METRICS.mlEnergy, { 'ml.model': `model-${model}`, ...device }, index + 1, tick * 1000));
+        devices.forEach((device, index) => {
+          store.add(METRICS.mlEnergy, { 'ml.model': `model-${model}`, ...device }, index + 1, tick * 1000);
+        });
       }
     }
     const points = store.points(METRICS.mlEnergy);

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 /** Where the kubelet mounts a pod's service account (token, ca.crt); the token is rotated in place. */
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export interface ApiServer {
   /** The API server's base URL, e.g. https://10.96.0.1:443. */

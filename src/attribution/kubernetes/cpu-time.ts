@@ -1,6 +1,7 @@
 // Cumulative CPU time of every pod on the node, from the pod-level cgroup the kubelet creates:
 // cgroup v2 `cpu.stat` usage_usec, cgroup v1 `cpuacct.usage` (nanoseconds). The pod cgroup covers
 // all its containers, so one read per pod suffices.
+import type { Dirent } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCgroupPath } from './cgroup.ts';
@@ -48,7 +49,7 @@ function usageUsecOf(cpuStat: string): number {
 
 async function podDirs(dir: string, depth: number, found: Map<string, string>): Promise<void> {
   if (depth > MAX_DEPTH) return;
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {
@@ -57,7 +58,7 @@ async function podDirs(dir: string, depth: number, found: Map<string, string>): 
   }
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
-    const pod = parseCgroupPath('/' + entry.name);
+    const pod = parseCgroupPath(`/${entry.name}`);
     if (pod) found.set(pod.podUid, join(dir, entry.name));
     else if (KUBELET_DIR.test(entry.name)) await podDirs(join(dir, entry.name), depth + 1, found);
   }

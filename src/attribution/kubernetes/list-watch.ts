@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError, get, readBody, type ApiServer } from './api-client.ts';
 
-export interface ListWatchHandlers<T> {
+interface ListWatchHandlers<T> {
   /** The whole collection, from a list: what is not in it is gone. */
   replace(items: T[]): void;
   put(item: T): void;
@@ -48,7 +48,14 @@ class Gone extends Error {}
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 interface WatchEvent {
@@ -57,39 +64,39 @@ interface WatchEvent {
 }
 
 export class ListWatch<T> {
-  private readonly options: ListWatchOptions<T>;
-  private abort = new AbortController();
-  private running: Promise<void> | undefined;
+  readonly #options: ListWatchOptions<T>;
+  #abort = new AbortController();
+  #running: Promise<void> | undefined;
 
   constructor(options: ListWatchOptions<T>) {
-    this.options = options;
+    this.#options = options;
   }
 
   /** Starts listing and watching; resolves once the first list has been applied (or has failed). */
   async start(): Promise<void> {
-    this.abort = new AbortController();
+    this.#abort = new AbortController();
     await new Promise<void>((listed) => {
-      this.running = this.run(listed);
+      this.#running = this.#run(listed);
     });
   }
 
   async close(): Promise<void> {
-    this.abort.abort();
-    await this.running;
+    this.#abort.abort();
+    await this.#running;
   }
 
-  private async run(listed: () => void): Promise<void> {
-    const { retryMs, maxRetryMs = 60_000, onError } = this.options;
-    const signal = this.abort.signal;
+  async #run(listed: () => void): Promise<void> {
+    const { retryMs, maxRetryMs = 60_000, onError } = this.#options;
+    const signal = this.#abort.signal;
     let waitMs = retryMs;
     while (!signal.aborted) {
       try {
-        let resourceVersion = await this.list(signal);
+        let resourceVersion = await this.#list(signal);
         listed();
         waitMs = retryMs;
         for (;;) {
           const startedMs = Date.now();
-          resourceVersion = await this.watch(resourceVersion, signal);
+          resourceVersion = await this.#watch(resourceVersion, signal);
           // A server that ends watches at once (overloaded, or a proxy cutting streams) is not asked again in a tight loop.
           if (Date.now() - startedMs < QUICK_WATCH_MS) await sleep(retryMs, signal);
         }
@@ -104,27 +111,27 @@ export class ListWatch<T> {
     }
   }
 
-  private query(extra: string): string {
-    return `${this.options.path}?fieldSelector=${encodeURIComponent(this.options.fieldSelector)}${extra}`;
+  #query(extra: string): string {
+    return `${this.#options.path}?fieldSelector=${encodeURIComponent(this.#options.fieldSelector)}${extra}`;
   }
 
-  private async list(signal: AbortSignal): Promise<string> {
+  async #list(signal: AbortSignal): Promise<string> {
     const guard = AbortSignal.any([signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]);
-    const response = await get(this.options.api, this.query(''), guard);
+    const response = await get(this.#options.api, this.#query(''), guard);
     const list = JSON.parse(await readBody(response, MAX_LIST_BYTES)) as { metadata?: { resourceVersion?: string }; items?: unknown[] };
     const resourceVersion = list.metadata?.resourceVersion;
-    if (typeof resourceVersion !== 'string' || !Array.isArray(list.items)) throw new Error(`kubernetes API ${this.options.path}: list without metadata.resourceVersion or items`);
-    this.options.handlers.replace(list.items.map((item) => this.options.parse(item)));
+    if (typeof resourceVersion !== 'string' || !Array.isArray(list.items)) throw new Error(`kubernetes API ${this.#options.path}: list without metadata.resourceVersion or items`);
+    this.#options.handlers.replace(list.items.map((item) => this.#options.parse(item)));
     return resourceVersion;
   }
 
   /** One watch request; returns the last resourceVersion seen when the server ends it. */
-  private async watch(fromVersion: string, signal: AbortSignal): Promise<string> {
+  async #watch(fromVersion: string, signal: AbortSignal): Promise<string> {
     const timeoutSeconds = MIN_WATCH_SECONDS + Math.floor(Math.random() * MIN_WATCH_SECONDS);
     const guard = AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000 + WATCH_GRACE_MS)]);
     let response: IncomingMessage;
     try {
-      response = await get(this.options.api, this.query(`&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(fromVersion)}&timeoutSeconds=${timeoutSeconds}`), guard);
+      response = await get(this.#options.api, this.#query(`&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(fromVersion)}&timeoutSeconds=${timeoutSeconds}`), guard);
     } catch (error) {
       if (error instanceof ApiError && error.statusCode === 410) throw new Gone();
       throw error;
@@ -133,19 +140,18 @@ export class ListWatch<T> {
     let pending = '';
     for await (const chunk of response.setEncoding('utf8') as AsyncIterable<string>) {
       pending += chunk;
-      if (pending.length > MAX_EVENT_CHARS) throw new Error(`kubernetes API ${this.options.path}: watch event longer than ${MAX_EVENT_CHARS} characters`);
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) !== -1) {
+      if (pending.length > MAX_EVENT_CHARS) throw new Error(`kubernetes API ${this.#options.path}: watch event longer than ${MAX_EVENT_CHARS} characters`);
+      for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
-        if (line.trim() !== '') resourceVersion = this.apply(JSON.parse(line) as WatchEvent, resourceVersion);
+        if (line.trim() !== '') resourceVersion = this.#apply(JSON.parse(line) as WatchEvent, resourceVersion);
       }
     }
     return resourceVersion;
   }
 
-  private apply(event: WatchEvent, resourceVersion: string): string {
-    const { handlers, parse, path } = this.options;
+  #apply(event: WatchEvent, resourceVersion: string): string {
+    const { handlers, parse, path } = this.#options;
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED':

@@ -59,26 +59,26 @@ interface CpuSample {
 
 export class PodActivityProvider implements ActivityProvider {
   readonly name = 'kubernetes';
-  private readonly options: PodActivitiesOptions;
-  private readonly retentionMs: number;
-  private readonly gpuShares = new Timeline<GpuShare[]>();
-  private readonly cpuSamples = new Timeline<CpuSample>();
-  private allocationsSeen: DeviceAllocation[] = [];
-  private cpuCount: number | undefined;
+  readonly #options: PodActivitiesOptions;
+  readonly #retentionMs: number;
+  readonly #gpuShares = new Timeline<GpuShare[]>();
+  readonly #cpuSamples = new Timeline<CpuSample>();
+  #allocationsSeen: DeviceAllocation[] = [];
+  #cpuCount: number | undefined;
 
   constructor(options: PodActivitiesOptions) {
-    this.options = options;
-    this.retentionMs = options.retentionMs ?? 600_000;
-    this.cpuCount = options.cpuCount;
+    this.#options = options;
+    this.#retentionMs = options.retentionMs ?? 600_000;
+    this.#cpuCount = options.cpuCount;
   }
 
   /** Samples allocations, GPU processes and pod CPU time as of `nowMs`. Never throws. */
   async refresh(nowMs: number): Promise<void> {
-    const [shares, cpu] = await Promise.all([this.sampleGpuShares(), this.sampleCpu()]);
-    this.gpuShares.set(nowMs, shares);
-    if (cpu) this.cpuSamples.set(nowMs, cpu);
-    this.gpuShares.prune(nowMs - this.retentionMs);
-    this.cpuSamples.prune(nowMs - this.retentionMs);
+    const [shares, cpu] = await Promise.all([this.#sampleGpuShares(), this.#sampleCpu()]);
+    this.#gpuShares.set(nowMs, shares);
+    if (cpu) this.#cpuSamples.set(nowMs, cpu);
+    this.#gpuShares.prune(nowMs - this.#retentionMs);
+    this.#cpuSamples.prune(nowMs - this.#retentionMs);
   }
 
   /**
@@ -86,19 +86,19 @@ export class PodActivityProvider implements ActivityProvider {
    * known here. A span from the pod that names no hw.id ran on these, not on every device of the node.
    */
   devicesOfPod(namespace: string, pod: string): string[] | undefined {
-    if (!this.options.pods?.byName(namespace, pod)) return undefined;
-    const latest = this.gpuShares.points().at(-1)?.value ?? [];
+    if (!this.#options.pods?.byName(namespace, pod)) return undefined;
+    const latest = this.#gpuShares.points().at(-1)?.value ?? [];
     return [...new Set(latest.filter((share) => share.workload.namespace === namespace && share.workload.pod === pod).map((share) => share.deviceId))];
   }
 
   activitiesBetween(startMs: number, endMs: number): Activity[] {
-    return [...this.gpuActivities(startMs, endMs), ...this.cpuActivities(startMs, endMs)];
+    return [...this.#gpuActivities(startMs, endMs), ...this.#cpuActivities(startMs, endMs)];
   }
 
-  private gpuActivities(startMs: number, endMs: number): Activity[] {
+  #gpuActivities(startMs: number, endMs: number): Activity[] {
     const activities: Activity[] = [];
     const open = new Map<string, Activity>();
-    for (const segment of this.gpuShares.between(startMs, endMs)) {
+    for (const segment of this.#gpuShares.between(startMs, endMs)) {
       for (const share of segment.value) {
         const key = JSON.stringify([share.deviceId, share.weight, share.workload]);
         const previous = open.get(key);
@@ -122,10 +122,10 @@ export class PodActivityProvider implements ActivityProvider {
     return activities;
   }
 
-  private cpuActivities(startMs: number, endMs: number): Activity[] {
-    const samples = samplesAround(this.cpuSamples.points(), startMs, endMs);
-    const cpuCount = this.cpuCount;
-    const deviceIds = this.options.cpuDeviceIds();
+  #cpuActivities(startMs: number, endMs: number): Activity[] {
+    const samples = samplesAround(this.#cpuSamples.points(), startMs, endMs);
+    const cpuCount = this.#cpuCount;
+    const deviceIds = this.#options.cpuDeviceIds();
     if (samples.length === 0 || !cpuCount || deviceIds.length === 0 || endMs <= startMs) return [];
     const capacitySeconds = (cpuCount * (endMs - startMs)) / 1000;
     const pods = new Map<string, { workload: Workload; cpuSeconds: number }>();
@@ -151,28 +151,28 @@ export class PodActivityProvider implements ActivityProvider {
     }));
   }
 
-  private async sampleGpuShares(): Promise<GpuShare[]> {
-    const boards = new Set(this.options.gpuDeviceIds());
-    const owned = await this.allocatedShares(boards);
+  async #sampleGpuShares(): Promise<GpuShare[]> {
+    const boards = new Set(this.#options.gpuDeviceIds());
+    const owned = await this.#allocatedShares(boards);
     const ownedBoards = new Set(owned.map((share) => share.deviceId));
     const unowned = new Set([...boards].filter((board) => !ownedBoards.has(board)));
-    return [...owned, ...(unowned.size > 0 ? await this.processShares(unowned) : [])];
+    return [...owned, ...(unowned.size > 0 ? await this.#processShares(unowned) : [])];
   }
 
-  private async allocatedShares(boards: Set<string>): Promise<GpuShare[]> {
-    if (this.options.allocations) {
+  async #allocatedShares(boards: Set<string>): Promise<GpuShare[]> {
+    if (this.#options.allocations) {
       try {
-        this.allocationsSeen = await this.options.allocations();
+        this.#allocationsSeen = await this.#options.allocations();
       } catch (error) {
         // A restarting kubelet: the allocations it last reported still stand.
-        this.options.onError?.('pod-resources', error);
+        this.#options.onError?.('pod-resources', error);
       }
     }
     const shares = new Map<string, GpuShare>();
-    for (const allocation of this.allocationsSeen) {
-      const placement = this.options.placeAllocation?.(allocation.deviceId, allocation.resourceName) ?? { boardId: allocation.deviceId, slices: 1 };
+    for (const allocation of this.#allocationsSeen) {
+      const placement = this.#options.placeAllocation?.(allocation.deviceId, allocation.resourceName) ?? { boardId: allocation.deviceId, slices: 1 };
       if (!boards.has(placement.boardId)) continue;
-      const workload = this.options.pods?.byName(allocation.namespace, allocation.pod)?.workload ?? {
+      const workload = this.#options.pods?.byName(allocation.namespace, allocation.pod)?.workload ?? {
         namespace: allocation.namespace,
         pod: allocation.pod,
       };
@@ -181,20 +181,20 @@ export class PodActivityProvider implements ActivityProvider {
     return [...shares.values()];
   }
 
-  private async processShares(boards: Set<string>): Promise<GpuShare[]> {
+  async #processShares(boards: Set<string>): Promise<GpuShare[]> {
     let processes: DeviceProcess[];
     try {
-      processes = (await this.options.processes?.()) ?? [];
+      processes = (await this.#options.processes?.()) ?? [];
     } catch (error) {
-      this.options.onError?.('processes', error);
+      this.#options.onError?.('processes', error);
       return [];
     }
     // GPU sources report processes on their boards' ids.
     const onBoards = processes.filter((process) => boards.has(process.deviceId));
     const resolved = await Promise.all(
       onBoards.map(async (process) => {
-        const pod = await podOfPid(this.options.hostRoot, process.pid);
-        return { process, workload: pod && this.options.pods?.byUid(pod.podUid)?.workload };
+        const pod = await podOfPid(this.#options.hostRoot, process.pid);
+        return { process, workload: pod && this.#options.pods?.byUid(pod.podUid)?.workload };
       }),
     );
     // Memory is a fair split only when every process on the board reports it; otherwise pods share equally.
@@ -213,12 +213,12 @@ export class PodActivityProvider implements ActivityProvider {
     return [...shares.values()];
   }
 
-  private async sampleCpu(): Promise<CpuSample | undefined> {
-    const pods = this.options.pods;
+  async #sampleCpu(): Promise<CpuSample | undefined> {
+    const pods = this.#options.pods;
     if (!pods) return undefined;
     try {
-      this.cpuCount ??= await readOnlineCpuCount(this.options.hostRoot);
-      const usage = await readPodCpuSeconds(this.options.hostRoot);
+      this.#cpuCount ??= await readOnlineCpuCount(this.#options.hostRoot);
+      const usage = await readPodCpuSeconds(this.#options.hostRoot);
       const workloads = new Map<string, Workload>();
       for (const uid of usage.keys()) {
         const workload = pods.byUid(uid)?.workload;
@@ -226,7 +226,7 @@ export class PodActivityProvider implements ActivityProvider {
       }
       return { usage, workloads };
     } catch (error) {
-      this.options.onError?.('cpu', error);
+      this.#options.onError?.('cpu', error);
       return undefined;
     }
   }

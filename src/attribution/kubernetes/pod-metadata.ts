@@ -43,7 +43,7 @@ export const DEFAULT_WORKLOAD_KEYS: WorkloadKeys = {
 };
 
 /** The workload controller a pod belongs to, after walking up the generated layers that the pod's own metadata reveals. */
-export interface PodOwner {
+interface PodOwner {
   kind: string;
   name: string;
 }
@@ -76,7 +76,7 @@ function ownerOf(pod: Pod): PodOwner | undefined {
   if (!controller) return undefined;
   const hash = labels['pod-template-hash'];
   // Only the Deployment controller sets pod-template-hash, and it names the ReplicaSet `<deployment>-<hash>`.
-  if (controller.kind === 'ReplicaSet' && hash && controller.name.endsWith('-' + hash)) {
+  if (controller.kind === 'ReplicaSet' && hash && controller.name.endsWith(`-${hash}`)) {
     return { kind: 'Deployment', name: controller.name.slice(0, -hash.length - 1) };
   }
   if (controller.kind === 'Job' && CRONJOB_RUN_SUFFIX.test(controller.name)) {
@@ -111,20 +111,20 @@ export interface PodMetadataOptions {
 }
 
 export class PodMetadataWatcher {
-  private readonly listWatch: ListWatch<Pod>;
-  private readonly keys: WorkloadKeys;
-  private readonly byUidIndex = new Map<string, PodInfo>();
-  private readonly byNameIndex = new Map<string, PodInfo>();
-  private readonly byIpIndex = new Map<string, PodInfo>();
+  readonly #listWatch: ListWatch<Pod>;
+  readonly #keys: WorkloadKeys;
+  readonly #byUidIndex = new Map<string, PodInfo>();
+  readonly #byNameIndex = new Map<string, PodInfo>();
+  readonly #byIpIndex = new Map<string, PodInfo>();
 
   constructor({ api, nodeName, keys = DEFAULT_WORKLOAD_KEYS, retryMs = 5000, onError = () => {} }: PodMetadataOptions) {
-    this.keys = keys;
-    this.listWatch = new ListWatch<Pod>({
+    this.#keys = keys;
+    this.#listWatch = new ListWatch<Pod>({
       api,
       path: '/api/v1/pods',
       fieldSelector: `spec.nodeName=${nodeName}`,
       parse: parsePod,
-      handlers: { replace: (pods) => this.replace(pods), put: (pod) => this.put(podInfoOf(pod, this.keys)), remove: (pod) => this.remove(podInfoOf(pod, this.keys)) },
+      handlers: { replace: (pods) => this.#replace(pods), put: (pod) => this.#put(podInfoOf(pod, this.#keys)), remove: (pod) => this.#remove(podInfoOf(pod, this.#keys)) },
       retryMs,
       onError,
     });
@@ -132,52 +132,52 @@ export class PodMetadataWatcher {
 
   /** Lists the node's pods and starts watching; resolves once the first list has been applied (or failed). */
   async start(): Promise<void> {
-    await this.listWatch.start();
+    await this.#listWatch.start();
   }
 
   async close(): Promise<void> {
-    await this.listWatch.close();
+    await this.#listWatch.close();
   }
 
   byUid(uid: string): PodInfo | undefined {
-    return this.byUidIndex.get(uid);
+    return this.#byUidIndex.get(uid);
   }
 
   byName(namespace: string, name: string): PodInfo | undefined {
-    return this.byNameIndex.get(`${namespace}/${name}`);
+    return this.#byNameIndex.get(`${namespace}/${name}`);
   }
 
   /** The pod with this IP on the node, as the Collector's k8sattributes processor finds a sender by its connection. */
   byIp(ip: string): PodInfo | undefined {
-    return this.byIpIndex.get(ip);
+    return this.#byIpIndex.get(ip);
   }
 
   /** A fresh list: pods missing from it were deleted while no watch was open. */
-  private replace(pods: Pod[]): void {
-    const infos = pods.map((pod) => podInfoOf(pod, this.keys));
+  #replace(pods: Pod[]): void {
+    const infos = pods.map((pod) => podInfoOf(pod, this.#keys));
     const listed = new Set(infos.map((info) => info.uid));
-    for (const [uid, info] of this.byUidIndex) if (uid === info.uid && !listed.has(uid)) this.remove(info);
-    for (const info of infos) this.put(info);
+    for (const [uid, info] of this.#byUidIndex) if (uid === info.uid && !listed.has(uid)) this.#remove(info);
+    for (const info of infos) this.#put(info);
   }
 
-  private put(info: PodInfo): void {
-    const previous = this.byUidIndex.get(info.uid);
-    for (const ip of previous?.ips ?? []) if (this.byIpIndex.get(ip)?.uid === info.uid) this.byIpIndex.delete(ip);
-    for (const ip of info.ips) this.byIpIndex.set(ip, info);
-    this.byUidIndex.set(info.uid, info);
+  #put(info: PodInfo): void {
+    const previous = this.#byUidIndex.get(info.uid);
+    for (const ip of previous?.ips ?? []) if (this.#byIpIndex.get(ip)?.uid === info.uid) this.#byIpIndex.delete(ip);
+    for (const ip of info.ips) this.#byIpIndex.set(ip, info);
+    this.#byUidIndex.set(info.uid, info);
     const mirrorUid = info.annotations[MIRROR_ANNOTATION];
-    if (mirrorUid) this.byUidIndex.set(mirrorUid, info);
-    this.byNameIndex.set(`${info.namespace}/${info.name}`, info);
+    if (mirrorUid) this.#byUidIndex.set(mirrorUid, info);
+    this.#byNameIndex.set(`${info.namespace}/${info.name}`, info);
   }
 
-  private remove(info: PodInfo): void {
-    this.byUidIndex.delete(info.uid);
-    this.byUidIndex.delete(info.annotations[MIRROR_ANNOTATION] ?? '');
+  #remove(info: PodInfo): void {
+    this.#byUidIndex.delete(info.uid);
+    this.#byUidIndex.delete(info.annotations[MIRROR_ANNOTATION] ?? '');
     // A finished pod's IP may already belong to a new pod: remove only this pod's entries.
-    for (const ip of info.ips) if (this.byIpIndex.get(ip)?.uid === info.uid) this.byIpIndex.delete(ip);
+    for (const ip of info.ips) if (this.#byIpIndex.get(ip)?.uid === info.uid) this.#byIpIndex.delete(ip);
     // A pod recreated under the same name (StatefulSet) may already be indexed: keep the newer one.
-    if (this.byNameIndex.get(`${info.namespace}/${info.name}`)?.uid === info.uid) {
-      this.byNameIndex.delete(`${info.namespace}/${info.name}`);
+    if (this.#byNameIndex.get(`${info.namespace}/${info.name}`)?.uid === info.uid) {
+      this.#byNameIndex.delete(`${info.namespace}/${info.name}`);
     }
   }
 }

@@ -55,23 +55,23 @@ type ListerClient = grpc.Client & {
 };
 
 export class PodResourcesClient {
-  private readonly socketPath: string;
-  private readonly timeoutMs: number;
-  private readonly Lister: grpc.ServiceClientConstructor;
-  private client: ListerClient | undefined;
+  readonly #socketPath: string;
+  readonly #timeoutMs: number;
+  readonly #Lister: grpc.ServiceClientConstructor;
+  #client: ListerClient | undefined;
 
   constructor({ socketPath, timeoutMs = 2000 }: PodResourcesClientOptions) {
-    this.socketPath = socketPath;
-    this.timeoutMs = timeoutMs;
-    this.Lister = loadPodResourcesPackage().PodResourcesLister as grpc.ServiceClientConstructor;
+    this.#socketPath = socketPath;
+    this.#timeoutMs = timeoutMs;
+    this.#Lister = loadPodResourcesPackage().PodResourcesLister as grpc.ServiceClientConstructor;
   }
 
   /** Every device allocation on the node. Rejects when the kubelet cannot be reached. */
   async list(): Promise<DeviceAllocation[]> {
-    const client = this.connect();
+    const client = this.#connect();
     try {
       const response = await new Promise<ListPodResourcesResponse>((resolve, reject) => {
-        client.List({}, { deadline: Date.now() + this.timeoutMs }, (error, value) =>
+        client.List({}, { deadline: Date.now() + this.#timeoutMs }, (error, value) =>
           error ? reject(error) : resolve(value!),
         );
       });
@@ -80,21 +80,21 @@ export class PodResourcesClient {
       // Drop the channel: after a kubelet restart a fresh dial reaches the new socket at once,
       // where the old channel would wait out its reconnect backoff.
       this.close();
-      throw new Error(`kubelet pod-resources at ${this.socketPath}: ${(error as grpc.ServiceError).details ?? error}`);
+      throw new Error(`kubelet pod-resources at ${this.#socketPath}: ${(error as grpc.ServiceError).details ?? error}`);
     }
   }
 
   close(): void {
-    this.client?.close();
-    this.client = undefined;
+    this.#client?.close();
+    this.#client = undefined;
   }
 
-  private connect(): ListerClient {
-    this.client ??= new this.Lister(`unix://${this.socketPath}`, grpc.credentials.createInsecure(), {
+  #connect(): ListerClient {
+    this.#client ??= new this.#Lister(`unix://${this.#socketPath}`, grpc.credentials.createInsecure(), {
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 5000,
     }) as unknown as ListerClient;
-    return this.client;
+    return this.#client;
   }
 }
 

@@ -13,25 +13,25 @@ export interface Segment<T> {
 }
 
 export class Timeline<T> {
-  private readonly entries: TimedValue<T>[] = [];
+  readonly #entries: TimedValue<T>[] = [];
 
   /** Records the state from `timeMs` on; it holds until the next one (the last one holds indefinitely). */
   set(timeMs: number, value: T): void {
     // Samples arrive in order; a repeated time replaces the earlier value rather than making an empty segment.
-    while (this.entries.length > 0 && this.entries.at(-1)!.timeMs >= timeMs) this.entries.pop();
-    this.entries.push({ timeMs, value });
+    while (this.#entries.length > 0 && this.#entries.at(-1)!.timeMs >= timeMs) this.#entries.pop();
+    this.#entries.push({ timeMs, value });
   }
 
   points(): readonly TimedValue<T>[] {
-    return this.entries;
+    return this.#entries;
   }
 
   /** The states holding within [startMs, endMs), each clipped to the range. Nothing before the first sample. */
   between(startMs: number, endMs: number): Segment<T>[] {
     const segments: Segment<T>[] = [];
-    this.entries.forEach((entry, index) => {
+    this.#entries.forEach((entry, index) => {
       const from = Math.max(entry.timeMs, startMs);
-      const to = Math.min(this.entries[index + 1]?.timeMs ?? Infinity, endMs);
+      const to = Math.min(this.#entries[index + 1]?.timeMs ?? Infinity, endMs);
       if (from < to) segments.push({ startMs: from, endMs: to, value: entry.value });
     });
     return segments;
@@ -39,6 +39,6 @@ export class Timeline<T> {
 
   /** Forgets states replaced before `timeMs`, keeping the one that still holds at it. */
   prune(timeMs: number): void {
-    while (this.entries.length > 1 && this.entries[1]!.timeMs <= timeMs) this.entries.shift();
+    while (this.#entries.length > 1 && this.#entries[1]!.timeMs <= timeMs) this.#entries.shift();
   }
 }

@@ -9,14 +9,18 @@ export class FileProvider implements IntensityProvider {
   readonly name = 'file';
   readonly signal = 'average' as const;
 
-  constructor(private readonly path: string) {}
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
 
   async read(nowMs: number): Promise<ProviderReading> {
-    const text = await readFile(this.path, 'utf8');
+    const text = await readFile(this.#path, 'utf8');
     const points = (text.trimStart().startsWith('[') ? parseJsonSeries(text) : parseCsvSeries(text)).sort(
       (a, b) => a.timeMs - b.timeMs,
     );
-    if (points.length === 0) throw new Error(`${this.path}: no intensity rows`);
+    if (points.length === 0) throw new Error(`${this.#path}: no intensity rows`);
     // The file is the authority for its own range; freshness is the read itself.
     return { points, observedAtMs: nowMs };
   }
@@ -31,7 +35,7 @@ function parseTimestamp(value: unknown, where: string): number {
   return timeMs;
 }
 
-export function parseCsvSeries(text: string): IntensityPoint[] {
+function parseCsvSeries(text: string): IntensityPoint[] {
   const points: IntensityPoint[] = [];
   text.split(/\r?\n/).forEach((line, index) => {
     const trimmed = line.trim();
@@ -44,7 +48,7 @@ export function parseCsvSeries(text: string): IntensityPoint[] {
   return points;
 }
 
-export function parseJsonSeries(text: string): IntensityPoint[] {
+function parseJsonSeries(text: string): IntensityPoint[] {
   const rows = JSON.parse(text) as unknown;
   if (!Array.isArray(rows)) throw new Error('expected a JSON array of {timestamp, gramsPerKwh}');
   return rows.map((row: Record<string, unknown>, index) => ({

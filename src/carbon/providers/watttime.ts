@@ -23,24 +23,34 @@ interface ForecastResponse {
 export class WattTimeProvider implements IntensityProvider {
   readonly name = 'watttime';
   readonly signal = 'marginal' as const;
-  private token?: { value: string; obtainedAtMs: number };
+  #token: { value: string; obtainedAtMs: number } | undefined;
+
+  readonly #baseUrl: string;
+  readonly #region: string;
+  readonly #credentials: WattTimeCredentials;
+  readonly #http: HttpOptions;
 
   constructor(
-    private readonly baseUrl: string,
-    private readonly region: string,
-    private readonly credentials: WattTimeCredentials,
-    private readonly http: HttpOptions = {},
-  ) {}
+    baseUrl: string,
+    region: string,
+    credentials: WattTimeCredentials,
+    http: HttpOptions = {},
+  ) {
+    this.#baseUrl = baseUrl;
+    this.#region = region;
+    this.#credentials = credentials;
+    this.#http = http;
+  }
 
   async read(nowMs: number): Promise<ProviderReading> {
-    const path = `/v3/forecast?region=${encodeURIComponent(this.region)}&signal_type=co2_moer`;
+    const path = `/v3/forecast?region=${encodeURIComponent(this.#region)}&signal_type=co2_moer`;
     let body: ForecastResponse;
     try {
-      body = (await this.get(path, nowMs)) as ForecastResponse;
+      body = (await this.#get(path, nowMs)) as ForecastResponse;
     } catch (error) {
       if (!(error instanceof HttpStatusError && error.status === 401)) throw error;
-      this.token = undefined; // revoked or expired early: log in again, once
-      body = (await this.get(path, nowMs)) as ForecastResponse;
+      this.#token = undefined; // revoked or expired early: log in again, once
+      body = (await this.#get(path, nowMs)) as ForecastResponse;
     }
     const units = body.meta?.units;
     if (units !== 'lbs_co2_per_mwh') throw new MalformedResponseError(`WattTime forecast: unexpected meta.units ${JSON.stringify(units)}`);
@@ -54,21 +64,21 @@ export class WattTimeProvider implements IntensityProvider {
     return { points, observedAtMs };
   }
 
-  private async get(path: string, nowMs: number): Promise<unknown> {
-    const token = await this.bearer(nowMs);
-    return getJson(`${this.base()}${path}`, { authorization: `Bearer ${token}` }, this.http);
+  async #get(path: string, nowMs: number): Promise<unknown> {
+    const token = await this.#bearer(nowMs);
+    return getJson(`${this.#base()}${path}`, { authorization: `Bearer ${token}` }, this.#http);
   }
 
-  private async bearer(nowMs: number): Promise<string> {
-    if (this.token && nowMs - this.token.obtainedAtMs < TOKEN_RENEW_AFTER_MS) return this.token.value;
-    const basic = Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64');
-    const body = (await getJson(`${this.base()}/login`, { authorization: `Basic ${basic}` }, this.http)) as { token?: unknown };
+  async #bearer(nowMs: number): Promise<string> {
+    if (this.#token && nowMs - this.#token.obtainedAtMs < TOKEN_RENEW_AFTER_MS) return this.#token.value;
+    const basic = Buffer.from(`${this.#credentials.username}:${this.#credentials.password}`).toString('base64');
+    const body = (await getJson(`${this.#base()}/login`, { authorization: `Basic ${basic}` }, this.#http)) as { token?: unknown };
     if (typeof body.token !== 'string' || body.token === '') throw new MalformedResponseError('WattTime login: no token in response');
-    this.token = { value: body.token, obtainedAtMs: nowMs };
+    this.#token = { value: body.token, obtainedAtMs: nowMs };
     return body.token;
   }
 
-  private base(): string {
-    return this.baseUrl.replace(/\/$/, '');
+  #base(): string {
+    return this.#baseUrl.replace(/\/$/, '');
   }
 }
