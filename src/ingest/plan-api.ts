@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson, sendJsonError } from './http-answers.ts';
 
-export type PlanQuery = { duration?: string; power?: string; by?: string };
+type PlanQuery = { duration?: string; power?: string; by?: string };
 /** An answer to send as JSON, or why the query is invalid (HTTP 400). */
 export type Planner = (query: PlanQuery) => { answer: unknown } | { error: string };
 
@@ -13,17 +13,26 @@ const MAX_QUERY_CHARS = 512;
 
 export function createPlanApi(planner: Planner) {
   return (request: IncomingMessage, response: ServerResponse): void => {
-    if (request.method !== 'GET') return sendJsonError(response, 405, 'use GET', { Allow: 'GET' });
+    if (request.method !== 'GET') {
+      sendJsonError(response, 405, 'use GET', { Allow: 'GET' });
+      return;
+    }
     const search = (request.url ?? '').split('?')[1] ?? '';
-    if (search.length > MAX_QUERY_CHARS) return sendJsonError(response, 400, `query longer than ${MAX_QUERY_CHARS} characters`);
+    if (search.length > MAX_QUERY_CHARS) {
+      sendJsonError(response, 400, `query longer than ${MAX_QUERY_CHARS} characters`);
+      return;
+    }
     const params = new URLSearchParams(search);
     const query: PlanQuery = {};
     for (const [key, value] of params) {
-      if (!PARAMETERS.has(key)) return sendJsonError(response, 400, `unknown parameter '${key.slice(0, 64)}'; expected duration, power, by`);
+      if (!PARAMETERS.has(key)) {
+        sendJsonError(response, 400, `unknown parameter '${key.slice(0, 64)}'; expected duration, power, by`);
+        return;
+      }
       query[key as keyof PlanQuery] = value;
     }
     const result = planner(query);
-    if ('error' in result) return sendJsonError(response, 400, result.error);
-    sendJson(response, 200, result.answer);
+    if ('error' in result) sendJsonError(response, 400, result.error);
+    else sendJson(response, 200, result.answer);
   };
 }

@@ -27,27 +27,27 @@ export class SpanQueue {
   readonly limitBytes: number;
   /** Why the last refused offer was refused, for the 429 answer. */
   lastRefusal = '';
-  private readonly heapPressure: () => string | undefined;
-  private readonly schedule: (turn: () => void) => void;
-  private readonly jobs: Job[] = [];
-  private waitingSpans = 0;
-  private waitingBytes = 0;
-  private scheduled = false;
+  readonly #heapPressure: () => string | undefined;
+  readonly #schedule: (turn: () => void) => void;
+  readonly #jobs: Job[] = [];
+  #waitingSpans = 0;
+  #waitingBytes = 0;
+  #scheduled = false;
 
   constructor({ limitSpans, limitBytes, heapPressure: pressure = heapPressure, schedule = setImmediate }: SpanQueueOptions) {
     this.limitSpans = limitSpans;
     this.limitBytes = limitBytes;
-    this.heapPressure = pressure;
-    this.schedule = schedule;
+    this.#heapPressure = pressure;
+    this.#schedule = schedule;
   }
 
   get pendingSpans(): number {
-    return this.waitingSpans;
+    return this.#waitingSpans;
   }
 
   /** Whether `spans` more spans decoded from `bytes` body bytes would be taken now; when not, `lastRefusal` says why. */
   accepts(spans: number, bytes = 0): boolean {
-    const refusal = this.refusal(spans, bytes);
+    const refusal = this.#refusal(spans, bytes);
     if (refusal !== undefined) this.lastRefusal = refusal;
     return refusal === undefined;
   }
@@ -59,7 +59,7 @@ export class SpanQueue {
   offer<T>(spans: number, work: () => T, bytes = 0): Promise<T> | undefined {
     if (!this.accepts(spans, bytes)) return undefined;
     return new Promise<T>((resolve, reject) => {
-      this.jobs.push({
+      this.#jobs.push({
         spans,
         bytes,
         run: () => {
@@ -70,33 +70,33 @@ export class SpanQueue {
           }
         },
       });
-      this.waitingSpans += spans;
-      this.waitingBytes += bytes;
-      this.scheduleTurn();
+      this.#waitingSpans += spans;
+      this.#waitingBytes += bytes;
+      this.#scheduleTurn();
     });
   }
 
-  private refusal(spans: number, bytes: number): string | undefined {
-    const pressure = this.heapPressure();
+  #refusal(spans: number, bytes: number): string | undefined {
+    const pressure = this.#heapPressure();
     if (pressure !== undefined) return pressure;
-    if (this.jobs.length === 0) return undefined;
-    if (this.waitingSpans + spans > this.limitSpans) return `ingest queue is full (${this.limitSpans} spans)`;
-    if (this.waitingBytes + bytes > this.limitBytes) return `ingest queue is full (${this.limitBytes} bytes)`;
+    if (this.#jobs.length === 0) return undefined;
+    if (this.#waitingSpans + spans > this.limitSpans) return `ingest queue is full (${this.limitSpans} spans)`;
+    if (this.#waitingBytes + bytes > this.limitBytes) return `ingest queue is full (${this.limitBytes} bytes)`;
     return undefined;
   }
 
-  private scheduleTurn(): void {
-    if (this.scheduled || this.jobs.length === 0) return;
-    this.scheduled = true;
-    this.schedule(() => {
-      this.scheduled = false;
-      const job = this.jobs.shift();
+  #scheduleTurn(): void {
+    if (this.#scheduled || this.#jobs.length === 0) return;
+    this.#scheduled = true;
+    this.#schedule(() => {
+      this.#scheduled = false;
+      const job = this.#jobs.shift();
       if (job) {
-        this.waitingSpans -= job.spans;
-        this.waitingBytes -= job.bytes;
+        this.#waitingSpans -= job.spans;
+        this.#waitingBytes -= job.bytes;
         job.run();
       }
-      this.scheduleTurn();
+      this.#scheduleTurn();
     });
   }
 }

@@ -67,39 +67,39 @@ function sameWorkload(a: Workload, b: Workload): boolean {
 
 export class WindowStore implements ActivityProvider {
   readonly name = 'windows';
-  private readonly defaultTtlMs: number;
-  private readonly maxTtlMs: number;
-  private readonly retainMs: number;
-  private readonly maxOpenWindows: number;
-  private readonly maxWindowsPerClient: number;
-  private readonly maxEndedSegments: number;
-  private readonly now: () => number;
-  private readonly open = new Map<string, OpenWindow>();
-  private readonly openPerClient = new Map<string, number>();
+  readonly #defaultTtlMs: number;
+  readonly #maxTtlMs: number;
+  readonly #retainMs: number;
+  readonly #maxOpenWindows: number;
+  readonly #maxWindowsPerClient: number;
+  readonly #maxEndedSegments: number;
+  readonly #now: () => number;
+  readonly #open = new Map<string, OpenWindow>();
+  readonly #openPerClient = new Map<string, number>();
   /** One live entry per open window (plus stale ones, dropped when they come due or the heap is rebuilt). */
-  private readonly expiries = new ExpiryHeap<{ id: string; window: OpenWindow }>();
+  readonly #expiries = new ExpiryHeap<{ id: string; window: OpenWindow }>();
   /** Ended segments in the order they ended. */
-  private ended: Segment[] = [];
+  #ended: Segment[] = [];
 
   constructor(options: WindowStoreOptions) {
-    this.defaultTtlMs = options.defaultTtlMs;
-    this.maxTtlMs = options.maxTtlMs ?? Math.max(options.defaultTtlMs, 600_000);
-    this.retainMs = options.retainMs;
-    this.maxOpenWindows = options.maxOpenWindows ?? 10_000;
-    this.maxWindowsPerClient = options.maxWindowsPerClient ?? 1000;
-    this.maxEndedSegments = options.maxEndedSegments ?? 100_000;
-    this.now = options.now ?? Date.now;
+    this.#defaultTtlMs = options.defaultTtlMs;
+    this.#maxTtlMs = options.maxTtlMs ?? Math.max(options.defaultTtlMs, 600_000);
+    this.#retainMs = options.retainMs;
+    this.#maxOpenWindows = options.maxOpenWindows ?? 10_000;
+    this.#maxWindowsPerClient = options.maxWindowsPerClient ?? 1000;
+    this.#maxEndedSegments = options.maxEndedSegments ?? 100_000;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Opens window `id` for `client` (its peer address), or updates it when already open (so a retried open is harmless). */
   openWindow(id: string, update: WindowUpdate & { workload: Workload }, client = ANONYMOUS_CLIENT): { window: WindowInfo; created: boolean } {
-    this.expire();
-    if (this.open.has(id)) return { window: this.heartbeat(id, update)!, created: false };
-    if (this.open.size >= this.maxOpenWindows) throw new WindowLimitError(`${this.maxOpenWindows} windows are already open`);
-    const clientOpen = this.openPerClient.get(client) ?? 0;
-    if (clientOpen >= this.maxWindowsPerClient) throw new WindowLimitError(`this client already holds ${clientOpen} open windows, the limit per client (windowsPerClient)`);
-    const nowMs = this.now();
-    const ttlMs = this.clampTtl(update.ttlMs);
+    this.#expire();
+    if (this.#open.has(id)) return { window: this.heartbeat(id, update)!, created: false };
+    if (this.#open.size >= this.#maxOpenWindows) throw new WindowLimitError(`${this.#maxOpenWindows} windows are already open`);
+    const clientOpen = this.#openPerClient.get(client) ?? 0;
+    if (clientOpen >= this.#maxWindowsPerClient) throw new WindowLimitError(`this client already holds ${clientOpen} open windows, the limit per client (windowsPerClient)`);
+    const nowMs = this.#now();
+    const ttlMs = this.#clampTtl(update.ttlMs);
     const window: OpenWindow = {
       workload: update.workload,
       ...(update.deviceIds && { deviceIds: update.deviceIds }),
@@ -109,48 +109,48 @@ export class WindowStore implements ActivityProvider {
       client,
       scheduledMs: nowMs + ttlMs,
     };
-    this.open.set(id, window);
-    this.openPerClient.set(client, clientOpen + 1);
-    this.expiries.push(window.scheduledMs, { id, window });
+    this.#open.set(id, window);
+    this.#openPerClient.set(client, clientOpen + 1);
+    this.#expiries.push(window.scheduledMs, { id, window });
     return { window: this.info(id)!, created: true };
   }
 
   /** Records a heartbeat, and a new segment when the workload or devices change; undefined when not open. */
   heartbeat(id: string, update: WindowUpdate = {}): WindowInfo | undefined {
-    this.expire();
-    const window = this.open.get(id);
+    this.#expire();
+    const window = this.#open.get(id);
     if (!window) return undefined;
-    const nowMs = this.now();
+    const nowMs = this.#now();
     const workload = update.workload ?? window.workload;
     const deviceIds = update.deviceIds ?? window.deviceIds;
     if (!sameWorkload(workload, window.workload) || deviceIds?.join(',') !== window.deviceIds?.join(',')) {
-      this.endSegment(window, nowMs);
+      this.#endSegment(window, nowMs);
       window.segmentStartMs = nowMs;
       window.workload = workload;
       if (deviceIds) window.deviceIds = deviceIds;
     }
     window.lastHeartbeatMs = nowMs;
-    if (update.ttlMs !== undefined) window.ttlMs = this.clampTtl(update.ttlMs);
+    if (update.ttlMs !== undefined) window.ttlMs = this.#clampTtl(update.ttlMs);
     // A later expiry is found when the current entry comes due; an earlier one (shorter TTL) needs its own entry.
     if (nowMs + window.ttlMs < window.scheduledMs) {
       window.scheduledMs = nowMs + window.ttlMs;
-      this.expiries.push(window.scheduledMs, { id, window });
+      this.#expiries.push(window.scheduledMs, { id, window });
     }
     return this.info(id);
   }
 
   /** Ends window `id` now; false when it is not open. */
   end(id: string): boolean {
-    this.expire();
-    const window = this.open.get(id);
+    this.#expire();
+    const window = this.#open.get(id);
     if (!window) return false;
-    this.endSegment(window, this.now());
-    this.close(id, window);
+    this.#endSegment(window, this.#now());
+    this.#close(id, window);
     return true;
   }
 
   info(id: string): WindowInfo | undefined {
-    const window = this.open.get(id);
+    const window = this.#open.get(id);
     if (!window) return undefined;
     return {
       id,
@@ -162,65 +162,65 @@ export class WindowStore implements ActivityProvider {
   }
 
   get openCount(): number {
-    this.expire();
-    return this.open.size;
+    this.#expire();
+    return this.#open.size;
   }
 
   /** Segments overlapping [startMs, endMs): ended ones, and open ones as running until now. */
   activitiesBetween(startMs: number, endMs: number): Activity[] {
-    this.expire();
-    const nowMs = this.now();
+    this.#expire();
+    const nowMs = this.#now();
     const activities: Activity[] = [];
     const add = (segment: Segment) => {
       if (segment.startMs < endMs && segment.endMs > startMs) {
         activities.push({ source: 'window', workload: segment.workload, startMs: segment.startMs, endMs: segment.endMs, ...(segment.deviceIds && { deviceIds: segment.deviceIds }) });
       }
     };
-    this.ended.forEach(add);
-    for (const window of this.open.values()) add({ ...window, startMs: window.segmentStartMs, endMs: nowMs });
+    this.#ended.forEach(add);
+    for (const window of this.#open.values()) add({ ...window, startMs: window.segmentStartMs, endMs: nowMs });
     return activities;
   }
 
-  private clampTtl(ttlMs: number | undefined): number {
-    return Math.min(Math.max(ttlMs ?? this.defaultTtlMs, 1000), this.maxTtlMs);
+  #clampTtl(ttlMs: number | undefined): number {
+    return Math.min(Math.max(ttlMs ?? this.#defaultTtlMs, 1000), this.#maxTtlMs);
   }
 
-  private endSegment(window: OpenWindow, endMs: number): void {
+  #endSegment(window: OpenWindow, endMs: number): void {
     if (endMs <= window.segmentStartMs) return;
-    this.ended.push({ workload: window.workload, ...(window.deviceIds && { deviceIds: window.deviceIds }), startMs: window.segmentStartMs, endMs });
+    this.#ended.push({ workload: window.workload, ...(window.deviceIds && { deviceIds: window.deviceIds }), startMs: window.segmentStartMs, endMs });
   }
 
-  private close(id: string, window: OpenWindow): void {
-    this.open.delete(id);
-    const clientOpen = (this.openPerClient.get(window.client) ?? 1) - 1;
-    if (clientOpen > 0) this.openPerClient.set(window.client, clientOpen);
-    else this.openPerClient.delete(window.client);
+  #close(id: string, window: OpenWindow): void {
+    this.#open.delete(id);
+    const clientOpen = (this.#openPerClient.get(window.client) ?? 1) - 1;
+    if (clientOpen > 0) this.#openPerClient.set(window.client, clientOpen);
+    else this.#openPerClient.delete(window.client);
     // Ended windows leave stale entries; rebuild before they outnumber the live ones.
-    if (this.expiries.size > 2 * this.open.size + 1024) {
-      this.expiries.rebuild([...this.open].map(([openId, openWindow]) => ({ atMs: openWindow.scheduledMs, item: { id: openId, window: openWindow } })));
+    if (this.#expiries.size > 2 * this.#open.size + 1024) {
+      this.#expiries.rebuild([...this.#open].map(([openId, openWindow]) => ({ atMs: openWindow.scheduledMs, item: { id: openId, window: openWindow } })));
     }
   }
 
   /** Ends windows past their TTL (at their last heartbeat) and forgets segments older than retainMs. */
-  private expire(): void {
-    const nowMs = this.now();
-    for (let due = this.expiries.peek(); due && due.atMs < nowMs; due = this.expiries.peek()) {
-      this.expiries.pop();
+  #expire(): void {
+    const nowMs = this.#now();
+    for (let due = this.#expiries.peek(); due && due.atMs < nowMs; due = this.#expiries.peek()) {
+      this.#expiries.pop();
       const { id, window } = due.item;
-      if (this.open.get(id) !== window || window.scheduledMs !== due.atMs) continue; // stale entry
+      if (this.#open.get(id) !== window || window.scheduledMs !== due.atMs) continue; // stale entry
       const expiresAtMs = window.lastHeartbeatMs + window.ttlMs;
       if (nowMs > expiresAtMs) {
-        this.endSegment(window, window.lastHeartbeatMs);
-        this.close(id, window);
+        this.#endSegment(window, window.lastHeartbeatMs);
+        this.#close(id, window);
       } else {
         window.scheduledMs = expiresAtMs;
-        this.expiries.push(expiresAtMs, due.item);
+        this.#expiries.push(expiresAtMs, due.item);
       }
     }
-    const oldestKeptMs = nowMs - this.retainMs;
-    const firstKept = this.ended.findIndex((segment) => segment.endMs >= oldestKeptMs);
-    const dropUpTo = firstKept === -1 ? this.ended.length : firstKept;
-    const overflow = this.ended.length - this.maxEndedSegments;
-    if (dropUpTo > 0 || overflow > 0) this.ended = this.ended.slice(Math.max(dropUpTo, overflow));
+    const oldestKeptMs = nowMs - this.#retainMs;
+    const firstKept = this.#ended.findIndex((segment) => segment.endMs >= oldestKeptMs);
+    const dropUpTo = firstKept === -1 ? this.#ended.length : firstKept;
+    const overflow = this.#ended.length - this.#maxEndedSegments;
+    if (dropUpTo > 0 || overflow > 0) this.#ended = this.#ended.slice(Math.max(dropUpTo, overflow));
   }
 }
