@@ -177,18 +177,12 @@ function lookupIn(table: AttributeTable): AttributeLookup {
   };
 }
 
-/** What a span says of itself, read in one pass over its attributes without keeping their values. */
-interface SpanMarks {
-  /** Carries a GenAI model, usage, latency or request id attribute itself. */
-  genAi: boolean;
-  /** Names a model, job or phase itself (its GenAI attributes, or ml.model / ml.job / ml.phase). */
-  namesItself: boolean;
-}
-
 /** Scratch for markSpan: the last value of each workload key, as readAttributes would keep it. */
 const markValues: (AttributeValue | undefined)[] = [undefined, undefined, undefined];
 
-function markSpan(list: KeyValueMessage[] | undefined, limits: SpanLimits): SpanMarks {
+/** Notes on `entry` what its span says of itself, in one pass over its attributes that keeps no values. */
+function markSpan(entry: ValidSpan, limits: SpanLimits): void {
+  const list = entry.span.attributes;
   let genAi = false;
   markValues[0] = markValues[1] = markValues[2] = undefined;
   const examined = list ? Math.min(list.length, limits.maxAttributesPerSpan) : 0;
@@ -204,7 +198,8 @@ function markSpan(list: KeyValueMessage[] | undefined, limits: SpanLimits): Span
   // The GenAI model keys are GenAI keys, so apart from them only ml.* can name a workload.
   let namesItself = genAi;
   for (const value of markValues) namesItself ||= normaliseAttributeValue(value) !== undefined;
-  return { genAi, namesItself };
+  entry.genAi = genAi;
+  entry.namesItself = namesItself;
 }
 
 function tokenCount(sources: readonly AttributeLookup[], keys: readonly string[]): number | undefined {
@@ -283,7 +278,10 @@ interface ValidSpan {
   span: SpanMessage;
   startNanos: bigint;
   endNanos: bigint;
-  marks: SpanMarks;
+  /** Carries a GenAI model, usage, latency or request id attribute itself. */
+  genAi: boolean;
+  /** Names a model, job or phase itself (its GenAI attributes, or ml.model / ml.job / ml.phase). */
+  namesItself: boolean;
   parentKey?: string;
 }
 
@@ -427,7 +425,9 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
           batch.invalidReason ??= problem;
           continue;
         }
-        valid.push({ span, startNanos, endNanos, marks: markSpan(span.attributes, limits) });
+        const entry: ValidSpan = { span, startNanos, endNanos, genAi: false, namesItself: false };
+        markSpan(entry, limits);
+        valid.push(entry);
         if (hasParent(span)) anyParent = true;
       }
     }
@@ -437,7 +437,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       let activities = 0;
       for (const entry of valid) {
         if (isOutgoing(entry.span)) continue;
-        const names = entry.marks.namesItself || (isEntrySpan(entry.span) && resource.namesWorkload);
+        const names = entry.namesItself || (isEntrySpan(entry.span) && resource.namesWorkload);
         if (!names) continue;
         activities++;
         batch.counted.push(countActivity(entry, [entry], resource, workloads, options));
@@ -458,7 +458,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
     const namersByTop = new Map<ValidSpan, ValidSpan[]>();
     for (const entry of valid) {
       if (isOutgoing(entry.span)) continue;
-      const { genAi, namesItself } = entry.marks;
+      const { genAi, namesItself } = entry;
       const orphan = entry.parentKey !== undefined && !byKey.has(entry.parentKey);
       // A nested span whose parent is in another batch counts only for GenAI attributes of its own:
       // ml.* copied from baggage onto every span would otherwise count it besides its entry span.
