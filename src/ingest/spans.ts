@@ -349,17 +349,22 @@ function resourceContext(table: AttributeTable, options: ReadSpansOptions): Reso
   };
 }
 
-/** Workloads of one request by their key: spans of one workload share one object (and its key, once). */
-class WorkloadInterner {
-  readonly #byKey = new Map<string, Workload>();
+/** Distinct workloads kept for interning; past this the table starts over, so senders cannot grow it. */
+const MAX_INTERNED_WORKLOADS = 10_000;
 
-  intern(workload: Workload): Workload {
-    const key = workloadKeyOf(workload);
-    const existing = this.#byKey.get(key);
-    if (existing) return existing;
-    this.#byKey.set(key, workload);
-    return workload;
-  }
+/**
+ * Workloads by their key, across requests: spans of one workload share one object, whose key the
+ * ledger then finds cached instead of building it again for every span.
+ */
+const internedWorkloads = new Map<string, Workload>();
+
+function internWorkload(workload: Workload): Workload {
+  const key = workloadKeyOf(workload);
+  const existing = internedWorkloads.get(key);
+  if (existing) return existing;
+  if (internedWorkloads.size >= MAX_INTERNED_WORKLOADS) internedWorkloads.clear();
+  internedWorkloads.set(key, workload);
+  return workload;
 }
 
 /** Scratch table for the top span of an activity (most activities are one span). */
@@ -367,7 +372,7 @@ const topTable = newTable();
 const topLookup = lookupIn(topTable);
 
 /** The counted span for the activity of `top`, named by `namers` (top first when it names too). */
-function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext, workloads: WorkloadInterner, options: ReadSpansOptions): CountedSpan {
+function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext, options: ReadSpansOptions): CountedSpan {
   readAttributes(top.span.attributes, options.limits, topTable);
   const sources: AttributeLookup[] = [topLookup];
   for (const namer of namers) if (namer !== top) sources.push(lookupIn(readAttributes(namer.span.attributes, options.limits, newTable())));
@@ -375,7 +380,7 @@ function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: R
   const named = workloadFrom(sources);
   named.model ??= resource.fallbackModel();
   if (named.model === undefined) delete named.model;
-  const workload = workloads.intern(named);
+  const workload = internWorkload(named);
   const startMs = nanosToMs(top.startNanos);
   const endMs = nanosToMs(top.endNanos);
   const deviceIds = deviceIdsFrom(sources);
@@ -404,7 +409,6 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
   const { limits, nowMs } = options;
   const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0 };
   const bounds = timeBounds(nowMs, limits);
-  const workloads = new WorkloadInterner();
   let seen = 0;
   for (const resourceSpans of request.resourceSpans ?? []) {
     const resource = resourceContext(readAttributes(resourceSpans.resource?.attributes, limits, newTable()), options);
@@ -440,7 +444,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
         const names = entry.namesItself || (isEntrySpan(entry.span) && resource.namesWorkload);
         if (!names) continue;
         activities++;
-        batch.counted.push(countActivity(entry, [entry], resource, workloads, options));
+        batch.counted.push(countActivity(entry, [entry], resource, options));
       }
       batch.ignored += valid.length - activities;
       continue;
@@ -470,7 +474,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       else namersByTop.set(top, [entry]);
     }
     batch.ignored += valid.length - namersByTop.size;
-    for (const [top, namers] of namersByTop) batch.counted.push(countActivity(top, namers, resource, workloads, options));
+    for (const [top, namers] of namersByTop) batch.counted.push(countActivity(top, namers, resource, options));
   }
   return batch;
 }
