@@ -10,7 +10,11 @@ import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
 
 const SPANS_PER_REQUEST = 1000;
 const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 300_000);
-const TIMED_REQUESTS = 50;
+const TIMED_REQUESTS = 25;
+/** Rounds of footprint then the bare server, alternated so both see the same machine load (2 shared cores are noisy). */
+const ROUNDS = Number(process.env.BENCH_INGEST_ROUNDS ?? 5);
+/** BENCH_INGEST_FORMATS=protobuf times protobuf only (for a profile of the protobuf path alone). */
+const FORMATS = (process.env.BENCH_INGEST_FORMATS ?? 'json,protobuf').split(',') as Format[];
 const WORKLOADS = 1000;
 
 function batch(offset: number) {
@@ -82,13 +86,24 @@ export async function benchIngest(hostRoot: string, port: number, metricsPort: n
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    const lines = ['| OTLP ingest, 1 000 spans per request, sequential | footprint | bare Node server | ratio (goal >= 0.2 for protobuf) |', '|---|---|---|---|'];
+    const lines = [
+      `| OTLP ingest, 1 000 spans per request, sequential, median of ${ROUNDS} alternated rounds | footprint | bare Node server | ratio (goal >= 0.2 for protobuf): median (min-max) |`,
+      '|---|---|---|---|',
+    ];
     let sent = 0;
-    for (const format of ['json', 'protobuf'] as const) {
-      const ours = await spansPerSecond(url, format, sent);
-      const anchor = await spansPerSecond(bare.url, format, sent);
-      sent += TIMED_REQUESTS * SPANS_PER_REQUEST;
-      lines.push(`| ${format} spans/s | ${Math.round(ours)} | ${Math.round(anchor)} | ${(ours / anchor).toFixed(2)} |`);
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    for (const format of FORMATS) {
+      const ours: number[] = [];
+      const anchor: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        ours.push(await spansPerSecond(url, format, sent));
+        anchor.push(await spansPerSecond(bare.url, format, sent));
+        sent += TIMED_REQUESTS * SPANS_PER_REQUEST;
+      }
+      const ratios = ours.map((value, round) => value / anchor[round]!);
+      lines.push(
+        `| ${format} spans/s | ${Math.round(median(ours))} | ${Math.round(median(anchor))} | ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) |`,
+      );
     }
     while (sent < TOTAL_SPANS) {
       await send(url, 'protobuf', sent);

@@ -63,8 +63,11 @@ export class SpanTable {
     this.#energyJoules[row] = 0;
     this.#workloads[row] = this.#workload(activity.workload);
     this.#deviceIds[row] = activity.deviceIds && this.#deviceList(activity.deviceIds);
-    const shared: RequestRecord = { ...request, workload: this.#workload(request.workload) };
-    if (request.deviceIds) shared.deviceIds = this.#deviceList(request.deviceIds);
+    const workload = this.#workload(request.workload);
+    const deviceIds = request.deviceIds && this.#deviceList(request.deviceIds);
+    // Ingest hands over records that already share interned parts: those are kept as they are, not copied.
+    const shared: RequestRecord = workload === request.workload && deviceIds === request.deviceIds ? request : { ...request, workload };
+    if (deviceIds) shared.deviceIds = deviceIds;
     this.#requests[row] = shared;
     return row;
   }

@@ -73,6 +73,15 @@ function firstValue(sources: readonly AttributeLookup[], keys: readonly string[]
   return undefined;
 }
 
+/** The first model key `lookup` names one by (loops, not reduce and arrays: this runs for every span at ingest). */
+function modelOf(lookup: AttributeLookup): string | undefined {
+  for (const key of MODEL_KEYS) {
+    const value = normaliseAttributeValue(lookup(key));
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
 /**
  * The workload named by the sources, most specific first (span before resource): each field comes
  * from the first source that sets it. The model comes from the first source that names one, by
@@ -86,16 +95,19 @@ const NAMESPACE_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.namespace];
 const POD_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.pod];
 
 export function workloadFrom(sources: readonly AttributeLookup[]): Workload {
-  const workload: Workload = {
-    model: sources.reduce<string | undefined>((model, lookup) => model ?? firstValue([lookup], MODEL_KEYS), undefined),
-    job: firstValue(sources, JOB_KEYS),
-    phase: firstValue(sources, PHASE_KEYS, normalisePhase),
-    namespace: firstValue(sources, NAMESPACE_KEYS),
-    pod: firstValue(sources, POD_KEYS),
-  };
-  for (const field of Object.keys(workload) as (keyof Workload)[]) {
-    if (workload[field] === undefined) delete workload[field];
-  }
+  const workload: Workload = {};
+  let model: string | undefined;
+  for (const lookup of sources) if ((model = modelOf(lookup)) !== undefined) break;
+  const job = firstValue(sources, JOB_KEYS);
+  const phase = firstValue(sources, PHASE_KEYS, normalisePhase);
+  const namespace = firstValue(sources, NAMESPACE_KEYS);
+  const pod = firstValue(sources, POD_KEYS);
+  // Only the fields that are set: an absent field and an undefined one differ to a strict comparison.
+  if (model !== undefined) workload.model = model;
+  if (job !== undefined) workload.job = job;
+  if (phase !== undefined) workload.phase = phase;
+  if (namespace !== undefined) workload.namespace = namespace;
+  if (pod !== undefined) workload.pod = pod;
   return workload;
 }
 

@@ -1,5 +1,5 @@
 // Which OTLP spans become activities, and what each one says: workload, time range, devices, tokens.
-import type { Activity, RequestRecord } from '../attribution/activity.ts';
+import type { Activity, RequestRecord, Workload } from '../attribution/activity.ts';
 import {
   GEN_AI_MODEL_KEYS,
   WORKLOAD_ATTRIBUTE_KEYS,
@@ -10,6 +10,7 @@ import {
   workloadFrom,
   type AttributeLookup,
 } from '../attribution/workload-attributes.ts';
+import { workloadKeyOf } from '../attribution/workload-key.ts';
 import { SpanKind, type AnyValueMessage, type Int64Like, type KeyValueMessage, type SpanMessage, type TraceRequestMessage } from './otlp-schema.ts';
 
 /** Token counts: GenAI semantic conventions (current, then the older names vLLM sets), then OpenInference. */
@@ -90,11 +91,12 @@ export interface SpanBatch {
 
 type AttributeValue = string | number | boolean | string[];
 
-interface SpanAttributes {
-  values: Map<string, AttributeValue>;
-  /** Carries a GenAI model, usage, latency or request id attribute itself. */
-  genAi: boolean;
-}
+/**
+ * Each examined key's slot in an attribute table: a span's or resource's allow-listed attributes as
+ * one array indexed by slot, so reading them makes no Map and no entry objects per span.
+ */
+const SLOT_OF_KEY: ReadonlyMap<string, number> = new Map([...WANTED_KEYS].map((key, slot) => [key, slot]));
+type AttributeTable = (AttributeValue | undefined)[];
 
 function int64ToBigInt(value: Int64Like | undefined): bigint {
   if (value === undefined || value === null) return 0n;
@@ -104,6 +106,14 @@ function int64ToBigInt(value: Int64Like | undefined): bigint {
   } catch {
     return 0n;
   }
+}
+
+/** An int64 attribute value as the nearest double: what Number() of its exact BigInt gives. */
+function int64ToNumber(value: Int64Like | undefined): number {
+  // The wire reader hands over whole numbers already; only Longs and strings (JSON) need the BigInt.
+  // (-0 becomes 0, as through BigInt.)
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value === 0 ? 0 : value;
+  return Number(int64ToBigInt(value));
 }
 
 function isGenAiKey(key: string): boolean {
@@ -118,37 +128,78 @@ export function isExaminedKey(key: string): boolean {
   return WANTED_KEYS.has(key) || isGenAiKey(key);
 }
 
-/** Allow-listed attributes of a KeyValue list as plain values; arrays only of strings (for hw.id). */
-function wantedAttributes(list: KeyValueMessage[] | undefined, limits: SpanLimits): SpanAttributes {
-  const attributes: SpanAttributes = { values: new Map(), genAi: false };
-  if (!list) return attributes;
+/** An attribute's value as a plain value; arrays only of strings (for hw.id); undefined for other kinds. */
+function plainValue(value: AnyValueMessage): AttributeValue | undefined {
+  switch (value.value) {
+    case 'stringValue':
+      return value.stringValue!;
+    case 'intValue':
+      return int64ToNumber(value.intValue);
+    case 'doubleValue':
+      return value.doubleValue!;
+    case 'boolValue':
+      return value.boolValue!;
+    case 'arrayValue': {
+      const values = (value.arrayValue as { values?: AnyValueMessage[] }).values ?? [];
+      return values.flatMap((item) => (item.value === 'stringValue' ? [item.stringValue!] : []));
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Fills `table` (cleared first) with the allow-listed attributes of a KeyValue list, within
+ * maxAttributesPerSpan; a key set twice keeps its last value. Returns the table.
+ */
+function readAttributes(list: KeyValueMessage[] | undefined, limits: SpanLimits, table: AttributeTable): AttributeTable {
+  table.fill(undefined);
+  if (!list) return table;
   const examined = Math.min(list.length, limits.maxAttributesPerSpan);
   for (let index = 0; index < examined; index++) {
     const { key, value } = list[index]!;
-    if (!value) continue;
-    if (isGenAiKey(key)) attributes.genAi = true;
-    if (!WANTED_KEYS.has(key)) continue;
-    switch (value.value) {
-      case 'stringValue':
-        attributes.values.set(key, value.stringValue!);
-        break;
-      case 'intValue':
-        attributes.values.set(key, Number(int64ToBigInt(value.intValue)));
-        break;
-      case 'doubleValue':
-        attributes.values.set(key, value.doubleValue!);
-        break;
-      case 'boolValue':
-        attributes.values.set(key, value.boolValue!);
-        break;
-      case 'arrayValue': {
-        const values = (value.arrayValue as { values?: AnyValueMessage[] }).values ?? [];
-        attributes.values.set(key, values.flatMap((item) => (item.value === 'stringValue' ? [item.stringValue!] : [])));
-        break;
-      }
-    }
+    const slot = value ? SLOT_OF_KEY.get(key) : undefined;
+    if (slot === undefined) continue;
+    const plain = plainValue(value!);
+    if (plain !== undefined) table[slot] = plain;
   }
-  return attributes;
+  return table;
+}
+
+function newTable(): AttributeTable {
+  return new Array<AttributeValue | undefined>(SLOT_OF_KEY.size).fill(undefined);
+}
+
+function lookupIn(table: AttributeTable): AttributeLookup {
+  return (key) => {
+    const slot = SLOT_OF_KEY.get(key);
+    return slot === undefined ? undefined : table[slot];
+  };
+}
+
+/** Scratch for markSpan: the last value of each workload key, as readAttributes would keep it. */
+const markValues: (AttributeValue | undefined)[] = [undefined, undefined, undefined];
+
+/** Notes on `entry` what its span says of itself, in one pass over its attributes that keeps no values. */
+function markSpan(entry: ValidSpan, limits: SpanLimits): void {
+  const list = entry.span.attributes;
+  let genAi = false;
+  markValues[0] = markValues[1] = markValues[2] = undefined;
+  const examined = list ? Math.min(list.length, limits.maxAttributesPerSpan) : 0;
+  for (let index = 0; index < examined; index++) {
+    const { key, value } = list![index]!;
+    if (!value) continue;
+    if (!genAi && isGenAiKey(key)) genAi = true;
+    const which = key === WORKLOAD_ATTRIBUTE_KEYS.model ? 0 : key === WORKLOAD_ATTRIBUTE_KEYS.job ? 1 : key === WORKLOAD_ATTRIBUTE_KEYS.phase ? 2 : -1;
+    if (which < 0) continue;
+    const plain = plainValue(value);
+    if (plain !== undefined) markValues[which] = plain;
+  }
+  // The GenAI model keys are GenAI keys, so apart from them only ml.* can name a workload.
+  let namesItself = genAi;
+  for (const value of markValues) namesItself ||= normaliseAttributeValue(value) !== undefined;
+  entry.genAi = genAi;
+  entry.namesItself = namesItself;
 }
 
 function tokenCount(sources: readonly AttributeLookup[], keys: readonly string[]): number | undefined {
@@ -194,12 +245,22 @@ function nanosToMs(nanos: bigint): number {
   return Number(nanos / 1000n) / 1000;
 }
 
+/** The time bounds of one request, in nanoseconds, computed once rather than per span. */
+interface TimeBounds {
+  latestEndNanos: bigint;
+  maxDurationNanos: bigint;
+}
+
+function timeBounds(nowMs: number, limits: SpanLimits): TimeBounds {
+  return { latestEndNanos: BigInt(Math.trunc(nowMs + MAX_FUTURE_SKEW_MS)) * 1_000_000n, maxDurationNanos: BigInt(limits.maxSpanDurationMs) * 1_000_000n };
+}
+
 /** Why a span's time range is unusable, or undefined when it is fine. */
-function timeRangeProblem(startNanos: bigint, endNanos: bigint, nowMs: number, limits: SpanLimits): string | undefined {
+function timeRangeProblem(startNanos: bigint, endNanos: bigint, bounds: TimeBounds, limits: SpanLimits): string | undefined {
   if (startNanos <= 0n || endNanos <= 0n) return 'a start or end time that is missing or not a positive integer of nanoseconds';
   if (endNanos < startNanos) return 'an end before the start';
-  if (endNanos > BigInt(Math.trunc(nowMs + MAX_FUTURE_SKEW_MS)) * 1_000_000n) return `an end more than ${MAX_FUTURE_SKEW_MS / 1000} s in the future`;
-  if (endNanos - startNanos > BigInt(limits.maxSpanDurationMs) * 1_000_000n) return `a duration above maxSpanDuration (${limits.maxSpanDurationMs / 1000} s)`;
+  if (endNanos > bounds.latestEndNanos) return `an end more than ${MAX_FUTURE_SKEW_MS / 1000} s in the future`;
+  if (endNanos - startNanos > bounds.maxDurationNanos) return `a duration above maxSpanDuration (${limits.maxSpanDurationMs / 1000} s)`;
   return undefined;
 }
 
@@ -217,7 +278,10 @@ interface ValidSpan {
   span: SpanMessage;
   startNanos: bigint;
   endNanos: bigint;
-  attributes: SpanAttributes;
+  /** Carries a GenAI model, usage, latency or request id attribute itself. */
+  genAi: boolean;
+  /** Names a model, job or phase itself (its GenAI attributes, or ml.model / ml.job / ml.phase). */
+  namesItself: boolean;
   parentKey?: string;
 }
 
@@ -264,23 +328,93 @@ function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map
   return top;
 }
 
+/** A resource's attributes, read once for all its spans. */
+interface ResourceContext {
+  lookup: AttributeLookup;
+  namesWorkload: boolean;
+  /** The model for activities that name none: senderModel, then service.name; computed when first needed. */
+  fallbackModel(): string | undefined;
+}
+
+function resourceContext(table: AttributeTable, options: ReadSpansOptions): ResourceContext {
+  const lookup = lookupIn(table);
+  let fallback: { model: string | undefined } | undefined;
+  return {
+    lookup,
+    namesWorkload: namesWorkload(workloadFrom([lookup])),
+    fallbackModel() {
+      fallback ??= { model: options.senderModel?.(lookup, options.peerAddress) ?? normaliseAttributeValue(lookup(SERVICE_NAME_KEY)) };
+      return fallback.model;
+    },
+  };
+}
+
+/** Distinct workloads kept for interning; past this the table starts over, so senders cannot grow it. */
+const MAX_INTERNED_WORKLOADS = 10_000;
+
+/**
+ * Workloads by their key, across requests: spans of one workload share one object, whose key the
+ * ledger then finds cached instead of building it again for every span.
+ */
+const internedWorkloads = new Map<string, Workload>();
+
+function internWorkload(workload: Workload): Workload {
+  const key = workloadKeyOf(workload);
+  const existing = internedWorkloads.get(key);
+  if (existing) return existing;
+  if (internedWorkloads.size >= MAX_INTERNED_WORKLOADS) internedWorkloads.clear();
+  internedWorkloads.set(key, workload);
+  return workload;
+}
+
+/** Scratch table for the top span of an activity (most activities are one span). */
+const topTable = newTable();
+const topLookup = lookupIn(topTable);
+
+/** The counted span for the activity of `top`, named by `namers` (top first when it names too). */
+function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext, options: ReadSpansOptions): CountedSpan {
+  readAttributes(top.span.attributes, options.limits, topTable);
+  const sources: AttributeLookup[] = [topLookup];
+  for (const namer of namers) if (namer !== top) sources.push(lookupIn(readAttributes(namer.span.attributes, options.limits, newTable())));
+  sources.push(resource.lookup);
+  const named = workloadFrom(sources);
+  named.model ??= resource.fallbackModel();
+  if (named.model === undefined) delete named.model;
+  const workload = internWorkload(named);
+  const startMs = nanosToMs(top.startNanos);
+  const endMs = nanosToMs(top.endNanos);
+  const deviceIds = deviceIdsFrom(sources);
+  const inputTokens = tokenCount(sources, TOKEN_KEYS.input);
+  const outputTokens = tokenCount(sources, TOKEN_KEYS.output);
+  const operation = operationOf(sources);
+  // Weighting by tokens: a span without token counts still weighs 1 so it is not erased.
+  const weight = options.weightByTokens ? Math.max(1, (inputTokens ?? 0) + (outputTokens ?? 0)) : 1;
+  const activity: Activity = { source: 'span', workload, startMs, endMs, weight };
+  const request: RequestRecord = { workload, startMs, endMs };
+  if (deviceIds) activity.deviceIds = request.deviceIds = deviceIds;
+  if (inputTokens !== undefined) request.inputTokens = inputTokens;
+  if (outputTokens !== undefined) request.outputTokens = outputTokens;
+  if (operation !== undefined) request.operation = operation;
+  return { activity, request };
+}
+
 /**
  * Reads a decoded ExportTraceServiceRequest into the spans that count and the tallies of the rest.
  * Within one resource and trace, the topmost local span above every span that names a workload is
  * the activity, counted once: its time range, and the workload and tokens of itself and then of
  * the spans below it that name one (an HTTP SERVER span around an INTERNAL `chat <model>` span).
+ * Attribute values are read into tables only for activities; other spans are judged in one pass.
  */
 export function readSpans(request: TraceRequestMessage, options: ReadSpansOptions): SpanBatch {
-  const { limits, weightByTokens, nowMs } = options;
+  const { limits, nowMs } = options;
   const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0 };
+  const bounds = timeBounds(nowMs, limits);
   let seen = 0;
   for (const resourceSpans of request.resourceSpans ?? []) {
-    const resource = wantedAttributes(resourceSpans.resource?.attributes, limits).values;
-    const resourceLookup: AttributeLookup = (key) => resource.get(key);
-    const resourceNamesWorkload = namesWorkload(workloadFrom([resourceLookup]));
+    const resource = resourceContext(readAttributes(resourceSpans.resource?.attributes, limits, newTable()), options);
 
     const valid: ValidSpan[] = [];
-    const byKey = new Map<string, ValidSpan>();
+    let anyParent = false;
     for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
       for (const span of scopeSpans.spans ?? []) {
         if (++seen > limits.maxSpansPerRequest) {
@@ -289,18 +423,38 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
         }
         const startNanos = int64ToBigInt(span.startTimeUnixNano);
         const endNanos = int64ToBigInt(span.endTimeUnixNano);
-        const problem = timeRangeProblem(startNanos, endNanos, nowMs, limits);
+        const problem = timeRangeProblem(startNanos, endNanos, bounds, limits);
         if (problem) {
           batch.invalid++;
           batch.invalidReason ??= problem;
           continue;
         }
-        const entry: ValidSpan = { span, startNanos, endNanos, attributes: wantedAttributes(span.attributes, limits) };
-        if (hasParent(span)) entry.parentKey = idKey(span.traceId, span.parentSpanId);
+        const entry: ValidSpan = { span, startNanos, endNanos, genAi: false, namesItself: false };
+        markSpan(entry, limits);
         valid.push(entry);
-        const key = idKey(span.traceId, span.spanId);
-        if (!byKey.has(key)) byKey.set(key, entry);
+        if (hasParent(span)) anyParent = true;
       }
+    }
+
+    // Without parents every span is its own top and no span is an orphan: no ids, no maps.
+    if (!anyParent) {
+      let activities = 0;
+      for (const entry of valid) {
+        if (isOutgoing(entry.span)) continue;
+        const names = entry.namesItself || (isEntrySpan(entry.span) && resource.namesWorkload);
+        if (!names) continue;
+        activities++;
+        batch.counted.push(countActivity(entry, [entry], resource, options));
+      }
+      batch.ignored += valid.length - activities;
+      continue;
+    }
+
+    const byKey = new Map<string, ValidSpan>();
+    for (const entry of valid) {
+      if (hasParent(entry.span)) entry.parentKey = idKey(entry.span.traceId, entry.span.parentSpanId);
+      const key = idKey(entry.span.traceId, entry.span.spanId);
+      if (!byKey.has(key)) byKey.set(key, entry);
     }
 
     // Spans that name a workload, grouped under their topmost local span.
@@ -308,12 +462,11 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
     const namersByTop = new Map<ValidSpan, ValidSpan[]>();
     for (const entry of valid) {
       if (isOutgoing(entry.span)) continue;
-      const own = entry.attributes;
-      const namesItself = own.genAi || namesWorkload(workloadFrom([(key) => own.values.get(key)]));
+      const { genAi, namesItself } = entry;
       const orphan = entry.parentKey !== undefined && !byKey.has(entry.parentKey);
       // A nested span whose parent is in another batch counts only for GenAI attributes of its own:
       // ml.* copied from baggage onto every span would otherwise count it besides its entry span.
-      const names = isEntrySpan(entry.span) ? namesItself || resourceNamesWorkload : orphan ? own.genAi : namesItself;
+      const names = isEntrySpan(entry.span) ? namesItself || resource.namesWorkload : orphan ? genAi : namesItself;
       if (!names) continue;
       const top = topOf(entry, byKey, tops);
       const namers = namersByTop.get(top);
@@ -321,34 +474,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       else namersByTop.set(top, [entry]);
     }
     batch.ignored += valid.length - namersByTop.size;
-
-    for (const [top, namers] of namersByTop) {
-      const spanSources: AttributeLookup[] = [top, ...namers.filter((namer) => namer !== top)].map(({ attributes }) => (key) => attributes.values.get(key));
-      const sources = [...spanSources, resourceLookup];
-      const workload = workloadFrom(sources);
-      workload.model ??= options.senderModel?.(resourceLookup, options.peerAddress) ?? normaliseAttributeValue(resource.get(SERVICE_NAME_KEY));
-      if (workload.model === undefined) delete workload.model;
-      const startMs = nanosToMs(top.startNanos);
-      const endMs = nanosToMs(top.endNanos);
-      const deviceIds = deviceIdsFrom(sources);
-      const inputTokens = tokenCount(sources, TOKEN_KEYS.input);
-      const outputTokens = tokenCount(sources, TOKEN_KEYS.output);
-      const operation = operationOf(sources);
-      // Weighting by tokens: a span without token counts still weighs 1 so it is not erased.
-      const weight = weightByTokens ? Math.max(1, (inputTokens ?? 0) + (outputTokens ?? 0)) : 1;
-      batch.counted.push({
-        activity: { source: 'span', workload, startMs, endMs, ...(deviceIds && { deviceIds }), weight },
-        request: {
-          workload,
-          startMs,
-          endMs,
-          ...(inputTokens !== undefined && { inputTokens }),
-          ...(outputTokens !== undefined && { outputTokens }),
-          ...(deviceIds && { deviceIds }),
-          ...(operation !== undefined && { operation }),
-        },
-      });
-    }
+    for (const [top, namers] of namersByTop) batch.counted.push(countActivity(top, namers, resource, options));
   }
   return batch;
 }

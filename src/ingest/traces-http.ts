@@ -11,6 +11,8 @@ import { ExportTraceServiceResponse, OtlpDecodeError, RpcStatus, type OtlpCodec 
 import { RETRY_AFTER_SECONDS, peerIp, type ExportTraces } from './traces-api.ts';
 
 const CODECS: ReadonlyMap<string, OtlpCodec> = new Map([jsonCodec, protobufCodec].map((codec) => [codec.contentType, codec]));
+/** The answer to almost every export (nothing rejected), encoded once per codec rather than per request. */
+const FULL_SUCCESS: ReadonlyMap<OtlpCodec, Buffer> = new Map([...CODECS.values()].map((codec) => [codec, codec.encode(ExportTraceServiceResponse, {})]));
 
 function mediaType(header: string | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
@@ -61,7 +63,7 @@ export function createTracesHttp(exportTraces: ExportTraces, { maxBodyBytes, bod
       sendStatus(response, codec, 429, answer.message, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
       return;
     }
-    const body = codec.encode(ExportTraceServiceResponse, answer.response);
+    const body = answer.response.partialSuccess ? codec.encode(ExportTraceServiceResponse, answer.response) : FULL_SUCCESS.get(codec)!;
     response.writeHead(200, { 'Content-Type': codec.contentType, 'Content-Length': body.length });
     response.end(body);
   };
