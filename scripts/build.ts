@@ -24,6 +24,13 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['koffi'],
+  // The ES module build of packages that ship both (the OpenTelemetry SDK) so unused exports are shaken
+  // out: the CommonJS build pulls in all of @opentelemetry/semantic-conventions.
+  mainFields: ['module', 'main'],
+  // Every byte of a loaded chunk stays in the V8 heap as its source string: whitespace and syntax are
+  // minified (names are kept, so stack traces still read), about 1 MiB less RSS at start.
+  minifyWhitespace: true,
+  minifySyntax: true,
   // CommonJS dependencies call require() for Node built-ins; an ES module bundle needs one in scope.
   banner: { js: "import { createRequire as __footprintRequire } from 'node:module'; const require = __footprintRequire(import.meta.url);" },
   // Flat: modules find their files (./proto/, ./nvml-worker.js, ../package.json) relative to import.meta.url.

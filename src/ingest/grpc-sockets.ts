@@ -1,7 +1,9 @@
 // The OTLP/gRPC listener's sockets. grpc-js would own them (bindAsync) with no connection cap and
 // no timeout that starts at connect; instead footprint owns the net.Server (the shared ingest
 // connection cap, an idle timeout armed at connect) and hands each accepted socket to grpc-js
-// through Server.createConnectionInjector (grpc-js >= 1.11).
+// through Server.createConnectionInjector (grpc-js >= 1.11). The injector is made when the first
+// connection arrives (grpc-js loads then); a connection accepted meanwhile waits with its bytes
+// buffered in its socket, which Node's HTTP/2 session reads first when it takes the socket over.
 import type { ConnectionInjector } from '@grpc/grpc-js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { listen, type SharedConnectionCap } from '../listener.ts';
@@ -17,7 +19,10 @@ export interface GrpcSocketsOptions {
   /** A connection with no call in flight and none finished for this long is closed (config `ingestIdleTimeout`). */
   idleTimeoutMs: number;
   cap: SharedConnectionCap;
-  injector: ConnectionInjector;
+  /** Called once, at the first connection. */
+  loadInjector: () => Promise<ConnectionInjector>;
+  /** The injector could not be made: each connection is closed, and this is told why. */
+  onInjectorError: (error: unknown) => void;
 }
 
 export interface GrpcSockets {
@@ -29,8 +34,9 @@ export interface GrpcSockets {
 
 const connectionKey = (address: string | undefined, port: number | undefined) => `${address}|${port}`;
 
-export function createGrpcSockets({ idleTimeoutMs, cap, injector }: GrpcSocketsOptions): GrpcSockets {
+export function createGrpcSockets({ idleTimeoutMs, cap, loadInjector, onInjectorError }: GrpcSocketsOptions): GrpcSockets {
   const connections = new Map<string, ConnectionState>();
+  let injector: Promise<ConnectionInjector> | undefined;
 
   const server = createServer((socket) => {
     const key = connectionKey(socket.remoteAddress, socket.remotePort);
@@ -47,7 +53,15 @@ export function createGrpcSockets({ idleTimeoutMs, cap, injector }: GrpcSocketsO
       else if (idleMs < idleTimeoutMs) socket.setTimeout(idleTimeoutMs - idleMs);
       else socket.destroy();
     });
-    injector.injectConnection(socket);
+    (injector ??= loadInjector()).then(
+      (loaded) => {
+        if (!socket.destroyed) loaded.injectConnection(socket);
+      },
+      (error: unknown) => {
+        onInjectorError(error);
+        socket.destroy();
+      },
+    );
   });
   cap.add(server);
 
@@ -67,11 +81,9 @@ export function createGrpcSockets({ idleTimeoutMs, cap, injector }: GrpcSocketsO
       };
     },
     close() {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        injector.destroy();
-        for (const { socket } of connections.values()) socket.destroy();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const { socket } of connections.values()) socket.destroy();
+      return Promise.all([closed, injector?.then((loaded) => loaded.destroy(), () => undefined)]).then(() => undefined);
     },
   };
 }
