@@ -83,7 +83,12 @@ async function start(options: Record<string, unknown>): Promise<void> {
   // at once) is kept and acted on once the start is done, instead of killing the process mid-start.
   let shutDown: ((reason: string, failure?: unknown) => void) | undefined;
   let signalDuringStart: string | undefined;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (shutDown ? shutDown(signal) : (signalDuringStart ??= signal)));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (shutDown) shutDown(signal);
+      else signalDuringStart ??= signal;
+    });
+  }
   let daemon: RunningDaemon;
   try {
     daemon = await startDaemon(config, logger);

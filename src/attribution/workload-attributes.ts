@@ -18,11 +18,11 @@ export const GEN_AI_MODEL_KEYS = ['gen_ai.request.model', 'gen_ai.response.model
 export const DEVICE_ID_KEY = 'hw.id';
 
 /** Longest value kept, in characters (code points). */
-export const MAX_ATTRIBUTE_VALUE_CHARS = 128;
+const MAX_ATTRIBUTE_VALUE_CHARS = 128;
 /** Raw characters examined per value, so a 10 MB value costs no more than a short one. */
 const MAX_EXAMINED_CHARS = MAX_ATTRIBUTE_VALUE_CHARS * 8;
 /** Most devices one activity may name. */
-export const MAX_DEVICE_IDS = 64;
+const MAX_DEVICE_IDS = 64;
 
 // C0/C1 controls and format characters (zero-width, bidi overrides): invisible in dashboards,
 // and a way to forge two label values that look the same. Whitespace controls (tab, newline)
@@ -97,7 +97,10 @@ const POD_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.pod];
 export function workloadFrom(sources: readonly AttributeLookup[]): Workload {
   const workload: Workload = {};
   let model: string | undefined;
-  for (const lookup of sources) if ((model = modelOf(lookup)) !== undefined) break;
+  for (const lookup of sources) {
+    model = modelOf(lookup);
+    if (model !== undefined) break;
+  }
   const job = firstValue(sources, JOB_KEYS);
   const phase = firstValue(sources, PHASE_KEYS, normalisePhase);
   const namespace = firstValue(sources, NAMESPACE_KEYS);

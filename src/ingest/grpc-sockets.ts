@@ -53,7 +53,8 @@ export function createGrpcSockets({ idleTimeoutMs, cap, loadInjector, onInjector
       else if (idleMs < idleTimeoutMs) socket.setTimeout(idleTimeoutMs - idleMs);
       else socket.destroy();
     });
-    (injector ??= loadInjector()).then(
+    injector ??= loadInjector();
+    injector.then(
       (loaded) => {
         if (!socket.destroyed) loaded.injectConnection(socket);
       },

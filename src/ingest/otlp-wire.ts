@@ -116,14 +116,22 @@ function readAnyValue(reader: Reader, depth: number, into: AnyValueMessage): voi
       reader.skipType(tag & 7, depth, field);
       continue;
     }
-    if (field === 1) (into.value = 'stringValue'), (into.stringValue = reader.stringVerify());
-    else if (field === 2) (into.value = 'boolValue'), (into.boolValue = reader.bool());
-    else if (field === 3) (into.value = 'intValue'), (into.intValue = readInt64AsNumber(reader));
-    else if (field === 4) (into.value = 'doubleValue'), (into.doubleValue = reader.double());
-    else if (field === 5) {
+    if (field === 1) {
+      into.value = 'stringValue';
+      into.stringValue = reader.stringVerify();
+    } else if (field === 2) {
+      into.value = 'boolValue';
+      into.boolValue = reader.bool();
+    } else if (field === 3) {
+      into.value = 'intValue';
+      into.intValue = readInt64AsNumber(reader);
+    } else if (field === 4) {
+      into.value = 'doubleValue';
+      into.doubleValue = reader.double();
+    } else if (field === 5) {
       into.value = 'arrayValue';
-      const array = (into.arrayValue ??= { values: [] }) as { values: AnyValueMessage[] };
-      readArrayValue(reader, depth + 1, array.values);
+      into.arrayValue ??= { values: [] };
+      readArrayValue(reader, depth + 1, (into.arrayValue as { values: AnyValueMessage[] }).values);
     } else {
       into.value = field === 6 ? 'kvlistValue' : 'bytesValue';
       checkField(reader, kind, depth);
@@ -178,7 +186,10 @@ function readKeyValue(reader: Reader, depth: number, list: AttributeList, limits
       examined = isExaminedKey(key);
     } else if (tag === 0x12) {
       valueStarts[values++] = reader.pos;
-      if (!onlyChecked && examined) readAnyValue(reader, depth + 1, (value ??= {}));
+      if (!onlyChecked && examined) {
+        value ??= {};
+        readAnyValue(reader, depth + 1, value);
+      }
       else {
         onlyChecked = true;
         checkMessage(reader, ANY_VALUE, depth + 1);
@@ -332,7 +343,7 @@ export function readTraceRequestSync(body: Buffer, limits: SpanLimits): WireTrac
 export async function readTraceRequest(body: Buffer, limits: SpanLimits): Promise<WireTraceRequest> {
   const steps = readRequest(body, limits);
   for (;;) {
-    let step;
+    let step: IteratorResult<unknown, WireTraceRequest>;
     try {
       step = steps.next();
     } catch (error) {

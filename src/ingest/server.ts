@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
 import { SharedConnectionCap, applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
-import { ByteBudget } from './byte-budget.ts';
+import type { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
 import { createPlanApi, type Planner } from './plan-api.ts';

@@ -72,7 +72,7 @@ export interface SpanLimits {
 }
 
 /** A span that counts: the activity for the ledger and the request it was. */
-export interface CountedSpan {
+interface CountedSpan {
   activity: Activity;
   request: RequestRecord;
 }

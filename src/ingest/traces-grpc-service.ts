@@ -75,7 +75,7 @@ const MAX_CONCURRENT_STREAMS = 32;
 function budgetInterceptor(budget: ByteBudget, callBusy: (address: string | undefined, port: number | undefined) => () => void): ServerInterceptor {
   return (_method, call) => {
     const reservation = budget.reserve();
-    let endBusy = () => undefined as void;
+    let endBusy: () => void = () => {};
     const done = () => {
       reservation.release();
       endBusy();

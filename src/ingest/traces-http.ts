@@ -8,7 +8,7 @@ import { grpcCodeFor, sendJsonError } from './http-answers.ts';
 import { jsonCodec } from './otlp-json.ts';
 import { protobufCodec } from './otlp-protobuf.ts';
 import { ExportTraceServiceResponse, OtlpDecodeError, RpcStatus, type OtlpCodec } from './otlp-schema.ts';
-import { RETRY_AFTER_SECONDS, peerIp, type ExportTraces } from './traces-api.ts';
+import { RETRY_AFTER_SECONDS, peerIp, type ExportAnswer, type ExportTraces } from './traces-api.ts';
 
 const CODECS: ReadonlyMap<string, OtlpCodec> = new Map([jsonCodec, protobufCodec].map((codec) => [codec.contentType, codec]));
 /** The answer to almost every export (nothing rejected), encoded once per codec rather than per request. */
@@ -40,7 +40,7 @@ export function createTracesHttp(exportTraces: ExportTraces, { maxBodyBytes, bod
       sendJsonError(response, 415, 'Content-Type must be application/json or application/x-protobuf', { Connection: 'close' });
       return;
     }
-    let answer;
+    let answer: ExportAnswer;
     // The body's bytes count against the budget until the export has decoded them into spans.
     const reservation = budget.reserve();
     try {

@@ -3,7 +3,7 @@
 // `_total` added by the exporter for counters), so a scrape of the daemon and an OpenTelemetry
 // Collector's Prometheus export give the same series names.
 
-export type InstrumentKind = 'counter' | 'gauge' | 'updowncounter' | 'histogram';
+type InstrumentKind = 'counter' | 'gauge' | 'updowncounter' | 'histogram';
 
 export interface InstrumentSpec {
   name: string;
@@ -76,7 +76,6 @@ export const METRICS = {
   heapTotal: spec('v8js.memory.heap.limit', 'nodejs_heap_size_total_bytes', 'gauge', 'By', 'Process heap size from Node.js in bytes.', []),
 } as const satisfies Record<string, InstrumentSpec>;
 
-export type MetricId = keyof typeof METRICS;
 export const ALL_METRICS: readonly InstrumentSpec[] = Object.values(METRICS);
 
 /** The Prometheus series names a scrape exposes for a spec (what dashboards and rules may reference). */

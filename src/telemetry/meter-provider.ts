@@ -39,7 +39,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   });
   const providers = [new MeterProvider({ resource, readers: [prometheus] })];
   if (options.otlpEndpoint) {
-    const url = new URL('v1/metrics', options.otlpEndpoint.endsWith('/') ? options.otlpEndpoint : options.otlpEndpoint + '/').toString();
+    const url = new URL('v1/metrics', options.otlpEndpoint.endsWith('/') ? options.otlpEndpoint : `${options.otlpEndpoint}/`).toString();
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
     const reader = new PeriodicExportingMetricReader({
       exporter: new OTLPMetricExporter({ url }),

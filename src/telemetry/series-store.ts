@@ -6,7 +6,7 @@ import type { InstrumentSpec } from './contract.ts';
 
 export type Attributes = Readonly<Record<string, string>>;
 
-export interface HistogramValue {
+interface HistogramValue {
   /** counts[i] holds observations <= boundaries[i]; the last entry is the +Inf bucket. */
   counts: number[];
   sum: number;
@@ -75,7 +75,8 @@ export class SeriesStore {
   observe(spec: InstrumentSpec, attributes: Record<string, string | undefined>, value: number, nowMs: number): void {
     const point = this.#point(spec, attributes, nowMs);
     const boundaries = spec.boundaries ?? [];
-    const histogram = (point.histogram ??= { counts: new Array(boundaries.length + 1).fill(0), sum: 0, count: 0, min: Infinity, max: -Infinity });
+    point.histogram ??= { counts: new Array(boundaries.length + 1).fill(0), sum: 0, count: 0, min: Infinity, max: -Infinity };
+    const histogram = point.histogram;
     let bucket = boundaries.findIndex((bound) => value <= bound);
     if (bucket < 0) bucket = boundaries.length;
     histogram.counts[bucket]! += 1;
@@ -121,7 +122,10 @@ export class SeriesStore {
 
   #point(spec: InstrumentSpec, attributes: Record<string, string | undefined>, nowMs: number): SeriesPoint {
     let series = this.#series.get(spec);
-    if (!series) this.#series.set(spec, (series = new Map()));
+    if (!series) {
+      series = new Map();
+      this.#series.set(spec, series);
+    }
     const values = spec.attributes.map((name) => attributes[name] ?? '');
     const key = values.join('\u0000');
     const existing = series.get(key);
@@ -147,7 +151,8 @@ export class SeriesStore {
     let overflow = series.get(overflowKey);
     if (!overflow) {
       const overflowAttributes = kept.length === 0 ? OVERFLOW_ATTRIBUTES : Object.freeze({ ...OVERFLOW_ATTRIBUTES, ...Object.fromEntries(kept.map((name) => [name, attributes[name]!])) });
-      series.set(overflowKey, (overflow = { attributes: overflowAttributes, startTimeMs: nowMs, updatedMs: nowMs, value: 0 }));
+      overflow = { attributes: overflowAttributes, startTimeMs: nowMs, updatedMs: nowMs, value: 0 };
+      series.set(overflowKey, overflow);
       this.#overflowCount.set(spec, (this.#overflowCount.get(spec) ?? 0) + 1);
     }
     return overflow;
@@ -156,7 +161,10 @@ export class SeriesStore {
   /** Tells onOverflow about a set the first time it is folded (again after it was forgotten). */
   #noteFolded(spec: InstrumentSpec, key: string, nowMs: number): void {
     let folded = this.#folded.get(spec);
-    if (!folded) this.#folded.set(spec, (folded = new Map()));
+    if (!folded) {
+      folded = new Map();
+      this.#folded.set(spec, folded);
+    }
     const known = folded.delete(key);
     folded.set(key, nowMs);
     if (folded.size > foldedMemory(this.#options.cardinalityLimit)) folded.delete(folded.keys().next().value!);
