@@ -66,10 +66,14 @@ try {
     transport.close();
     console.log(JSON.stringify(result));
     const other = Object.entries(result.statuses).filter(([status]) => status !== '200' && status !== '400');
-    rows.push(`| ${result.transport} | ${encoding} | ${result.seed} | ${result.cases} | ${result.statuses[200] ?? 0} | ${result.statuses[400] ?? 0} | ${other.map(([s, n]) => `${s}: ${n}`).join(', ') || 'none'} | ${result.transportErrors} | ${(result.durationMs / 1000).toFixed(1)} |`);
+    rows.push(
+      `| ${result.transport} | ${encoding} | ${result.seed} | ${result.cases} | ${result.statuses[200] ?? 0} | ${result.statuses[400] ?? 0} | ${other.map(([s, n]) => `${s}: ${n}`).join(', ') || 'none'} | ${result.transportErrors} | ${(result.durationMs / 1000).toFixed(1)} |`,
+    );
   }
   const alive = (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status;
-  console.log(`\n| transport | encoding | seed | cases | 200 | 400 | other statuses | transport errors | seconds |\n|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n\n/healthz after the campaign: ${alive}`);
+  console.log(
+    `\n| transport | encoding | seed | cases | 200 | 400 | other statuses | transport errors | seconds |\n|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n\n/healthz after the campaign: ${alive}`,
+  );
   if (daemon.exitCode !== null) throw new Error(`the daemon exited with ${daemon.exitCode}`);
 } finally {
   daemon.kill('SIGTERM');

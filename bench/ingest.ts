@@ -74,7 +74,25 @@ async function bareServer(): Promise<{ url: string; close(): void }> {
 export async function benchIngest(hostRoot: string, port: number, metricsPort: number): Promise<string[]> {
   // BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const daemon = spawn(process.execPath, [...nodeArgs, 'bin/footprint.js', 'start', '--host-root', hostRoot, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${port}`, '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
+  const daemon = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      'bin/footprint.js',
+      'start',
+      '--host-root',
+      hostRoot,
+      '--listen',
+      `127.0.0.1:${metricsPort}`,
+      '--ingest-listen',
+      `127.0.0.1:${port}`,
+      '--ingest-grpc-listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
   const bare = await bareServer();
   const url = `http://127.0.0.1:${port}/v1/traces`;
   try {
@@ -111,7 +129,9 @@ export async function benchIngest(hostRoot: string, port: number, metricsPort: n
     }
     await new Promise((resolve) => setTimeout(resolve, 5000));
     const rssKib = Number(readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)![1]);
-    lines.push(`| RSS after ${sent.toLocaleString('en')} protobuf spans over ${WORKLOADS} models, default lag (MiB; goal <= 160) | ${(rssKib / 1024).toFixed(1)} | | |`);
+    lines.push(
+      `| RSS after ${sent.toLocaleString('en')} protobuf spans over ${WORKLOADS} models, default lag (MiB; goal <= 160) | ${(rssKib / 1024).toFixed(1)} | | |`,
+    );
     return lines;
   } finally {
     bare.close();

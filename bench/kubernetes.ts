@@ -48,15 +48,30 @@ function benchPod(index: number): ApiPod {
       podIP: `10.244.${Math.floor(index / 250)}.${(index % 250) + 2}`,
       podIPs: [{ ip: `10.244.${Math.floor(index / 250)}.${(index % 250) + 2}` }],
       phase: 'Running',
-      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({ type, status: 'True', lastTransitionTime: '2026-11-01T00:00:00Z' })),
-      containerStatuses: [{ name: 'main', ready: true, restartCount: 0, image: `registry.example/${app}:1.${index}`, containerID: `containerd://${'c'.repeat(64)}`, state: { running: { startedAt: '2026-11-01T00:00:00Z' } } }],
+      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
+        type,
+        status: 'True',
+        lastTransitionTime: '2026-11-01T00:00:00Z',
+      })),
+      containerStatuses: [
+        {
+          name: 'main',
+          ready: true,
+          restartCount: 0,
+          image: `registry.example/${app}:1.${index}`,
+          containerID: `containerd://${'c'.repeat(64)}`,
+          state: { running: { startedAt: '2026-11-01T00:00:00Z' } },
+        },
+      ],
     },
   };
   return pod;
 }
 
 function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -64,15 +79,41 @@ function rssMiB(pid: number): number {
  * Starts the daemon in Kubernetes mode on `hostRoot`, scrapes it as the RAPL-only run was scraped
  * (`scrape`), waits `steadySeconds`, and returns its RSS (MiB).
  */
-export async function benchKubernetes(hostRoot: string, metricsPort: number, steadySeconds: number, waitFor: (url: string) => Promise<number>, scrape: (url: string) => Promise<unknown>): Promise<number> {
+export async function benchKubernetes(
+  hostRoot: string,
+  metricsPort: number,
+  steadySeconds: number,
+  waitFor: (url: string) => Promise<number>,
+  scrape: (url: string) => Promise<unknown>,
+): Promise<number> {
   const pods = Array.from({ length: PODS }, (_, index) => benchPod(index));
   const api = await startFakeApiServer(pods);
-  const kubelet = await startFakeKubelet(podResourcesSocketPath(hostRoot), pods.map((pod) => ({ name: pod.metadata.name, namespace: pod.metadata.namespace, containers: [{ name: 'main', devices: [] }] })));
+  const kubelet = await startFakeKubelet(
+    podResourcesSocketPath(hostRoot),
+    pods.map((pod) => ({ name: pod.metadata.name, namespace: pod.metadata.namespace, containers: [{ name: 'main', devices: [] }] })),
+  );
   const kubeconfig = join(hostRoot, 'bench-kubeconfig');
   api.writeKubeconfig(kubeconfig);
   const daemon = spawn(
     process.execPath,
-    ['bin/footprint.js', 'start', '--host-root', hostRoot, '--kubernetes', 'true', '--node-name', NODE, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'warn'],
+    [
+      'bin/footprint.js',
+      'start',
+      '--host-root',
+      hostRoot,
+      '--kubernetes',
+      'true',
+      '--node-name',
+      NODE,
+      '--listen',
+      `127.0.0.1:${metricsPort}`,
+      '--ingest-listen',
+      '127.0.0.1:0',
+      '--ingest-grpc-listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+    ],
     { stdio: 'ignore', env: { ...process.env, KUBECONFIG: kubeconfig } },
   );
   try {

@@ -51,8 +51,29 @@ fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_0
 
 const ingestPort = await freePort();
 const metricsPort = await freePort();
-const nodeFlags = ['--expose-gc', '--import', process.env.BENCH_HOOK ?? './bench/memory-hook.mjs', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
-const daemon = spawn(process.execPath, [...nodeFlags, 'bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const nodeFlags = [
+  '--expose-gc',
+  '--import',
+  process.env.BENCH_HOOK ?? './bench/memory-hook.mjs',
+  ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+];
+const daemon = spawn(
+  process.execPath,
+  [
+    ...nodeFlags,
+    'bin/footprint.js',
+    'start',
+    '--host-root',
+    fixture.root,
+    '--listen',
+    `127.0.0.1:${metricsPort}`,
+    '--ingest-listen',
+    `127.0.0.1:${ingestPort}`,
+    '--log-level',
+    'warn',
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 
 let stdout = '';
 const waiting: Array<(usage: MemoryUsage) => void> = [];
@@ -96,7 +117,11 @@ try {
   let throttled = 0;
   const started = performance.now();
   for (let sent = 0; sent < TOTAL_SPANS; ) {
-    const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: body(sent, Date.now()) });
+    const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf' },
+      body: body(sent, Date.now()),
+    });
     await response.arrayBuffer();
     if (response.status === 429) {
       throttled++;
@@ -113,10 +138,16 @@ try {
   const settled = await memoryAfterGc();
   clearInterval(mover);
 
-  console.log(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, Node ${process.version}; ${TOTAL_SPANS.toLocaleString('en')} spans over ${MODELS} models in ${(TOTAL_SPANS / SPANS_PER_REQUEST).toLocaleString('en')} protobuf bodies, ${sendSeconds.toFixed(1)} s, ${throttled} answered 429; default lag and horizon\n`);
+  console.log(
+    `machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, Node ${process.version}; ${TOTAL_SPANS.toLocaleString('en')} spans over ${MODELS} models in ${(TOTAL_SPANS / SPANS_PER_REQUEST).toLocaleString('en')} protobuf bodies, ${sendSeconds.toFixed(1)} s, ${throttled} answered 429; default lag and horizon\n`,
+  );
   console.log('| after a full GC | RSS (MiB) | heap used (MiB) | heap total (MiB) | external (MiB) |');
   console.log('|---|---|---|---|---|');
-  for (const [label, usage] of [['idle', idle], ['after the last body (spans unsettled)', loaded], ['20 s later (spans settled)', settled]] as const) {
+  for (const [label, usage] of [
+    ['idle', idle],
+    ['after the last body (spans unsettled)', loaded],
+    ['20 s later (spans settled)', settled],
+  ] as const) {
     console.log(`| ${label} | ${f(usage.rss)} | ${f(usage.heapUsed)} | ${f(usage.heapTotal)} | ${f(usage.external)} |`);
   }
 } finally {

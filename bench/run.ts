@@ -47,7 +47,9 @@ function cpuTicks(pid: number): number {
 }
 
 function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -69,8 +71,29 @@ const footprintPort = await freePort();
 const exporterPort = await freePort();
 const spawnedAtMs = performance.now();
 // The built daemon, one process, as `npm start` and the image run it.
-const footprint = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${footprintPort}`, '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
-const exporter = spawn('/usr/bin/prometheus-node-exporter', [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${exporterPort}`], { stdio: 'ignore' });
+const footprint = spawn(
+  process.execPath,
+  [
+    'bin/footprint.js',
+    'start',
+    '--host-root',
+    fixture.root,
+    '--listen',
+    `127.0.0.1:${footprintPort}`,
+    '--ingest-listen',
+    '127.0.0.1:0',
+    '--ingest-grpc-listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+  ],
+  { stdio: 'ignore' },
+);
+const exporter = spawn(
+  '/usr/bin/prometheus-node-exporter',
+  [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${exporterPort}`],
+  { stdio: 'ignore' },
+);
 const footprintUrl = `http://127.0.0.1:${footprintPort}/metrics`;
 const exporterUrl = `http://127.0.0.1:${exporterPort}/metrics`;
 try {
@@ -104,13 +127,38 @@ try {
   console.log(`| response size (bytes) | ${ours.bytes} | ${theirs.bytes} | ${f(ours.bytes / theirs.bytes)} |`);
   console.log(`| start to first /metrics (ms) | ${f(footprintStartMs, 0)} | ${f(exporterStartMs, 0)} | ${f(footprintStartMs / exporterStartMs)} |`);
   console.log(`| steady RSS, RAPL only (MiB; goal <= 64) | ${f(rss, 1)} | ${f(exporterRss, 1)} | ${f(rss / exporterRss)} |`);
-  console.log(`| steady RSS, Kubernetes mode, 110 pods (MiB; goal <= 96) | ${f(kubernetesRss, 1)} | ${f(exporterRss, 1)} | ${f(kubernetesRss / exporterRss)} |`);
+  console.log(
+    `| steady RSS, Kubernetes mode, 110 pods (MiB; goal <= 96) | ${f(kubernetesRss, 1)} | ${f(exporterRss, 1)} | ${f(kubernetesRss / exporterRss)} |`,
+  );
   console.log(`| steady CPU (% of one core) | ${f(cpuPercent)} | | |`);
 
   // 8 GPUs (NVML double, through the same koffi worker as the real library) + the 2 RAPL packages.
-  const double = nvmlDouble({ gpus: Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 })) });
+  const double = nvmlDouble({
+    gpus: Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 })),
+  });
   const gpuPort = await freePort();
-  const gpuDaemon = spawn(process.execPath, ['bin/footprint.js', 'start', '--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', `127.0.0.1:${gpuPort}`, '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '500ms', '--log-level', 'warn'], { stdio: 'ignore', env: { ...process.env, ...double.env } });
+  const gpuDaemon = spawn(
+    process.execPath,
+    [
+      'bin/footprint.js',
+      'start',
+      '--host-root',
+      fixture.root,
+      '--nvml-library',
+      double.libraryPath,
+      '--listen',
+      `127.0.0.1:${gpuPort}`,
+      '--ingest-listen',
+      '127.0.0.1:0',
+      '--ingest-grpc-listen',
+      '127.0.0.1:0',
+      '--interval',
+      '500ms',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore', env: { ...process.env, ...double.env } },
+  );
   try {
     const gpuUrl = `http://127.0.0.1:${gpuPort}/metrics`;
     await waitFor(gpuUrl);

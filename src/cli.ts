@@ -60,11 +60,21 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
 ];
 
 /** The carbon settings: what `plan` shares with `start`, so it prices a job exactly as the daemon would. */
-const CARBON_KEYS = new Set<keyof Config>(['zone', 'cloudRegion', 'intensity', 'pue', 'intensityProvider', 'intensityUrl', 'intensityTokenFile', 'intensityMaxAge']);
+const CARBON_KEYS = new Set<keyof Config>([
+  'zone',
+  'cloudRegion',
+  'intensity',
+  'pue',
+  'intensityProvider',
+  'intensityUrl',
+  'intensityTokenFile',
+  'intensityMaxAge',
+]);
 
 function withConfigFlags(command: Command, keys?: Set<keyof Config>): Command {
   command.option('--config <FILE>', 'YAML configuration file (FOOTPRINT_CONFIG)');
-  for (const [key, help, value] of FLAGS.filter(([key]) => !keys || keys.has(key))) command.addOption(new Option(`--${flagName(key)} <${value ?? 'VALUE'}>`, help));
+  for (const [key, help, value] of FLAGS.filter(([key]) => !keys || keys.has(key)))
+    command.addOption(new Option(`--${flagName(key)} <${value ?? 'VALUE'}>`, help));
   return command;
 }
 
@@ -94,7 +104,9 @@ async function start(options: Record<string, unknown>): Promise<void> {
     daemon = await startDaemon(config, logger);
   } catch (error) {
     // Whatever stops the start is one line and exit 2 (below); the services that had started are closed by now.
-    throw error instanceof ConfigError || error instanceof StartupError ? error : new StartupError(`start-up failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+    throw error instanceof ConfigError || error instanceof StartupError
+      ? error
+      : new StartupError(`start-up failed: ${(error as Error).message ?? String(error)}`, { cause: error });
   }
   shutDown = shutdownOf(daemon, logger);
   process.on('uncaughtException', (error) => shutDown!('uncaught exception', error));
@@ -116,7 +128,10 @@ function shutdownOf(daemon: RunningDaemon, logger: Logger): (reason: string, fai
     shuttingDown = true;
     if (failure === undefined) logger.info({ signal: reason }, 'shutting down');
     setTimeout(() => {
-      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS, service: daemon.closing() }, `shutdown timed out after ${SHUTDOWN_TIMEOUT_MS} ms while closing ${daemon.closing()}`);
+      logger.error(
+        { timeoutMs: SHUTDOWN_TIMEOUT_MS, service: daemon.closing() },
+        `shutdown timed out after ${SHUTDOWN_TIMEOUT_MS} ms while closing ${daemon.closing()}`,
+      );
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     // Each failed close is logged by the service runner, under the service's name.
@@ -132,12 +147,14 @@ export function buildProgram(): Command {
     .description('Energy, CO2e and cost of every GPU, CPU and memory domain, attributed to model, job and phase')
     .version(VERSION);
   withConfigFlags(program.command('start').description('run the daemon: /metrics on --listen, OTLP ingest on --ingest-listen')).action(start);
-  withConfigFlags(program.command('doctor').description('list the devices found, how each is measured, and what is missing with the fix')).action(async (options) => {
-    const config = configFrom(options);
-    // Each command imports what only it needs, so `start` never loads doctor's or report's code.
-    const { runDoctor } = await import('./doctor.ts');
-    process.stdout.write(await runDoctor(config, createLogger({ ...config, logLevel: 'silent' })));
-  });
+  withConfigFlags(program.command('doctor').description('list the devices found, how each is measured, and what is missing with the fix')).action(
+    async (options) => {
+      const config = configFrom(options);
+      // Each command imports what only it needs, so `start` never loads doctor's or report's code.
+      const { runDoctor } = await import('./doctor.ts');
+      process.stdout.write(await runDoctor(config, createLogger({ ...config, logLevel: 'silent' })));
+    },
+  );
   withConfigFlags(
     program
       .command('plan')

@@ -35,9 +35,7 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:9464')
   .refine((address) => Number(address.slice(address.lastIndexOf(':') + 1)) <= 65535, 'the port must be 1-65535 (or 0 for any free port)');
-const booleanish = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
-  .transform((value) => value === true || value === 'true' || value === '1');
+const booleanish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((value) => value === true || value === 'true' || value === '1');
 const optionalString = z.string().min(1).optional();
 
 const embodiedOverride = z.object({
@@ -76,7 +74,10 @@ const configSchema = z
     /** A live value older than this is replaced by the static one. */
     intensityMaxAge: duration(1000, 7 * 86_400_000).default(3_600_000),
     embodied: z.array(embodiedOverride).default([]),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code like USD').default('USD'),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code like USD')
+      .default('USD'),
     pricePerKwh: z.coerce.number().finite().nonnegative().default(0),
     /** Time-of-use schedule; when set it replaces pricePerKwh. */
     tariff: z.array(touRate).min(1).optional(),
@@ -98,11 +99,21 @@ const configSchema = z
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
-    ingestMaxBodyBytes: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+    ingestMaxBodyBytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     ingestQueueLimit: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     ingestTokenFile: optionalString,
     /** Body bytes held at once across every ingest connection; the default leaves room under the chart's 512Mi limit. */
-    ingestMaxInflightBytes: z.coerce.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    ingestMaxInflightBytes: z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(4 * 1024 * 1024 * 1024)
+      .default(64 * 1024 * 1024),
     ingestBodyTimeout: duration(100, 120_000).default(10_000),
     ingestIdleTimeout: duration(100, 600_000).default(10_000),
     /** 512 + listenMaxConnections + 256 spare fits the common 1024-descriptor soft limit of containers. */
@@ -174,7 +185,8 @@ export function readSmallFile(path: string, key: string, maxBytes: number): stri
   try {
     const stats = statSync(path);
     if (!stats.isFile()) throw new ConfigError(`config: ${key}: '${path}' is not a regular file; point it at a file`);
-    if (stats.size > maxBytes) throw new ConfigError(`config: ${key}: '${path}' is ${stats.size} bytes, over the limit of ${maxBytes}; point it at the right file`);
+    if (stats.size > maxBytes)
+      throw new ConfigError(`config: ${key}: '${path}' is ${stats.size} bytes, over the limit of ${maxBytes}; point it at the right file`);
     return readFileSync(path, 'utf8');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -220,10 +232,14 @@ export function parseConfig(input: Record<string, unknown>): Config {
 /** Rules that span keys; each failure names the key to change. */
 function checkCombinations(config: Config): Config {
   if (config.attributionHorizon < config.attributionLag) {
-    throw new ConfigError(`config: attributionHorizon: ${config.attributionHorizon}ms is invalid: must be at least attributionLag (${config.attributionLag}ms), as idle stays claimable only after its interval closes`);
+    throw new ConfigError(
+      `config: attributionHorizon: ${config.attributionHorizon}ms is invalid: must be at least attributionLag (${config.attributionLag}ms), as idle stays claimable only after its interval closes`,
+    );
   }
   if (config.windowTtl > config.windowMaxTtl) {
-    throw new ConfigError(`config: windowTtl: '${config.windowTtl}ms' is invalid: it must not exceed windowMaxTtl (${config.windowMaxTtl}ms); lower it or raise windowMaxTtl`);
+    throw new ConfigError(
+      `config: windowTtl: '${config.windowTtl}ms' is invalid: it must not exceed windowMaxTtl (${config.windowMaxTtl}ms); lower it or raise windowMaxTtl`,
+    );
   }
   return config;
 }

@@ -77,7 +77,9 @@ export interface DaemonTestHooks {
 /** Closes every source (rediscovery adds to the list in place); a failing one does not keep the others open. */
 async function closeSources(inventory: DeviceInventory): Promise<void> {
   const results = await Promise.allSettled(inventory.sources.map((source) => source.close?.()));
-  const failed = results.flatMap((result, index) => (result.status === 'rejected' ? [`${inventory.sources[index]!.name}: ${(result.reason as Error).message}`] : []));
+  const failed = results.flatMap((result, index) =>
+    result.status === 'rejected' ? [`${inventory.sources[index]!.name}: ${(result.reason as Error).message}`] : [],
+  );
   if (failed.length > 0) throw new Error(failed.join('; '));
 }
 
@@ -90,9 +92,14 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
   // Each part that holds a socket, a timer, a watch or a worker is a service; a failing start closes, newest first, what started before it.
   const { services, value: daemon } = await startAll(logger, async (services) => {
     const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
-    const discovery = await services.open('device sources', () => discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions), closeSources);
+    const discovery = await services.open(
+      'device sources',
+      () => discoverAll(createDeviceSources(config, logger, { reader: hooks.reader }), discoverOptions),
+      closeSources,
+    );
     const inventory = await hostInventory(config.hostRoot);
-    if (inventory.gaps.length > 0) logger.info({ gaps: inventory.gaps }, 'inventory: embodied figures use the documented assumptions where the machine cannot tell');
+    if (inventory.gaps.length > 0)
+      logger.info({ gaps: inventory.gaps }, 'inventory: embodied figures use the documented assumptions where the machine cannot tell');
     const accountant = createCarbonAccountant(config, logger, { inventory });
     await services.start({ name: 'carbon accountant', start: () => accountant.start(), close: () => accountant.close() });
 
@@ -113,14 +120,31 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     const kubernetes = config.kubernetes
       ? await services.open(
           'kubernetes watchers',
-          async () => (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger),
+          async () =>
+            (await import('./attribution/kubernetes/attribution.ts')).startKubernetesAttribution(config, discovery.devices, discovery.sources, logger),
           (attribution) => attribution.close(),
         )
       : undefined;
-    const placedWindows = kubernetes ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) } : windows;
-    const ledger = new Ledger({ lagMs: config.attributionLag, horizonMs: config.attributionHorizon, providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows] });
+    const placedWindows = kubernetes
+      ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) }
+      : windows;
+    const ledger = new Ledger({
+      lagMs: config.attributionLag,
+      horizonMs: config.attributionHorizon,
+      providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows],
+    });
     const meter = new EnergyMeter({ maxGapMs: MAX_GAP_INTERVALS * config.interval });
-    const pipeline = new Pipeline({ sources: discovery.sources, devices: discovery.devices, owners: discovery.owners, meter, ledger, accountant, publisher, store, logger });
+    const pipeline = new Pipeline({
+      sources: discovery.sources,
+      devices: discovery.devices,
+      owners: discovery.owners,
+      meter,
+      ledger,
+      accountant,
+      publisher,
+      store,
+      logger,
+    });
 
     const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
     const sink: ActivitySink = {
@@ -132,7 +156,15 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
 
     const telemetry = await services.open(
       'telemetry',
-      async () => createTelemetry({ store, version: VERSION, hostName: hostname(), nodeName: config.nodeName, otlpEndpoint: config.otlpEndpoint, otlpIntervalMs: config.otlpInterval }),
+      async () =>
+        createTelemetry({
+          store,
+          version: VERSION,
+          hostName: hostname(),
+          nodeName: config.nodeName,
+          otlpEndpoint: config.otlpEndpoint,
+          otlpIntervalMs: config.otlpInterval,
+        }),
       (telemetry) => telemetry.close(),
     );
     const metricsAddress = splitHostPort(config.listen);
@@ -168,7 +200,11 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
         return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);
       },
     });
-    const ingest = await services.open('ingest listeners', () => ingestServer.start(), () => ingestServer.close());
+    const ingest = await services.open(
+      'ingest listeners',
+      () => ingestServer.start(),
+      () => ingestServer.close(),
+    );
 
     const tick = async (nowMs: number) => {
       await kubernetes?.refresh(nowMs);
@@ -178,7 +214,13 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     };
     // A slow device must not pile up ticks; the next one starts when this one is done.
     await services.start(
-      new RepeatingTask({ name: 'tick loop', task: () => tick(Date.now()), intervalMs: config.interval, runAtStart: true, onError: (error) => logger.error({ err: error }, 'sample tick failed') }),
+      new RepeatingTask({
+        name: 'tick loop',
+        task: () => tick(Date.now()),
+        intervalMs: config.interval,
+        runAtStart: true,
+        onError: (error) => logger.error({ err: error }, 'sample tick failed'),
+      }),
     );
     // Off the sample path: sources rescan while ticks go on, and the pipeline takes the new set at its next tick.
     await services.start(
@@ -194,7 +236,15 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       }),
     );
 
-    logger.info({ metrics: `${metricsAddress.host}:${metrics.port}`, ingest: `${ingest.host}:${ingest.port}`, ingestGrpcPort: ingest.grpcPort, devices: discovery.devices.length }, startupSummary(discovery));
+    logger.info(
+      {
+        metrics: `${metricsAddress.host}:${metrics.port}`,
+        ingest: `${ingest.host}:${ingest.port}`,
+        ingestGrpcPort: ingest.grpcPort,
+        devices: discovery.devices.length,
+      },
+      startupSummary(discovery),
+    );
     return { metricsPort: metrics.port, ingestPort: ingest.port, grpcPort: ingest.grpcPort!, discovery };
   });
 
@@ -202,7 +252,11 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     ...daemon,
     async close() {
       const failures = await services.close();
-      if (failures.length > 0) throw new AggregateError(failures.map((failure) => failure.error), `shutdown: ${failures.map((failure) => failure.service).join(', ')} failed to close`);
+      if (failures.length > 0)
+        throw new AggregateError(
+          failures.map((failure) => failure.error),
+          `shutdown: ${failures.map((failure) => failure.service).join(', ')} failed to close`,
+        );
     },
     closing: () => services.closing,
   };

@@ -10,10 +10,15 @@ export async function runDoctor(config: Config, logger: Logger, inventory: Promi
   const rows = devices.map((device) => [device.id, device.type, device.vendor, device.method, device.hostRole, device.name]);
   const header = ['HW.ID', 'TYPE', 'VENDOR', 'METHOD', 'HOST', 'NAME'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd();
   const out = [`footprint doctor (host root ${config.hostRoot})`, '', `${devices.length} device(s):`, line(header), ...rows.map(line), ''];
   const estimated = devices.filter((device) => device.method === 'model');
-  if (estimated.length > 0) out.push(`Estimated, not measured: ${estimated.map((device) => device.id).join(', ')} (published with measurement.method="model").`, '');
+  if (estimated.length > 0)
+    out.push(`Estimated, not measured: ${estimated.map((device) => device.id).join(', ')} (published with measurement.method="model").`, '');
   out.push('Inventory (for embodied emissions):', ...describeInventory(await inventory).map((line) => `  ${line}`), '');
   if (problems.length === 0) out.push('Nothing missing.');
   else out.push('Missing:', ...problems.map((problem) => `- ${problem.source}: ${problem.message}\n  fix: ${problem.fix}`));

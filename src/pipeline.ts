@@ -36,7 +36,14 @@ interface DeviceSet {
 
 function deviceSet(sources: DeviceSource[], devices: Device[]): DeviceSet {
   const host = hostDevices(devices);
-  return { sources: [...sources], devices: [...devices], byId: new Map(devices.map((device) => [device.id, device])), boundWatts: new Map(devices.map((device) => [device.id, powerBoundWatts(device)])), host, hostMethod: weakestMethod(host) };
+  return {
+    sources: [...sources],
+    devices: [...devices],
+    byId: new Map(devices.map((device) => [device.id, device])),
+    boundWatts: new Map(devices.map((device) => [device.id, powerBoundWatts(device)])),
+    host,
+    hostMethod: weakestMethod(host),
+  };
 }
 
 export class Pipeline {
@@ -88,7 +95,10 @@ export class Pipeline {
     }
     const hostIds = (set: DeviceSet) => set.host.map((device) => device.id).join(', ');
     if (hostIds(previous) !== hostIds(this.#set) || previous.hostMethod !== this.#set.hostMethod) {
-      this.#parts.logger.info({ hostDevices: this.#set.host.map((device) => device.id), method: this.#set.hostMethod }, `hw.host.* now sums ${hostIds(this.#set)} (${this.#set.hostMethod})`);
+      this.#parts.logger.info(
+        { hostDevices: this.#set.host.map((device) => device.id), method: this.#set.hostMethod },
+        `hw.host.* now sums ${hostIds(this.#set)} (${this.#set.hostMethod})`,
+      );
     }
   }
 
@@ -112,7 +122,16 @@ export class Pipeline {
         const bound = set.boundWatts.get(device.id)!;
         const { interval, event } = meter.add(reading, bound);
         if (event === 'implausible') {
-          this.#fail(set, { deviceId: device.id, errorType: 'implausible', message: `${describeReading(reading)} implies more than ${bound} W, the device's bound; it adds no energy`, fix: IMPLAUSIBLE_FIX }, nowMs);
+          this.#fail(
+            set,
+            {
+              deviceId: device.id,
+              errorType: 'implausible',
+              message: `${describeReading(reading)} implies more than ${bound} W, the device's bound; it adds no energy`,
+              fix: IMPLAUSIBLE_FIX,
+            },
+            nowMs,
+          );
           continue;
         }
         this.#recover(device, nowMs);
@@ -159,7 +178,10 @@ export class Pipeline {
       const message = `source ${source.name} threw: ${(error as Error).message}`;
       const owned = devices.filter((device) => this.#parts.owners.get(device.id) === source);
       if (owned.length === 0) this.#parts.logger.error({ source: source.name, err: error }, message);
-      return { readings: [], failures: owned.map((device) => ({ deviceId: device.id, errorType: 'source_error', message, fix: 'report this as a footprint bug' })) };
+      return {
+        readings: [],
+        failures: owned.map((device) => ({ deviceId: device.id, errorType: 'source_error', message, fix: 'report this as a footprint bug' })),
+      };
     }
   }
 
@@ -174,7 +196,10 @@ export class Pipeline {
     if (this.#loggedFailure.get(device.id) !== failure.errorType) {
       this.#loggedFailure.set(device.id, failure.errorType);
       const retry = failure.retryAtMs === undefined ? 'retrying' : `next try in ${Math.max(0, Math.ceil((failure.retryAtMs - nowMs) / 1000))}s`;
-      this.#parts.logger.warn({ hwId: device.id, errorType: failure.errorType, fix: failure.fix }, `${device.id}: ${failure.message}${failure.fix ? ` (fix: ${failure.fix})` : ''}; ${retry}, other devices unaffected`);
+      this.#parts.logger.warn(
+        { hwId: device.id, errorType: failure.errorType, fix: failure.fix },
+        `${device.id}: ${failure.message}${failure.fix ? ` (fix: ${failure.fix})` : ''}; ${retry}, other devices unaffected`,
+      );
     }
   }
 

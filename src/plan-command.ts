@@ -29,7 +29,14 @@ interface ZonesAnswer {
 const MAX_ZONES = 16;
 
 function parseZones(text: string): string[] {
-  const zones = [...new Set(text.split(',').map((zone) => zone.trim()).filter((zone) => zone !== ''))];
+  const zones = [
+    ...new Set(
+      text
+        .split(',')
+        .map((zone) => zone.trim())
+        .filter((zone) => zone !== ''),
+    ),
+  ];
   if (zones.length < 1 || zones.length > MAX_ZONES || zones.some((zone) => !/^[A-Za-z0-9_-]{1,64}$/.test(zone))) {
     throw new PlanError(`zones: '${text.slice(0, 64)}' is invalid: expected 1-${MAX_ZONES} comma-separated zone codes, e.g. DE,FR,SE-SE3`);
   }
@@ -51,7 +58,8 @@ async function modelPowerWatts(model: string, prometheusUrl: string, nowMs: numb
   const client = new PrometheusClient({ baseUrl: prometheusUrl });
   const samples = await client.query(modelPowerQuery(model), nowMs / 1000);
   const watts = samples[0]?.points[0]?.[1];
-  if (watts === undefined || !(watts > 0)) throw new PlanError(`model: '${model.slice(0, 64)}' has no energy in ${prometheusUrl} over the last day (ml_energy_joules_total)`);
+  if (watts === undefined || !(watts > 0))
+    throw new PlanError(`model: '${model.slice(0, 64)}' has no energy in ${prometheusUrl} over the last day (ml_energy_joules_total)`);
   return watts;
 }
 
@@ -83,7 +91,10 @@ export async function runPlan(config: Config, flags: PlanFlags, logger: Logger, 
       const { cloudRegion: _region, ...rest } = config;
       answers.push(await planIn({ ...rest, zone }));
     }
-    const ranked = answers.map((answer, index) => ({ answer, index })).sort((a, b) => a.answer.gramsCo2e - b.answer.gramsCo2e || a.index - b.index).map(({ answer }) => answer);
+    const ranked = answers
+      .map((answer, index) => ({ answer, index }))
+      .sort((a, b) => a.answer.gramsCo2e - b.answer.gramsCo2e || a.index - b.index)
+      .map(({ answer }) => answer);
     const result: ZonesAnswer = { best: ranked[0]!, zones: ranked };
     if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
     return `best: ${result.best.zone}\n${ranked.map((answer) => `${answer.zone}: ${planLine(answer)}`).join('\n')}\n`;

@@ -13,7 +13,9 @@ export function startupSummary({ devices, problems }: DeviceInventory): string {
     parts.push(`ESTIMATED from load (measurement.method="model"): ${estimated.map((device) => device.type).join(', ')}`);
   }
   // The estimator's own notes repeat what the ESTIMATED part says; the sources' problems carry the fixes.
-  const fixes = [...new Set(problems.filter((problem) => problem.source !== 'estimator').map((problem) => `${problem.source}: ${problem.message} (fix: ${problem.fix})`))];
+  const fixes = [
+    ...new Set(problems.filter((problem) => problem.source !== 'estimator').map((problem) => `${problem.source}: ${problem.message} (fix: ${problem.fix})`)),
+  ];
   if (fixes.length > 0) parts.push(`missing: ${fixes.join(' | ')}`);
   return parts.join('; ');
 }

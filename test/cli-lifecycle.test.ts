@@ -78,7 +78,21 @@ describe('footprint start: exit codes', () => {
     fixture.remove();
   });
 
-  const args = (flags: string[] = []) => ['--host-root', fixture.root, '--nvml-library', double.libraryPath, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '200ms', ...flags];
+  const args = (flags: string[] = []) => [
+    '--host-root',
+    fixture.root,
+    '--nvml-library',
+    double.libraryPath,
+    '--listen',
+    '127.0.0.1:0',
+    '--ingest-listen',
+    '127.0.0.1:0',
+    '--ingest-grpc-listen',
+    '127.0.0.1:0',
+    '--interval',
+    '200ms',
+    ...flags,
+  ];
   // Each test writes its own script before it starts a daemon; the tests run one after another.
   const scripted = (script: Omit<FakeNvmlScript, 'gpus'>) => {
     double.script({ driverVersion: '550.54.15', gpus: [gpu], ...script });
@@ -86,8 +100,14 @@ describe('footprint start: exit codes', () => {
   };
 
   it.each([
-    ['listen', `footprint: config: listen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
-    ['ingest-listen', `footprint: config: ingestListen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
+    [
+      'listen',
+      `footprint: config: listen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`,
+    ],
+    [
+      'ingest-listen',
+      `footprint: config: ingestListen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`,
+    ],
     [
       'ingest-grpc-listen',
       `footprint: config: ingestGrpcListen: cannot listen on '127.0.0.1:{port}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`,
@@ -108,7 +128,12 @@ describe('footprint start: exit codes', () => {
     expect({ code: run.code, lines: run.lines, errors: errors(run) }).toEqual({
       code: 1,
       lines: [],
-      errors: [{ service: 'device sources', msg: 'device sources: close failed: nvml: nvmlShutdown did not return within 300 ms (deviceTimeout); the NVML worker thread was detached' }],
+      errors: [
+        {
+          service: 'device sources',
+          msg: 'device sources: close failed: nvml: nvmlShutdown did not return within 300 ms (deviceTimeout); the NVML worker thread was detached',
+        },
+      ],
     });
   });
 

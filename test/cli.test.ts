@@ -18,7 +18,10 @@ describe('footprint CLI', () => {
     fixture.setCpuVendor('AuthenticAMD', 2);
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
     fixture.setMemTotal(16 * 1024 * 1024);
-    fixture.setCpuTimes([{ user: 100, system: 50, idle: 850 }, { user: 100, system: 50, idle: 850 }]);
+    fixture.setCpuTimes([
+      { user: 100, system: 50, idle: 850 },
+      { user: 100, system: 50, idle: 850 },
+    ]);
   });
   afterAll(() => fixture.remove());
 
@@ -39,7 +42,19 @@ describe('footprint CLI', () => {
     const fromEnv = run(['doctor'], { FOOTPRINT_PUE: 'high' });
     expect(fromEnv.status).toBe(2);
     expect(fromEnv.stderr).toMatch(/^footprint: config: pue: 'high' is invalid/);
-    const tokenFile = run(['start', '--ingest-token-file', '/nonexistent/token', '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--log-level', 'silent']);
+    const tokenFile = run([
+      'start',
+      '--ingest-token-file',
+      '/nonexistent/token',
+      '--listen',
+      '127.0.0.1:0',
+      '--ingest-listen',
+      '127.0.0.1:0',
+      '--ingest-grpc-listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'silent',
+    ]);
     expect(tokenFile.status).toBe(2);
     expect(tokenFile.stderr).toMatch(/^footprint: config: ingestTokenFile: cannot read '\/nonexistent\/token': ENOENT/);
   });
@@ -57,7 +72,24 @@ describe('footprint CLI', () => {
   });
 
   it('starts, logs what it found, serves /metrics and exits 0 on SIGTERM within 5 s', async () => {
-    const child = spawn(process.execPath, [BIN, 'start', '--host-root', fixture.root, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', '--interval', '200ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'start',
+        '--host-root',
+        fixture.root,
+        '--listen',
+        '127.0.0.1:0',
+        '--ingest-listen',
+        '127.0.0.1:0',
+        '--ingest-grpc-listen',
+        '127.0.0.1:0',
+        '--interval',
+        '200ms',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let log = '';
     child.stderr!.on('data', (chunk) => (log += chunk));
     const summary = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -73,7 +105,9 @@ describe('footprint CLI', () => {
     expect(summary.msg).toMatch(/^measuring 1 device\(s\): rapl:package-0 \(counter\); ESTIMATED from load \(measurement.method="model"\): memory/);
     const port = String(summary.metrics).split(':')[1];
     const exposition = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(exposition).toContain('hw_energy_joules_total{hw_id="estimator:memory",hw_type="memory",hw_name="estimated memory",hw_vendor="footprint",measurement_method="model"}');
+    expect(exposition).toContain(
+      'hw_energy_joules_total{hw_id="estimator:memory",hw_type="memory",hw_name="estimated memory",hw_vendor="footprint",measurement_method="model"}',
+    );
     const stoppedAt = Date.now();
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child.on('exit', resolve));

@@ -13,7 +13,14 @@ function yamlFile(text: string): string {
 describe('config', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({ env: {} });
-    expect([config.listen, config.ingestListen, config.interval, config.hostRoot, config.pue, config.logLevel]).toEqual(['0.0.0.0:9464', '0.0.0.0:4318', 2000, '/', 1, 'info']);
+    expect([config.listen, config.ingestListen, config.interval, config.hostRoot, config.pue, config.logLevel]).toEqual([
+      '0.0.0.0:9464',
+      '0.0.0.0:4318',
+      2000,
+      '/',
+      1,
+      'info',
+    ]);
   });
 
   it('merges defaults < file < env < flags', () => {
@@ -23,7 +30,9 @@ describe('config', () => {
   });
 
   it('names the key, the value and what is accepted for a bad value', () => {
-    expect(() => loadConfig({ env: {}, flags: { interval: '5x' } })).toThrow("config: interval: '5x' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms");
+    expect(() => loadConfig({ env: {}, flags: { interval: '5x' } })).toThrow(
+      "config: interval: '5x' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms",
+    );
     expect(() => loadConfig({ env: { FOOTPRINT_PUE: '0.5' } })).toThrow(/^config: pue: '0.5' is invalid: .*>=1/);
     expect(() => loadConfig({ env: {}, flags: { listen: 'nohost' } })).toThrow("config: listen: 'nohost' is invalid: expected HOST:PORT, e.g. 0.0.0.0:9464");
     expect(() => loadConfig({ file: yamlFile('bogus: 1\n'), env: {} })).toThrow(/^config: unknown key 'bogus'; known keys: listen, /);

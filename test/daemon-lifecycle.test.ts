@@ -63,7 +63,10 @@ describe('daemon lifecycle', () => {
     fixture.setCpuVendor('GenuineIntel', 2);
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
     fixture.setMemTotal(8 * 1024 * 1024);
-    double = nvmlDouble({ driverVersion: '550.54.15', gpus: [{ uuid: fakeUuid(0), name: 'NVIDIA H100 80GB HBM3', energyMillijoules: 1_000_000, powerMilliwatts: 300_000 }] });
+    double = nvmlDouble({
+      driverVersion: '550.54.15',
+      gpus: [{ uuid: fakeUuid(0), name: 'NVIDIA H100 80GB HBM3', energyMillijoules: 1_000_000, powerMilliwatts: 300_000 }],
+    });
   });
   afterAll(() => fixture.remove());
 
@@ -120,14 +123,24 @@ describe('daemon lifecycle', () => {
   it('a close that fails is logged under its service and rejects; the other services still close', async () => {
     const ports = await freePorts(3);
     // nvmlShutdown hangs past deviceTimeout: the NVML source reports it and detaches the worker.
-    double.script({ driverVersion: '550.54.15', hangs: { nvmlShutdown: 1500 }, gpus: [{ uuid: fakeUuid(0), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 }] });
+    double.script({
+      driverVersion: '550.54.15',
+      hangs: { nvmlShutdown: 1500 },
+      gpus: [{ uuid: fakeUuid(0), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 }],
+    });
     const { logger, records } = recordingLogger();
-    const daemon = await startDaemon(configFor({ listen: ports[0]!, ingestListen: ports[1]!, ingestGrpcListen: ports[2]! }, { deviceTimeout: '300ms' }), logger);
+    const daemon = await startDaemon(
+      configFor({ listen: ports[0]!, ingestListen: ports[1]!, ingestGrpcListen: ports[2]! }, { deviceTimeout: '300ms' }),
+      logger,
+    );
 
     await expect(daemon.close()).rejects.toThrow('shutdown: device sources failed to close');
 
     expect(records.filter((record) => record.level >= 50).map(({ service, msg }) => ({ service, msg }))).toEqual([
-      { service: 'device sources', msg: 'device sources: close failed: nvml: nvmlShutdown did not return within 300 ms (deviceTimeout); the NVML worker thread was detached' },
+      {
+        service: 'device sources',
+        msg: 'device sources: close failed: nvml: nvmlShutdown did not return within 300 ms (deviceTimeout); the NVML worker thread was detached',
+      },
     ]);
     expect(records.filter((record) => record.msg === 'service closed').map((record) => record.service)).toEqual([
       'rediscovery',

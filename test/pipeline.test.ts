@@ -69,7 +69,12 @@ async function rig(gpus: FakeGpu[]): Promise<Rig> {
   return created;
 }
 
-const gpu = (energyMillijoules: number, extra: Partial<FakeGpu> = {}): FakeGpu => ({ energyMillijoules, powerMilliwatts: 300_000, enforcedLimitMilliwatts: 700_000, ...extra });
+const gpu = (energyMillijoules: number, extra: Partial<FakeGpu> = {}): FakeGpu => ({
+  energyMillijoules,
+  powerMilliwatts: 300_000,
+  enforcedLimitMilliwatts: 700_000,
+  ...extra,
+});
 
 function value(store: SeriesStore, spec: (typeof METRICS)[keyof typeof METRICS], match: Record<string, string>): number | undefined {
   return store.points(spec).find((point) => Object.entries(match).every(([key, wanted]) => point.attributes[key] === wanted))?.value;
@@ -89,10 +94,20 @@ describe('Pipeline', () => {
     const raplTruth = (second: number) => 100_000_000_000 + second * 100_000_000;
     // NVML's counter runs since the driver loaded: 5 MJ is about 5 hours at 300 W.
     const gpuTruth = (second: number) => 5_000_000_000 + second * 300_000;
-    const raplGlitch = new Map([[2, raplTruth(1) - 1_000_000], [4, raplTruth(4) + 1e15], [6, 262_143_328_850 + 1]]);
-    const gpuGlitch = new Map([[3, gpuTruth(2) - 1_000], [5, gpuTruth(5) + 1e12]]);
+    const raplGlitch = new Map([
+      [2, raplTruth(1) - 1_000_000],
+      [4, raplTruth(4) + 1e15],
+      [6, 262_143_328_850 + 1],
+    ]);
+    const gpuGlitch = new Map([
+      [3, gpuTruth(2) - 1_000],
+      [5, gpuTruth(5) + 1e12],
+    ]);
     const socketTruth = (second: number) => 1_000_000_000_000 + second * 100_000_000;
-    const socketGlitch = new Map([[3, socketTruth(2) - 1_000_000], [5, socketTruth(5) + 1e15]]);
+    const socketGlitch = new Map([
+      [3, socketTruth(2) - 1_000_000],
+      [5, socketTruth(5) + 1e15],
+    ]);
     const bounds = { [PACKAGE]: 750, [GPU0]: 2100, [AMD_ID]: 3000, [SOCKET]: 1000 };
     for (let second = 0; second <= 8; second++) {
       fixture.setEnergy('intel-rapl:0', raplGlitch.get(second) ?? raplTruth(second));
@@ -126,7 +141,14 @@ describe('Pipeline', () => {
     await pipeline.tick(15_000);
     expect(failedIds(store)).toEqual([]);
     expect(logs.filter((record) => record.hwId === GPU1).map((record) => [record.level, record.msg])).toEqual([
-      [40, expect.stringMatching(new RegExp(`^${GPU1}: nvmlDeviceGetTotalEnergyConsumption: GPU is lost \\(fix: The board stopped answering .*\\); retrying, other devices unaffected$`))],
+      [
+        40,
+        expect.stringMatching(
+          new RegExp(
+            `^${GPU1}: nvmlDeviceGetTotalEnergyConsumption: GPU is lost \\(fix: The board stopped answering .*\\); retrying, other devices unaffected$`,
+          ),
+        ),
+      ],
       [30, `${GPU1}: reading again`],
     ]);
   });

@@ -37,7 +37,9 @@ describe('services', () => {
     await expect(failing).rejects.toThrow(new StartupError('c: cannot start: no route to host'));
     // c never started, so it is not closed; b's failing close does not stop a's.
     expect(events).toEqual(['start a', 'start b', 'start c', 'close b', 'close a']);
-    expect(records.filter((record) => record.level >= 50).map(({ service, msg }) => ({ service, msg }))).toEqual([{ service: 'b', msg: 'b: close failed: b is stuck' }]);
+    expect(records.filter((record) => record.level >= 50).map(({ service, msg }) => ({ service, msg }))).toEqual([
+      { service: 'b', msg: 'b: close failed: b is stuck' },
+    ]);
   });
 
   it('a start-up error already worded for the user passes through unchanged', async () => {
@@ -52,7 +54,11 @@ describe('services', () => {
     const events: string[] = [];
     const { services } = await startAll(recordingLogger().logger, async (services) => {
       await services.start(part('a', events, { close: new Error('a failed') }));
-      const handle = await services.open('b', async () => 'handle of b', async (value) => void events.push(`close ${value}`));
+      const handle = await services.open(
+        'b',
+        async () => 'handle of b',
+        async (value) => void events.push(`close ${value}`),
+      );
       expect(handle).toBe('handle of b');
       await services.start(part('c', events, { close: new Error('c failed') }));
     });

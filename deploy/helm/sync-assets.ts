@@ -17,7 +17,11 @@ export const ASSETS = [
 
 /** The file names of one asset kind in a directory, sorted; none when the directory does not exist. */
 export function assetNames(dir: string, suffix: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith(suffix)).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith(suffix))
+        .sort()
+    : [];
 }
 
 /** Makes each chart directory an exact copy of its source: stale files removed, current ones copied. */

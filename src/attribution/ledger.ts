@@ -120,7 +120,14 @@ class ShareCollector {
       existing.deviceSeconds += seconds;
       existing.energyJoules += seconds * powerWatts;
     } else {
-      this.#byWorkload.set(key, { deviceId: this.#range.deviceId, workload, startMs: this.#range.startMs, endMs: this.#range.endMs, energyJoules: seconds * powerWatts, deviceSeconds: seconds });
+      this.#byWorkload.set(key, {
+        deviceId: this.#range.deviceId,
+        workload,
+        startMs: this.#range.startMs,
+        endMs: this.#range.endMs,
+        energyJoules: seconds * powerWatts,
+        deviceSeconds: seconds,
+      });
     }
   }
 
@@ -280,7 +287,11 @@ export class Ledger implements ActivitySink {
         continue;
       }
       const spanOf = new Map(over.map((span) => [span.activity, span]));
-      const { shares, idle } = splitInterval(stretch.startMs, stretch.endMs, over.map((span) => span.activity));
+      const { shares, idle } = splitInterval(
+        stretch.startMs,
+        stretch.endMs,
+        over.map((span) => span.activity),
+      );
       const collector = new ShareCollector(deviceId, stretch.startMs, stretch.endMs);
       let takenBy = stretch.takenBy;
       for (const share of shares) {
@@ -302,7 +313,13 @@ export class Ledger implements ActivitySink {
       for (const piece of idle) {
         const untouched = piece.fraction > 0;
         const pieceTakenBy = untouched ? stretch.takenBy : takenBy;
-        pushMerged(kept, { startMs: piece.startMs, endMs: piece.endMs, powerWatts: stretch.powerWatts, fraction: untouched ? stretch.fraction : 0, ...(pieceTakenBy !== undefined && { takenBy: pieceTakenBy }) });
+        pushMerged(kept, {
+          startMs: piece.startMs,
+          endMs: piece.endMs,
+          powerWatts: stretch.powerWatts,
+          fraction: untouched ? stretch.fraction : 0,
+          ...(pieceTakenBy !== undefined && { takenBy: pieceTakenBy }),
+        });
       }
     }
     book.provisional = kept;

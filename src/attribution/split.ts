@@ -63,7 +63,15 @@ export function emptyColumns(count: number): SplitColumns {
  * Appends an activity of `tier` and `weight` over [activityStartMs, activityEndMs) clipped to the
  * interval [startMs, endMs); returns its index, or -1 when it takes no time there.
  */
-export function addColumn(columns: SplitColumns, tier: Tier, weight: number, activityStartMs: number, activityEndMs: number, startMs: number, endMs: number): number {
+export function addColumn(
+  columns: SplitColumns,
+  tier: Tier,
+  weight: number,
+  activityStartMs: number,
+  activityEndMs: number,
+  startMs: number,
+  endMs: number,
+): number {
   const fromMs = Math.max(activityStartMs, startMs);
   const toMs = Math.min(activityEndMs, endMs);
   if (!(toMs > fromMs && Number.isFinite(weight) && weight > 0)) return -1;

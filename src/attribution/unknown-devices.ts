@@ -15,7 +15,10 @@ export function unknownDeviceWarner(devices: readonly Device[], logger: Logger):
       // A node has a handful of devices, and rediscovery changes the list in place: a scan is cheapest.
       if (warned.has(id) || devices.some((device) => device.id === id)) continue;
       warned.add(id);
-      logger.warn({ hwId: id, known: devices.map((device) => device.id) }, `hw.id '${id}' names no device of this node, so activities on it take no energy; use one of the hw_id values in /metrics (a GPU's UUID, not its index)`);
+      logger.warn(
+        { hwId: id, known: devices.map((device) => device.id) },
+        `hw.id '${id}' names no device of this node, so activities on it take no energy; use one of the hw_id values in /metrics (a GPU's UUID, not its index)`,
+      );
     }
   };
 }

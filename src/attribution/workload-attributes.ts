@@ -45,11 +45,7 @@ export function normaliseAttributeValue(value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
   const raw = String(value);
   if (raw.length <= MAX_ATTRIBUTE_VALUE_CHARS && ALREADY_NORMAL.test(raw)) return raw;
-  const text = raw
-    .slice(0, MAX_EXAMINED_CHARS)
-    .replace(INVISIBLE, '')
-    .replace(WHITESPACE_RUN, ' ')
-    .trim();
+  const text = raw.slice(0, MAX_EXAMINED_CHARS).replace(INVISIBLE, '').replace(WHITESPACE_RUN, ' ').trim();
   if (text === '') return undefined;
   const codePoints = Array.from(text);
   return codePoints.length <= MAX_ATTRIBUTE_VALUE_CHARS ? text : codePoints.slice(0, MAX_ATTRIBUTE_VALUE_CHARS).join('').trimEnd();

@@ -29,20 +29,12 @@ export interface FootprintCarbonAccountant extends CarbonAccountant {
   forecast(nowMs: number): SourcedForecast;
 }
 
-export function createCarbonAccountant(
-  config: Config,
-  logger: Logger,
-  options: CarbonAccountantOptions = {},
-): FootprintCarbonAccountant {
+export function createCarbonAccountant(config: Config, logger: Logger, options: CarbonAccountantOptions = {}): FootprintCarbonAccountant {
   const log = logger.child({ component: 'carbon' });
   const staticIntensity = resolveStaticIntensity(config, log);
   const fallback = { gramsPerKwh: staticIntensity.gramsPerKwh, source: 'static', signal: 'average' as const };
   const provider = createProvider(config, staticIntensity.zone, { env: options.env ?? process.env, logger: log, http: options.http });
-  const timeline = new IntensityTimeline(
-    fallback,
-    { source: provider?.name ?? 'static', signal: provider?.signal ?? 'average' },
-    config.intensityMaxAge,
-  );
+  const timeline = new IntensityTimeline(fallback, { source: provider?.name ?? 'static', signal: provider?.signal ?? 'average' }, config.intensityMaxAge);
   const live = provider ? new LiveIntensity(provider, timeline, config, log, options) : undefined;
   const tariff = createTariff(config);
   const embodied = new EmbodiedModel(config.embodied, options.inventory);
@@ -70,10 +62,7 @@ export function createCarbonAccountant(
     account(share: EnergyShare): ShareFootprint {
       let operationalGrams = 0;
       let energyCost = 0;
-      for (const piece of splitShare(share, [
-        ...timeline.changesBetween(share.startMs, share.endMs),
-        ...tariff.changesBetween(share.startMs, share.endMs),
-      ])) {
+      for (const piece of splitShare(share, [...timeline.changesBetween(share.startMs, share.endMs), ...tariff.changesBetween(share.startMs, share.endMs)])) {
         const facilityKwh = joulesToKwh(piece.energyJoules) * pue;
         operationalGrams += facilityKwh * timeline.valueAt(piece.probeMs).gramsPerKwh;
         energyCost += facilityKwh * tariff.priceAt(piece.probeMs);
@@ -126,9 +115,7 @@ function createTariff(config: Config): Tariff {
     return new TimeOfUseTariff(config.tariff, config.tariffTimeZone);
   } catch (error) {
     if (error instanceof RangeError) {
-      throw new ConfigError(
-        `config: tariffTimeZone: '${config.tariffTimeZone}' is invalid: expected an IANA time zone such as Europe/Berlin or UTC`,
-      );
+      throw new ConfigError(`config: tariffTimeZone: '${config.tariffTimeZone}' is invalid: expected an IANA time zone such as Europe/Berlin or UTC`);
     }
     throw error;
   }

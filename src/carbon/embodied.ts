@@ -46,10 +46,7 @@ export class EmbodiedModel {
   /** The machine's inventory; without it (or where it cannot tell) the documented assumptions apply. */
   readonly #inventory: HardwareInventory | undefined;
 
-  constructor(
-    overrides: Config['embodied'],
-    inventory?: HardwareInventory,
-  ) {
+  constructor(overrides: Config['embodied'], inventory?: HardwareInventory) {
     this.#overrides = overrides;
     this.#inventory = inventory;
   }

@@ -32,7 +32,14 @@ export interface ForecastInputs {
 export function buildForecast({ zone, nowMs, pointsAhead, live, staticGramsPerKwh }: ForecastInputs): SourcedForecast {
   if (!live || pointsAhead.length === 0) {
     const fallback = !live ? undefined : `${live.source}: ${live.lastError ?? 'no fresh values'}; the static annual average is held flat`;
-    return { zone, source: 'static', signal: 'average', points: [{ timeMs: nowMs, gramsPerKwh: staticGramsPerKwh }], endMs: nowMs + STATIC_HOLD_MS, ...(fallback && { fallback }) };
+    return {
+      zone,
+      source: 'static',
+      signal: 'average',
+      points: [{ timeMs: nowMs, gramsPerKwh: staticGramsPerKwh }],
+      endMs: nowMs + STATIC_HOLD_MS,
+      ...(fallback && { fallback }),
+    };
   }
   const points = [...pointsAhead];
   // A file whose series starts later than now: the static value covers the time before it.

@@ -58,13 +58,7 @@ export async function getJson(url: string, headers: Record<string, string>, opti
   throw lastError;
 }
 
-async function getOnce(
-  fetchImpl: typeof fetch,
-  url: string,
-  headers: Record<string, string>,
-  timeoutMs: number,
-  now: () => number,
-): Promise<unknown> {
+async function getOnce(fetchImpl: typeof fetch, url: string, headers: Record<string, string>, timeoutMs: number, now: () => number): Promise<unknown> {
   const response = await fetchImpl(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) {
     await response.body?.cancel();

@@ -27,11 +27,7 @@ export class IntensityTimeline {
   /** A point fetched this long ago or longer no longer counts; the static value takes over. */
   readonly #maxAgeMs: number;
 
-  constructor(
-    fallback: IntensityValue,
-    live: { source: string; signal: IntensitySignal },
-    maxAgeMs: number,
-  ) {
+  constructor(fallback: IntensityValue, live: { source: string; signal: IntensitySignal }, maxAgeMs: number) {
     this.#fallback = fallback;
     this.#live = live;
     this.#maxAgeMs = maxAgeMs;

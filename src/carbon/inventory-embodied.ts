@@ -16,7 +16,7 @@ function cpuPackageKg(coresPerPackage: number): number {
 
 /** kgCO2e of one memory module: GiB / density x kg/cm2 + base kg (module sizes are binary). */
 function dimmKg(moduleBytes: number): number {
-  return ((moduleBytes / GIB_BYTES) / RAM.densityGbPerCm2) * RAM.kgCo2ePerCm2 + RAM.baseKgCo2e;
+  return (moduleBytes / GIB_BYTES / RAM.densityGbPerCm2) * RAM.kgCo2ePerCm2 + RAM.baseKgCo2e;
 }
 
 /**

@@ -28,7 +28,8 @@ export function parsePlanDuration(text: string): number {
 export function parsePower(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(w|kw|mw)\s*$/i.exec(text);
   const watts = match ? Number(match[1]) * POWER_UNITS[match[2]!.toLowerCase()]! : Number.NaN;
-  if (!(watts > 0) || watts > MAX_POWER_WATTS) throw new PlanError(`power: '${text.slice(0, 64)}' is invalid: expected a power like 300W, 2.4kW or 1.2MW, above 0 and at most 100MW`);
+  if (!(watts > 0) || watts > MAX_POWER_WATTS)
+    throw new PlanError(`power: '${text.slice(0, 64)}' is invalid: expected a power like 300W, 2.4kW or 1.2MW, above 0 and at most 100MW`);
   return watts;
 }
 

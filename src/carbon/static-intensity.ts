@@ -24,10 +24,7 @@ function configuredZone(config: Pick<Config, 'zone' | 'cloudRegion'>): string | 
  * number would be invented) but not for live providers, whose API may know zones we don't: their static
  * fallback is the cloud region's zone if one is configured, else the world average with a warning.
  */
-export function resolveStaticIntensity(
-  config: Pick<Config, 'zone' | 'cloudRegion' | 'intensity' | 'intensityProvider'>,
-  logger: Logger,
-): ZoneIntensity {
+export function resolveStaticIntensity(config: Pick<Config, 'zone' | 'cloudRegion' | 'intensity' | 'intensityProvider'>, logger: Logger): ZoneIntensity {
   const zone = configuredZone(config);
   if (config.intensity !== undefined) {
     return { zone: zone ?? CUSTOM_ZONE, name: 'configured', gramsPerKwh: config.intensity, year: 0, source: 'override' };

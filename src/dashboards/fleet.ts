@@ -7,8 +7,7 @@ import { CLUSTER, clusterVar, datasourceVar, sel } from './variables.ts';
 /** The host's devices are the ones with attributed energy; nested sub-zones and sensors have none. */
 const hostDeviceEnergy = `sum by (cluster, instance, hw_id) (increase(${sel('ml_energy_joules_total', CLUSTER)}[$__range]))`;
 
-const topBy = (label: string) =>
-  `topk(10, sum by (${label}) (increase(${sel('ml_emissions_grams_total', CLUSTER, `${label}!=""`)}[$__range])))`;
+const topBy = (label: string) => `topk(10, sum by (${label}) (increase(${sel('ml_emissions_grams_total', CLUSTER, `${label}!=""`)}[$__range])))`;
 
 export const fleet: DashboardSpec = {
   uid: 'footprint-fleet',
@@ -89,12 +88,15 @@ export const fleet: DashboardSpec = {
           unit: 'suffix:g/h',
           width: 12,
           stacked: true,
-          queries: [{ expr: `3600 * sum by (carbon_scope) (rate(${sel('carbon_emissions_grams_total', CLUSTER)}[$__rate_interval]))`, legend: '{{carbon_scope}}' }],
+          queries: [
+            { expr: `3600 * sum by (carbon_scope) (rate(${sel('carbon_emissions_grams_total', CLUSTER)}[$__rate_interval]))`, legend: '{{carbon_scope}}' },
+          ],
         },
         {
           kind: 'timeseries',
           title: 'Grid carbon intensity by zone and source',
-          description: 'Intensity in use per grid zone; the legend names the provider (static, file, electricitymaps, watttime) and signal (average or marginal).',
+          description:
+            'Intensity in use per grid zone; the legend names the provider (static, file, electricitymaps, watttime) and signal (average or marginal).',
           unit: 'suffix:gCO2e/kWh',
           width: 12,
           queries: [
@@ -110,7 +112,12 @@ export const fleet: DashboardSpec = {
           description: 'Seconds since the intensity in use was fetched; beyond the configured max age the daemon falls back to the static table.',
           unit: 's',
           width: 6,
-          queries: [{ expr: `max by (carbon_zone, carbon_source) (${sel('footprint_carbon_intensity_age_seconds', CLUSTER)})`, legend: '{{carbon_zone}} {{carbon_source}}' }],
+          queries: [
+            {
+              expr: `max by (carbon_zone, carbon_source) (${sel('footprint_carbon_intensity_age_seconds', CLUSTER)})`,
+              legend: '{{carbon_zone}} {{carbon_source}}',
+            },
+          ],
         },
         {
           kind: 'stat',
@@ -126,8 +133,22 @@ export const fleet: DashboardSpec = {
     {
       title: 'Top emitters over the range',
       panels: [
-        { kind: 'bargauge', title: 'Top models by CO2e', description: 'The ten models with the most attributed CO2e (all scopes) over the range.', unit: 'massg', width: 8, queries: [{ expr: topBy('ml_model'), legend: '{{ml_model}}' }] },
-        { kind: 'bargauge', title: 'Top ML jobs by CO2e', description: 'The ten jobs (ml_job) with the most attributed CO2e over the range.', unit: 'massg', width: 8, queries: [{ expr: topBy('ml_job'), legend: '{{ml_job}}' }] },
+        {
+          kind: 'bargauge',
+          title: 'Top models by CO2e',
+          description: 'The ten models with the most attributed CO2e (all scopes) over the range.',
+          unit: 'massg',
+          width: 8,
+          queries: [{ expr: topBy('ml_model'), legend: '{{ml_model}}' }],
+        },
+        {
+          kind: 'bargauge',
+          title: 'Top ML jobs by CO2e',
+          description: 'The ten jobs (ml_job) with the most attributed CO2e over the range.',
+          unit: 'massg',
+          width: 8,
+          queries: [{ expr: topBy('ml_job'), legend: '{{ml_job}}' }],
+        },
         {
           kind: 'bargauge',
           title: 'Top namespaces by CO2e',

@@ -29,7 +29,12 @@ export function forecastRow(...matchers: string[]): RowSpec {
         description: 'Time from now to the start with the least CO2e for a 1 h and an 8 h job (0: now), per zone; `footprint plan` plans any job.',
         unit: 's',
         width: 4,
-        queries: [{ expr: `min by (carbon_zone, forecast_duration) (${sel('carbon_forecast_best_start_seconds', ...matchers)})`, legend: '{{carbon_zone}} {{forecast_duration}} job' }],
+        queries: [
+          {
+            expr: `min by (carbon_zone, forecast_duration) (${sel('carbon_forecast_best_start_seconds', ...matchers)})`,
+            legend: '{{carbon_zone}} {{forecast_duration}} job',
+          },
+        ],
       },
       {
         kind: 'stat',
@@ -38,7 +43,10 @@ export function forecastRow(...matchers: string[]): RowSpec {
         unit: 'suffix:gCO2e/kWh',
         width: 4,
         queries: [
-          { expr: `min by (carbon_zone, forecast_duration) (${sel('carbon_forecast_best_intensity_grams_per_kilowatt_hour', ...matchers)})`, legend: '{{carbon_zone}} {{forecast_duration}} job' },
+          {
+            expr: `min by (carbon_zone, forecast_duration) (${sel('carbon_forecast_best_intensity_grams_per_kilowatt_hour', ...matchers)})`,
+            legend: '{{carbon_zone}} {{forecast_duration}} job',
+          },
         ],
       },
     ],

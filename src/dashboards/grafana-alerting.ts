@@ -2,15 +2,7 @@
 // rather than Prometheus. The queries are self-contained (default budget and objective inlined) so
 // they work without footprint's recording rules; per-scope overrides are still honoured when the
 // budget/objective recording rules exist in the data source.
-import {
-  BUDGET_SCOPES,
-  BURN_WINDOWS,
-  EFFICIENCY_FOR,
-  burnRateExpr,
-  efficiencyExpr,
-  gramsPer1kTokensExpr,
-  runbookUrl,
-} from './slo.ts';
+import { BUDGET_SCOPES, BURN_WINDOWS, EFFICIENCY_FOR, burnRateExpr, efficiencyExpr, gramsPer1kTokensExpr, runbookUrl } from './slo.ts';
 
 /** kube-prometheus-stack provisions its Prometheus data source with this uid; docs/alerts.md says how to change it. */
 const PROMETHEUS_DATASOURCE_UID = 'prometheus';
@@ -32,7 +24,12 @@ function expression(refId: string, model: Record<string, unknown>) {
   return { refId, relativeTimeRange: { from: 0, to: 0 }, datasourceUid: EXPRESSION_DATASOURCE_UID, model: { refId, ...model } };
 }
 
-function rule(uid: string, title: string, data: unknown[], extra: { for: string; labels: Record<string, string>; summary: string; description: string; alert: string }) {
+function rule(
+  uid: string,
+  title: string,
+  data: unknown[],
+  extra: { for: string; labels: Record<string, string>; summary: string; description: string; alert: string },
+) {
   return {
     uid,
     title,

@@ -21,7 +21,8 @@ export const node: DashboardSpec = {
         {
           kind: 'timeseries',
           title: 'Device power',
-          description: 'Power of every measured device (GPU, CPU package, its sub-zones, memory domain, hwmon sensors); some contain others, so do not add them up: Host power is the total.',
+          description:
+            'Power of every measured device (GPU, CPU package, its sub-zones, memory domain, hwmon sensors); some contain others, so do not add them up: Host power is the total.',
           unit: 'watt',
           width: 12,
           queries: [{ expr: sel('hw_power_watts', CLUSTER, NODE), legend: '{{instance}} {{hw_name}} {{hw_id}} ({{measurement_method}})' }],
@@ -32,19 +33,24 @@ export const node: DashboardSpec = {
           description: 'Whole-host power: psys where present, else the sum of non-overlapping zones and GPUs; never a sum of overlapping zones.',
           unit: 'watt',
           width: 12,
-          queries: [{ expr: `sum by (instance, measurement_method) (${sel('hw_host_power_watts', CLUSTER, NODE)})`, legend: '{{instance}} ({{measurement_method}})' }],
+          queries: [
+            { expr: `sum by (instance, measurement_method) (${sel('hw_host_power_watts', CLUSTER, NODE)})`, legend: '{{instance}} ({{measurement_method}})' },
+          ],
         },
         {
           kind: 'bargauge',
           title: 'Host device energy over the range',
           description:
-            'Energy of each device that makes up the host over the selected range; together they are the host\'s energy. ' +
+            "Energy of each device that makes up the host over the selected range; together they are the host's energy. " +
             'Sub-zones and sensors inside these devices show in Device power only.',
           unit: 'kwatth',
           width: 8,
           queries: [
             // ml_energy exists only for the host's devices, so these bars never count a nested zone's joules twice.
-            { expr: `sum by (instance, hw_type, hw_id) (increase(${sel('ml_energy_joules_total', CLUSTER, NODE)}[$__range])) / 3.6e6`, legend: '{{instance}} {{hw_type}} {{hw_id}}' },
+            {
+              expr: `sum by (instance, hw_type, hw_id) (increase(${sel('ml_energy_joules_total', CLUSTER, NODE)}[$__range])) / 3.6e6`,
+              legend: '{{instance}} {{hw_type}} {{hw_id}}',
+            },
           ],
         },
         {
@@ -70,7 +76,12 @@ export const node: DashboardSpec = {
           description: 'Failed device reads per second by cause (error_type); a device keeps being retried while it errors.',
           unit: 'cps',
           width: 24,
-          queries: [{ expr: `sum by (instance, hw_id, error_type) (rate(${sel('hw_errors_total', CLUSTER, NODE)}[$__rate_interval]))`, legend: '{{instance}} {{hw_id}} {{error_type}}' }],
+          queries: [
+            {
+              expr: `sum by (instance, hw_id, error_type) (rate(${sel('hw_errors_total', CLUSTER, NODE)}[$__rate_interval]))`,
+              legend: '{{instance}} {{hw_id}} {{error_type}}',
+            },
+          ],
         },
       ],
     },
@@ -101,7 +112,9 @@ export const node: DashboardSpec = {
           unit: 'watt',
           width: 6,
           stacked: true,
-          queries: [{ expr: `sum by (ml_model) (rate(${sel('ml_energy_joules_total', CLUSTER, NODE, 'ml_model!=""')}[$__rate_interval]))`, legend: '{{ml_model}}' }],
+          queries: [
+            { expr: `sum by (ml_model) (rate(${sel('ml_energy_joules_total', CLUSTER, NODE, 'ml_model!=""')}[$__rate_interval]))`, legend: '{{ml_model}}' },
+          ],
         },
       ],
     },
@@ -114,7 +127,10 @@ export const node: DashboardSpec = {
           description: "footprint's own resident memory and V8 heap in use; the chart's memory limit is 512Mi (FootprintAgentUnderPressure at 80%).",
           unit: 'bytes',
           width: 8,
-          queries: queriesByLegend(agent, { '{{instance}} resident': 'process_resident_memory_bytes', '{{instance}} heap used': 'nodejs_heap_size_used_bytes' }),
+          queries: queriesByLegend(agent, {
+            '{{instance}} resident': 'process_resident_memory_bytes',
+            '{{instance}} heap used': 'nodejs_heap_size_used_bytes',
+          }),
         },
         {
           kind: 'timeseries',

@@ -50,9 +50,7 @@ export const GRAMS_PER_1K_TOKENS_RECORD = 'model:ml_emissions_grams_per_1k_token
 
 /** The default budget as a selector on the recording rule, or as a literal for rule engines without it. */
 function defaultBudget(source: 'recorded' | 'literal'): string {
-  return source === 'recorded'
-    ? `${BUDGET_SERIES}{budget_scope="namespace", k8s_namespace_name=""}`
-    : `vector(${DEFAULT_NAMESPACE_BUDGET_GRAMS_PER_DAY})`;
+  return source === 'recorded' ? `${BUDGET_SERIES}{budget_scope="namespace", k8s_namespace_name=""}` : `vector(${DEFAULT_NAMESPACE_BUDGET_GRAMS_PER_DAY})`;
 }
 
 function defaultObjective(source: 'recorded' | 'literal'): string {

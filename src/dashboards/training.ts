@@ -40,7 +40,9 @@ export const training: DashboardSpec = {
           unit: 'suffix:g/h',
           width: 12,
           stacked: true,
-          queries: [{ expr: `3600 * sum by (ml_job, ml_phase) (rate(${jobSel('ml_emissions_grams_total')}[$__rate_interval]))`, legend: '{{ml_job}} {{ml_phase}}' }],
+          queries: [
+            { expr: `3600 * sum by (ml_job, ml_phase) (rate(${jobSel('ml_emissions_grams_total')}[$__rate_interval]))`, legend: '{{ml_job}} {{ml_phase}}' },
+          ],
         },
         {
           kind: 'stat',

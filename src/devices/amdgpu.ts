@@ -4,15 +4,7 @@
 import { readdir, readlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { keepKnown, type Device, type DeviceSource, type Discovery, type SampleResult, type SourceProblem } from './source.ts';
-import {
-  classifyReadError,
-  hostPath,
-  readOptionalTrimmed,
-  readOptionalUnsigned,
-  readTextFile,
-  readUnsigned,
-  type FileReader,
-} from './sysfs-read.ts';
+import { classifyReadError, hostPath, readOptionalTrimmed, readOptionalUnsigned, readTextFile, readUnsigned, type FileReader } from './sysfs-read.ts';
 import { microwattsToWatts, naturalOrder } from './units.ts';
 
 export interface AmdGpuSourceOptions {

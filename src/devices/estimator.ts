@@ -192,7 +192,10 @@ export class EstimatorSource implements DeviceSource {
       try {
         readings.push({ kind: 'power', deviceId: ESTIMATOR_CPU_ID, timeMs: nowMs, watts: await this.#cpuWatts(this.#readCpuTimes) });
       } catch (error) {
-        failures.push({ deviceId: ESTIMATOR_CPU_ID, ...classifyReadError(error, hostPath(this.#hostRoot, 'proc/stat'), 'make the host /proc readable at --host-root') });
+        failures.push({
+          deviceId: ESTIMATOR_CPU_ID,
+          ...classifyReadError(error, hostPath(this.#hostRoot, 'proc/stat'), 'make the host /proc readable at --host-root'),
+        });
       }
     }
     if (this.#classes.includes('memory')) {

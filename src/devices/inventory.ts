@@ -36,7 +36,10 @@ export function inventoryFrom(data: InventoryData): HardwareInventory {
   const sockets = data.cpu.processors > 0 ? data.cpu.processors : undefined;
   const physicalCores = data.cpu.physicalCores > 0 ? data.cpu.physicalCores : undefined;
   if (sockets === undefined || physicalCores === undefined) gaps.push('CPU: sockets or cores unknown; embodied cpu assumes 24 cores per package');
-  const systemModel = [data.system.manufacturer, data.system.model].map((part) => part.trim()).filter(Boolean).join(' ');
+  const systemModel = [data.system.manufacturer, data.system.model]
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .join(' ');
   return {
     dimmBytes: listed ? modules.map((module) => module.size) : [],
     ...(sockets !== undefined && { sockets }),

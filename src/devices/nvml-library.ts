@@ -75,20 +75,15 @@ const PROTOTYPES = {
   nvmlDeviceGetUUID: 'int nvmlDeviceGetUUID(nvmlDevice_t device, _Out_ char *uuid, unsigned int length)',
   nvmlDeviceGetName: 'int nvmlDeviceGetName(nvmlDevice_t device, _Out_ char *name, unsigned int length)',
   nvmlDeviceGetIndex: 'int nvmlDeviceGetIndex(nvmlDevice_t device, _Out_ unsigned int *index)',
-  nvmlDeviceGetTotalEnergyConsumption:
-    'int nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, _Out_ unsigned long long *energy)',
+  nvmlDeviceGetTotalEnergyConsumption: 'int nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, _Out_ unsigned long long *energy)',
   nvmlDeviceGetPowerUsage: 'int nvmlDeviceGetPowerUsage(nvmlDevice_t device, _Out_ unsigned int *power)',
   nvmlDeviceGetEnforcedPowerLimit: 'int nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, _Out_ unsigned int *limit)',
-  nvmlDeviceGetPowerManagementLimit:
-    'int nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, _Out_ unsigned int *limit)',
-  nvmlDeviceGetMigMode:
-    'int nvmlDeviceGetMigMode(nvmlDevice_t device, _Out_ unsigned int *currentMode, _Out_ unsigned int *pendingMode)',
+  nvmlDeviceGetPowerManagementLimit: 'int nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, _Out_ unsigned int *limit)',
+  nvmlDeviceGetMigMode: 'int nvmlDeviceGetMigMode(nvmlDevice_t device, _Out_ unsigned int *currentMode, _Out_ unsigned int *pendingMode)',
   nvmlDeviceGetMaxMigDeviceCount: 'int nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, _Out_ unsigned int *count)',
-  nvmlDeviceGetMigDeviceHandleByIndex:
-    'int nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, _Out_ nvmlDevice_t *migDevice)',
+  nvmlDeviceGetMigDeviceHandleByIndex: 'int nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, _Out_ nvmlDevice_t *migDevice)',
   // The info buffer is passed as raw memory so its length can follow the sizing protocol.
-  nvmlDeviceGetComputeRunningProcesses_v3:
-    'int nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, _Inout_ unsigned int *infoCount, void *infos)',
+  nvmlDeviceGetComputeRunningProcesses_v3: 'int nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, _Inout_ unsigned int *infoCount, void *infos)',
 } as const;
 
 type NvmlCall = keyof typeof PROTOTYPES;
@@ -119,8 +114,7 @@ export function loadNvml(libraryPath: string): NvmlLibrary {
       // Absent from this driver version: calling it answers FUNCTION_NOT_FOUND.
     }
   }
-  const invoke = (call: NvmlCall, ...args: unknown[]): number =>
-    bound.get(call)?.(...args) ?? NVML_RETURN.FUNCTION_NOT_FOUND;
+  const invoke = (call: NvmlCall, ...args: unknown[]): number => bound.get(call)?.(...args) ?? NVML_RETURN.FUNCTION_NOT_FOUND;
   const errorStringOf = bound.get('nvmlErrorString') as ((code: number) => string | null) | undefined;
   const errorString = (code: number): string => errorStringOf?.(code) ?? `NVML error ${code}`;
 
@@ -208,9 +202,7 @@ function decodeProcesses(buffer: Buffer | null, count: number): NvmlProcess[] {
       usedGpuMemory: number | bigint;
     };
     processes.push(
-      BigInt(info.usedGpuMemory) === NVML_VALUE_NOT_AVAILABLE
-        ? { pid: info.pid }
-        : { pid: info.pid, usedMemoryBytes: toNumber(info.usedGpuMemory) },
+      BigInt(info.usedGpuMemory) === NVML_VALUE_NOT_AVAILABLE ? { pid: info.pid } : { pid: info.pid, usedMemoryBytes: toNumber(info.usedGpuMemory) },
     );
   }
   return processes;

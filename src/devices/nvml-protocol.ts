@@ -67,9 +67,7 @@ export interface SampleReply {
   done: true;
 }
 
-export type ProcessList =
-  | { slot: number; processes: { pid: number; usedMemoryBytes?: number }[] }
-  | { slot: number; error: CallError };
+export type ProcessList = { slot: number; processes: { pid: number; usedMemoryBytes?: number }[] } | { slot: number; error: CallError };
 
 export interface ProcessesReply {
   lists: ProcessList[];

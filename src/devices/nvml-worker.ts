@@ -145,14 +145,10 @@ function sample(id: number, requested: number[]): void {
       continue;
     }
     const lib = nvml;
-    const [energyCode, energyMillijoules] = slot.energySupported
-      ? codeOf(() => lib.totalEnergyMillijoules(slot.handle))
-      : [NVML_RETURN.NOT_SUPPORTED, 0];
+    const [energyCode, energyMillijoules] = slot.energySupported ? codeOf(() => lib.totalEnergyMillijoules(slot.handle)) : [NVML_RETURN.NOT_SUPPORTED, 0];
     // After a failed counter read the board is already reported; a second call would only add latency.
     const [powerCode, powerMilliwatts] =
-      slot.energySupported && energyCode !== NVML_RETURN.SUCCESS
-        ? [energyCode, 0]
-        : codeOf(() => lib.powerUsageMilliwatts(slot.handle));
+      slot.energySupported && energyCode !== NVML_RETURN.SUCCESS ? [energyCode, 0] : codeOf(() => lib.powerUsageMilliwatts(slot.handle));
     shared.write(id, slotIndex, { energyCode, energyMillijoules, powerCode, powerMilliwatts });
   }
 }

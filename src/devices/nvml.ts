@@ -7,17 +7,7 @@ import { NvmlWorker } from './nvml-worker-client.ts';
 import type { CallError, ErrorTexts, KnownBoard, OpenReply, ProcessesReply, SampleReply, SlotSample } from './nvml-protocol.ts';
 import { nvidiaPlacement } from './nvidia-ids.ts';
 import { NVML_RETURN } from './nvml-return.ts';
-import type {
-  Device,
-  DeviceFailure,
-  DeviceProcess,
-  DeviceSource,
-  Discovery,
-  GpuPartitions,
-  GpuPlacement,
-  SampleResult,
-  SourceProblem,
-} from './source.ts';
+import type { Device, DeviceFailure, DeviceProcess, DeviceSource, Discovery, GpuPartitions, GpuPlacement, SampleResult, SourceProblem } from './source.ts';
 
 export interface NvmlBackoff {
   /** Wait after the first failure; doubled after each further one. */
@@ -40,10 +30,8 @@ const OPEN_TIMEOUT_MS = 30_000;
 const UNIT_JOULES = 1e-3;
 
 const FIXES: Record<string, string> = {
-  gpu_lost:
-    'The board stopped answering (fell off the bus): check `dmesg` for Xid errors; it usually needs a GPU reset (`nvidia-smi -r`) or a node reboot.',
-  permission_denied:
-    'footprint cannot use /dev/nvidia*: run it with the NVIDIA container runtime or give it the device nodes.',
+  gpu_lost: 'The board stopped answering (fell off the bus): check `dmesg` for Xid errors; it usually needs a GPU reset (`nvidia-smi -r`) or a node reboot.',
+  permission_denied: 'footprint cannot use /dev/nvidia*: run it with the NVIDIA container runtime or give it the device nodes.',
   not_found: 'The board is no longer visible to NVML (removed, or the driver was reloaded); restart footprint to rediscover.',
   driver_not_loaded: 'The NVIDIA kernel module is not loaded: load it (`modprobe nvidia`) or repair the driver installation.',
   timeout:
@@ -191,10 +179,7 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     const due = this.#boards.filter((board) => board.failures === 0);
     if (!worker || due.length === 0) return [];
     const slots = due.map((board) => board.slot);
-    const answer = await worker.request<ProcessesReply>(
-      { type: 'processes', slots },
-      performance.now() + this.#options.timeoutMs,
-    );
+    const answer = await worker.request<ProcessesReply>({ type: 'processes', slots }, performance.now() + this.#options.timeoutMs);
     if (!answer.reply) {
       const stuck = due.find((board) => board.slot === worker.sample.stuckOn(answer.id));
       const timeout = this.#timeoutProblem(`listing processes did not answer within ${this.#options.timeoutMs}ms`);
@@ -231,7 +216,8 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     const { reply } = await worker.request({ type: 'close' }, performance.now() + this.#options.timeoutMs);
     worker.terminate();
     // A driver stuck in nvmlShutdown cannot be interrupted: the thread is detached, and the caller hears of it.
-    if (reply === undefined && worker.failure === undefined) throw new Error(`nvmlShutdown did not return within ${this.#options.timeoutMs} ms (deviceTimeout); the NVML worker thread was detached`);
+    if (reply === undefined && worker.failure === undefined)
+      throw new Error(`nvmlShutdown did not return within ${this.#options.timeoutMs} ms (deviceTimeout); the NVML worker thread was detached`);
   }
 
   async #open(known?: KnownBoard[]): Promise<Opened> {
@@ -241,9 +227,7 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     if (reply?.ok) return { worker, reply };
     worker.terminate();
     if (!reply) {
-      const cause = worker.failure
-        ? `the NVML worker failed: ${worker.failure.message}`
-        : `nvmlInit_v2 did not answer within ${OPEN_TIMEOUT_MS}ms`;
+      const cause = worker.failure ? `the NVML worker failed: ${worker.failure.message}` : `nvmlInit_v2 did not answer within ${OPEN_TIMEOUT_MS}ms`;
       return { problem: this.#timeoutProblem(cause) };
     }
     if (reply.stage === 'load') {
@@ -344,10 +328,7 @@ export class NvmlSource implements DeviceSource, GpuPartitions {
     const key = `${board.device.id}:${error.code}`;
     if (this.#loggedProcessErrors.has(key)) return;
     this.#loggedProcessErrors.add(key);
-    this.#options.logger.warn(
-      { source: this.name, deviceId: board.device.id },
-      `GPU ${board.device.id}: cannot list its processes: ${error.message}`,
-    );
+    this.#options.logger.warn({ source: this.name, deviceId: board.device.id }, `GPU ${board.device.id}: cannot list its processes: ${error.message}`);
   }
 
   #nvmlProblem(call: string, code: number): Problem {

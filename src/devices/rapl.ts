@@ -1,16 +1,18 @@
 // RAPL energy counters through the Linux powercap driver (intel_rapl_msr; AMD CPUs use the same
 // `intel-rapl` control type). Reads raw `energy_uj`; the energy stage turns it into monotonic joules.
 import { readdir } from 'node:fs/promises';
-import { keepKnown, type CounterReading, type Device, type DeviceFailure, type DeviceSource, type Discovery, type HostRole, type HwType, type SourceProblem } from './source.ts';
 import {
-  classifyReadError,
-  hostPath,
-  readOptionalUnsigned,
-  readTextFile,
-  readTrimmed,
-  readUnsigned,
-  type FileReader,
-} from './sysfs-read.ts';
+  keepKnown,
+  type CounterReading,
+  type Device,
+  type DeviceFailure,
+  type DeviceSource,
+  type Discovery,
+  type HostRole,
+  type HwType,
+  type SourceProblem,
+} from './source.ts';
+import { classifyReadError, hostPath, readOptionalUnsigned, readTextFile, readTrimmed, readUnsigned, type FileReader } from './sysfs-read.ts';
 import { SysfsSource } from './sysfs-source.ts';
 import { MICROJOULE_JOULES } from './units.ts';
 

@@ -61,7 +61,13 @@ export class EnergyMeter {
     const state = this.#devices.get(reading.deviceId);
     if (!state) {
       if (!plausibleFirst(reading, maxWatts)) return { event: 'implausible' };
-      this.#devices.set(reading.deviceId, { last: reading, rejectedLast: false, totalJoules: 0, powerWatts: instantWatts(reading, maxWatts) ?? 0, lastReadingMs: reading.timeMs });
+      this.#devices.set(reading.deviceId, {
+        last: reading,
+        rejectedLast: false,
+        totalJoules: 0,
+        powerWatts: instantWatts(reading, maxWatts) ?? 0,
+        lastReadingMs: reading.timeMs,
+      });
       return {};
     }
     const elapsedMs = reading.timeMs - state.last.timeMs;

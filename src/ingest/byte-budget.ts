@@ -27,7 +27,9 @@ export class ByteBudget {
     return {
       grow: (bytes: number) => {
         if (this.#heldBytes + bytes > this.limitBytes) {
-          throw new ByteBudgetExhausted(`ingest holds ${this.#heldBytes} body bytes in flight, the limit is ${this.limitBytes} (ingestMaxInflightBytes); retry later`);
+          throw new ByteBudgetExhausted(
+            `ingest holds ${this.#heldBytes} body bytes in flight, the limit is ${this.limitBytes} (ingestMaxInflightBytes); retry later`,
+          );
         }
         this.#heldBytes += bytes;
         ownBytes += bytes;

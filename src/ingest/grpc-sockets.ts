@@ -84,7 +84,13 @@ export function createGrpcSockets({ idleTimeoutMs, cap, loadInjector, onInjector
     close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const { socket } of connections.values()) socket.destroy();
-      return Promise.all([closed, injector?.then((loaded) => loaded.destroy(), () => undefined)]).then(() => undefined);
+      return Promise.all([
+        closed,
+        injector?.then(
+          (loaded) => loaded.destroy(),
+          () => undefined,
+        ),
+      ]).then(() => undefined);
     },
   };
 }

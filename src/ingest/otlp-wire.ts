@@ -12,7 +12,14 @@
 // the spans cloned back for each request.
 import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
-import { OtlpDecodeError, type AnyValueMessage, type KeyValueMessage, type ResourceSpansMessage, type SpanMessage, type TraceRequestMessage } from './otlp-schema.ts';
+import {
+  OtlpDecodeError,
+  type AnyValueMessage,
+  type KeyValueMessage,
+  type ResourceSpansMessage,
+  type SpanMessage,
+  type TraceRequestMessage,
+} from './otlp-schema.ts';
 import { isExaminedKey, type SpanLimits } from './spans.ts';
 
 type Reader = protobuf.Reader;
@@ -32,15 +39,47 @@ type Schema = Map<number, FieldKind>;
 
 /** The schema of the messages below the ones read into objects, as in ./proto. */
 const ANY_VALUE: Schema = new Map();
-const KEY_VALUE: Schema = new Map<number, FieldKind>([[1, 'string'], [2, ANY_VALUE]]);
+const KEY_VALUE: Schema = new Map<number, FieldKind>([
+  [1, 'string'],
+  [2, ANY_VALUE],
+]);
 const ARRAY_VALUE: Schema = new Map([[1, ANY_VALUE]]);
 const KEY_VALUE_LIST: Schema = new Map([[1, KEY_VALUE]]);
-for (const [field, kind] of [[1, 'string'], [2, 'varint'], [3, 'int64'], [4, 'fixed64'], [5, ARRAY_VALUE], [6, KEY_VALUE_LIST], [7, 'bytes']] as const) ANY_VALUE.set(field, kind);
-const SCOPE: Schema = new Map<number, FieldKind>([[1, 'string'], [2, 'string'], [3, KEY_VALUE], [4, 'varint']]);
-const STATUS: Schema = new Map<number, FieldKind>([[2, 'string'], [3, 'varint']]);
+for (const [field, kind] of [
+  [1, 'string'],
+  [2, 'varint'],
+  [3, 'int64'],
+  [4, 'fixed64'],
+  [5, ARRAY_VALUE],
+  [6, KEY_VALUE_LIST],
+  [7, 'bytes'],
+] as const)
+  ANY_VALUE.set(field, kind);
+const SCOPE: Schema = new Map<number, FieldKind>([
+  [1, 'string'],
+  [2, 'string'],
+  [3, KEY_VALUE],
+  [4, 'varint'],
+]);
+const STATUS: Schema = new Map<number, FieldKind>([
+  [2, 'string'],
+  [3, 'varint'],
+]);
 const SPAN: Schema = new Map<number, FieldKind>([
-  [1, 'bytes'], [2, 'bytes'], [3, 'string'], [4, 'bytes'], [5, 'string'], [6, 'varint'], [7, 'fixed64'], [8, 'fixed64'],
-  [9, KEY_VALUE], [10, 'varint'], [12, 'varint'], [14, 'varint'], [15, STATUS], [16, 'fixed32'],
+  [1, 'bytes'],
+  [2, 'bytes'],
+  [3, 'string'],
+  [4, 'bytes'],
+  [5, 'string'],
+  [6, 'varint'],
+  [7, 'fixed64'],
+  [8, 'fixed64'],
+  [9, KEY_VALUE],
+  [10, 'varint'],
+  [12, 'varint'],
+  [14, 'varint'],
+  [15, STATUS],
+  [16, 'fixed32'],
 ]);
 
 function wireTypeOf(kind: FieldKind): number {
@@ -189,8 +228,7 @@ function readKeyValue(reader: Reader, depth: number, list: AttributeList, limits
       if (!onlyChecked && examined) {
         value ??= {};
         readAnyValue(reader, depth + 1, value);
-      }
-      else {
+      } else {
         onlyChecked = true;
         checkMessage(reader, ANY_VALUE, depth + 1);
       }

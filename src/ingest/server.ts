@@ -68,7 +68,11 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const exportTraces = createTracesApi({
     limits: { ...DEFAULT_SPAN_LIMITS, ...options.limits },
     weightByTokens: options.weightByTokens ?? false,
-    queue: new SpanQueue({ limitSpans: options.queueLimitSpans, limitBytes: QUEUE_BODIES * options.maxBodyBytes, ...(options.schedule && { schedule: options.schedule }) }),
+    queue: new SpanQueue({
+      limitSpans: options.queueLimitSpans,
+      limitBytes: QUEUE_BODIES * options.maxBodyBytes,
+      ...(options.schedule && { schedule: options.schedule }),
+    }),
     sink: options.sink,
     ...(options.senderModel && { senderModel: options.senderModel }),
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),

@@ -29,7 +29,15 @@ const OPERATION_KEY = 'gen_ai.operation.name';
  * The well-known `gen_ai.operation.name` values of the GenAI semantic conventions; any other value
  * becomes `other`, so a client cannot mint label values.
  */
-const KNOWN_OPERATIONS: ReadonlySet<string> = new Set(['chat', 'text_completion', 'embeddings', 'generate_content', 'execute_tool', 'create_agent', 'invoke_agent']);
+const KNOWN_OPERATIONS: ReadonlySet<string> = new Set([
+  'chat',
+  'text_completion',
+  'embeddings',
+  'generate_content',
+  'execute_tool',
+  'create_agent',
+  'invoke_agent',
+]);
 
 /**
  * Attributes that make a span a GenAI request even when nothing names a workload: usage, latency

@@ -49,7 +49,8 @@ function rejectionMessage(batch: SpanBatch, truncated: number, limits: SpanLimit
   const reasons = [
     batch.invalid > 0 && `${batch.invalid} without a valid time range (the first has ${batch.invalidReason})`,
     batch.overLimit > 0 && `${batch.overLimit} past the limit of ${limits.maxSpansPerRequest} spans per request`,
-    truncated > 0 && `${truncated} truncated (part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count)`,
+    truncated > 0 &&
+      `${truncated} truncated (part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count)`,
   ].filter(Boolean);
   return `rejected spans: ${reasons.join('; ')}`;
 }

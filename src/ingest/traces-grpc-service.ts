@@ -106,10 +106,7 @@ function budgetInterceptor(budget: ByteBudget, callBusy: (address: string | unde
 }
 
 /** `callBusy` marks a call busy on its connection (GrpcSockets.callBusy) so the idle timeout spares it. */
-export function createTraceService(
-  options: TracesGrpcOptions,
-  callBusy: (address: string | undefined, port: number | undefined) => () => void,
-): TraceService {
+export function createTraceService(options: TracesGrpcOptions, callBusy: (address: string | undefined, port: number | undefined) => () => void): TraceService {
   // grpc-js writes its diagnostics to stderr as plain text; route them through pino so stderr stays JSON records.
   setLogger({
     error: (...args: unknown[]) => options.logger.warn(`grpc-js: ${args.join(' ')}`),

@@ -48,7 +48,8 @@ async function readWindowBody(request: IncomingMessage, bodyTimeoutMs: number): 
   }
   if (fields.ttl !== undefined) {
     const ttlMs = typeof fields.ttl === 'number' ? fields.ttl : typeof fields.ttl === 'string' ? parseDurationMs(fields.ttl) : undefined;
-    if (ttlMs === undefined || !Number.isFinite(ttlMs) || ttlMs <= 0) throw new WindowRequestError('ttl must be a duration like 30s or a number of milliseconds');
+    if (ttlMs === undefined || !Number.isFinite(ttlMs) || ttlMs <= 0)
+      throw new WindowRequestError('ttl must be a duration like 30s or a number of milliseconds');
     body.update.ttlMs = ttlMs;
   }
   return body;
@@ -70,7 +71,8 @@ export function createWindowsApi(store: WindowStore, bodyTimeoutMs: number) {
     const context = extractRequestContext(request.headers);
     const workload = workloadFrom([context.baggage]);
     const body = await readWindowBody(request, bodyTimeoutMs);
-    if (!namesWorkload(workload)) throw new WindowRequestError('the baggage header must name ml.model, ml.job or ml.phase (W3C limits: within its first 180 members and 8192 bytes)');
+    if (!namesWorkload(workload))
+      throw new WindowRequestError('the baggage header must name ml.model, ml.job or ml.phase (W3C limits: within its first 180 members and 8192 bytes)');
     const id = body.id ?? randomUUID();
     const { window, created } = store.openWindow(id, { ...body.update, workload }, request.socket.remoteAddress);
     sendJson(response, created ? 201 : 200, describe(window, context.traceId), { Location: `/v1/windows/${id}` });

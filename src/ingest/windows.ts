@@ -97,7 +97,8 @@ export class WindowStore implements ActivityProvider {
     if (this.#open.has(id)) return { window: this.heartbeat(id, update)!, created: false };
     if (this.#open.size >= this.#maxOpenWindows) throw new WindowLimitError(`${this.#maxOpenWindows} windows are already open`);
     const clientOpen = this.#openPerClient.get(client) ?? 0;
-    if (clientOpen >= this.#maxWindowsPerClient) throw new WindowLimitError(`this client already holds ${clientOpen} open windows, the limit per client (windowsPerClient)`);
+    if (clientOpen >= this.#maxWindowsPerClient)
+      throw new WindowLimitError(`this client already holds ${clientOpen} open windows, the limit per client (windowsPerClient)`);
     const nowMs = this.#now();
     const ttlMs = this.#clampTtl(update.ttlMs);
     const window: OpenWindow = {
@@ -173,7 +174,13 @@ export class WindowStore implements ActivityProvider {
     const activities: Activity[] = [];
     const add = (segment: Segment) => {
       if (segment.startMs < endMs && segment.endMs > startMs) {
-        activities.push({ source: 'window', workload: segment.workload, startMs: segment.startMs, endMs: segment.endMs, ...(segment.deviceIds && { deviceIds: segment.deviceIds }) });
+        activities.push({
+          source: 'window',
+          workload: segment.workload,
+          startMs: segment.startMs,
+          endMs: segment.endMs,
+          ...(segment.deviceIds && { deviceIds: segment.deviceIds }),
+        });
       }
     };
     this.#ended.forEach(add);

@@ -127,7 +127,11 @@ function perModel(current: Totals, previous: Totals): ModelEfficiency[] {
     const scaled = (scale: number, denominator: number) =>
       Object.fromEntries(Object.entries(costs).flatMap(([c, amount]) => (denominator > 0 ? [[c, (amount / denominator) * scale]] : [])));
     return {
-      model, requests, tokens, emissionsGrams, gramsPer1kTokens,
+      model,
+      requests,
+      tokens,
+      emissionsGrams,
+      gramsPer1kTokens,
       gramsPerRequest: ratio(emissionsGrams, requests),
       costPer1kTokens: scaled(1000, tokens),
       costPerRequest: scaled(1, requests),
@@ -139,13 +143,25 @@ function perModel(current: Totals, previous: Totals): ModelEfficiency[] {
   });
 }
 
-function idleRows(samples: PromSample[], key: (m: Record<string, string>) => string, describe: (key: string) => Omit<IdleRow, 'idleKilowattHours' | 'totalKilowattHours' | 'share'>): IdleRow[] {
+function idleRows(
+  samples: PromSample[],
+  key: (m: Record<string, string>) => string,
+  describe: (key: string) => Omit<IdleRow, 'idleKilowattHours' | 'totalKilowattHours' | 'share'>,
+): IdleRow[] {
   const totalsByKey = sumBy(samples, key);
-  const idleByKey = sumBy(samples.filter((s) => s.metric.ml_phase === 'idle'), key);
+  const idleByKey = sumBy(
+    samples.filter((s) => s.metric.ml_phase === 'idle'),
+    key,
+  );
   return [...totalsByKey]
     .map(([k, totalJoules]) => {
       const idleJoules = idleByKey.get(k) ?? 0;
-      return { ...describe(k), idleKilowattHours: idleJoules / JOULES_PER_KWH, totalKilowattHours: totalJoules / JOULES_PER_KWH, share: totalJoules > 0 ? idleJoules / totalJoules : 0 };
+      return {
+        ...describe(k),
+        idleKilowattHours: idleJoules / JOULES_PER_KWH,
+        totalKilowattHours: totalJoules / JOULES_PER_KWH,
+        share: totalJoules > 0 ? idleJoules / totalJoules : 0,
+      };
     })
     .sort((a, b) => b.share - a.share);
 }
@@ -155,18 +171,31 @@ function idleShare(current: Totals): ReportData['idleShare'] {
   // hw_id is unique per node only, so GPUs are keyed by node and id together.
   const separator = '\u0000';
   return {
-    nodes: idleRows(current.mlEnergy, (m) => m.instance ?? '', (node) => ({ node })),
-    gpus: idleRows(gpuSamples, (m) => `${m.instance ?? ''}${separator}${m.hw_id ?? ''}`, (k) => {
-      const [node = '', hwId = ''] = k.split(separator);
-      return { node, hwId };
-    }),
+    nodes: idleRows(
+      current.mlEnergy,
+      (m) => m.instance ?? '',
+      (node) => ({ node }),
+    ),
+    gpus: idleRows(
+      gpuSamples,
+      (m) => `${m.instance ?? ''}${separator}${m.hw_id ?? ''}`,
+      (k) => {
+        const [node = '', hwId = ''] = k.split(separator);
+        return { node, hwId };
+      },
+    ),
   };
 }
 
 function measurement(current: Totals): ReportData['measurement'] {
   const totalJoules = sum(current.energyByMethod);
   const methods = [...sumBy(current.energyByMethod, (m) => m.measurement_method ?? '')]
-    .map(([method, joules]) => ({ method, measured: MEASURED_METHODS.has(method), kilowattHours: joules / JOULES_PER_KWH, share: totalJoules > 0 ? joules / totalJoules : 0 }))
+    .map(([method, joules]) => ({
+      method,
+      measured: MEASURED_METHODS.has(method),
+      kilowattHours: joules / JOULES_PER_KWH,
+      share: totalJoules > 0 ? joules / totalJoules : 0,
+    }))
     .sort((a, b) => b.share - a.share);
   return { methods, measuredShare: methods.filter((m) => m.measured).reduce((total, m) => total + m.share, 0) };
 }
@@ -244,7 +273,13 @@ function shiftable(raw: RawReport): ReportData['shiftable'] {
   const nodes = new Set(result.runs.map((run) => run.instance));
   const intensityByNode = [...rates]
     .filter(([instance]) => nodes.has(instance))
-    .flatMap(([instance, byTime]) => [...byTime].map(([timeSeconds, gramsPerJoule]) => ({ time: new Date(timeSeconds * 1000).toISOString(), key: instance, value: gramsPerJoule * JOULES_PER_KWH })))
+    .flatMap(([instance, byTime]) =>
+      [...byTime].map(([timeSeconds, gramsPerJoule]) => ({
+        time: new Date(timeSeconds * 1000).toISOString(),
+        key: instance,
+        value: gramsPerJoule * JOULES_PER_KWH,
+      })),
+    )
     .sort((a, b) => a.key.localeCompare(b.key) || a.time.localeCompare(b.time));
   return { ...result, intensityByNode };
 }

@@ -47,7 +47,13 @@ function barSpec(rows: Array<{ label: string; value: number; tone?: string }>, x
     mark: { type: 'bar', cornerRadiusEnd: 2 },
     encoding: {
       y: { field: 'label', type: 'nominal', title: null, sort: null, axis: { labelLimit: 200 } },
-      x: { field: 'value', type: 'quantitative', title: xTitle, axis: asPercent ? { format: '.0%' } : { format: '~s' }, scale: asPercent ? { domain: [0, 1] } : {} },
+      x: {
+        field: 'value',
+        type: 'quantitative',
+        title: xTitle,
+        axis: asPercent ? { format: '.0%' } : { format: '~s' },
+        scale: asPercent ? { domain: [0, 1] } : {},
+      },
       color: rows.some((r) => r.tone)
         ? { field: 'tone', type: 'nominal', title: null, scale: { domain: ['measured', 'estimated'], range: ['#2563eb', '#f59e0b'] } }
         : { value: '#2563eb' },
@@ -97,31 +103,75 @@ async function renderSvg(spec: TopLevelSpec): Promise<string> {
 function chartSpecs(data: ReportData): Array<{ id: string; title: string; spec: TopLevelSpec; empty: boolean }> {
   const { series } = data;
   const breakdownBars = (dimension: 'model' | 'job' | 'namespace') =>
-    barSpec(data.breakdowns[dimension].map((row) => ({ label: row.key, value: row.emissionsGrams / 1000 })), 'kgCO2e (operational + embodied)', false);
+    barSpec(
+      data.breakdowns[dimension].map((row) => ({ label: row.key, value: row.emissionsGrams / 1000 })),
+      'kgCO2e (operational + embodied)',
+      false,
+    );
   return [
-    { id: 'power-by-node', title: 'Mean power per node', spec: timeSeriesSpec(series.powerWattsByNode, 'W', 'line'), empty: series.powerWattsByNode.length === 0 },
-    { id: 'power-by-device-type', title: 'Mean power per device type (stacked)', spec: timeSeriesSpec(series.powerWattsByDeviceType, 'W', 'area'), empty: series.powerWattsByDeviceType.length === 0 },
-    { id: 'emissions-by-group', title: `CO2e by ${data.groupBy} (stacked)`, spec: timeSeriesSpec(series.emissionsGramsByGroup, `gCO2e per ${formatSpan(data.window.stepSeconds)}`, 'area'), empty: series.emissionsGramsByGroup.length === 0 },
+    {
+      id: 'power-by-node',
+      title: 'Mean power per node',
+      spec: timeSeriesSpec(series.powerWattsByNode, 'W', 'line'),
+      empty: series.powerWattsByNode.length === 0,
+    },
+    {
+      id: 'power-by-device-type',
+      title: 'Mean power per device type (stacked)',
+      spec: timeSeriesSpec(series.powerWattsByDeviceType, 'W', 'area'),
+      empty: series.powerWattsByDeviceType.length === 0,
+    },
+    {
+      id: 'emissions-by-group',
+      title: `CO2e by ${data.groupBy} (stacked)`,
+      spec: timeSeriesSpec(series.emissionsGramsByGroup, `gCO2e per ${formatSpan(data.window.stepSeconds)}`, 'area'),
+      empty: series.emissionsGramsByGroup.length === 0,
+    },
     { id: 'emissions-by-model', title: 'CO2e per model', spec: breakdownBars('model'), empty: data.breakdowns.model.length === 0 },
     { id: 'emissions-by-job', title: 'CO2e per job', spec: breakdownBars('job'), empty: data.breakdowns.job.length === 0 },
     { id: 'emissions-by-namespace', title: 'CO2e per namespace', spec: breakdownBars('namespace'), empty: data.breakdowns.namespace.length === 0 },
-    { id: 'grams-per-1k-tokens', title: 'gCO2e per 1k tokens by model', spec: timeSeriesSpec(series.gramsPer1kTokensByModel, 'gCO2e / 1k tokens', 'line'), empty: series.gramsPer1kTokensByModel.length === 0 },
     {
-      id: 'idle-share-nodes', title: 'Idle share of energy per node',
-      spec: barSpec(data.idleShare.nodes.map((r) => ({ label: r.node, value: r.share })), 'idle energy / total energy', true),
+      id: 'grams-per-1k-tokens',
+      title: 'gCO2e per 1k tokens by model',
+      spec: timeSeriesSpec(series.gramsPer1kTokensByModel, 'gCO2e / 1k tokens', 'line'),
+      empty: series.gramsPer1kTokensByModel.length === 0,
+    },
+    {
+      id: 'idle-share-nodes',
+      title: 'Idle share of energy per node',
+      spec: barSpec(
+        data.idleShare.nodes.map((r) => ({ label: r.node, value: r.share })),
+        'idle energy / total energy',
+        true,
+      ),
       empty: data.idleShare.nodes.length === 0,
     },
     {
-      id: 'idle-share-gpus', title: 'Idle share of energy per GPU',
-      spec: barSpec(data.idleShare.gpus.map((r) => ({ label: `${r.node} ${r.hwId ?? ''}`, value: r.share })), 'idle energy / total energy', true),
+      id: 'idle-share-gpus',
+      title: 'Idle share of energy per GPU',
+      spec: barSpec(
+        data.idleShare.gpus.map((r) => ({ label: `${r.node} ${r.hwId ?? ''}`, value: r.share })),
+        'idle energy / total energy',
+        true,
+      ),
       empty: data.idleShare.gpus.length === 0,
     },
     {
-      id: 'measurement-method', title: 'Energy by measurement method',
-      spec: barSpec(data.measurement.methods.map((m) => ({ label: m.method, value: m.share, tone: m.measured ? 'measured' : 'estimated' })), 'share of energy', true),
+      id: 'measurement-method',
+      title: 'Energy by measurement method',
+      spec: barSpec(
+        data.measurement.methods.map((m) => ({ label: m.method, value: m.share, tone: m.measured ? 'measured' : 'estimated' })),
+        'share of energy',
+        true,
+      ),
       empty: data.measurement.methods.length === 0,
     },
-    { id: 'grid-intensity', title: 'Grid carbon intensity per zone', spec: timeSeriesSpec(series.intensityByZone, 'gCO2e/kWh', 'line', 'step-after'), empty: series.intensityByZone.length === 0 },
+    {
+      id: 'grid-intensity',
+      title: 'Grid carbon intensity per zone',
+      spec: timeSeriesSpec(series.intensityByZone, 'gCO2e/kWh', 'line', 'step-after'),
+      empty: series.intensityByZone.length === 0,
+    },
     { id: 'shiftable-intensity', title: 'Training runs on the applied intensity', spec: jobsOnIntensitySpec(data), empty: data.shiftable.runs.length === 0 },
   ];
 }

@@ -2,8 +2,17 @@
 import type { PrometheusClient, PromSample } from './prometheus-client.ts';
 import type { ProgressReporter } from './progress.ts';
 import {
-  METRICS, PROJECTED_KEYS, REQUIRED_METRIC, presenceQuery, seriesQueries, shiftableQueries, windowTotalQueries,
-  type GroupBy, type SeriesKey, type ShiftableKey, type WindowTotalKey,
+  METRICS,
+  PROJECTED_KEYS,
+  REQUIRED_METRIC,
+  presenceQuery,
+  seriesQueries,
+  shiftableQueries,
+  windowTotalQueries,
+  type GroupBy,
+  type SeriesKey,
+  type ShiftableKey,
+  type WindowTotalKey,
 } from './queries.ts';
 import { SHIFT_STEP_SECONDS } from './shiftable.ts';
 
@@ -50,7 +59,11 @@ export async function collect(client: PrometheusClient, plan: QueryPlan, progres
   }
   const basisQueries = windowTotalQueries(plan.projectionBasisSeconds);
   for (const key of PROJECTED_KEYS) {
-    tasks.push({ label: `${key} (projection basis)`, run: () => client.query(basisQueries[key], plan.toSeconds), store: (s) => (raw.projectionBasis[key] = s) });
+    tasks.push({
+      label: `${key} (projection basis)`,
+      run: () => client.query(basisQueries[key], plan.toSeconds),
+      store: (s) => (raw.projectionBasis[key] = s),
+    });
   }
   for (const [key, expr] of entries(seriesQueries(plan.stepSeconds, plan.groupBy))) {
     tasks.push({ label: key, run: () => client.queryRange(expr, seriesStartSeconds, plan.toSeconds, plan.stepSeconds), store: (s) => (raw.series[key] = s) });

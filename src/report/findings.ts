@@ -48,8 +48,11 @@ function idleTable(caption: string, rows: IdleRow[], withDevice: boolean): Table
     headers: [...(withDevice ? ['node', 'GPU'] : ['node']), 'idle share', 'idle kWh', 'total kWh'],
     numericFrom: withDevice ? 2 : 1,
     rows: rows.map((row) => [
-      row.node, ...(withDevice ? [row.hwId ?? ''] : []),
-      formatPercent(row.share), formatNumber(row.idleKilowattHours, 1), formatNumber(row.totalKilowattHours, 1),
+      row.node,
+      ...(withDevice ? [row.hwId ?? ''] : []),
+      formatPercent(row.share),
+      formatNumber(row.idleKilowattHours, 1),
+      formatNumber(row.totalKilowattHours, 1),
     ]),
   };
 }
@@ -69,40 +72,46 @@ export function buildSections(data: ReportData): Section[] {
           `CO2e ${formatNumber(totals.emissionsGrams.total.current / 1000, 2)} kg (${formatChange(totals.emissionsGrams.total.changeRatio)}), ` +
           `cost ${formatCosts(Object.fromEntries(currencies.map((c) => [c, totals.cost[c]!.current])))}.`,
       ],
-      tables: [{
-        headers: ['', 'this window', 'previous window', 'change'],
-        numericFrom: 1,
-        rows: [
-          changeRow('Energy (kWh)', totals.energyKilowattHours, 1, 1),
-          changeRow('CO2e operational (kg)', totals.emissionsGrams.operational, 1 / 1000, 2),
-          changeRow('CO2e embodied (kg)', totals.emissionsGrams.embodied, 1 / 1000, 2),
-          changeRow('CO2e total (kg)', totals.emissionsGrams.total, 1 / 1000, 2),
-          ...currencies.map((currency) => changeRow(`Cost (${currency})`, totals.cost[currency]!, 1, 2)),
-          changeRow('Requests', totals.requests, 1, 0),
-          changeRow('Tokens', totals.tokens, 1, 0),
-        ],
-      }],
+      tables: [
+        {
+          headers: ['', 'this window', 'previous window', 'change'],
+          numericFrom: 1,
+          rows: [
+            changeRow('Energy (kWh)', totals.energyKilowattHours, 1, 1),
+            changeRow('CO2e operational (kg)', totals.emissionsGrams.operational, 1 / 1000, 2),
+            changeRow('CO2e embodied (kg)', totals.emissionsGrams.embodied, 1 / 1000, 2),
+            changeRow('CO2e total (kg)', totals.emissionsGrams.total, 1 / 1000, 2),
+            ...currencies.map((currency) => changeRow(`Cost (${currency})`, totals.cost[currency]!, 1, 2)),
+            changeRow('Requests', totals.requests, 1, 0),
+            changeRow('Tokens', totals.tokens, 1, 0),
+          ],
+        },
+      ],
       chartIds: [],
     },
     {
       id: 'projection',
       title: 'Projection for the next window',
       text: [`Method: ${projection.method}. It assumes the recent load, grid intensity and tariff continue; it is a baseline, not a forecast.`],
-      tables: [{
-        headers: ['', 'projected', 'this window'],
-        numericFrom: 1,
-        rows: [
-          ['Energy (kWh)', formatNumber(projection.energyKilowattHours, 1), formatNumber(totals.energyKilowattHours.current, 1)],
-          ['CO2e total (kg)', formatNumber(projection.emissionsGrams.total / 1000, 2), formatNumber(totals.emissionsGrams.total.current / 1000, 2)],
-          ...currencies.map((c) => [`Cost (${c})`, formatNumber(projection.cost[c], 2), formatNumber(totals.cost[c]!.current, 2)]),
-        ],
-      }],
+      tables: [
+        {
+          headers: ['', 'projected', 'this window'],
+          numericFrom: 1,
+          rows: [
+            ['Energy (kWh)', formatNumber(projection.energyKilowattHours, 1), formatNumber(totals.energyKilowattHours.current, 1)],
+            ['CO2e total (kg)', formatNumber(projection.emissionsGrams.total / 1000, 2), formatNumber(totals.emissionsGrams.total.current / 1000, 2)],
+            ...currencies.map((c) => [`Cost (${c})`, formatNumber(projection.cost[c], 2), formatNumber(totals.cost[c]!.current, 2)]),
+          ],
+        },
+      ],
       chartIds: [],
     },
     {
       id: 'power',
       title: 'Power over time',
-      text: [`Mean power over each ${step} step: per node from the rate of hw_host_energy_joules_total, per device type from the rate of ml_energy_joules_total (the host's devices, so a nested zone or sensor is not counted twice).`],
+      text: [
+        `Mean power over each ${step} step: per node from the rate of hw_host_energy_joules_total, per device type from the rate of ml_energy_joules_total (the host's devices, so a nested zone or sensor is not counted twice).`,
+      ],
       tables: [],
       chartIds: ['power-by-node', 'power-by-device-type'],
     },
@@ -121,16 +130,25 @@ export function buildSections(data: ReportData): Section[] {
     {
       id: 'efficiency',
       title: 'Per request and per 1k tokens',
-      text: ['CO2e (operational + embodied, idle excluded) and cost per model divided by its requests and tokens (input + output); the change compares with the previous window.'],
-      tables: [{
-        headers: ['model', 'requests', 'tokens', 'gCO2e / 1k tokens', 'change', 'gCO2e / request', 'cost / 1k tokens', 'cost / request'],
-        numericFrom: 1,
-        rows: data.perModel.map((m) => [
-          m.model, formatNumber(m.requests, 0), formatNumber(m.tokens, 0), formatSignificant(m.gramsPer1kTokens),
-          formatChange(m.gramsPer1kTokensChangeRatio), formatSignificant(m.gramsPerRequest),
-          formatCosts(m.costPer1kTokens, formatSignificant), formatCosts(m.costPerRequest, formatSignificant),
-        ]),
-      }],
+      text: [
+        'CO2e (operational + embodied, idle excluded) and cost per model divided by its requests and tokens (input + output); the change compares with the previous window.',
+      ],
+      tables: [
+        {
+          headers: ['model', 'requests', 'tokens', 'gCO2e / 1k tokens', 'change', 'gCO2e / request', 'cost / 1k tokens', 'cost / request'],
+          numericFrom: 1,
+          rows: data.perModel.map((m) => [
+            m.model,
+            formatNumber(m.requests, 0),
+            formatNumber(m.tokens, 0),
+            formatSignificant(m.gramsPer1kTokens),
+            formatChange(m.gramsPer1kTokensChangeRatio),
+            formatSignificant(m.gramsPerRequest),
+            formatCosts(m.costPer1kTokens, formatSignificant),
+            formatCosts(m.costPerRequest, formatSignificant),
+          ]),
+        },
+      ],
       chartIds: ['grams-per-1k-tokens'],
     },
     {
@@ -146,12 +164,21 @@ export function buildSections(data: ReportData): Section[] {
     {
       id: 'measurement',
       title: 'Measured vs estimated',
-      text: [`${formatPercent(data.measurement.measuredShare)} of the host's energy comes from hardware (energy counters or integrated power); the rest is estimated from load (measurement_method="model") and is as good as its model.`],
-      tables: [{
-        headers: ['method', 'kind', 'kWh', 'share'],
-        numericFrom: 2,
-        rows: data.measurement.methods.map((m) => [m.method, m.measured ? 'measured' : 'estimated', formatNumber(m.kilowattHours, 1), formatPercent(m.share)]),
-      }],
+      text: [
+        `${formatPercent(data.measurement.measuredShare)} of the host's energy comes from hardware (energy counters or integrated power); the rest is estimated from load (measurement_method="model") and is as good as its model.`,
+      ],
+      tables: [
+        {
+          headers: ['method', 'kind', 'kWh', 'share'],
+          numericFrom: 2,
+          rows: data.measurement.methods.map((m) => [
+            m.method,
+            m.measured ? 'measured' : 'estimated',
+            formatNumber(m.kilowattHours, 1),
+            formatPercent(m.share),
+          ]),
+        },
+      ],
       chartIds: ['measurement-method'],
     },
     {
@@ -173,14 +200,23 @@ export function buildSections(data: ReportData): Section[] {
           `operational CO2e would have been ${formatNumber(shiftable.totalSavingGrams / 1000, 3)} kg lower. ` +
           'A look back at what timing alone could have saved; `footprint plan` looks forward (docs/planning.md).',
     ],
-    tables: shiftable.jobs.length === 0 ? [] : [{
-      headers: ['job', 'days', 'kgCO2e as run', 'kgCO2e at best start', 'saving kg', 'saving'],
-      numericFrom: 1,
-      rows: shiftable.jobs.map((job) => [
-        job.job, String(job.days), formatNumber(job.actualGrams / 1000, 3), formatNumber(job.bestGrams / 1000, 3),
-        formatNumber(job.savingGrams / 1000, 3), formatPercent(job.actualGrams > 0 ? job.savingGrams / job.actualGrams : null),
-      ]),
-    }],
+    tables:
+      shiftable.jobs.length === 0
+        ? []
+        : [
+            {
+              headers: ['job', 'days', 'kgCO2e as run', 'kgCO2e at best start', 'saving kg', 'saving'],
+              numericFrom: 1,
+              rows: shiftable.jobs.map((job) => [
+                job.job,
+                String(job.days),
+                formatNumber(job.actualGrams / 1000, 3),
+                formatNumber(job.bestGrams / 1000, 3),
+                formatNumber(job.savingGrams / 1000, 3),
+                formatPercent(job.actualGrams > 0 ? job.savingGrams / job.actualGrams : null),
+              ]),
+            },
+          ],
     chartIds: ['shiftable-intensity'],
   });
   if (data.missingMetrics.length > 0) {

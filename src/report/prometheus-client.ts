@@ -66,7 +66,9 @@ export class PrometheusClient {
     }
     if (parsed.status !== 'success' || !parsed.data) {
       const hint = response.statusCode === 401 || response.statusCode === 403 ? ' (check --bearer-token-file / --basic-auth)' : '';
-      throw new PrometheusError(`${url.href} answered HTTP ${response.statusCode}: ${parsed.errorType ?? 'error'}: ${parsed.error ?? 'no detail'}${hint}; query: ${params.query}`);
+      throw new PrometheusError(
+        `${url.href} answered HTTP ${response.statusCode}: ${parsed.errorType ?? 'error'}: ${parsed.error ?? 'no detail'}${hint}; query: ${params.query}`,
+      );
     }
     return parsed.data.result.map((row) => ({
       metric: row.metric,
@@ -94,7 +96,11 @@ export class PrometheusClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', (error: NodeJS.ErrnoException) => {
-        reject(new PrometheusError(`cannot reach Prometheus at ${this.#base.href}: ${error.message}${error.code && !error.message.includes(error.code) ? ` (${error.code})` : ''}`));
+        reject(
+          new PrometheusError(
+            `cannot reach Prometheus at ${this.#base.href}: ${error.message}${error.code && !error.message.includes(error.code) ? ` (${error.code})` : ''}`,
+          ),
+        );
       });
       req.end(body);
     });

@@ -84,7 +84,9 @@ export async function runReport(options: ReportOptions): Promise<ReportResult> {
   const lengthSeconds = toSeconds - fromSeconds;
   const stepSeconds = options.step ? parseDurationArg('--step', options.step) : defaultStepSeconds(lengthSeconds);
   if (lengthSeconds / stepSeconds > MAX_POINTS) {
-    throw new ReportArgumentError(`--step: ${options.step} gives ${Math.ceil(lengthSeconds / stepSeconds)} points per series; Prometheus allows ${MAX_POINTS}, use a larger step`);
+    throw new ReportArgumentError(
+      `--step: ${options.step} gives ${Math.ceil(lengthSeconds / stepSeconds)} points per series; Prometheus allows ${MAX_POINTS}, use a larger step`,
+    );
   }
   const groupBy = options.groupBy ?? 'model';
   if (!GROUP_BY_VALUES.includes(groupBy)) throw new ReportArgumentError(`--group-by: expected one of ${GROUP_BY_VALUES.join(', ')}, got "${groupBy}"`);
@@ -92,7 +94,8 @@ export async function runReport(options: ReportOptions): Promise<ReportResult> {
   if (!Number.isInteger(topN) || topN < 1) throw new ReportArgumentError(`--top: expected a whole number of at least 1, got ${topN}`);
   const formats = options.formats ?? [...REPORT_FORMATS];
   const unknownFormat = formats.find((format) => !REPORT_FORMATS.includes(format));
-  if (unknownFormat !== undefined) throw new ReportArgumentError(`--format: expected a comma-separated list of ${REPORT_FORMATS.join(', ')}, got "${unknownFormat}"`);
+  if (unknownFormat !== undefined)
+    throw new ReportArgumentError(`--format: expected a comma-separated list of ${REPORT_FORMATS.join(', ')}, got "${unknownFormat}"`);
 
   const client = await buildClient(options);
   const projectionBasisSeconds = Math.min(lengthSeconds, PROJECTION_BASIS_MAX_SECONDS);

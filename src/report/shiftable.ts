@@ -113,7 +113,13 @@ export function shiftableSavings(trainingEnergy: PromSample[], rates: Map<string
       row.bestGrams += best.grams;
       row.savingGrams += actual - best.grams;
       jobs.set(job, row);
-      runs.push({ job, instance, start: iso(firstSeconds - SHIFT_STEP_SECONDS), end: iso(lastSeconds), bestStart: iso(firstSeconds - SHIFT_STEP_SECONDS + best.shiftSeconds) });
+      runs.push({
+        job,
+        instance,
+        start: iso(firstSeconds - SHIFT_STEP_SECONDS),
+        end: iso(lastSeconds),
+        bestStart: iso(firstSeconds - SHIFT_STEP_SECONDS + best.shiftSeconds),
+      });
     }
   }
   const rows = [...jobs.values()]

@@ -48,9 +48,7 @@ export function resolveWindow(fromText: string, toText: string, nowSeconds: numb
   const fromSeconds = parseTimeArg('--from', fromText, nowSeconds);
   const toSeconds = parseTimeArg('--to', toText, nowSeconds);
   if (fromSeconds >= toSeconds) {
-    throw new ReportArgumentError(
-      `--from (${new Date(fromSeconds * 1000).toISOString()}) must be before --to (${new Date(toSeconds * 1000).toISOString()})`,
-    );
+    throw new ReportArgumentError(`--from (${new Date(fromSeconds * 1000).toISOString()}) must be before --to (${new Date(toSeconds * 1000).toISOString()})`);
   }
   return { fromSeconds, toSeconds };
 }

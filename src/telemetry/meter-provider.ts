@@ -54,7 +54,11 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
       processMetrics.close();
       // Every provider shuts down even when one fails (an OTLP push that cannot flush); the failures are reported.
       const failed = (await Promise.allSettled(providers.map((provider) => provider.shutdown()))).filter((result) => result.status === 'rejected');
-      if (failed.length > 0) throw new AggregateError(failed.map((result) => result.reason), `${failed.length} meter provider(s) failed to shut down`);
+      if (failed.length > 0)
+        throw new AggregateError(
+          failed.map((result) => result.reason),
+          `${failed.length} meter provider(s) failed to shut down`,
+        );
     },
   };
 }

@@ -13,7 +13,13 @@ export interface MetricsServerOptions {
   isReady: () => boolean;
 }
 
-export async function startMetricsServer({ host, port, exporter, connections, isReady }: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer({
+  host,
+  port,
+  exporter,
+  connections,
+  isReady,
+}: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {

@@ -115,7 +115,12 @@ export class Publisher {
     this.#store.add(METRICS.mlRequests, attributes, 1, nowMs);
     if (request.inputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'input' }, request.inputTokens, nowMs);
     if (request.outputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'output' }, request.outputTokens, nowMs);
-    this.#store.observe(METRICS.mlRequestDuration, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, (request.endMs - request.startMs) / 1000, nowMs);
+    this.#store.observe(
+      METRICS.mlRequestDuration,
+      { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation },
+      (request.endMs - request.startMs) / 1000,
+      nowMs,
+    );
     this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, energyJoules, nowMs);
   }
 

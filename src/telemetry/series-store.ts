@@ -144,13 +144,22 @@ export class SeriesStore {
   }
 
   /** The overflow series a set past the limit folds into: one per device the set names. */
-  #overflowPoint(spec: InstrumentSpec, series: Map<string, SeriesPoint>, key: string, attributes: Record<string, string | undefined>, nowMs: number): SeriesPoint {
+  #overflowPoint(
+    spec: InstrumentSpec,
+    series: Map<string, SeriesPoint>,
+    key: string,
+    attributes: Record<string, string | undefined>,
+    nowMs: number,
+  ): SeriesPoint {
     this.#noteFolded(spec, key, nowMs);
     const kept = KEPT_ON_OVERFLOW.filter((name) => spec.attributes.includes(name) && attributes[name] !== undefined);
     const overflowKey = [OVERFLOW_KEY_PREFIX, ...kept.map((name) => attributes[name])].join('\u0000');
     let overflow = series.get(overflowKey);
     if (!overflow) {
-      const overflowAttributes = kept.length === 0 ? OVERFLOW_ATTRIBUTES : Object.freeze({ ...OVERFLOW_ATTRIBUTES, ...Object.fromEntries(kept.map((name) => [name, attributes[name]!])) });
+      const overflowAttributes =
+        kept.length === 0
+          ? OVERFLOW_ATTRIBUTES
+          : Object.freeze({ ...OVERFLOW_ATTRIBUTES, ...Object.fromEntries(kept.map((name) => [name, attributes[name]!])) });
       overflow = { attributes: overflowAttributes, startTimeMs: nowMs, updatedMs: nowMs, value: 0 };
       series.set(overflowKey, overflow);
       this.#overflowCount.set(spec, (this.#overflowCount.get(spec) ?? 0) + 1);

@@ -41,7 +41,13 @@ describe('splitInterval', () => {
   });
 });
 
-const request = (activity: Activity, extra: Partial<RequestRecord> = {}): RequestRecord => ({ workload: activity.workload, startMs: activity.startMs, endMs: activity.endMs, deviceIds: activity.deviceIds, ...extra });
+const request = (activity: Activity, extra: Partial<RequestRecord> = {}): RequestRecord => ({
+  workload: activity.workload,
+  startMs: activity.startMs,
+  endMs: activity.endMs,
+  deviceIds: activity.deviceIds,
+  ...extra,
+});
 const pushed = (activity: Activity, extra: Partial<RequestRecord> = {}): SpanActivity => ({ activity, request: request(activity, extra) });
 
 describe('Ledger', () => {
@@ -56,7 +62,9 @@ describe('Ledger', () => {
       { deviceId: 'GPU-1', workload: { model: 'llama', phase: 'inference' }, startMs: 0, endMs: 2000, energyJoules: 300, deviceSeconds: 1 },
       { deviceId: 'GPU-1', workload: { phase: 'idle' }, startMs: 0, endMs: 2000, energyJoules: 300, deviceSeconds: 1 },
     ]);
-    expect(closed.requests).toEqual([{ request: { workload: activity.workload, startMs: 500, endMs: 1500, deviceIds: ['GPU-1'], inputTokens: 10 }, energyJoules: 300 }]);
+    expect(closed.requests).toEqual([
+      { request: { workload: activity.workload, startMs: 500, endMs: 1500, deviceIds: ['GPU-1'], inputTokens: 10 }, energyJoules: 300 },
+    ]);
     expect(closed.unsettledJoules).toEqual(new Map([['GPU-1', 0]]));
     // The horizon equals the lag here: the idle is settled, so a span arriving now gets nothing of it.
     expect(ledger.addSpans([pushed(span('late', 100, 1900))])).toEqual(['truncated']);
@@ -129,24 +137,35 @@ describe('Ledger', () => {
       { deviceId: 'GPU-1', workload: { phase: 'idle' }, startMs: 2000, endMs: 4000, energyJoules: 200, deviceSeconds: 2 },
       { deviceId: 'rapl:package-0', workload: { phase: 'idle' }, startMs: 0, endMs: 4000, energyJoules: 80, deviceSeconds: 4 },
     ]);
-    expect(settled.unsettledJoules).toEqual(new Map([['GPU-1', 0], ['rapl:package-0', 0]]));
+    expect(settled.unsettledJoules).toEqual(
+      new Map([
+        ['GPU-1', 0],
+        ['rapl:package-0', 0],
+      ]),
+    );
   });
 
   it('lets a late span take only the idle fraction pods with a CPU share left', () => {
     const cpu: Activity = { source: 'pod', workload: { pod: 'batch' }, startMs: 0, endMs: 1000, fraction: 0.25 };
     const ledger = new Ledger({ lagMs: 0, horizonMs: 60_000, providers: [{ name: 'pods', activitiesBetween: () => [cpu] }] });
     ledger.addInterval({ deviceId: 'rapl:package-0', startMs: 0, endMs: 1000, energyJoules: 40 });
-    expect(ledger.close(1000).shares).toEqual([{ deviceId: 'rapl:package-0', workload: { pod: 'batch' }, startMs: 0, endMs: 1000, energyJoules: 10, deviceSeconds: 0.25 }]);
+    expect(ledger.close(1000).shares).toEqual([
+      { deviceId: 'rapl:package-0', workload: { pod: 'batch' }, startMs: 0, endMs: 1000, energyJoules: 10, deviceSeconds: 0.25 },
+    ]);
     expect(ledger.addSpans([pushed(span('m', 0, 1000))])).toEqual(['truncated']);
     const closed = ledger.close(1100);
-    expect(closed.shares).toEqual([{ deviceId: 'rapl:package-0', workload: { model: 'm', phase: 'inference' }, startMs: 0, endMs: 1000, energyJoules: 30, deviceSeconds: 0.75 }]);
+    expect(closed.shares).toEqual([
+      { deviceId: 'rapl:package-0', workload: { model: 'm', phase: 'inference' }, startMs: 0, endMs: 1000, energyJoules: 30, deviceSeconds: 0.75 },
+    ]);
     expect(closed.truncatedJoules).toBe(10);
   });
 
   it('pulls windows from providers and only applies activities to their devices', () => {
     const windows: ActivityProvider = {
       name: 'windows',
-      activitiesBetween: () => [{ source: 'window', workload: { job: 'train', phase: 'checkpoint' }, startMs: 0, endMs: 10_000, deviceIds: ['rapl:package-0'] }],
+      activitiesBetween: () => [
+        { source: 'window', workload: { job: 'train', phase: 'checkpoint' }, startMs: 0, endMs: 10_000, deviceIds: ['rapl:package-0'] },
+      ],
     };
     const ledger = new Ledger({ lagMs: 0, horizonMs: 0, providers: [windows] });
     ledger.addInterval({ deviceId: 'rapl:package-0', startMs: 0, endMs: 1000, energyJoules: 50 });
@@ -169,7 +188,14 @@ describe('Ledger', () => {
       source: fc.constantFrom('span', 'span', 'pod-owner', 'pod-cpu'),
       fraction: fc.double({ min: 0, max: 1, noNaN: true }),
     });
-    const intervalArb = fc.array(fc.record({ device: fc.integer({ min: 0, max: 2 }), lengthMs: fc.integer({ min: 1, max: 3000 }), energyJoules: fc.double({ min: 0, max: 5000, noNaN: true }) }), { maxLength: 40 });
+    const intervalArb = fc.array(
+      fc.record({
+        device: fc.integer({ min: 0, max: 2 }),
+        lengthMs: fc.integer({ min: 1, max: 3000 }),
+        energyJoules: fc.double({ min: 0, max: 5000, noNaN: true }),
+      }),
+      { maxLength: 40 },
+    );
     const optionsArb = fc.record({ lagMs: fc.integer({ min: 0, max: 5000 }), extraHorizonMs: fc.integer({ min: 0, max: 20_000 }) });
     fc.assert(
       fc.property(intervalArb, fc.array(activityArb, { maxLength: 40 }), optionsArb, (intervals, activities, { lagMs, extraHorizonMs }) => {
@@ -182,7 +208,9 @@ describe('Ledger', () => {
         const spanEnergy = new Map<RequestRecord, number>();
         let spans = 0;
         // Spans arrive when they end plus an export delay, a few at a time as in one export.
-        const queue = activities.map((next) => ({ ...next, arrivalMs: next.startMs + next.lengthMs + next.delayMs + next.batch * 500 })).sort((x, y) => x.arrivalMs - y.arrivalMs);
+        const queue = activities
+          .map((next) => ({ ...next, arrivalMs: next.startMs + next.lengthMs + next.delayMs + next.batch * 500 }))
+          .sort((x, y) => x.arrivalMs - y.arrivalMs);
         const tally = (closed: ReturnType<Ledger['close']>) => {
           for (const share of closed.shares) {
             expect(share.energyJoules).toBeGreaterThanOrEqual(0);

@@ -18,7 +18,9 @@ describe('unknownDeviceWarner', () => {
     warn(span(['0', 'GPU-aaaa']));
     warn(span(['0']));
     expect(lines.map((line) => line.hwId)).toEqual(['0']);
-    expect(lines[0]!.msg).toBe("hw.id '0' names no device of this node, so activities on it take no energy; use one of the hw_id values in /metrics (a GPU's UUID, not its index)");
+    expect(lines[0]!.msg).toBe(
+      "hw.id '0' names no device of this node, so activities on it take no energy; use one of the hw_id values in /metrics (a GPU's UUID, not its index)",
+    );
     devices.push(gpu('GPU-bbbb'));
     warn(span(['GPU-bbbb', 'GPU-cccc']));
     expect(lines.map((line) => line.hwId)).toEqual(['0', 'GPU-cccc']);

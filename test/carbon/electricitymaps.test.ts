@@ -48,7 +48,12 @@ describe('electricitymaps provider', () => {
     expect(server.requests[0]).toMatchObject({ path: '/v3/carbon-intensity/latest?zone=DE' });
     expect(server.requests[0]!.headers['auth-token']).toBe(TOKEN);
     expect(accountant.intensity(clock.nowMs)).toEqual({
-      zone: 'DE', source: 'electricitymaps', signal: 'average', gramsPerKwh: 100, ageSeconds: 0, state: 'live',
+      zone: 'DE',
+      source: 'electricitymaps',
+      signal: 'average',
+      gramsPerKwh: 100,
+      ageSeconds: 0,
+      state: 'live',
     });
     expect(log.text()).not.toContain(TOKEN);
     expect(log.text()).toContain('lifecycle');
@@ -107,9 +112,7 @@ describe('electricitymaps provider', () => {
     let healthy = true;
     server = await startFakeServer({
       '/v3/carbon-intensity/latest': (_q, response) =>
-        healthy
-          ? json(response, 200, electricityMapsLatest('DE', 150, Math.floor(clock.nowMs / MINUTE) * MINUTE))
-          : json(response, 503, {}),
+        healthy ? json(response, 200, electricityMapsLatest('DE', 150, Math.floor(clock.nowMs / MINUTE) * MINUTE)) : json(response, 503, {}),
     });
     const { accountant, log } = accountantFor(server.url, clock);
     await accountant.refresh();
@@ -123,7 +126,10 @@ describe('electricitymaps provider', () => {
     // the minute in which the value expired (fetched at T0+1s, max age 5 min) is split at the expiry instant
     const grams = accountant.account(share({ startMs: T0 + 1000 + 4 * MINUTE, endMs: T0 + 1000 + 6 * MINUTE, energyJoules: 3_600_000 }));
     expect(grams.operationalGrams).toBeCloseTo(0.5 * 150 + 0.5 * 380.95, 10);
-    const states = log.lines().filter((line) => 'state' in line).map((line) => line.state);
+    const states = log
+      .lines()
+      .filter((line) => 'state' in line)
+      .map((line) => line.state);
     expect(states).toEqual(['live', 'last_good', 'static']);
     healthy = true;
     await accountant.refresh();

@@ -73,7 +73,10 @@ describe('embodied', () => {
     ]);
     expect(model.factorFor({ type: 'gpu', name: 'NVIDIA A100-SXM4-80GB' })).toMatchObject({ manufacturingKgCo2e: 150, lifetimeYears: 5 });
     expect(model.factorFor({ type: 'gpu', name: 'NVIDIA H100' })).toMatchObject({ manufacturingKgCo2e: 200 });
-    expect(model.grams(share({ deviceId: 'package-0', deviceType: 'cpu', deviceName: 'package-0', deviceSeconds: 86_400 }))).toBeCloseTo((30_000 / (6 * SECONDS_PER_YEAR)) * 86_400, 12);
+    expect(model.grams(share({ deviceId: 'package-0', deviceType: 'cpu', deviceName: 'package-0', deviceSeconds: 86_400 }))).toBeCloseTo(
+      (30_000 / (6 * SECONDS_PER_YEAR)) * 86_400,
+      12,
+    );
   });
 
   it('flows through account() as embodiedGrams', () => {
@@ -112,10 +115,7 @@ describe('cost', () => {
     expect(tariff.priceAt(Date.UTC(2026, 0, 15, 20, 59))).toBe(0.4);
     expect(tariff.priceAt(Date.UTC(2026, 0, 15, 21, 0))).toBe(0.1);
     expect(tariff.priceAt(Date.UTC(2026, 0, 15, 23, 30))).toBe(0.1); // 00:30 local, next day
-    expect(tariff.changesBetween(Date.UTC(2026, 0, 15, 0), Date.UTC(2026, 0, 16, 0))).toEqual([
-      Date.UTC(2026, 0, 15, 6, 0),
-      Date.UTC(2026, 0, 15, 21, 0),
-    ]);
+    expect(tariff.changesBetween(Date.UTC(2026, 0, 15, 0), Date.UTC(2026, 0, 16, 0))).toEqual([Date.UTC(2026, 0, 15, 6, 0), Date.UTC(2026, 0, 15, 21, 0)]);
   });
 
   it('follows the DST change (Europe/Berlin, 2026-03-29: 02:00 CET -> 03:00 CEST)', () => {
@@ -151,17 +151,15 @@ describe('cost', () => {
       captureLogger().logger,
     );
     // 05:30Z..06:30Z = 06:30..07:30 local: half at 0.1, half at 0.4; 1 kWh measured
-    const footprint = accountant.account(
-      share({ startMs: Date.UTC(2026, 0, 15, 5, 30), endMs: Date.UTC(2026, 0, 15, 6, 30), energyJoules: 3_600_000 }),
-    );
+    const footprint = accountant.account(share({ startMs: Date.UTC(2026, 0, 15, 5, 30), endMs: Date.UTC(2026, 0, 15, 6, 30), energyJoules: 3_600_000 }));
     expect(footprint.energyCost).toBeCloseTo(0.5 * 1.1 * 0.1 + 0.5 * 1.1 * 0.4, 12);
     expect(footprint.operationalGrams).toBeCloseTo(1.1 * 380.95, 10);
   });
 
   it('rejects an unknown tariff time zone naming the key', () => {
-    expect(() =>
-      createCarbonAccountant(carbonConfig({ tariff: nightDay, tariffTimeZone: 'Mars/Olympus' }), captureLogger().logger),
-    ).toThrow(/^config: tariffTimeZone: 'Mars\/Olympus'/);
+    expect(() => createCarbonAccountant(carbonConfig({ tariff: nightDay, tariffTimeZone: 'Mars/Olympus' }), captureLogger().logger)).toThrow(
+      /^config: tariffTimeZone: 'Mars\/Olympus'/,
+    );
   });
 });
 

@@ -33,14 +33,15 @@ describe('embodied emissions of estimated devices', () => {
     // cpu: 2 vCPUs x (2 x 21.69 + 368.09) kg / 96 vCPUs = 8.5722916 kg over 4 years
     expect(model.factorFor(vm(2, 8)[0]!)).toEqual({ manufacturingKgCo2e: 2 * (CPU_KG_PER_VCPU + PLATFORM_KG_PER_VCPU), lifetimeYears: 4 });
     expect(gramsPerSecond(model, 'cpu')).toBeCloseTo(6.790988277520048e-5, 18);
-    expect(gramsPerSecond(model, 'cpu')).toBeCloseTo(((2 * (2 * 21.69 + 368.09)) / 96) * 1000 / LIFETIME_S, 18);
+    expect(gramsPerSecond(model, 'cpu')).toBeCloseTo((((2 * (2 * 21.69 + 368.09)) / 96) * 1000) / LIFETIME_S, 18);
     // memory: 8 GiB x 2 x 267.3 kg / 384 GiB = 11.1375 kg over 4 years
     expect(model.factorFor(vm(2, 8)[1]!).manufacturingKgCo2e).toBeCloseTo(11.1375, 12);
     expect(gramsPerSecond(model, 'memory')).toBeCloseTo(8.823151950718686e-5, 18);
-    expect(gramsPerSecond(model, 'memory')).toBeCloseTo(((8 * 2 * 267.3) / 384) * 1000 / LIFETIME_S, 18);
+    expect(gramsPerSecond(model, 'memory')).toBeCloseTo((((8 * 2 * 267.3) / 384) * 1000) / LIFETIME_S, 18);
     // One hour of the VM: 0.5621 g, where whole parts (21.69 + 267.3 kg) would have charged 8.2418 g.
-    const hour = model.grams({ deviceId: 'estimator:cpu', deviceType: 'cpu', deviceName: 'estimated cpu', deviceSeconds: 3600 })
-      + model.grams({ deviceId: 'estimator:memory', deviceType: 'memory', deviceName: 'estimated memory', deviceSeconds: 3600 });
+    const hour =
+      model.grams({ deviceId: 'estimator:cpu', deviceType: 'cpu', deviceName: 'estimated cpu', deviceSeconds: 3600 }) +
+      model.grams({ deviceId: 'estimator:memory', deviceType: 'memory', deviceName: 'estimated memory', deviceSeconds: 3600 });
     expect(hour).toBeCloseTo(0.5621090482165945, 14);
   });
 

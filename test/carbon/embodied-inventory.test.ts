@@ -9,7 +9,12 @@ const GIB = 2 ** 30;
 
 /** systeminformation's memLayout() rows as dmidecode -t 17 fills them on a two-socket server. */
 function dimms(count: number, gib: number): InventoryData['memLayout'] {
-  return Array.from({ length: count }, (_, index) => ({ size: gib * GIB, bank: `P${index % 2}_Node${index % 2}_Channel${index >> 1}_Dimm0`, type: 'DDR4', formFactor: 'DIMM' }));
+  return Array.from({ length: count }, (_, index) => ({
+    size: gib * GIB,
+    bank: `P${index % 2}_Node${index % 2}_Channel${index >> 1}_Dimm0`,
+    type: 'DDR4',
+    formFactor: 'DIMM',
+  }));
 }
 
 function server(memLayout: InventoryData['memLayout'], physicalCores = 48): InventoryData {
@@ -48,7 +53,7 @@ describe('embodied figures from the inventory', () => {
     const memory = model.factorFor(HOST[3]);
     expect(memory.manufacturingKgCo2e).toBeCloseTo(671.033743, 6);
     // g/s = kg x 1000 / (4 x 31 557 600 s): 671.033743 kg -> 0.0053159440 g/s per domain, 19.1373986 g per hour.
-    expect(gramsPerDeviceSecond(memory)).toBeCloseTo(671.033743 * 1000 / (4 * 31_557_600), 12);
+    expect(gramsPerDeviceSecond(memory)).toBeCloseTo((671.033743 * 1000) / (4 * 31_557_600), 12);
     expect(model.grams({ deviceId: 'rapl:package-1:dram', deviceType: 'memory', deviceName: 'dram', deviceSeconds: 3600 })).toBeCloseTo(19.13739856, 7);
   });
 
@@ -59,7 +64,10 @@ describe('embodied figures from the inventory', () => {
 
   it('keeps the documented assumption, and says so, where the machine cannot list its DIMMs', () => {
     // A container without dmidecode: systeminformation returns the whole memory as one module with no bank, type or form factor.
-    const container = inventoryFrom({ ...server([{ size: 25_276_059_648, bank: '', type: '', formFactor: '' }]), cpu: { manufacturer: 'AMD', brand: 'EPYC', physicalCores: 0, processors: 0 } });
+    const container = inventoryFrom({
+      ...server([{ size: 25_276_059_648, bank: '', type: '', formFactor: '' }]),
+      cpu: { manufacturer: 'AMD', brand: 'EPYC', physicalCores: 0, processors: 0 },
+    });
     expect(container.dimmBytes).toEqual([]);
     const model = new EmbodiedModel([], container);
     model.useHostDevices(HOST);

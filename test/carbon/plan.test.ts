@@ -73,11 +73,15 @@ describe('plan arguments', () => {
 
   it('names the argument and the accepted form of each bad value', () => {
     expect(() => parsePlanArgs({ power: '1kW' }, T0)).toThrow('duration: (missing) is invalid: expected a duration like 4h');
-    expect(() => parsePlanArgs({ duration: '4 weeks', power: '1kW' }, T0)).toThrow("duration: '4 weeks' is invalid: expected a duration like 90m or 4h, at most 7d");
+    expect(() => parsePlanArgs({ duration: '4 weeks', power: '1kW' }, T0)).toThrow(
+      "duration: '4 weeks' is invalid: expected a duration like 90m or 4h, at most 7d",
+    );
     expect(() => parsePlanArgs({ duration: '8d', power: '1kW' }, T0)).toThrow("duration: '8d' is invalid");
     expect(() => parsePower('2400')).toThrow("power: '2400' is invalid: expected a power like 300W, 2.4kW or 1.2MW, above 0 and at most 100MW");
     expect(() => parsePower('0W')).toThrow("power: '0W' is invalid");
-    expect(() => parseDeadline('2026-12-02T06:00', T0)).toThrow("by: '2026-12-02T06:00' is invalid: expected an ISO 8601 time with a zone, e.g. 2026-12-02T06:00Z");
+    expect(() => parseDeadline('2026-12-02T06:00', T0)).toThrow(
+      "by: '2026-12-02T06:00' is invalid: expected an ISO 8601 time with a zone, e.g. 2026-12-02T06:00Z",
+    );
     expect(() => parseDeadline('2026-11-30T06:00Z', T0)).toThrow("by: '2026-11-30T06:00Z' is invalid: expected a time after now and at most 7 days ahead");
   });
 });

@@ -6,9 +6,7 @@ import { carbonConfig, captureLogger, share } from '../support/carbon-helpers.ts
 describe('SCI worked example', () => {
   const accountant = createCarbonAccountant(carbonConfig({ zone: 'DE', pue: 1.2 }), captureLogger().logger);
   const hour = Date.UTC(2026, 5, 1, 10);
-  const footprint = accountant.account(
-    share({ startMs: hour, endMs: hour + 3_600_000, energyJoules: 1_080_000, deviceSeconds: 3600 }),
-  );
+  const footprint = accountant.account(share({ startMs: hour, endMs: hour + 3_600_000, energyJoules: 1_080_000, deviceSeconds: 3600 }));
   const grams = footprint.operationalGrams + footprint.embodiedGrams;
 
   it('operational = 0.3 kWh x 1.2 x 380.95 g/kWh', () => {

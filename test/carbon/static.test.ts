@@ -40,7 +40,12 @@ describe('static accountant', () => {
     expect(accountant.account(hourShare).operationalGrams).toBeCloseTo(571.425, 10);
     expect(accountant.pue).toBe(1.5);
     expect(accountant.intensity(0)).toEqual({
-      zone: 'DE', source: 'static', signal: 'average', gramsPerKwh: 380.95, ageSeconds: 0, state: 'static',
+      zone: 'DE',
+      source: 'static',
+      signal: 'average',
+      gramsPerKwh: 380.95,
+      ageSeconds: 0,
+      state: 'static',
     });
   });
 

@@ -55,7 +55,12 @@ describe('watttime provider', () => {
     await accountant.refresh();
     expect(server.requests.map((r) => r.path)).toEqual(['/login', '/v3/forecast?region=CAISO_NORTH&signal_type=co2_moer']);
     expect(accountant.intensity(clock.nowMs)).toEqual({
-      zone: 'CAISO_NORTH', source: 'watttime', signal: 'marginal', gramsPerKwh: 453.59237, ageSeconds: 0, state: 'live',
+      zone: 'CAISO_NORTH',
+      source: 'watttime',
+      signal: 'marginal',
+      gramsPerKwh: 453.59237,
+      ageSeconds: 0,
+      state: 'live',
     });
     // 5-minute points: 1000 then 500 lbs/MWh; 10 minutes at 1 kWh
     const grams = accountant.account(share({ startMs: T0, endMs: T0 + 10 * MINUTE, energyJoules: 3_600_000 }));
@@ -111,11 +116,9 @@ describe('file provider', () => {
     const path = join(dir, 'series.csv');
     writeFileSync(path, `timestamp,gCO2e/kWh\n${new Date(T0).toISOString()},100\n${(T0 + 30 * MINUTE) / 1000},400\n`);
     const clock = { nowMs: T0 + 40 * MINUTE };
-    const accountant = createCarbonAccountant(
-      carbonConfig({ zone: 'DE', intensityProvider: 'file', intensityUrl: path }),
-      captureLogger().logger,
-      { now: () => clock.nowMs },
-    );
+    const accountant = createCarbonAccountant(carbonConfig({ zone: 'DE', intensityProvider: 'file', intensityUrl: path }), captureLogger().logger, {
+      now: () => clock.nowMs,
+    });
     await accountant.refresh();
     expect(accountant.intensity(clock.nowMs)).toMatchObject({ source: 'file', gramsPerKwh: 400, state: 'live' });
     const grams = accountant.account(share({ startMs: T0 + 20 * MINUTE, endMs: T0 + 40 * MINUTE, energyJoules: 3_600_000 }));
@@ -126,11 +129,9 @@ describe('file provider', () => {
     const path = join(dir, 'series.json');
     writeFileSync(path, JSON.stringify([{ timestamp: new Date(T0).toISOString(), gramsPerKwh: 55.5 }]));
     const clock = { nowMs: T0 + MINUTE };
-    const accountant = createCarbonAccountant(
-      carbonConfig({ zone: 'DE', intensityProvider: 'file', intensityUrl: path }),
-      captureLogger().logger,
-      { now: () => clock.nowMs },
-    );
+    const accountant = createCarbonAccountant(carbonConfig({ zone: 'DE', intensityProvider: 'file', intensityUrl: path }), captureLogger().logger, {
+      now: () => clock.nowMs,
+    });
     await accountant.refresh();
     expect(accountant.intensity(clock.nowMs).gramsPerKwh).toBe(55.5);
     writeFileSync(path, '[{"timestamp": "not a time", "gramsPerKwh": 1}]');

@@ -50,25 +50,59 @@ describe.skipIf(skipWithoutPodman())('container image', () => {
     const grpcPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     podman([
-      'run', '--detach', '--name', CONTAINER, '--network', 'host',
-      '--user', '65532:65532', '--read-only', '--read-only-tmpfs=false',
-      '--cap-drop=ALL', '--security-opt', 'no-new-privileges',
-      '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096',
-      '--volume', `${fixture.root}:/host:ro`,
-      IMAGE, 'start', '--host-root', '/host', '--zone', 'DE', '--interval', '500ms',
-      '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${grpcPort}`,
+      'run',
+      '--detach',
+      '--name',
+      CONTAINER,
+      '--network',
+      'host',
+      '--user',
+      '65532:65532',
+      '--read-only',
+      '--read-only-tmpfs=false',
+      '--cap-drop=ALL',
+      '--security-opt',
+      'no-new-privileges',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=4096:4096',
+      '--volume',
+      `${fixture.root}:/host:ro`,
+      IMAGE,
+      'start',
+      '--host-root',
+      '/host',
+      '--zone',
+      'DE',
+      '--interval',
+      '500ms',
+      '--listen',
+      `127.0.0.1:${metricsPort}`,
+      '--ingest-listen',
+      `127.0.0.1:${ingestPort}`,
+      '--ingest-grpc-listen',
+      `127.0.0.1:${grpcPort}`,
     ]);
     // Nothing in the container is writable, /tmp included.
     expect(podman(['exec', CONTAINER, 'sh', '-c', 'touch /tmp/probe 2>&1 || true'])).toContain('Read-only file system');
 
-    await eventually(async () => ((await fetchText(metricsUrl)) ?? '').includes('hw_energy_joules_total{hw_id="rapl:package-0"') || undefined, 30_000, 'first /metrics');
+    await eventually(
+      async () => ((await fetchText(metricsUrl)) ?? '').includes('hw_energy_joules_total{hw_id="rapl:package-0"') || undefined,
+      30_000,
+      'first /metrics',
+    );
     // 42 J on the package and 7 J on DRAM after the first reading.
     fixture.setEnergy('intel-rapl:0', 43_000_000);
     fixture.setEnergy('intel-rapl:0:0', 8_000_000);
-    const exposition = await eventually(async () => {
-      const text = (await fetchText(metricsUrl)) ?? '';
-      return sampleValue(text, 'hw_host_energy_joules_total') === 49 ? text : undefined;
-    }, 30_000, 'host energy 49 J');
+    const exposition = await eventually(
+      async () => {
+        const text = (await fetchText(metricsUrl)) ?? '';
+        return sampleValue(text, 'hw_host_energy_joules_total') === 49 ? text : undefined;
+      },
+      30_000,
+      'host energy 49 J',
+    );
     expect(sampleValue(exposition, 'hw_energy_joules_total', { hw_id: 'rapl:package-0' })).toBe(42);
     expect(sampleValue(exposition, 'hw_energy_joules_total', { hw_id: 'rapl:package-0:dram' })).toBe(7);
 

@@ -26,7 +26,10 @@ interface DashboardJson {
 
 export const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 export const dashboardFiles = () => readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.json'));
-export const ruleFiles = () => readdirSync(RULES_DIR).filter((f) => f.endsWith('.yaml')).map((f) => join(RULES_DIR, f));
+export const ruleFiles = () =>
+  readdirSync(RULES_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => join(RULES_DIR, f));
 
 export function dashboardExprs(): ShippedExpr[] {
   return dashboardFiles().flatMap((file) => {
@@ -63,7 +66,9 @@ export function grafanaAlertExprs(): ShippedExpr[] {
 /** Names recorded by footprint's own recording rules (rules and Grafana alerts may read them). */
 export function recordedNames(): Set<string> {
   const names = ruleFiles().flatMap((path) =>
-    (parse(readFileSync(path, 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups.flatMap((g) => g.rules.flatMap((r) => (r.record ? [r.record] : []))),
+    (parse(readFileSync(path, 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups.flatMap((g) =>
+      g.rules.flatMap((r) => (r.record ? [r.record] : [])),
+    ),
   );
   return new Set(names);
 }
@@ -91,9 +96,31 @@ export function substitute(expr: string, values: Substitutions): string {
 }
 
 const PROMQL_WORDS = new Set([
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset',
-  'sum', 'min', 'max', 'avg', 'count', 'topk', 'bottomk', 'quantile', 'stddev', 'stdvar', 'count_values', 'group',
-  'inf', 'nan',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'count',
+  'topk',
+  'bottomk',
+  'quantile',
+  'stddev',
+  'stdvar',
+  'count_values',
+  'group',
+  'inf',
+  'nan',
 ]);
 
 /** Metric names an expression selects: identifiers outside strings, label matchers, ranges and grouping lists that are not calls or keywords. */

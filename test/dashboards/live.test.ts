@@ -97,16 +97,27 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     daemon = spawn(
       process.execPath,
       [
-        join(REPO_ROOT, 'bin/footprint.js'), 'start',
-        '--host-root', fixture.root,
-        '--listen', `127.0.0.1:${metricsPort}`,
-        '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', '127.0.0.1:0',
-        '--interval', '2s',
-        '--attribution-lag', '1s',
+        join(REPO_ROOT, 'bin/footprint.js'),
+        'start',
+        '--host-root',
+        fixture.root,
+        '--listen',
+        `127.0.0.1:${metricsPort}`,
+        '--ingest-listen',
+        `127.0.0.1:${ingestPort}`,
+        '--ingest-grpc-listen',
+        '127.0.0.1:0',
+        '--interval',
+        '2s',
+        '--attribution-lag',
+        '1s',
         // Idle is published with the interval, as the dashboards' idle panels expect within the run.
-        '--attribution-horizon', '1s',
-        '--intensity', String(INTENSITY_G_PER_KWH),
-        '--log-level', 'warn',
+        '--attribution-horizon',
+        '1s',
+        '--intensity',
+        String(INTENSITY_G_PER_KWH),
+        '--log-level',
+        'warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -114,14 +125,22 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     daemon.stdout!.on('data', keep);
     daemon.stderr!.on('data', keep);
     const readyz = `http://127.0.0.1:${metricsPort}/readyz`;
-    await eventually(() => fetch(readyz).then((r) => r.ok || undefined, () => undefined), 30_000, `${readyz} ready`).catch((error) => {
+    await eventually(
+      () =>
+        fetch(readyz).then(
+          (r) => r.ok || undefined,
+          () => undefined,
+        ),
+      30_000,
+      `${readyz} ready`,
+    ).catch((error) => {
       throw new Error(`${(error as Error).message}\n${daemonLog}`);
     });
     prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${metricsPort}`], scrapeIntervalS: 1 });
 
     // Back-to-back spans cover all the time, so all the energy of the window belongs to the model.
     for (let i = 0, start = Date.now(); i < RUN_S / SPAN_S; i++) {
-      await sleep(SPAN_S * 1000 - (Date.now() - start) % (SPAN_S * 1000));
+      await sleep(SPAN_S * 1000 - ((Date.now() - start) % (SPAN_S * 1000)));
       const end = Date.now();
       const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, {
         method: 'POST',
@@ -164,7 +183,10 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     for (const target of targets) {
       const result = await run(target.expr);
       expect(result.length, `${target.where}\n${daemonLog}`).toBeGreaterThan(0);
-      expect(result.every((s) => Number.isFinite(Number(s.value?.[1]))), target.where).toBe(true);
+      expect(
+        result.every((s) => Number.isFinite(Number(s.value?.[1]))),
+        target.where,
+      ).toBe(true);
     }
   });
 
@@ -187,16 +209,25 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     const hostDevices = await run(dashboardExprs().find((e) => e.panelTitle === 'Host device energy over the range')!.expr);
     expect(hostDevices.map((s) => s.metric.hw_id).sort()).toEqual(['estimator:memory', 'rapl:package-0']);
     // The bars add up to the host's energy (the attribution lag shifts them by a second of a steady draw).
-    within(hostDevices.reduce((total, s) => total + Number(s.value?.[1]), 0), await panelValue('Energy'), 0.15);
+    within(
+      hostDevices.reduce((total, s) => total + Number(s.value?.[1]), 0),
+      await panelValue('Energy'),
+      0.15,
+    );
     within(await panelValue('Measured share of energy'), POWER_W / (POWER_W + (await estimatedMemoryW())), 0.05);
   });
 
   it('the next-24-hours panels show the static intensity held flat: 24 offsets at 400 g/kWh, best start now', async () => {
     const forecast = await run(dashboardExprs().find((e) => e.panelTitle === 'Grid intensity forecast, next 24 hours')!.expr);
-    expect(forecast.map((s) => s.metric.forecast_offset).sort((a, b) => Number.parseInt(a!, 10) - Number.parseInt(b!, 10))).toEqual(Array.from({ length: 24 }, (_, i) => `${i + 1}h`));
+    expect(forecast.map((s) => s.metric.forecast_offset).sort((a, b) => Number.parseInt(a!, 10) - Number.parseInt(b!, 10))).toEqual(
+      Array.from({ length: 24 }, (_, i) => `${i + 1}h`),
+    );
     expect(new Set(forecast.map((s) => Number(s.value?.[1])))).toEqual(new Set([INTENSITY_G_PER_KWH]));
     const bestStarts = await run(dashboardExprs().find((e) => e.panelTitle === 'Best start in the next 24 hours')!.expr);
-    expect(bestStarts.map((s) => [s.metric.forecast_duration, Number(s.value?.[1])]).sort()).toEqual([['1h', 0], ['8h', 0]]);
+    expect(bestStarts.map((s) => [s.metric.forecast_duration, Number(s.value?.[1])]).sort()).toEqual([
+      ['1h', 0],
+      ['8h', 0],
+    ]);
     expect(await panelValue('Best window intensity')).toBe(INTENSITY_G_PER_KWH);
   });
 

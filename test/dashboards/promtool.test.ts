@@ -36,10 +36,14 @@ describe.skipIf(skipWithoutPromBinaries('promtool'))('Prometheus rules', () => {
     expect(output).not.toMatch(/FAILED/);
   });
 
-  it.each(readdirSync(TESTS_DIR).filter((f) => f.endsWith('.yaml')))('promtool test rules %s', async (file) => {
-    const output = await promtool('test', 'rules', join(TESTS_DIR, file));
-    expect(output).toMatch(/SUCCESS/);
-  }, 180_000);
+  it.each(readdirSync(TESTS_DIR).filter((f) => f.endsWith('.yaml')))(
+    'promtool test rules %s',
+    async (file) => {
+      const output = await promtool('test', 'rules', join(TESTS_DIR, file));
+      expect(output).toMatch(/SUCCESS/);
+    },
+    180_000,
+  );
 
   it('every alert has unit tests that expect it to fire and to stay silent', () => {
     const checks = readdirSync(TESTS_DIR).flatMap((file) =>
@@ -48,7 +52,9 @@ describe.skipIf(skipWithoutPromBinaries('promtool'))('Prometheus rules', () => {
     const fired = new Set(checks.filter((c) => c.exp_alerts.length > 0).map((c) => c.alertname));
     const silent = new Set(checks.filter((c) => c.exp_alerts.length === 0).map((c) => c.alertname));
     const alerts = new Set(
-      ruleFiles().flatMap((path) => (parse(readFileSync(path, 'utf8')) as RuleFileYaml).groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])))),
+      ruleFiles().flatMap((path) =>
+        (parse(readFileSync(path, 'utf8')) as RuleFileYaml).groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : []))),
+      ),
     );
     expect([...alerts].filter((alert) => !fired.has(alert) || !silent.has(alert))).toEqual([]);
   });

@@ -6,7 +6,13 @@ import { parse } from 'yaml';
 import { GRAFANA_ALERTING_FILE, REPO_ROOT, ruleFiles } from './exprs.ts';
 
 const headingAnchors = new Set(
-  [...readFileSync(join(REPO_ROOT, 'docs/alerts.md'), 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')),
+  [...readFileSync(join(REPO_ROOT, 'docs/alerts.md'), 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) =>
+    m[1]!
+      .trim()
+      .toLowerCase()
+      .replace(/[^a-z0-9 -]/g, '')
+      .replace(/ /g, '-'),
+  ),
 );
 
 interface Annotated {
@@ -14,7 +20,9 @@ interface Annotated {
 }
 
 const alerts: Annotated[] = [
-  ...ruleFiles().flatMap((path) => (parse(readFileSync(path, 'utf8')) as { groups: { rules: (Annotated & { alert?: string })[] }[] }).groups.flatMap((g) => g.rules.filter((r) => r.alert))),
+  ...ruleFiles().flatMap((path) =>
+    (parse(readFileSync(path, 'utf8')) as { groups: { rules: (Annotated & { alert?: string })[] }[] }).groups.flatMap((g) => g.rules.filter((r) => r.alert)),
+  ),
   ...(parse(readFileSync(GRAFANA_ALERTING_FILE, 'utf8')) as { groups: { rules: Annotated[] }[] }).groups.flatMap((g) => g.rules),
 ];
 

@@ -35,8 +35,16 @@ describe('runtime path', () => {
   });
 
   it('keeps sources, src/dashboards/ included, out of the image: it takes the bundle, bin, the manifest and koffi', () => {
-    const lines = readFileSync(resolve(ROOT, '.dockerignore'), 'utf8').split('\n').filter((line) => line && !line.startsWith('#'));
+    const lines = readFileSync(resolve(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'));
     expect(lines[0]).toBe('*');
-    expect(lines.filter((line) => line.startsWith('!'))).toEqual(['!package.json', '!bin/', '!dist/', '!node_modules/koffi/', '!node_modules/@koromix/koffi-linux-x64/']);
+    expect(lines.filter((line) => line.startsWith('!'))).toEqual([
+      '!package.json',
+      '!bin/',
+      '!dist/',
+      '!node_modules/koffi/',
+      '!node_modules/@koromix/koffi-linux-x64/',
+    ]);
   });
 });

@@ -85,9 +85,7 @@ describe('AmdGpuSource', () => {
     rmSync(fixture.path(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon`), { recursive: true });
     const gone = await amd.read(1000);
     expect(gone.readings.map((reading) => reading.deviceId)).toEqual([W7900_PCI]);
-    expect(gone.failures).toEqual([
-      expect.objectContaining({ deviceId: '5d1a4b2c7e9f0123', errorType: 'not_found' }),
-    ]);
+    expect(gone.failures).toEqual([expect.objectContaining({ deviceId: '5d1a4b2c7e9f0123', errorType: 'not_found' })]);
 
     // The reloaded driver registers its hwmon under a new number.
     fixture.writeFile(`sys/devices/pci0000:00/${MI300X_PCI}/hwmon/hwmon9/name`, 'amdgpu');

@@ -29,7 +29,9 @@ describe('HwmonSource discovery', () => {
     fixture = mixedChips();
     const { devices, problems } = await new HwmonSource({ hostRoot: fixture.root }).discover();
     expect(problems).toEqual([]);
-    expect(devices.map(({ id, type, name, vendor, method, hostRole, powerLimitWatts }) => ({ id, type, name, vendor, method, hostRole, powerLimitWatts }))).toEqual([
+    expect(
+      devices.map(({ id, type, name, vendor, method, hostRole, powerLimitWatts }) => ({ id, type, name, vendor, method, hostRole, powerLimitWatts })),
+    ).toEqual([
       {
         id: 'hwmon:acpi_power_meter@ACPI000D:00:power1',
         type: 'platform',
@@ -39,10 +41,34 @@ describe('HwmonSource discovery', () => {
         hostRole: 'sub',
         powerLimitWatts: 500,
       },
-      { id: 'hwmon:amd_energy@amd_energy.0:energy1', type: 'cpu-core', name: 'amd_energy Ecore000', vendor: 'amd', method: 'counter', hostRole: 'sub', powerLimitWatts: undefined },
-      { id: 'hwmon:amd_energy@amd_energy.0:energy17', type: 'cpu', name: 'amd_energy Esocket0', vendor: 'amd', method: 'counter', hostRole: 'sub', powerLimitWatts: undefined },
+      {
+        id: 'hwmon:amd_energy@amd_energy.0:energy1',
+        type: 'cpu-core',
+        name: 'amd_energy Ecore000',
+        vendor: 'amd',
+        method: 'counter',
+        hostRole: 'sub',
+        powerLimitWatts: undefined,
+      },
+      {
+        id: 'hwmon:amd_energy@amd_energy.0:energy17',
+        type: 'cpu',
+        name: 'amd_energy Esocket0',
+        vendor: 'amd',
+        method: 'counter',
+        hostRole: 'sub',
+        powerLimitWatts: undefined,
+      },
       // No device link: the hwmon index is the only handle. Its power1 and energy1 are one rail, so one device.
-      { id: 'hwmon:ina238@hwmon3:energy1', type: 'other', name: 'ina238 energy1', vendor: 'ti', method: 'counter', hostRole: 'sub', powerLimitWatts: undefined },
+      {
+        id: 'hwmon:ina238@hwmon3:energy1',
+        type: 'other',
+        name: 'ina238 energy1',
+        vendor: 'ti',
+        method: 'counter',
+        hostRole: 'sub',
+        powerLimitWatts: undefined,
+      },
     ]);
     expect(devices[0]!.info).toEqual({ path: 'sys/class/hwmon/hwmon1', chip: 'acpi_power_meter' });
   });
@@ -74,7 +100,7 @@ describe('HwmonSource discovery', () => {
     expect(await new HwmonSource({ hostRoot: fixture.root }).discover()).toEqual({ devices: [], problems: [] });
   });
 
-  it('leaves out a root-only energy file (EACCES) with the fix, keeping the chip\'s other sensors', async () => {
+  it("leaves out a root-only energy file (EACCES) with the fix, keeping the chip's other sensors", async () => {
     fixture = mixedChips();
     const socketFile = 'sys/class/hwmon/hwmon2/energy17_input';
     fixture.makeUnreadable(socketFile);
@@ -122,8 +148,17 @@ describe('HwmonSource readings', () => {
     const { readings, failures } = await source.read(2000);
     expect(readings.map((reading) => reading.deviceId)).toEqual(['hwmon:amd_energy@amd_energy.0:energy1', 'hwmon:amd_energy@amd_energy.0:energy17']);
     expect(failures).toEqual([
-      { deviceId: 'hwmon:acpi_power_meter@ACPI000D:00:power1', errorType: 'permission_denied', message: `${fixture.path(meterFile)}: permission denied`, fix: HWMON_PERMISSION_FIX },
-      { deviceId: 'hwmon:ina238@hwmon3:energy1', errorType: 'not_found', message: `${fixture.path('sys/class/hwmon/hwmon3/energy1_input')}: no longer present (ENOENT)` },
+      {
+        deviceId: 'hwmon:acpi_power_meter@ACPI000D:00:power1',
+        errorType: 'permission_denied',
+        message: `${fixture.path(meterFile)}: permission denied`,
+        fix: HWMON_PERMISSION_FIX,
+      },
+      {
+        deviceId: 'hwmon:ina238@hwmon3:energy1',
+        errorType: 'not_found',
+        message: `${fixture.path('sys/class/hwmon/hwmon3/energy1_input')}: no longer present (ENOENT)`,
+      },
     ]);
 
     fixture.makeReadable(meterFile);

@@ -77,9 +77,11 @@ describe('NvmlSource with the NVML double', () => {
     // (driver reload) at tick 3: the source passes raw values, the energy stage makes them monotonic.
     const stepMillijoules = (index: number) => 250_000 + 1_000 * index;
     const counterAt = (index: number, tick: number) =>
-      index === 7 ? 2 ** 40 + tick * stepMillijoules(index)
-      : index === 5 && tick >= 3 ? (tick - 3) * stepMillijoules(index)
-      : 1_000_000 * (index + 1) + tick * stepMillijoules(index);
+      index === 7
+        ? 2 ** 40 + tick * stepMillijoules(index)
+        : index === 5 && tick >= 3
+          ? (tick - 3) * stepMillijoules(index)
+          : 1_000_000 * (index + 1) + tick * stepMillijoules(index);
     for (let tick = 0; tick < 5; tick++) {
       double.script({
         ...script,
@@ -89,14 +91,17 @@ describe('NvmlSource with the NVML double', () => {
       const { readings, failures } = await nvml.read(nowMs);
       expect(failures).toEqual([]);
       expect(readings).toEqual(
-        Array.from({ length: GPU_COUNT }, (_, index): CounterReading => ({
-          kind: 'counter',
-          deviceId: fakeUuid(index),
-          timeMs: nowMs,
-          value: counterAt(index, tick),
-          unitJoules: 1e-3,
-          watts: (300_000 + 1000 * tick + index) / 1000,
-        })),
+        Array.from(
+          { length: GPU_COUNT },
+          (_, index): CounterReading => ({
+            kind: 'counter',
+            deviceId: fakeUuid(index),
+            timeMs: nowMs,
+            value: counterAt(index, tick),
+            unitJoules: 1e-3,
+            watts: (300_000 + 1000 * tick + index) / 1000,
+          }),
+        ),
       );
     }
   });
@@ -111,9 +116,7 @@ describe('NvmlSource with the NVML double', () => {
       index === 4 && tick >= 6 ? (tick - 5) * stepMillijoules(index) : 5_000_000 + tick * stepMillijoules(index);
     const scriptAt = (tick: number): FakeNvmlScript => ({
       gpus: boards((index) =>
-        index === 0
-          ? { energySupported: false, powerMilliwatts: Math.round(truthWatts(tick * 2) * 1000) }
-          : { energyMillijoules: counterAt(index, tick) },
+        index === 0 ? { energySupported: false, powerMilliwatts: Math.round(truthWatts(tick * 2) * 1000) } : { energyMillijoules: counterAt(index, tick) },
       ),
     });
     const double = nvmlDouble(scriptAt(0));
@@ -226,9 +229,7 @@ describe('NvmlSource with the NVML double', () => {
     expect(nvml.placeAllocation('MIG-44444444-4444-4444-4444-444444444444', 'nvidia.com/mig-1g.10gb')).toBeUndefined();
     expect(nvml.placeAllocation('0000:c1:00.0', 'amd.com/gpu')).toBeUndefined();
     const { readings } = await nvml.read(1000);
-    expect(readings.filter((reading) => reading.deviceId === fakeUuid(0))).toEqual([
-      expect.objectContaining({ kind: 'counter', value: 1_000_000 }),
-    ]);
+    expect(readings.filter((reading) => reading.deviceId === fakeUuid(0))).toEqual([expect.objectContaining({ kind: 'counter', value: 1_000_000 })]);
     expect(readings).toHaveLength(GPU_COUNT);
   });
 
@@ -281,7 +282,9 @@ describe('NvmlSource with the NVML double', () => {
     const double = nvmlDouble({ initError: 9, gpus: boards() });
     const { devices, problems } = await source(double.libraryPath).discover();
     expect(devices).toEqual([]);
-    expect(problems).toEqual([{ source: 'nvml', message: 'NVML did not initialise: nvmlInit_v2: Driver Not Loaded', fix: expect.stringContaining('modprobe nvidia') }]);
+    expect(problems).toEqual([
+      { source: 'nvml', message: 'NVML did not initialise: nvmlInit_v2: Driver Not Loaded', fix: expect.stringContaining('modprobe nvidia') },
+    ]);
   });
 
   test('an absent library is one problem naming the fix, and reads are empty', async () => {

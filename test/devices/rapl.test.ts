@@ -26,13 +26,60 @@ describe('RaplSource discovery', () => {
     fixture = twoSocketServer({ psys: true });
     const { devices, problems } = await new RaplSource({ hostRoot: fixture.root }).discover();
     expect(problems).toEqual([]);
-    expect(devices.map(({ id, type, name, vendor, method, hostRole, parentId, powerLimitWatts }) => ({ id, type, name, vendor, method, hostRole, parentId, powerLimitWatts }))).toEqual([
+    expect(
+      devices.map(({ id, type, name, vendor, method, hostRole, parentId, powerLimitWatts }) => ({
+        id,
+        type,
+        name,
+        vendor,
+        method,
+        hostRole,
+        parentId,
+        powerLimitWatts,
+      })),
+    ).toEqual([
       { id: 'rapl:package-0', type: 'cpu', name: 'package-0', vendor: 'intel', method: 'counter', hostRole: 'part', parentId: undefined, powerLimitWatts: 205 },
-      { id: 'rapl:package-0:dram', type: 'memory', name: 'dram', vendor: 'intel', method: 'counter', hostRole: 'part', parentId: 'rapl:package-0', powerLimitWatts: undefined },
-      { id: 'rapl:package-0:core', type: 'cpu-core', name: 'core', vendor: 'intel', method: 'counter', hostRole: 'sub', parentId: 'rapl:package-0', powerLimitWatts: undefined },
+      {
+        id: 'rapl:package-0:dram',
+        type: 'memory',
+        name: 'dram',
+        vendor: 'intel',
+        method: 'counter',
+        hostRole: 'part',
+        parentId: 'rapl:package-0',
+        powerLimitWatts: undefined,
+      },
+      {
+        id: 'rapl:package-0:core',
+        type: 'cpu-core',
+        name: 'core',
+        vendor: 'intel',
+        method: 'counter',
+        hostRole: 'sub',
+        parentId: 'rapl:package-0',
+        powerLimitWatts: undefined,
+      },
       { id: 'rapl:package-1', type: 'cpu', name: 'package-1', vendor: 'intel', method: 'counter', hostRole: 'part', parentId: undefined, powerLimitWatts: 250 },
-      { id: 'rapl:package-1:dram', type: 'memory', name: 'dram', vendor: 'intel', method: 'counter', hostRole: 'part', parentId: 'rapl:package-1', powerLimitWatts: undefined },
-      { id: 'rapl:psys', type: 'platform', name: 'psys', vendor: 'intel', method: 'counter', hostRole: 'whole', parentId: undefined, powerLimitWatts: undefined },
+      {
+        id: 'rapl:package-1:dram',
+        type: 'memory',
+        name: 'dram',
+        vendor: 'intel',
+        method: 'counter',
+        hostRole: 'part',
+        parentId: 'rapl:package-1',
+        powerLimitWatts: undefined,
+      },
+      {
+        id: 'rapl:psys',
+        type: 'platform',
+        name: 'psys',
+        vendor: 'intel',
+        method: 'counter',
+        hostRole: 'whole',
+        parentId: undefined,
+        powerLimitWatts: undefined,
+      },
     ]);
     expect(devices[1]!.info).toEqual({ path: 'sys/class/powercap/intel-rapl:0:0', maxEnergyRangeMicrojoules: '65712999613' });
   });
@@ -74,7 +121,11 @@ describe('RaplSource discovery', () => {
     const { devices, problems } = await source.discover();
     expect(devices).toEqual([]);
     expect(problems).toEqual([
-      expect.objectContaining({ source: 'rapl', message: `no RAPL zones under ${fixture.root}/sys/class/powercap`, fix: expect.stringContaining('modprobe intel_rapl_msr') }),
+      expect.objectContaining({
+        source: 'rapl',
+        message: `no RAPL zones under ${fixture.root}/sys/class/powercap`,
+        fix: expect.stringContaining('modprobe intel_rapl_msr'),
+      }),
     ]);
     expect(await source.read(1000)).toEqual({ readings: [], failures: [] });
   });

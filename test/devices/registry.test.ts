@@ -36,7 +36,9 @@ describe('device registry', () => {
 
   it('reports a missing NVML library as one problem with the fix and keeps the CPU devices', async () => {
     fixture = host({ dram: true });
-    const sources = createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1', deviceTimeout: 1000 }, logger, { reader: fixture.reader });
+    const sources = createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1', deviceTimeout: 1000 }, logger, {
+      reader: fixture.reader,
+    });
     const inventory = await discoverAll(sources, { hostRoot: fixture.root, logger, reader: fixture.reader });
     expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
     expect(inventory.problems.map((problem) => problem.source)).toEqual(['nvml']);
@@ -119,7 +121,10 @@ describe('device registry', () => {
       },
       read: async () => ({ readings: [], failures: [] }),
     };
-    const sources = [...createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger).filter((source) => source.name === 'rapl'), broken];
+    const sources = [
+      ...createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger).filter((source) => source.name === 'rapl'),
+      broken,
+    ];
     const inventory = await discoverAll(sources, { hostRoot: fixture.root, logger });
     expect(inventory.sources.map((source) => source.name)).toEqual(['rapl']);
     expect(inventory.problems).toEqual([{ source: 'broken', message: 'discovery failed: driver exploded', fix: 'report this as a footprint bug' }]);
@@ -180,7 +185,10 @@ describe('rediscovery', () => {
     });
     let driverLoaded = false;
     const rapl = createDeviceSources({ hostRoot: fixture.root, nvmlLibrary: 'x', deviceTimeout: 1000 }, logger).filter((source) => source.name === 'rapl');
-    const inventory = await discoverAll([...rapl, fake('active', () => [{ ...gpu, id: 'GPU-0' }]), fake('idle', () => (driverLoaded ? [gpu] : []))], { hostRoot: fixture.root, logger });
+    const inventory = await discoverAll([...rapl, fake('active', () => [{ ...gpu, id: 'GPU-0' }]), fake('idle', () => (driverLoaded ? [gpu] : []))], {
+      hostRoot: fixture.root,
+      logger,
+    });
     expect(inventory.idleSources.map((source) => source.name)).toEqual(['idle']);
 
     await rediscover(inventory, { hostRoot: fixture.root, logger });

@@ -63,7 +63,14 @@ describe('powerBoundWatts', () => {
 });
 
 describe('EnergyMeter', () => {
-  const rapl = (timeMs: number, value: number): CounterReading => ({ kind: 'counter', deviceId: 'rapl:package-0', timeMs, value, unitJoules: 1e-6, wrapAt: RAPL_WRAP_UJ });
+  const rapl = (timeMs: number, value: number): CounterReading => ({
+    kind: 'counter',
+    deviceId: 'rapl:package-0',
+    timeMs,
+    value,
+    unitJoules: 1e-6,
+    wrapAt: RAPL_WRAP_UJ,
+  });
 
   it('turns RAPL counter readings into intervals of exact joules and a monotonic total across a wrap', () => {
     const meter = new EnergyMeter({ maxGapMs: 10_000 });

@@ -31,11 +31,19 @@ describe.each(CAMPAIGNS)('$name fuzz', ({ encoding, seed, transport: makeTranspo
     transport.close();
     console.log(JSON.stringify(result));
     expect(result.transportErrors).toBe(0);
-    expect(Object.keys(result.statuses).map(Number).filter((status) => status !== 200 && status !== 400)).toEqual([]);
+    expect(
+      Object.keys(result.statuses)
+        .map(Number)
+        .filter((status) => status !== 200 && status !== 400),
+    ).toEqual([]);
     expect((result.statuses[200] ?? 0) + (result.statuses[400] ?? 0)).toBe(CASES);
 
     expect((await fetch(`${daemon.metricsUrl}/healthz`)).status).toBe(200);
-    const good = await fetch(`${daemon.ingestUrl}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: seedBodies('json')[0]!.toString('utf8') });
+    const good = await fetch(`${daemon.ingestUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: seedBodies('json')[0]!.toString('utf8'),
+    });
     expect(good.status).toBe(200);
     expect(await good.json()).toEqual({});
   });

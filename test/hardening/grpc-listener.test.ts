@@ -41,7 +41,14 @@ function exportRequest(spanCount: number): Buffer {
 
 function exportOver(client: Client, body: Buffer): Promise<ServiceError | null> {
   return new Promise((resolve) => {
-    client.makeUnaryRequest<Buffer, Buffer>(EXPORT_METHOD_PATH, (bytes) => bytes, (bytes) => bytes, body, new Metadata(), (error) => resolve(error));
+    client.makeUnaryRequest<Buffer, Buffer>(
+      EXPORT_METHOD_PATH,
+      (bytes) => bytes,
+      (bytes) => bytes,
+      body,
+      new Metadata(),
+      (error) => resolve(error),
+    );
   });
 }
 
@@ -100,7 +107,9 @@ describe('gRPC listener of the real daemon', () => {
   }, 60_000);
   afterAll(() => daemon?.kill('SIGTERM'));
 
-  it(`closes ${SILENT_SOCKETS} silent sockets at the ${IDLE_TIMEOUT_MS} ms idle timeout while /metrics answers and an exporter gets through`, { timeout: 60_000 }, async () => {
+  it(`closes ${SILENT_SOCKETS} silent sockets at the ${IDLE_TIMEOUT_MS} ms idle timeout while /metrics answers and an exporter gets through`, {
+    timeout: 60_000,
+  }, async () => {
     const startMs = Date.now();
     const sockets = await Promise.all(Array.from({ length: SILENT_SOCKETS }, () => silentSocket(grpcPort)));
     const client = new Client(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
@@ -114,7 +123,14 @@ describe('gRPC listener of the real daemon', () => {
     }
     const closeTimesMs = (await closedAt).map((atMs) => atMs - startMs);
     client.close();
-    console.log(JSON.stringify({ silentSockets: SILENT_SOCKETS, firstClosedAfterMs: Math.min(...closeTimesMs), lastClosedAfterMs: Math.max(...closeTimesMs), scrapes: scrapeStatuses.length }));
+    console.log(
+      JSON.stringify({
+        silentSockets: SILENT_SOCKETS,
+        firstClosedAfterMs: Math.min(...closeTimesMs),
+        lastClosedAfterMs: Math.max(...closeTimesMs),
+        scrapes: scrapeStatuses.length,
+      }),
+    );
     // Opened within the first second, each is closed at its own connect + the idle timeout (timer slack aside).
     expect(Math.min(...closeTimesMs)).toBeGreaterThanOrEqual(IDLE_TIMEOUT_MS - 100);
     expect(Math.max(...closeTimesMs)).toBeLessThan(IDLE_TIMEOUT_MS + 3000);
@@ -158,7 +174,9 @@ describe('gRPC listener limits (in-process ingest server)', () => {
     admitted.close();
   });
 
-  it('closes a connection whose stream never completes its message at the idle timeout, and keeps an exporter that comes back', { timeout: 30_000 }, async () => {
+  it('closes a connection whose stream never completes its message at the idle timeout, and keeps an exporter that comes back', {
+    timeout: 30_000,
+  }, async () => {
     const idleTimeoutMs = 1000;
     ingest = await startIngest({ connections: { idleTimeoutMs, maxConnections: 16 } });
     const exporter = new Client(ingest.grpcAddress, credentials.createInsecure());
@@ -205,7 +223,10 @@ describe('gRPC listener limits (in-process ingest server)', () => {
     const refusal = flood[0]!;
     expect(refusal.details).toBe(`ingest holds ${stalledBytes} body bytes in flight, the limit is ${budget.limitBytes} (ingestMaxInflightBytes); retry later`);
     const detail = RpcStatus.decode(refusal.metadata.get('grpc-status-details-bin')[0] as Buffer);
-    expect([detail.code, detail.details.map((packed: { type_url: string }) => packed.type_url)]).toEqual([status.RESOURCE_EXHAUSTED, ['type.googleapis.com/google.rpc.RetryInfo']]);
+    expect([detail.code, detail.details.map((packed: { type_url: string }) => packed.type_url)]).toEqual([
+      status.RESOURCE_EXHAUSTED,
+      ['type.googleapis.com/google.rpc.RetryInfo'],
+    ]);
     expect(budget.heldBytes).toBe(stalledBytes);
     // What still fits goes through.
     expect(await exportOver(client, small)).toBeNull();

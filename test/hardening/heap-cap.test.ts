@@ -47,11 +47,21 @@ function body(offset: number): Buffer {
 
 function post(agent: Agent, payload: Buffer): Promise<{ status: number; answer: Buffer }> {
   return new Promise((resolve, reject) => {
-    const call = request({ host: '127.0.0.1', port: ingestPort, path: '/v1/traces', method: 'POST', agent, headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': payload.length } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, answer: Buffer.concat(chunks) }));
-    });
+    const call = request(
+      {
+        host: '127.0.0.1',
+        port: ingestPort,
+        path: '/v1/traces',
+        method: 'POST',
+        agent,
+        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': payload.length },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, answer: Buffer.concat(chunks) }));
+      },
+    );
     call.on('error', reject);
     call.end(payload);
   });
@@ -66,7 +76,20 @@ beforeAll(async () => {
   metricsUrl = `http://127.0.0.1:${metricsPort}`;
   daemon = spawn(
     process.execPath,
-    [BIN, 'start', '--host-root', fixture.root, '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-queue-limit', '1000000', '--log-level', 'error'],
+    [
+      BIN,
+      'start',
+      '--host-root',
+      fixture.root,
+      '--listen',
+      `127.0.0.1:${metricsPort}`,
+      '--ingest-listen',
+      `127.0.0.1:${ingestPort}`,
+      '--ingest-queue-limit',
+      '1000000',
+      '--log-level',
+      'error',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` } },
   );
   daemon.stdout!.on('data', (chunk: Buffer) => (daemonOutput += chunk.toString()));
@@ -100,7 +123,8 @@ describe(`the daemon under a ${HEAP_MIB} MiB old generation`, () => {
         const { status, answer } = await post(agent, current.payload);
         statuses[status] = (statuses[status] ?? 0) + 1;
         // The refusal names how full the old generation was; its shape, limit and threshold are fixed.
-        if (status === 429) refusals.add((RpcStatus.decode(answer) as unknown as { message: string }).message.replace(/generation \d+ MiB/, 'generation N MiB'));
+        if (status === 429)
+          refusals.add((RpcStatus.decode(answer) as unknown as { message: string }).message.replace(/generation \d+ MiB/, 'generation N MiB'));
       }
     };
     await Promise.all(Array.from({ length: CLIENTS }, client));

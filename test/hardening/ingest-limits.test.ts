@@ -15,11 +15,20 @@ function openWindow(agent: Agent, localAddress: string, body: unknown): Promise<
   const url = new URL('/v1/windows', ingest!.url);
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const call = request(url, { method: 'POST', agent, localAddress, headers: { baggage: 'ml.job=flood', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) } }, (response) => {
-      let answer = '';
-      response.on('data', (chunk: Buffer) => (answer += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(answer) as Record<string, unknown> }));
-    });
+    const call = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        localAddress,
+        headers: { baggage: 'ml.job=flood', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+      },
+      (response) => {
+        let answer = '';
+        response.on('data', (chunk: Buffer) => (answer += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(answer) as Record<string, unknown> }));
+      },
+    );
     call.on('error', reject);
     call.end(text);
   });

@@ -52,7 +52,24 @@ beforeAll(async () => {
   const metricsPort = await freePort();
   ingestPort = await freePort();
   metricsUrl = `http://127.0.0.1:${metricsPort}`;
-  daemon = spawn(process.execPath, [BIN, 'start', '--host-root', mkdtempSync(join(tmpdir(), 'footprint-hardening-')), '--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${await freePort()}`, '--log-level', 'error'], { stdio: 'ignore', env: { ...process.env, ...CHART_ENV } });
+  daemon = spawn(
+    process.execPath,
+    [
+      BIN,
+      'start',
+      '--host-root',
+      mkdtempSync(join(tmpdir(), 'footprint-hardening-')),
+      '--listen',
+      `127.0.0.1:${metricsPort}`,
+      '--ingest-listen',
+      `127.0.0.1:${ingestPort}`,
+      '--ingest-grpc-listen',
+      `127.0.0.1:${await freePort()}`,
+      '--log-level',
+      'error',
+    ],
+    { stdio: 'ignore', env: { ...process.env, ...CHART_ENV } },
+  );
   for (let attempt = 0; attempt < 300; attempt++) {
     if ((await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -68,17 +85,19 @@ describe('ingest listener under connection abuse', () => {
     let closed = 0;
     let lastCloseMs = 0;
     await Promise.all(
-      Array.from({ length: SILENT_SOCKETS }, () =>
-        new Promise<void>((resolve) => {
-          const socket = connect(ingestPort, '127.0.0.1', () => resolve());
-          socket.on('error', () => resolve());
-          socket.on('close', () => {
-            closed++;
-            lastCloseMs = Date.now();
-            resolve();
-          });
-          sockets.push(socket);
-        }),
+      Array.from(
+        { length: SILENT_SOCKETS },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(ingestPort, '127.0.0.1', () => resolve());
+            socket.on('error', () => resolve());
+            socket.on('close', () => {
+              closed++;
+              lastCloseMs = Date.now();
+              resolve();
+            });
+            sockets.push(socket);
+          }),
       ),
     );
     const scrapes: Array<{ status: number; ms: number }> = [];
@@ -88,7 +107,18 @@ describe('ingest listener under connection abuse', () => {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const seconds = (lastCloseMs - startMs) / 1000;
-    console.log(JSON.stringify({ silentSockets: SILENT_SOCKETS, closed, lastClosedAfterSeconds: seconds, scrapes: scrapes.length, scrapeP99Ms: percentile(scrapes.map((s) => s.ms), 99) }));
+    console.log(
+      JSON.stringify({
+        silentSockets: SILENT_SOCKETS,
+        closed,
+        lastClosedAfterSeconds: seconds,
+        scrapes: scrapes.length,
+        scrapeP99Ms: percentile(
+          scrapes.map((s) => s.ms),
+          99,
+        ),
+      }),
+    );
     for (const socket of sockets) socket.destroy();
     expect(closed).toBe(SILENT_SOCKETS);
     expect(seconds).toBeLessThan(30);
@@ -105,19 +135,21 @@ describe('ingest listener under connection abuse', () => {
     const residents: number[] = [];
     const startMs = Date.now();
     const sockets = await Promise.all(
-      Array.from({ length: STALLED }, () =>
-        new Promise<Socket>((resolve) => {
-          const socket = connect(ingestPort, '127.0.0.1', () => {
-            // Announces 4 MiB, sends 1 MiB of it, then goes silent.
-            socket.write(`POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: ${4 * MIB}\r\n\r\n`);
-            socket.write(Buffer.alloc(MIB, 0x0a));
-            resolve(socket);
-          });
-          let answer = '';
-          socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-          socket.on('close', () => answers.push(answer.split('\r\n')[0]!));
-          socket.on('error', () => undefined);
-        }),
+      Array.from(
+        { length: STALLED },
+        () =>
+          new Promise<Socket>((resolve) => {
+            const socket = connect(ingestPort, '127.0.0.1', () => {
+              // Announces 4 MiB, sends 1 MiB of it, then goes silent.
+              socket.write(`POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: ${4 * MIB}\r\n\r\n`);
+              socket.write(Buffer.alloc(MIB, 0x0a));
+              resolve(socket);
+            });
+            let answer = '';
+            socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+            socket.on('close', () => answers.push(answer.split('\r\n')[0]!));
+            socket.on('error', () => undefined);
+          }),
       ),
     );
     while (answers.length < STALLED && Date.now() - startMs < 30_000) {
@@ -128,7 +160,15 @@ describe('ingest listener under connection abuse', () => {
     for (const socket of sockets) socket.destroy();
     const counts = Object.fromEntries([...new Set(answers)].map((line) => [line, answers.filter((other) => other === line).length]));
     const maxResident = Math.max(...residents);
-    console.log(JSON.stringify({ stalledBodies: STALLED, answers: counts, allAnsweredAfterSeconds: (Date.now() - startMs) / 1000, baselineRssMiB: baselineResident / MIB, maxRssMiB: maxResident / MIB }));
+    console.log(
+      JSON.stringify({
+        stalledBodies: STALLED,
+        answers: counts,
+        allAnsweredAfterSeconds: (Date.now() - startMs) / 1000,
+        baselineRssMiB: baselineResident / MIB,
+        maxRssMiB: maxResident / MIB,
+      }),
+    );
     // The default budget is 64 MiB: 64 bodies of 1 MiB fit, the 65th chunk onwards is refused.
     expect(counts).toEqual({ 'HTTP/1.1 408 Request Timeout': 64, 'HTTP/1.1 503 Service Unavailable': STALLED - 64 });
     expect(maxResident - baselineResident).toBeLessThan(96 * MIB);
@@ -156,9 +196,19 @@ describe('ingest listener under connection abuse', () => {
     const endMs = Date.now() + FLOOD_SECONDS * 1000;
     const post = () =>
       new Promise<number>((resolve, reject) => {
-        const call = request({ host: '127.0.0.1', port: ingestPort, path: '/v1/traces', method: 'POST', agent, headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length } }, (response) => {
-          response.resume().on('end', () => resolve(response.statusCode ?? 0));
-        });
+        const call = request(
+          {
+            host: '127.0.0.1',
+            port: ingestPort,
+            path: '/v1/traces',
+            method: 'POST',
+            agent,
+            headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
+          },
+          (response) => {
+            response.resume().on('end', () => resolve(response.statusCode ?? 0));
+          },
+        );
         call.on('error', reject);
         call.end(body);
       });
@@ -184,7 +234,19 @@ describe('ingest listener under connection abuse', () => {
     const p99Ms = percentile(scrapesMs, 99);
     const maxResident = Math.max(...residents);
     const after = await timedScrape();
-    console.log(JSON.stringify({ clients: FLOOD_CLIENTS, seconds: FLOOD_SECONDS, bodyBytes: body.length, statuses, scrapes: scrapesMs.length, scrapeP50Ms: percentile(scrapesMs, 50), scrapeP99Ms: p99Ms, maxRssMiB: maxResident / 2 ** 20, selfReportedRssMiB: sampleValue(after.body, 'process_resident_memory_bytes')! / 2 ** 20 }));
+    console.log(
+      JSON.stringify({
+        clients: FLOOD_CLIENTS,
+        seconds: FLOOD_SECONDS,
+        bodyBytes: body.length,
+        statuses,
+        scrapes: scrapesMs.length,
+        scrapeP50Ms: percentile(scrapesMs, 50),
+        scrapeP99Ms: p99Ms,
+        maxRssMiB: maxResident / 2 ** 20,
+        selfReportedRssMiB: sampleValue(after.body, 'process_resident_memory_bytes')! / 2 ** 20,
+      }),
+    );
     expect(Object.keys(statuses).filter((status) => status !== '200' && status !== '429')).toEqual([]);
     expect(p99Ms).toBeLessThan(250);
     // Spans past what the heap can hold are refused with 429 (the heap guard), never an OOM.

@@ -19,7 +19,15 @@ it('publishes process_* and nodejs_* with the values /proc/self and V8 give', as
   expect(sampleValue(exposition, 'process_max_fds')).toBe(softLimit);
   expect(sampleValue(exposition, 'process_start_time_seconds')).toBe(performance.timeOrigin / 1000);
   expect(exposition).toContain('# TYPE process_cpu_seconds_total counter');
-  for (const name of ['process_resident_memory_bytes', 'process_virtual_memory_bytes', 'process_heap_bytes', 'process_open_fds', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes']) {
+  for (const name of [
+    'process_resident_memory_bytes',
+    'process_virtual_memory_bytes',
+    'process_heap_bytes',
+    'process_open_fds',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_heap_size_total_bytes',
+  ]) {
     expect(exposition, name).toContain(`# TYPE ${name} gauge`);
   }
   // Read just after the scrape: within one page-rounding of the kernel's figure a moment later.

@@ -15,7 +15,11 @@ const hostRoot = mkdtempSync(join(tmpdir(), 'footprint-startup-root-'));
 
 function start(args: string[]): Promise<{ code: number | null; lines: string[] }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'start', '--host-root', hostRoot, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'start', '--host-root', hostRoot, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', ...args],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -48,17 +52,61 @@ writeFileSync(huge, `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
 
 describe.concurrent('start-up failures', () => {
   it.each([
-    ['an empty token file', ['--ingest-token-file', emptyToken], `footprint: config: ingestTokenFile: '${emptyToken}' is empty; write the token into it, or unset ingestTokenFile to run without auth`],
-    ['a whitespace token file', ['--ingest-token-file', blankToken], `footprint: config: ingestTokenFile: '${blankToken}' is empty; write the token into it, or unset ingestTokenFile to run without auth`],
-    ['a FIFO as token file (must not hang)', ['--ingest-token-file', fifoToken], `footprint: config: ingestTokenFile: '${fifoToken}' is not a regular file; point it at a file`],
-    ['port 99999', ['--listen', '127.0.0.1:99999'], "footprint: config: listen: '127.0.0.1:99999' is invalid: the port must be 1-65535 (or 0 for any free port)"],
-    ['an address of no interface', ['--ingest-listen', '192.0.2.1:4318'], "footprint: config: ingestListen: cannot listen on '192.0.2.1:4318': EADDRNOTAVAIL: no network interface of this host has that address; use one of its addresses or 0.0.0.0"],
-    ['an unresolvable host', ['--listen', 'no-such-host.invalid:9464'], "footprint: config: listen: cannot listen on 'no-such-host.invalid:9464': ENOTFOUND: the host name does not resolve; use an IP address or a resolvable name"],
-    ['a gRPC address of no interface', ['--ingest-grpc-listen', '192.0.2.1:4317'], "footprint: config: ingestGrpcListen: cannot listen on '192.0.2.1:4317': EADDRNOTAVAIL: no network interface of this host has that address; use one of its addresses or 0.0.0.0"],
-    ['an unresolvable gRPC host', ['--ingest-grpc-listen', 'no-such-host.invalid:4317'], "footprint: config: ingestGrpcListen: cannot listen on 'no-such-host.invalid:4317': ENOTFOUND: the host name does not resolve; use an IP address or a resolvable name"],
-    ['kubernetes without a node name', ['--kubernetes', 'true'], 'footprint: config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)'],
-    ['interval: 1e999 in the file', ['--config', infinite], "footprint: config: interval: 'Infinity' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms"],
-    ['a config file over 1 MiB', ['--config', huge], `footprint: config: --config: '${huge}' is ${2 * 1024 * 1024 + 3} bytes, over the limit of 1048576; point it at the right file`],
+    [
+      'an empty token file',
+      ['--ingest-token-file', emptyToken],
+      `footprint: config: ingestTokenFile: '${emptyToken}' is empty; write the token into it, or unset ingestTokenFile to run without auth`,
+    ],
+    [
+      'a whitespace token file',
+      ['--ingest-token-file', blankToken],
+      `footprint: config: ingestTokenFile: '${blankToken}' is empty; write the token into it, or unset ingestTokenFile to run without auth`,
+    ],
+    [
+      'a FIFO as token file (must not hang)',
+      ['--ingest-token-file', fifoToken],
+      `footprint: config: ingestTokenFile: '${fifoToken}' is not a regular file; point it at a file`,
+    ],
+    [
+      'port 99999',
+      ['--listen', '127.0.0.1:99999'],
+      "footprint: config: listen: '127.0.0.1:99999' is invalid: the port must be 1-65535 (or 0 for any free port)",
+    ],
+    [
+      'an address of no interface',
+      ['--ingest-listen', '192.0.2.1:4318'],
+      "footprint: config: ingestListen: cannot listen on '192.0.2.1:4318': EADDRNOTAVAIL: no network interface of this host has that address; use one of its addresses or 0.0.0.0",
+    ],
+    [
+      'an unresolvable host',
+      ['--listen', 'no-such-host.invalid:9464'],
+      "footprint: config: listen: cannot listen on 'no-such-host.invalid:9464': ENOTFOUND: the host name does not resolve; use an IP address or a resolvable name",
+    ],
+    [
+      'a gRPC address of no interface',
+      ['--ingest-grpc-listen', '192.0.2.1:4317'],
+      "footprint: config: ingestGrpcListen: cannot listen on '192.0.2.1:4317': EADDRNOTAVAIL: no network interface of this host has that address; use one of its addresses or 0.0.0.0",
+    ],
+    [
+      'an unresolvable gRPC host',
+      ['--ingest-grpc-listen', 'no-such-host.invalid:4317'],
+      "footprint: config: ingestGrpcListen: cannot listen on 'no-such-host.invalid:4317': ENOTFOUND: the host name does not resolve; use an IP address or a resolvable name",
+    ],
+    [
+      'kubernetes without a node name',
+      ['--kubernetes', 'true'],
+      'footprint: config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)',
+    ],
+    [
+      'interval: 1e999 in the file',
+      ['--config', infinite],
+      "footprint: config: interval: 'Infinity' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms",
+    ],
+    [
+      'a config file over 1 MiB',
+      ['--config', huge],
+      `footprint: config: --config: '${huge}' is ${2 * 1024 * 1024 + 3} bytes, over the limit of 1048576; point it at the right file`,
+    ],
   ])('%s: one line, exit 2', { timeout: 30_000 }, async (_name, args, line) => {
     expect(await start(args)).toEqual({ code: 2, lines: [line] });
   });
@@ -66,14 +114,18 @@ describe.concurrent('start-up failures', () => {
   it('a port in use: one line, exit 2', { timeout: 30_000 }, async () => {
     expect(await start(['--ingest-listen', `127.0.0.1:${busyPort}`])).toEqual({
       code: 2,
-      lines: [`footprint: config: ingestListen: cannot listen on '127.0.0.1:${busyPort}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
+      lines: [
+        `footprint: config: ingestListen: cannot listen on '127.0.0.1:${busyPort}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`,
+      ],
     });
   });
 
   it('a gRPC port in use: one line, exit 2', { timeout: 30_000 }, async () => {
     expect(await start(['--ingest-grpc-listen', `127.0.0.1:${busyPort}`])).toEqual({
       code: 2,
-      lines: [`footprint: config: ingestGrpcListen: cannot listen on '127.0.0.1:${busyPort}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`],
+      lines: [
+        `footprint: config: ingestGrpcListen: cannot listen on '127.0.0.1:${busyPort}': EADDRINUSE: the port is in use by another process; pick a free port or stop the other process`,
+      ],
     });
   });
 });

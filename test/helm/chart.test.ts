@@ -92,7 +92,7 @@ type PodSpec = {
 };
 
 function podSpecOf(objects: K8sObject[]): PodSpec {
-  return ((only(objects, 'DaemonSet') as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec);
+  return (only(objects, 'DaemonSet') as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
 }
 
 function checksumOf(objects: K8sObject[]): string {
@@ -152,14 +152,22 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
   it('gives the V8 old generation a quarter of the memory limit, through Kubernetes $(VAR) expansion and no second process', () => {
     const [container] = podSpecOf(render()).containers;
     const env = Object.fromEntries(container!.env.map((entry) => [entry.name, entry]));
-    expect(env.FOOTPRINT_HEAP_MIB).toEqual({ name: 'FOOTPRINT_HEAP_MIB', valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'limits.memory', divisor: '4Mi' } } });
+    expect(env.FOOTPRINT_HEAP_MIB).toEqual({
+      name: 'FOOTPRINT_HEAP_MIB',
+      valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'limits.memory', divisor: '4Mi' } },
+    });
     expect(env.MALLOC_ARENA_MAX).toEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
     // Kubernetes rounds limit / divisor up: 512Mi / 4Mi = 128, and expands $(FOOTPRINT_HEAP_MIB) in later entries.
     const nodeOptions = env.NODE_OPTIONS!.value!.replace('$(FOOTPRINT_HEAP_MIB)', '128');
     // Node accepts the expanded NODE_OPTIONS; V8's limit is the 128 MiB old generation plus three 2 MiB semi-spaces.
-    const limitBytes = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+    const limitBytes = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], {
+      env: { ...process.env, NODE_OPTIONS: nodeOptions },
+      encoding: 'utf8',
+    });
     expect(Number(limitBytes)).toBe((128 + 3 * 2) * 2 ** 20);
-    expect(container!.env.findIndex((entry) => entry.name === 'FOOTPRINT_HEAP_MIB')).toBeLessThan(container!.env.findIndex((entry) => entry.name === 'NODE_OPTIONS'));
+    expect(container!.env.findIndex((entry) => entry.name === 'FOOTPRINT_HEAP_MIB')).toBeLessThan(
+      container!.env.findIndex((entry) => entry.name === 'NODE_OPTIONS'),
+    );
   });
 
   it('grants get, list and watch on pods and nothing else', () => {
@@ -168,18 +176,32 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
   });
 
   it('serves metrics on 9464, OTLP/HTTP ingest on 4318 and OTLP/gRPC on 4317, node-local', () => {
-    const service = only(render(), 'Service') as unknown as { spec: { ports: { name: string; port: number; appProtocol?: string }[]; internalTrafficPolicy: string } };
-    expect(service.spec.ports.map(({ name, port }) => [name, port])).toEqual([['metrics', 9464], ['ingest', 4318], ['ingest-grpc', 4317]]);
+    const service = only(render(), 'Service') as unknown as {
+      spec: { ports: { name: string; port: number; appProtocol?: string }[]; internalTrafficPolicy: string };
+    };
+    expect(service.spec.ports.map(({ name, port }) => [name, port])).toEqual([
+      ['metrics', 9464],
+      ['ingest', 4318],
+      ['ingest-grpc', 4317],
+    ]);
     expect(service.spec.ports[2]!.appProtocol).toBe('grpc');
     const container = podSpecOf(render()).containers[0]!;
-    expect(container.ports.map(({ name, containerPort }) => [name, containerPort])).toEqual([['metrics', 9464], ['ingest', 4318], ['ingest-grpc', 4317]]);
+    expect(container.ports.map(({ name, containerPort }) => [name, containerPort])).toEqual([
+      ['metrics', 9464],
+      ['ingest', 4318],
+      ['ingest-grpc', 4317],
+    ]);
     expect(service.spec.internalTrafficPolicy).toBe('Local');
   });
 
   it('runs as uid 0 with rapl.enabled, keeping every other restriction, and mounts the pod-resources directory read-only', () => {
     const pod = podSpecOf(render('-f', join(CHART, 'ci', 'rapl-values.yaml')));
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: false, runAsUser: 0 });
-    expect(pod.containers[0]!.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(pod.containers[0]!.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     const podResources = pod.containers[0]!.volumeMounts.find((mount) => mount.name === 'pod-resources');
     expect(podResources).toEqual({ name: 'pod-resources', mountPath: '/host/var/lib/kubelet/pod-resources', readOnly: true });
     // hostPath mode mounts the library file and points the daemon at it instead of using the runtime class.
@@ -235,7 +257,9 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     // helm --set keeps fractions as strings; --set-json (or a values file) passes the number itself.
     const pue = runHelm(['template', 'fp', CHART, '--set-json', 'config.pue=0.5']);
     expect(pue.ok).toBe(false);
-    expect(pue.output).toContain("values don't meet the specifications of the schema(s) in the following chart(s):\nfootprint:\n- at '/config/pue': minimum: got 0.5, want 1");
+    expect(pue.output).toContain(
+      "values don't meet the specifications of the schema(s) in the following chart(s):\nfootprint:\n- at '/config/pue': minimum: got 0.5, want 1",
+    );
 
     const rapl = runHelm(['template', 'fp', CHART, '--set-string', 'rapl.enabled=yes']);
     expect(rapl.ok).toBe(false);
@@ -252,9 +276,12 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
 });
 
 describe('chart assets', () => {
-  it.each(ASSETS.map((asset) => [asset.target.slice(REPO.length + 1), asset] as const))('%s equals its source (run deploy/helm/sync-assets.ts)', (_name, { source, target, suffix }) => {
-    const names = assetNames(source, suffix);
-    expect(assetNames(target, suffix)).toEqual(names);
-    for (const name of names) expect(readFileSync(join(target, name), 'utf8'), name).toBe(readFileSync(join(source, name), 'utf8'));
-  });
+  it.each(ASSETS.map((asset) => [asset.target.slice(REPO.length + 1), asset] as const))(
+    '%s equals its source (run deploy/helm/sync-assets.ts)',
+    (_name, { source, target, suffix }) => {
+      const names = assetNames(source, suffix);
+      expect(assetNames(target, suffix)).toEqual(names);
+      for (const name of names) expect(readFileSync(join(target, name), 'utf8'), name).toBe(readFileSync(join(source, name), 'utf8'));
+    },
+  );
 });

@@ -39,14 +39,26 @@ function seedMessages(): Buffer[] {
         attribute('hw.id', { arrayValue: { values: [{ stringValue: 'GPU-0' }] } }),
       ]),
     ],
-    [span('b7ad6b7169203333', undefined, 2, NOW_NS, NOW_NS + 1_000_000n, [attribute('gen_ai.usage.prompt_tokens', { intValue: 3 }), attribute('gen_ai.latency.e2e', { doubleValue: 0.5 })])],
-    [span('b7ad6b7169203334', undefined, 1, NOW_NS, NOW_NS + 5n, [attribute('llm.model_name', { stringValue: 'x' }), attribute('llm.token_count.prompt', { intValue: 1 })])],
+    [
+      span('b7ad6b7169203333', undefined, 2, NOW_NS, NOW_NS + 1_000_000n, [
+        attribute('gen_ai.usage.prompt_tokens', { intValue: 3 }),
+        attribute('gen_ai.latency.e2e', { doubleValue: 0.5 }),
+      ]),
+    ],
+    [
+      span('b7ad6b7169203334', undefined, 1, NOW_NS, NOW_NS + 5n, [
+        attribute('llm.model_name', { stringValue: 'x' }),
+        attribute('llm.token_count.prompt', { intValue: 1 }),
+      ]),
+    ],
     [span('b7ad6b7169203335', 'b7ad6b7169203335', 2, NOW_NS, NOW_NS + 5n, [attribute('ml.model', { stringValue: 'cycle' })])],
   ];
   return requests.map((spans) =>
     Buffer.from(
       ExportTraceServiceRequest.encode(
-        ExportTraceServiceRequest.fromObject({ resourceSpans: [{ resource: { attributes: [attribute('service.name', { stringValue: 'svc' })] }, scopeSpans: [{ spans }] }] }),
+        ExportTraceServiceRequest.fromObject({
+          resourceSpans: [{ resource: { attributes: [attribute('service.name', { stringValue: 'svc' })] }, scopeSpans: [{ spans }] }],
+        }),
       ).finish(),
     ),
   );
@@ -101,7 +113,11 @@ describe('fuzzed protobuf requests', () => {
   it(`POST /v1/traces answers ${CASES} mutated messages with 200 or 400 only`, async () => {
     const statuses = new Map<number, number>();
     await inPool(mutatedMessages(11), async (body) => {
-      const response = await fetch(`${ingest.url}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf' }, body: new Uint8Array(body) });
+      const response = await fetch(`${ingest.url}/v1/traces`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-protobuf' },
+        body: new Uint8Array(body),
+      });
       await response.arrayBuffer();
       statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
     });
@@ -115,7 +131,14 @@ describe('fuzzed protobuf requests', () => {
     const codes = new Map<number, number>();
     await inPool(mutatedMessages(12), async (body) => {
       const code = await new Promise<number>((resolve) => {
-        client.makeUnaryRequest<Buffer, Buffer>(EXPORT_METHOD_PATH, (bytes) => bytes, (bytes) => bytes, body, new Metadata(), (error) => resolve(error ? error.code : status.OK));
+        client.makeUnaryRequest<Buffer, Buffer>(
+          EXPORT_METHOD_PATH,
+          (bytes) => bytes,
+          (bytes) => bytes,
+          body,
+          new Metadata(),
+          (error) => resolve(error ? error.code : status.OK),
+        );
       });
       codes.set(code, (codes.get(code) ?? 0) + 1);
     });

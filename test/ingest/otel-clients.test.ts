@@ -37,7 +37,11 @@ describe.each(['json', 'proto'] as const)('spans from the OTLP %s exporter', (ex
     const before = Date.now();
     const llama = baggageHeaders({ 'ml.model': 'llama-3-8b', 'ml.job': 'chat', 'ml.phase': 'Inference' });
     const mistral = baggageHeaders({ 'ml.model': 'mistral-7b', 'ml.job': 'batch', 'ml.phase': 'evaluation' });
-    for (const [headers, input, output] of [[llama, 10, 20], [mistral, 3, 4], [llama, 5, 6]] as const) {
+    for (const [headers, input, output] of [
+      [llama, 10, 20],
+      [mistral, 3, 4],
+      [llama, 5, 6],
+    ] as const) {
       const response = await fetch(`${serving.url}/infer?input=${input}&output=${output}`, { headers });
       expect(await response.text()).toBe('ok');
     }
@@ -55,7 +59,10 @@ describe.each(['json', 'proto'] as const)('spans from the OTLP %s exporter', (ex
       { model: 'mistral-7b', job: 'batch', phase: 'evaluation', namespace: 'serving' },
       { model: 'llama-3-8b', job: 'chat', phase: 'inference', namespace: 'serving' },
     ]);
-    expect(byModel('llama-3-8b').map((request) => [request.inputTokens, request.outputTokens])).toEqual([[10, 20], [5, 6]]);
+    expect(byModel('llama-3-8b').map((request) => [request.inputTokens, request.outputTokens])).toEqual([
+      [10, 20],
+      [5, 6],
+    ]);
     expect(byModel('mistral-7b').map((request) => [request.inputTokens, request.outputTokens])).toEqual([[3, 4]]);
     expect(activities).toHaveLength(3);
     for (const [index, activity] of activities.entries()) {

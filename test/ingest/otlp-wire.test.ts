@@ -103,7 +103,7 @@ describe('lean wire reader', () => {
     expect({ cases: corpus.length, refused }).toEqual({ cases: CASES + 2, refused: 18_965 });
   });
 
-  it('gives protobufjs\'s SpanBatch on the bodies the OTel JS exporter sends for vLLM, FastAPI GenAI and OpenInference spans', { timeout: 30_000 }, async () => {
+  it("gives protobufjs's SpanBatch on the bodies the OTel JS exporter sends for vLLM, FastAPI GenAI and OpenInference spans", { timeout: 30_000 }, async () => {
     const bodies = await recipeBodies();
     // SimpleSpanProcessor: one body per span (vLLM 1, FastAPI 2, OpenInference 2).
     expect(bodies.length).toBe(5);
@@ -141,7 +141,16 @@ describe('lean wire reader', () => {
     const elapsedMs = performance.now() - startedMs;
     reading = false;
     delay.disable();
-    console.log(JSON.stringify({ bodyBytes: body.length, spans, countMs: Math.round(countMs), readMs: Math.round(elapsedMs), eventLoopDelayMaxMs: delay.max / 1e6, turns }));
+    console.log(
+      JSON.stringify({
+        bodyBytes: body.length,
+        spans,
+        countMs: Math.round(countMs),
+        readMs: Math.round(elapsedMs),
+        eventLoopDelayMaxMs: delay.max / 1e6,
+        turns,
+      }),
+    );
     expect(request.spansPastLimit).toBe(spans - DEFAULT_SPAN_LIMITS.maxSpansPerRequest);
     expect(request.resourceSpans![0]!.scopeSpans![0]!.spans!.length).toBe(DEFAULT_SPAN_LIMITS.maxSpansPerRequest);
     // A turn of the event loop at least every 64 KiB of body (57 chunks of 3.8 MB), so no turn

@@ -20,7 +20,12 @@ describe('SpanQueue limits', () => {
   });
 
   it('refuses every request, even into an empty queue, while the heap is under pressure', () => {
-    const queue = new SpanQueue({ limitSpans: 1000, limitBytes: 1000, heapPressure: () => heapPressure(() => ({ usedBytes: 58 * MiB, limitBytes: 64 * MiB })), schedule: () => {} });
+    const queue = new SpanQueue({
+      limitSpans: 1000,
+      limitBytes: 1000,
+      heapPressure: () => heapPressure(() => ({ usedBytes: 58 * MiB, limitBytes: 64 * MiB })),
+      schedule: () => {},
+    });
     expect(queue.offer(1, () => 'work', 10)).toBeUndefined();
     expect(queue.lastRefusal).toBe('heap old generation 58 MiB of its 64 MiB limit (refusing above 75%)');
   });

@@ -69,7 +69,14 @@ describe('POST /v1/traces', () => {
     expect(await response.json()).toEqual({});
     const startMs = Number(NOW_NS / 1_000_000n);
     expect(ingest.sink.requests).toEqual([
-      { workload: { model: 'gpt-oss', job: 'from-resource', phase: 'inference', pod: 'vllm-0' }, startMs, endMs: startMs + 250, inputTokens: 7, outputTokens: 3, deviceIds: ['GPU-0'] },
+      {
+        workload: { model: 'gpt-oss', job: 'from-resource', phase: 'inference', pod: 'vllm-0' },
+        startMs,
+        endMs: startMs + 250,
+        inputTokens: 7,
+        outputTokens: 3,
+        deviceIds: ['GPU-0'],
+      },
       { workload: { model: 'on-span', job: 'from-resource', pod: 'vllm-0' }, startMs, endMs: startMs + 250, inputTokens: 100, deviceIds: ['GPU-7'] },
     ]);
     expect(ingest.sink.activities.map((activity) => activity.weight)).toEqual([10, 100]);
@@ -80,14 +87,21 @@ describe('POST /v1/traces', () => {
     ingest = await startIngest();
     ingest.sink.truncatedBeforeMs = Number(NOW_NS / 1_000_000n) + 1000;
     const body = ExportTraceServiceRequest.encode(
-      ExportTraceServiceRequest.fromObject(request([span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined }), span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined, endTimeUnixNano: '0' })])),
+      ExportTraceServiceRequest.fromObject(
+        request([
+          span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined }),
+          span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined, endTimeUnixNano: '0' }),
+        ]),
+      ),
     ).finish();
     const response = await post(Buffer.from(body), { 'Content-Type': 'application/x-protobuf' });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     const answer = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())), { longs: Number });
     expect(answer.partialSuccess.rejectedSpans).toBe(2);
-    expect(answer.partialSuccess.errorMessage).toMatch(/1 without a valid time range.*1 truncated \(part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count\)/);
+    expect(answer.partialSuccess.errorMessage).toMatch(
+      /1 without a valid time range.*1 truncated \(part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count\)/,
+    );
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ truncated: 1, invalid: 1 });
     expect(ingest.sink.requests).toHaveLength(1);
     ingest.sink.truncatedBeforeMs = 0;
@@ -102,7 +116,9 @@ describe('POST /v1/traces', () => {
 
   it('answers a truncated protobuf with 400 and a google.rpc.Status', async () => {
     ingest = await startIngest();
-    const whole = ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(request([span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined })]))).finish();
+    const whole = ExportTraceServiceRequest.encode(
+      ExportTraceServiceRequest.fromObject(request([span({ 'ml.model': 'm' }, { traceId: undefined, spanId: undefined })])),
+    ).finish();
     const response = await post(Buffer.from(whole.subarray(0, whole.length - 5)), { 'Content-Type': 'application/x-protobuf' });
     expect(response.status).toBe(400);
     const status = RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await response.arrayBuffer())));
@@ -117,7 +133,9 @@ describe('POST /v1/traces', () => {
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({ code: 3 });
     }
-    const response = await postJson(request([span({ 'ml.model': 'm' }, { startTimeUnixNano: 'yesterday' }), span({ 'ml.model': 'm' }, { startTimeUnixNano: { a: 1 } })]));
+    const response = await postJson(
+      request([span({ 'ml.model': 'm' }, { startTimeUnixNano: 'yesterday' }), span({ 'ml.model': 'm' }, { startTimeUnixNano: { a: 1 } })]),
+    );
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ partialSuccess: { rejectedSpans: '2' } });
     expect(ingest.sink.activities).toEqual([]);
@@ -200,14 +218,18 @@ describe('POST /v1/traces', () => {
   it('reads gen_ai.operation.name from the allow-list, folding other values to other', async () => {
     ingest = await startIngest();
     const operations = ['chat', 'embeddings', 'invoke_agent', 'Chat; DROP TABLE', undefined];
-    const response = await postJson(request(operations.map((operation) => span({ 'gen_ai.request.model': 'm', ...(operation && { 'gen_ai.operation.name': operation }) }))));
+    const response = await postJson(
+      request(operations.map((operation) => span({ 'gen_ai.request.model': 'm', ...(operation && { 'gen_ai.operation.name': operation }) }))),
+    );
     expect(await response.json()).toEqual({});
     expect(ingest.sink.requests.map((record) => record.operation)).toEqual(['chat', 'embeddings', 'invoke_agent', 'other', undefined]);
   });
 
   it('counts a span with only GenAI provider or usage attributes, named by service.name', async () => {
     ingest = await startIngest();
-    const response = await postJson(request([span({ 'gen_ai.system': 'vllm' }), span({ 'gen_ai.latency.e2e': 1 }), span({ 'http.route': '/healthz' })], { 'service.name': 'svc' }));
+    const response = await postJson(
+      request([span({ 'gen_ai.system': 'vllm' }), span({ 'gen_ai.latency.e2e': 1 }), span({ 'http.route': '/healthz' })], { 'service.name': 'svc' }),
+    );
     expect(await response.json()).toEqual({});
     expect(ingest.sink.requests.map((record) => record.workload)).toEqual([{ model: 'svc' }, { model: 'svc' }]);
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, ignored: 1 });
@@ -230,7 +252,9 @@ describe('POST /v1/traces', () => {
     for (const [start, finish, reason] of cases) {
       const body = JSON.stringify(request([at(start, finish)])).replace('"1e400"', '1e400');
       const response = await post(body, { 'Content-Type': 'application/json' });
-      expect(await response.json()).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: `rejected spans: 1 without a valid time range (the first has ${reason})` } });
+      expect(await response.json()).toEqual({
+        partialSuccess: { rejectedSpans: '1', errorMessage: `rejected spans: 1 without a valid time range (the first has ${reason})` },
+      });
     }
     // 59 s in the future is clock skew, not an error; 60 s long is the limit itself.
     const skewed = await postJson(request([at(String(NOW_NS - 1_000_000_000n), String(NOW_NS + 59_000_000_000n))]));

@@ -71,7 +71,12 @@ describe('OTLP/gRPC TraceService/Export', () => {
   it('takes a request, plain and gzip, and rejects invalid spans in partialSuccess', async () => {
     ingest = await startIngest({ token: 's3cret' });
     const answer = await call(encode([span('a'), span('b', { endTimeUnixNano: String(NOW_NS + 2n * 3_600_000_000_000n) })]), { token: 's3cret' });
-    expect(answer.response).toEqual({ partialSuccess: { rejectedSpans: 1, errorMessage: expect.stringMatching(/1 without a valid time range \(the first has an end more than 60 s in the future\)/) } });
+    expect(answer.response).toEqual({
+      partialSuccess: {
+        rejectedSpans: 1,
+        errorMessage: expect.stringMatching(/1 without a valid time range \(the first has an end more than 60 s in the future\)/),
+      },
+    });
     expect((await call(encode([span('c')]), { token: 's3cret', gzip: true })).response).toEqual({});
     expect(ingest.sink.activities.map((activity) => activity.workload.model)).toEqual(['a', 'c']);
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, invalid: 1 });
@@ -104,7 +109,10 @@ describe('OTLP/gRPC TraceService/Export', () => {
     const plain = await call(big, { token: 's3cret' });
     expect([plain.error?.code, plain.error?.details]).toEqual([status.RESOURCE_EXHAUSTED, `Received message larger than max (${big.length} vs 65536)`]);
     const gzipped = await call(big, { token: 's3cret', gzip: true });
-    expect([gzipped.error?.code, gzipped.error?.details]).toEqual([status.RESOURCE_EXHAUSTED, 'Received message that decompresses to a size larger than 65536']);
+    expect([gzipped.error?.code, gzipped.error?.details]).toEqual([
+      status.RESOURCE_EXHAUSTED,
+      'Received message that decompresses to a size larger than 65536',
+    ]);
     expect(ingest.sink.activities).toEqual([]);
   });
 

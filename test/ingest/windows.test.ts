@@ -33,10 +33,19 @@ describe('windows API', () => {
 
   it('opens a window from the baggage header, changes its phase, ends it', async () => {
     ingest = await startIngest();
-    const opened = await call('POST', '/v1/windows', { baggage: 'ml.model=llama%203,ml.job=ft-42,ml.phase=training', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }, { 'hw.id': ['GPU-0'], ttl: '5m' });
+    const opened = await call(
+      'POST',
+      '/v1/windows',
+      { baggage: 'ml.model=llama%203,ml.job=ft-42,ml.phase=training', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      { 'hw.id': ['GPU-0'], ttl: '5m' },
+    );
     expect(opened.status).toBe(201);
     const window = (await opened.json()) as { id: string };
-    expect(window).toMatchObject({ workload: { model: 'llama 3', job: 'ft-42', phase: 'training' }, 'hw.id': ['GPU-0'], traceId: '0af7651916cd43dd8448eb211c80319c' });
+    expect(window).toMatchObject({
+      workload: { model: 'llama 3', job: 'ft-42', phase: 'training' },
+      'hw.id': ['GPU-0'],
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+    });
     expect(opened.headers.get('location')).toBe(`/v1/windows/${window.id}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const updated = await call('PUT', `/v1/windows/${window.id}`, { baggage: 'ml.model=llama%203,ml.job=ft-42,ml.phase=checkpointing' });

@@ -48,9 +48,23 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
     const tracer = provider.getTracer('test');
     // Both spans lie in the last 1.2 s, already measured and still inside the 4 s attribution lag.
     const nowMs = Date.now();
-    const spanA = tracer.startSpan('generate', { kind: SpanKind.SERVER, startTime: nowMs - 1200, attributes: { 'ml.model': 'llama-3-8b', 'ml.phase': 'inference', 'hw.id': DEVICE_ID, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 30 } });
+    const spanA = tracer.startSpan('generate', {
+      kind: SpanKind.SERVER,
+      startTime: nowMs - 1200,
+      attributes: { 'ml.model': 'llama-3-8b', 'ml.phase': 'inference', 'hw.id': DEVICE_ID, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 30 },
+    });
     spanA.end(nowMs - 200);
-    const spanB = tracer.startSpan('chat', { kind: SpanKind.SERVER, startTime: nowMs - 1100, attributes: { 'gen_ai.request.model': 'mistral-7b', 'ml.phase': 'inference', 'hw.id': DEVICE_ID, 'gen_ai.usage.prompt_tokens': 5, 'gen_ai.usage.completion_tokens': 15 } });
+    const spanB = tracer.startSpan('chat', {
+      kind: SpanKind.SERVER,
+      startTime: nowMs - 1100,
+      attributes: {
+        'gen_ai.request.model': 'mistral-7b',
+        'ml.phase': 'inference',
+        'hw.id': DEVICE_ID,
+        'gen_ai.usage.prompt_tokens': 5,
+        'gen_ai.usage.completion_tokens': 15,
+      },
+    });
     spanB.end(nowMs - 600);
     await provider.forceFlush();
     await provider.shutdown();
@@ -69,10 +83,16 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
     expect(seen['mistral-7b']).toBeCloseTo(joules['mistral-7b'], 6);
 
     const tokens = await prometheus.query('sum by (ml_model) (ml_tokens_total)');
-    expect(Object.fromEntries((tokens.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [s.metric.ml_model, Number(s.value[1])]))).toEqual({ 'llama-3-8b': 40, 'mistral-7b': 20 });
+    expect(
+      Object.fromEntries((tokens.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [s.metric.ml_model, Number(s.value[1])])),
+    ).toEqual({ 'llama-3-8b': 40, 'mistral-7b': 20 });
 
-    const gramsPerToken = await prometheus.query('sum by (ml_model) (ml_emissions_grams_total{carbon_scope="operational"}) / sum by (ml_model) (ml_tokens_total)');
-    const perToken = Object.fromEntries((gramsPerToken.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [s.metric.ml_model, Number(s.value[1])]));
+    const gramsPerToken = await prometheus.query(
+      'sum by (ml_model) (ml_emissions_grams_total{carbon_scope="operational"}) / sum by (ml_model) (ml_tokens_total)',
+    );
+    const perToken = Object.fromEntries(
+      (gramsPerToken.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [s.metric.ml_model, Number(s.value[1])]),
+    );
     expect(perToken['llama-3-8b']).toBeCloseTo(((joules['llama-3-8b'] / 3_600_000) * INTENSITY) / 40, 12);
 
     // Conservation on the device at one scrape: every joule went to a model or idle, or is not settled yet.
@@ -83,8 +103,14 @@ describe.skipIf(skip)('attribution from OTLP spans to Prometheus', () => {
     // Embodied CO2e and cost follow the same time share: llama holds the device for 0.75 s.
     const single = async (expr: string) => Number(((await prometheus.query(expr)).result as { value: [number, string] }[])[0]!.value[1]);
     const llamaSeconds = 0.75;
-    expect(await single('sum(ml_emissions_grams_total{ml_model="llama-3-8b",carbon_scope="embodied"})')).toBeCloseTo(((EMBODIED_KG * 1000) / (LIFETIME_YEARS * SECONDS_PER_YEAR)) * llamaSeconds, 12);
-    expect(await single('sum(ml_cost_total{ml_model="llama-3-8b",currency="USD"})')).toBeCloseTo((joules['llama-3-8b'] / 3_600_000) * PRICE_PER_KWH + (DEVICE_HOUR_PRICE * llamaSeconds) / 3600, 12);
+    expect(await single('sum(ml_emissions_grams_total{ml_model="llama-3-8b",carbon_scope="embodied"})')).toBeCloseTo(
+      ((EMBODIED_KG * 1000) / (LIFETIME_YEARS * SECONDS_PER_YEAR)) * llamaSeconds,
+      12,
+    );
+    expect(await single('sum(ml_cost_total{ml_model="llama-3-8b",currency="USD"})')).toBeCloseTo(
+      (joules['llama-3-8b'] / 3_600_000) * PRICE_PER_KWH + (DEVICE_HOUR_PRICE * llamaSeconds) / 3600,
+      12,
+    );
     const requests = await prometheus.query('sum(ml_requests_total)');
     expect(Number((requests.result as { value: [number, string] }[])[0]!.value[1])).toBe(2);
   });

@@ -153,16 +153,19 @@ describe.skipIf(skip)('live grid intensity from Electricity Maps to Prometheus',
   /** Every scrape Prometheus stored, joined on the scrape timestamp (all series of one scrape share it). */
   async function storedScrapes(): Promise<Scrape[]> {
     const window = '5m';
-    const raw = async (selector: string) => (await instant(`${selector}[${window}]`)).flatMap((series) => (series.values ?? []).map(([timeS, value]) => ({ timeS, value: Number(value), metric: series.metric })));
+    const raw = async (selector: string) =>
+      (await instant(`${selector}[${window}]`)).flatMap((series) =>
+        (series.values ?? []).map(([timeS, value]) => ({ timeS, value: Number(value), metric: series.metric })),
+      );
     const byTime = new Map<number, Partial<Scrape>>();
     const put = (timeS: number, fields: Partial<Scrape>) => byTime.set(timeS, { ...byTime.get(timeS), timeS, ...fields });
     for (const { timeS, value } of await raw(`carbon_emissions_grams_total{hw_id="${DEVICE_ID}",carbon_scope="operational"}`)) put(timeS, { grams: value });
     for (const { timeS, value } of await raw(`hw_energy_joules_total{hw_id="${DEVICE_ID}"}`)) put(timeS, { joules: value });
-    for (const { timeS, value, metric } of await raw('carbon_intensity_grams_per_kilowatt_hour')) put(timeS, { gramsPerKwh: value, source: metric.carbon_source });
+    for (const { timeS, value, metric } of await raw('carbon_intensity_grams_per_kilowatt_hour'))
+      put(timeS, { gramsPerKwh: value, source: metric.carbon_source });
     for (const { timeS, value } of await raw('footprint_carbon_intensity_fallback')) put(timeS, { fallback: value });
     return [...byTime.values()]
       .filter((scrape): scrape is Scrape => ['grams', 'joules', 'gramsPerKwh', 'fallback'].every((key) => key in scrape))
       .sort((a, b) => a.timeS - b.timeS);
   }
 });
-

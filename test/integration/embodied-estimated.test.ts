@@ -36,11 +36,15 @@ describe('embodied emissions of an estimated host through the daemon', () => {
 
   it('publishes carbon_emissions_grams_total{carbon_scope="embodied"} = share g/s x device seconds', async () => {
     // Wait for at least a second of device time on both devices, from one scrape.
-    const exposition = await eventually(async () => {
-      const text = await suite.daemon.scrape();
-      const enough = Object.entries(EXPECTED).every(([id, { watts }]) => (sampleValue(text, 'hw_energy_joules_total', { hw_id: id }) ?? 0) >= watts);
-      return enough ? text : undefined;
-    }, 15_000, 'a second of estimated device time');
+    const exposition = await eventually(
+      async () => {
+        const text = await suite.daemon.scrape();
+        const enough = Object.entries(EXPECTED).every(([id, { watts }]) => (sampleValue(text, 'hw_energy_joules_total', { hw_id: id }) ?? 0) >= watts);
+        return enough ? text : undefined;
+      },
+      15_000,
+      'a second of estimated device time',
+    );
 
     for (const [id, { watts, gramsPerSecond }] of Object.entries(EXPECTED)) {
       expect(sampleValue(exposition, 'hw_power_watts', { hw_id: id }), id).toBeCloseTo(watts, 12);

@@ -35,7 +35,8 @@ function pod(name: string, uid: string, model: string, podIP: string): ApiPod {
 function sampleSum(exposition: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of exposition.split('\n')) {
-    if (line.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
 }
@@ -94,9 +95,14 @@ describe('spans from pods in Kubernetes mode', () => {
     expect(sampleSum(exposition, 'ml_requests_total', { ml_model: 'llama-3-8b' })).toBe(1);
     expect(sampleSum(exposition, 'ml_requests_total', { ml_model: 'mistral-7b' })).toBe(1);
     expect(sampleSum(exposition, 'ml_requests_total', { ml_model: 'vllm' })).toBe(0);
-    for (const [model, times] of [['llama-3-8b', byIp], ['mistral-7b', byUid]] as const) {
+    for (const [model, times] of [
+      ['llama-3-8b', byIp],
+      ['mistral-7b', byUid],
+    ] as const) {
       const expectedJoules = ((times.endMs - times.startMs) / 1000) * POWER_WATTS;
-      expect(Math.abs(sampleSum(exposition, 'ml_energy_joules_total', { hw_id: GPU_ID, ml_model: model }) - expectedJoules) / expectedJoules).toBeLessThan(0.02);
+      expect(Math.abs(sampleSum(exposition, 'ml_energy_joules_total', { hw_id: GPU_ID, ml_model: model }) - expectedJoules) / expectedJoules).toBeLessThan(
+        0.02,
+      );
       expect(sampleSum(exposition, 'ml_tokens_total', { ml_model: model })).toBe(72);
     }
   });

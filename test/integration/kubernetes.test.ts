@@ -46,9 +46,30 @@ const systemdUid = (uid: string) => uid.replaceAll('-', '_');
 const VLLM_UID = '11111111-aaaa-4aaa-8aaa-111111111111';
 const FINETUNE_UID = '22222222-bbbb-4bbb-8bbb-222222222222';
 const EVAL_UID = '33333333-cccc-4ccc-8ccc-333333333333';
-const VLLM: TestPod = { namespace: 'serving', name: 'vllm-0', uid: VLLM_UID, model: 'llama-3-8b', job: 'chat', cgroup: `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${systemdUid(VLLM_UID)}.slice` };
-const FINETUNE: TestPod = { namespace: 'research', name: 'finetune-0', uid: FINETUNE_UID, model: 'bert-large', job: 'finetune', cgroup: `kubepods.slice/kubepods-pod${systemdUid(FINETUNE_UID)}.slice` };
-const EVAL: TestPod = { namespace: 'research', name: 'eval-0', uid: EVAL_UID, model: 'bert-large', job: 'eval', cgroup: `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${systemdUid(EVAL_UID)}.slice` };
+const VLLM: TestPod = {
+  namespace: 'serving',
+  name: 'vllm-0',
+  uid: VLLM_UID,
+  model: 'llama-3-8b',
+  job: 'chat',
+  cgroup: `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${systemdUid(VLLM_UID)}.slice`,
+};
+const FINETUNE: TestPod = {
+  namespace: 'research',
+  name: 'finetune-0',
+  uid: FINETUNE_UID,
+  model: 'bert-large',
+  job: 'finetune',
+  cgroup: `kubepods.slice/kubepods-pod${systemdUid(FINETUNE_UID)}.slice`,
+};
+const EVAL: TestPod = {
+  namespace: 'research',
+  name: 'eval-0',
+  uid: EVAL_UID,
+  model: 'bert-large',
+  job: 'eval',
+  cgroup: `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${systemdUid(EVAL_UID)}.slice`,
+};
 
 function v1Pod(pod: TestPod): ApiPod {
   return {
@@ -62,9 +83,18 @@ function v1Pod(pod: TestPod): ApiPod {
 const owning = (pod: TestPod, gpu: string): PodResources => podWithDevices(pod.namespace, pod.name, 'nvidia.com/gpu', [gpu]);
 
 /** The labels a pod's ml_energy_joules_total series carries on one device. */
-const podLabels = (pod: TestPod, hwId: string) => ({ k8s_namespace_name: pod.namespace, k8s_pod_name: pod.name, ml_model: pod.model, ml_job: pod.job, hw_id: hwId });
+const podLabels = (pod: TestPod, hwId: string) => ({
+  k8s_namespace_name: pod.namespace,
+  k8s_pod_name: pod.name,
+  ml_model: pod.model,
+  ml_job: pod.job,
+  hw_id: hwId,
+});
 
-const selectorOf = (labels: Record<string, string>) => Object.entries(labels).map(([label, text]) => `${label}="${text}"`).join(',');
+const selectorOf = (labels: Record<string, string>) =>
+  Object.entries(labels)
+    .map(([label, text]) => `${label}="${text}"`)
+    .join(',');
 
 /** What one step adds: joules per GPU and on the package, CPU seconds per running pod. */
 interface Step {
@@ -81,7 +111,6 @@ function expectRelative(actual: number | undefined, expected: number, relative =
   expect(Math.abs(actual! - expected), `${actual} vs ${expected}`).toBeLessThanOrEqual(relative * Math.abs(expected));
 }
 
-
 describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
   let fixture: SysfsFixture;
   let double: NvmlDouble;
@@ -97,10 +126,16 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
   const expected = new Map<string, number>();
   const credit = (labels: Record<string, string>, joules: number) => expected.set(selectorOf(labels), (expected.get(selectorOf(labels)) ?? 0) + joules);
 
-  const gpuScript = (): FakeNvmlScript => ({ driverVersion: '550.54.15', gpus: GPUS.map((uuid, index) => ({ uuid, name: 'NVIDIA H100 80GB HBM3', energyMillijoules: gpuMillijoules[index]!, powerMilliwatts: 300_000 })) });
+  const gpuScript = (): FakeNvmlScript => ({
+    driverVersion: '550.54.15',
+    gpus: GPUS.map((uuid, index) => ({ uuid, name: 'NVIDIA H100 80GB HBM3', energyMillijoules: gpuMillijoules[index]!, powerMilliwatts: 300_000 })),
+  });
   const writeCpuStat = (pod: TestPod) => {
     const usec = cpuMicroseconds.get(pod)!;
-    fixture.writeFile(`sys/fs/cgroup/${pod.cgroup}/cpu.stat`, `usage_usec ${usec}\nuser_usec ${usec}\nsystem_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0`);
+    fixture.writeFile(
+      `sys/fs/cgroup/${pod.cgroup}/cpu.stat`,
+      `usage_usec ${usec}\nuser_usec ${usec}\nsystem_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0`,
+    );
   };
   const startPod = (pod: TestPod) => {
     cpuMicroseconds.set(pod, 0);
@@ -154,7 +189,10 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
     expect(delta('hw_energy_joules_total', { hw_id: PACKAGE })).toBeCloseTo(step.packageJoules, 9);
     const intervalSeconds = step.packageJoules / sampleValue(after, 'hw_power_watts', { hw_id: PACKAGE })!;
     // DRAM (estimated here, constant power) follows the same pods' CPU time over the same interval.
-    for (const [hwId, deviceJoules] of [[PACKAGE, step.packageJoules], [MEMORY, delta('hw_energy_joules_total', { hw_id: MEMORY })]] as const) {
+    for (const [hwId, deviceJoules] of [
+      [PACKAGE, step.packageJoules],
+      [MEMORY, delta('hw_energy_joules_total', { hw_id: MEMORY })],
+    ] as const) {
       let podJoules = 0;
       for (const [pod, cpuSeconds] of step.cpuSeconds) {
         const joules = (cpuSeconds / (CPUS * intervalSeconds)) * deviceJoules;
@@ -189,7 +227,13 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
     const previous = process.env.KUBECONFIG;
     process.env.KUBECONFIG = kubeconfig;
     try {
-      daemon = await startTestDaemon({ hostRoot: fixture.root, nvmlLibrary: double.libraryPath, kubernetes: true, nodeName: NODE, interval: `${INTERVAL_MS}ms` });
+      daemon = await startTestDaemon({
+        hostRoot: fixture.root,
+        nvmlLibrary: double.libraryPath,
+        kubernetes: true,
+        nodeName: NODE,
+        interval: `${INTERVAL_MS}ms`,
+      });
     } finally {
       if (previous === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = previous;
@@ -209,14 +253,32 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
 
   it('gives each GPU to its allocated pod and splits the package by CPU time', async () => {
     expect(daemon.discovery.devices.map((device) => device.id).sort()).toEqual([...GPUS, PACKAGE, MEMORY].sort());
-    await runStep([VLLM, FINETUNE], baseStep([[VLLM, 0.6], [FINETUNE, 0.2]]));
-    await runStep([VLLM, FINETUNE], baseStep([[VLLM, 0.1], [FINETUNE, 0.5]]));
+    await runStep(
+      [VLLM, FINETUNE],
+      baseStep([
+        [VLLM, 0.6],
+        [FINETUNE, 0.2],
+      ]),
+    );
+    await runStep(
+      [VLLM, FINETUNE],
+      baseStep([
+        [VLLM, 0.1],
+        [FINETUNE, 0.5],
+      ]),
+    );
   });
 
   it('keeps serving through a kubelet restart and follows the new allocations', async () => {
     await kubelet.stop();
     // The kubelet is gone: its last allocations still stand, and every device keeps being measured.
-    await runStep([VLLM, FINETUNE], baseStep([[VLLM, 0.3], [FINETUNE, 0.3]]));
+    await runStep(
+      [VLLM, FINETUNE],
+      baseStep([
+        [VLLM, 0.3],
+        [FINETUNE, 0.3],
+      ]),
+    );
     expect((await fetch(`${daemon.metricsUrl}/readyz`)).status).toBe(200);
 
     // While it was down, finetune-0 finished and eval-0 was scheduled onto its GPU.
@@ -227,7 +289,13 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
     api.add(v1Pod(EVAL));
     kubelet = await startFakeKubelet(podResourcesSocketPath(fixture.root), [owning(VLLM, GPUS[0]!), owning(EVAL, GPUS[1]!)]);
     await eventually(async () => (kubelet.listCalls() > 0 ? true : undefined), 10_000, 'the daemon listing the new kubelet');
-    await runStep([VLLM, EVAL], baseStep([[VLLM, 0.6], [EVAL, 0.4]]));
+    await runStep(
+      [VLLM, EVAL],
+      baseStep([
+        [VLLM, 0.6],
+        [EVAL, 0.4],
+      ]),
+    );
   });
 
   it('stores exact per-pod joules in Prometheus, and every device conserves its energy', async () => {
@@ -235,7 +303,11 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
     const query = async (expr: string) => (await prometheus.query(expr)).result as PromSample[];
     const value = (samples: PromSample[]) => Number(samples[0]?.value?.[1]);
     // The counters stopped moving after the last step; wait for a scrape that has it.
-    await eventually(async () => (value(await query(`ml_energy_joules_total{k8s_pod_name="${EVAL.name}",hw_id="${GPUS[1]}"}`)) === STEP_GPU_JOULES[1] ? true : undefined), 20_000, 'the last step scraped');
+    await eventually(
+      async () => (value(await query(`ml_energy_joules_total{k8s_pod_name="${EVAL.name}",hw_id="${GPUS[1]}"}`)) === STEP_GPU_JOULES[1] ? true : undefined),
+      20_000,
+      'the last step scraped',
+    );
 
     const hw = async (hwId: string) => value(await query(`hw_energy_joules_total{hw_id="${hwId}"}`));
     expect(await hw(GPUS[0]!)).toBe(steps * STEP_GPU_JOULES[0]);

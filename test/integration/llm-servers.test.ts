@@ -27,7 +27,10 @@ function sampleSum(exposition: string, name: string, labels: Record<string, stri
 }
 
 async function send(exporter: SpanExporter, serviceName: string, record: (tracer: Tracer) => void): Promise<void> {
-  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), spanProcessors: [new BatchSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': serviceName }),
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+  });
   record(provider.getTracer('recipe'));
   await provider.forceFlush();
   await provider.shutdown();
@@ -52,7 +55,9 @@ describe('LLM server spans reach a model in the daemon', () => {
     await send(new GrpcExporter({ url: `http://127.0.0.1:${daemon.grpcPort}` }), 'meta-llama/Llama-3.1-8B-Instruct', (tracer) =>
       recordVllmRequest(tracer, vllm, { prompt: 17, completion: 230 }),
     );
-    await send(new ProtoExporter({ url: `${daemon.ingestUrl}/v1/traces` }), 'chat-app', (tracer) => recordFastApiChat(tracer, fastApi, 'Qwen/Qwen2.5-7B-Instruct', { input: 40, output: 12 }));
+    await send(new ProtoExporter({ url: `${daemon.ingestUrl}/v1/traces` }), 'chat-app', (tracer) =>
+      recordFastApiChat(tracer, fastApi, 'Qwen/Qwen2.5-7B-Instruct', { input: 40, output: 12 }),
+    );
 
     const closedAtMs = nowMs + LAG_MS + 1000;
     const exposition = await eventually(async () => (Date.now() > closedAtMs ? daemon.scrape() : undefined), 20_000, 'intervals closed');

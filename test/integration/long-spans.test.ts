@@ -37,7 +37,13 @@ describe('long spans with the default attribution lag and horizon', () => {
     const span = provider.getTracer('test').startSpan('llm_request', {
       kind: SpanKind.SERVER,
       startTime: startMs,
-      attributes: { 'ml.model': 'llama-3-70b', 'ml.phase': 'inference', 'hw.id': DEVICE_ID, 'gen_ai.usage.input_tokens': 200, 'gen_ai.usage.output_tokens': 1800 },
+      attributes: {
+        'ml.model': 'llama-3-70b',
+        'ml.phase': 'inference',
+        'hw.id': DEVICE_ID,
+        'gen_ai.usage.input_tokens': 200,
+        'gen_ai.usage.output_tokens': 1800,
+      },
     });
     await sleep(SPAN_MS);
     span.end(startMs + SPAN_MS);
@@ -50,16 +56,21 @@ describe('long spans with the default attribution lag and horizon', () => {
     expect(sampleValue(early, 'footprint_ingest_spans_total', { outcome: 'accepted' })).toBe(1);
     expect(sampleValue(early, 'ml_tokens_total', { ml_model: 'llama-3-70b' })).toBeUndefined();
 
-    const settled = await eventually(async () => {
-      const text = await daemon.scrape();
-      return sampleValue(text, 'ml_requests_total', { ml_model: 'llama-3-70b' }) === 1 ? text : undefined;
-    }, 30_000, 'the long span settled');
+    const settled = await eventually(
+      async () => {
+        const text = await daemon.scrape();
+        return sampleValue(text, 'ml_requests_total', { ml_model: 'llama-3-70b' }) === 1 ? text : undefined;
+      },
+      30_000,
+      'the long span settled',
+    );
     // Alone on the device: every joule of its 40 s, 100 W x 40 s = 4000 J.
     expect(sampleValue(settled, 'ml_energy_joules_total', model)).toBeCloseTo(POWER_WATTS * (SPAN_MS / 1000), 6);
     expect(sampleValue(settled, 'ml_request_energy_joules_sum', { ml_model: 'llama-3-70b' })).toBeCloseTo(POWER_WATTS * (SPAN_MS / 1000), 6);
     expect(sampleValue(settled, 'ml_tokens_total', { ml_model: 'llama-3-70b', gen_ai_token_type: 'output' })).toBe(1800);
     // Conservation at this scrape: attributed + unsettled == measured.
-    const attributed = sampleValue(settled, 'ml_energy_joules_total', model)! + (sampleValue(settled, 'ml_energy_joules_total', { ml_phase: 'idle', hw_id: DEVICE_ID }) ?? 0);
+    const attributed =
+      sampleValue(settled, 'ml_energy_joules_total', model)! + (sampleValue(settled, 'ml_energy_joules_total', { ml_phase: 'idle', hw_id: DEVICE_ID }) ?? 0);
     const unsettled = sampleValue(settled, 'footprint_attribution_unsettled_energy_joules', { hw_id: DEVICE_ID })!;
     const measured = sampleValue(settled, 'hw_energy_joules_total', { hw_id: DEVICE_ID })!;
     expect(Math.abs(attributed + unsettled - measured)).toBeLessThan(1e-9 * measured);
@@ -67,25 +78,48 @@ describe('long spans with the default attribution lag and horizon', () => {
     // A second model over [10 s, 20 s) of the same device arrives now: llama took that time.
     const nano = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
     const body = {
-      resourceSpans: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'embedder' } }] },
-        scopeSpans: [{ spans: [{
-          traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name: 'embed', kind: 2,
-          startTimeUnixNano: nano(startMs + 10_000), endTimeUnixNano: nano(startMs + 20_000),
-          attributes: [{ key: 'ml.model', value: { stringValue: 'bge-large' } }, { key: 'hw.id', value: { stringValue: DEVICE_ID } }],
-        }] }],
-      }],
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'embedder' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: '5b8efff798038103d269b633813fc60c',
+                  spanId: 'eee19b7ec3c1b174',
+                  name: 'embed',
+                  kind: 2,
+                  startTimeUnixNano: nano(startMs + 10_000),
+                  endTimeUnixNano: nano(startMs + 20_000),
+                  attributes: [
+                    { key: 'ml.model', value: { stringValue: 'bge-large' } },
+                    { key: 'hw.id', value: { stringValue: DEVICE_ID } },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
     };
-    const response = await fetch(`${daemon.ingestUrl}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${daemon.ingestUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(response.status).toBe(200);
     // proto3 JSON writes int64 as a string.
     const answer = (await response.json()) as { partialSuccess?: { rejectedSpans?: string; errorMessage?: string } };
     expect(answer.partialSuccess?.rejectedSpans).toBe('1');
     expect(answer.partialSuccess?.errorMessage).toMatch(/^rejected spans: 1 truncated/);
-    const after = await eventually(async () => {
-      const text = await daemon.scrape();
-      return sampleValue(text, 'ml_requests_total', { ml_model: 'bge-large' }) === 1 ? text : undefined;
-    }, 10_000, 'the truncated span counted');
+    const after = await eventually(
+      async () => {
+        const text = await daemon.scrape();
+        return sampleValue(text, 'ml_requests_total', { ml_model: 'bge-large' }) === 1 ? text : undefined;
+      },
+      10_000,
+      'the truncated span counted',
+    );
     expect(sampleValue(after, 'footprint_ingest_spans_total', { outcome: 'truncated' })).toBe(1);
     expect(sampleValue(after, 'footprint_attribution_truncated_energy_joules_total')).toBeCloseTo(POWER_WATTS * 10, 6);
     expect(sampleValue(after, 'ml_energy_joules_total', { ml_model: 'bge-large' })).toBeUndefined();

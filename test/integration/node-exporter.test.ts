@@ -37,7 +37,11 @@ describe.skipIf(nodeExporterMissing())('cross-check against node_exporter --coll
   beforeAll(async () => {
     const port = await freePort();
     exporterUrl = `http://127.0.0.1:${port}/metrics`;
-    exporter = spawn(NODE_EXPORTER, [`--path.sysfs=${suite.fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    exporter = spawn(
+      NODE_EXPORTER,
+      [`--path.sysfs=${suite.fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${port}`],
+      { stdio: 'ignore' },
+    );
   });
 
   afterAll(() => {

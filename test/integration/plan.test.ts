@@ -31,7 +31,11 @@ const hourStart = () => Math.floor(Date.now() / HOUR) * HOUR;
 
 async function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+      timeout: 30_000,
+    });
     return { status: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -124,7 +128,10 @@ describe.skipIf(skip)('carbon-aware planning', () => {
       status: 400,
       body: { code: 3, message: "by: 'tomorrow' is invalid: expected an ISO 8601 time with a zone, e.g. 2026-12-02T06:00Z" },
     });
-    expect(await plan('duration=2h&power=1kW&zone=FR')).toEqual({ status: 400, body: { code: 3, message: "unknown parameter 'zone'; expected duration, power, by" } });
+    expect(await plan('duration=2h&power=1kW&zone=FR')).toEqual({
+      status: 400,
+      body: { code: 3, message: "unknown parameter 'zone'; expected duration, power, by" },
+    });
     expect((await fetch(`${suite.daemon.ingestUrl}/v1/plan?duration=1h&power=1kW`, { method: 'POST' })).status).toBe(405);
   });
 
@@ -133,7 +140,8 @@ describe.skipIf(skip)('carbon-aware planning', () => {
       const text = await suite.daemon.scrape();
       return sampleValue(text, 'carbon_forecast_intensity_grams_per_kilowatt_hour', { forecast_offset: '24h' }) === undefined ? undefined : text;
     });
-    const at = (offset: string) => sampleValue(exposition, 'carbon_forecast_intensity_grams_per_kilowatt_hour', { carbon_source: 'electricitymaps', forecast_offset: offset });
+    const at = (offset: string) =>
+      sampleValue(exposition, 'carbon_forecast_intensity_grams_per_kilowatt_hour', { carbon_source: 'electricitymaps', forecast_offset: offset });
     // now + k h lies in the hour starting at +k h, so each offset shows that hour's forecast.
     expect([at('1h'), at('2h'), at('3h'), at('4h'), at('5h'), at('10h'), at('11h'), at('24h')]).toEqual([400, 400, 100, 100, 400, 100, 100, 400]);
     // 1 h job: +3 h, 100 g/kWh (tie with +4 h, +10 h, +11 h). 8 h job: any start in [+3 h, +4 h] covers 3 dip hours:
@@ -150,7 +158,21 @@ describe.skipIf(skip)('carbon-aware planning', () => {
   });
 
   it('footprint plan --zones: where and when, each zone under its own forecast, the cleanest first', async () => {
-    const base = ['plan', '--duration', '2h', '--power', '2.4kW', '--pue', '1.2', '--intensity-provider', 'electricitymaps', '--intensity-url', electricityMaps.url, '--intensity-token-file', join(dir, 'em-token')];
+    const base = [
+      'plan',
+      '--duration',
+      '2h',
+      '--power',
+      '2.4kW',
+      '--pue',
+      '1.2',
+      '--intensity-provider',
+      'electricitymaps',
+      '--intensity-url',
+      electricityMaps.url,
+      '--intensity-token-file',
+      join(dir, 'em-token'),
+    ];
     const result = await runCli([...base, '--zones', `${ZONE},${CLEAN_ZONE}`, '--format', 'json']);
     expect(result.stderr).toBe('');
     const { best, zones } = JSON.parse(result.stdout) as { best: Record<string, unknown>; zones: Record<string, unknown>[] };
@@ -165,9 +187,14 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     expect(zones[1]!.nowGramsCo2e).toBeCloseTo(2304, 9);
     const text = await runCli([...base, '--zones', `${ZONE},${CLEAN_ZONE}`]);
     expect(text.stdout.split('\n')[0]).toBe(`best: ${CLEAN_ZONE}`);
-    expect(text.stdout.split('\n')[1]).toMatch(/^FR: start \S+ \(in (0h \d+m|now)\): 4\.8 kWh, 288 gCO2e vs \d+(\.\d)? gCO2e now, saves \d+(\.\d)? g \(\d+\.\d%\); FR electricitymaps average forecast$/);
+    expect(text.stdout.split('\n')[1]).toMatch(
+      /^FR: start \S+ \(in (0h \d+m|now)\): 4\.8 kWh, 288 gCO2e vs \d+(\.\d)? gCO2e now, saves \d+(\.\d)? g \(\d+\.\d%\); FR electricitymaps average forecast$/,
+    );
     const bad = await runCli([...base, '--zones', 'DE,,F R']);
-    expect([bad.status, bad.stderr.trim()]).toEqual([2, "footprint: plan: zones: 'DE,,F R' is invalid: expected 1-16 comma-separated zone codes, e.g. DE,FR,SE-SE3"]);
+    expect([bad.status, bad.stderr.trim()]).toEqual([
+      2,
+      "footprint: plan: zones: 'DE,,F R' is invalid: expected 1-16 comma-separated zone codes, e.g. DE,FR,SE-SE3",
+    ]);
   });
 
   it('footprint plan: WattTime marginal forecast in lbs/MWh, text and JSON', async () => {
@@ -187,7 +214,9 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     expect(answer.savingPercent).toBeCloseTo(50, 9);
     const text = await runCli([...args, ...provider]);
     // The best start is +3 h from the first 5-minute point, 0-5 minutes after now: "in 2h 55m" .. "in 3h 0m".
-    expect(text.stdout).toMatch(/^start \S+ \(in (2h 5\dm|3h 0m)\): 2\.4 kWh, 653\.2 gCO2e vs 1306 gCO2e now, saves 653\.2 g \(50\.0%\); CAISO_NORTH watttime marginal forecast\n$/);
+    expect(text.stdout).toMatch(
+      /^start \S+ \(in (2h 5\dm|3h 0m)\): 2\.4 kWh, 653\.2 gCO2e vs 1306 gCO2e now, saves 653\.2 g \(50\.0%\); CAISO_NORTH watttime marginal forecast\n$/,
+    );
   });
 
   it('footprint plan: a file forecast', async () => {
@@ -195,22 +224,79 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     const startMs = hourStart();
     const rows = [300, 300, 50, 300, 300, 300].map((gramsPerKwh, index) => ({ timestamp: new Date(startMs + index * HOUR).toISOString(), gramsPerKwh }));
     writeFileSync(join(dir, 'forecast.json'), JSON.stringify(rows));
-    const result = await runCli(['plan', '--duration', '1h', '--power', '1kW', '--pue', '1', '--zone', 'FR', '--intensity-provider', 'file', '--intensity-url', join(dir, 'forecast.json'), '--format', 'json']);
+    const result = await runCli([
+      'plan',
+      '--duration',
+      '1h',
+      '--power',
+      '1kW',
+      '--pue',
+      '1',
+      '--zone',
+      'FR',
+      '--intensity-provider',
+      'file',
+      '--intensity-url',
+      join(dir, 'forecast.json'),
+      '--format',
+      'json',
+    ]);
     const answer = JSON.parse(result.stdout) as Record<string, unknown>;
-    expect(answer).toMatchObject({ source: 'file', bestStart: new Date(startMs + 2 * HOUR).toISOString(), gramsCo2e: 50, nowGramsCo2e: 300, savingGrams: 250, forecastEnd: new Date(startMs + 6 * HOUR).toISOString() });
+    expect(answer).toMatchObject({
+      source: 'file',
+      bestStart: new Date(startMs + 2 * HOUR).toISOString(),
+      gramsCo2e: 50,
+      nowGramsCo2e: 300,
+      savingGrams: 250,
+      forecastEnd: new Date(startMs + 6 * HOUR).toISOString(),
+    });
   });
 
   it('footprint plan: a failing provider and an empty forecast fall back to the static table, stated', async () => {
     const staticGrams = lookupZone(ZONE)!.gramsPerKwh;
     electricityMaps.on('/v3/carbon-intensity/latest', (_request, response) => json(response, 500, { message: 'down' }));
-    const failing = await runCli(['plan', '--duration', '1h', '--power', '1kW', '--pue', '1', '--zone', ZONE, '--intensity-provider', 'electricitymaps', '--intensity-url', electricityMaps.url, '--intensity-token-file', join(dir, 'em-token'), '--format', 'json']);
+    const failing = await runCli([
+      'plan',
+      '--duration',
+      '1h',
+      '--power',
+      '1kW',
+      '--pue',
+      '1',
+      '--zone',
+      ZONE,
+      '--intensity-provider',
+      'electricitymaps',
+      '--intensity-url',
+      electricityMaps.url,
+      '--intensity-token-file',
+      join(dir, 'em-token'),
+      '--format',
+      'json',
+    ]);
     const answer = JSON.parse(failing.stdout) as Record<string, unknown>;
     // Static DE held flat: every start is a tie, so now; 1 kWh x the table's value.
     expect(answer).toMatchObject({ source: 'static', bestStartInSeconds: 0, gramsCo2e: staticGrams, savingGrams: 0 });
     expect(answer.fallback).toBe(`electricitymaps: HTTP 500 from ${electricityMaps.url}/v3/carbon-intensity/latest; the static annual average is held flat`);
 
     wattTimeValues = [];
-    const empty = await runCli(['plan', '--duration', '1h', '--power', '1kW', '--zone', 'CAISO_NORTH', '--cloud-region', 'us-west-1', '--intensity-provider', 'watttime', '--intensity-url', wattTime.url, '--intensity-token-file', join(dir, 'wt-credentials')]);
+    const empty = await runCli([
+      'plan',
+      '--duration',
+      '1h',
+      '--power',
+      '1kW',
+      '--zone',
+      'CAISO_NORTH',
+      '--cloud-region',
+      'us-west-1',
+      '--intensity-provider',
+      'watttime',
+      '--intensity-url',
+      wattTime.url,
+      '--intensity-token-file',
+      join(dir, 'wt-credentials'),
+    ]);
     expect(empty.stdout).toMatch(/; CAISO_NORTH static fallback \(watttime: WattTime forecast: empty data; the static annual average is held flat\)\n$/);
   });
 

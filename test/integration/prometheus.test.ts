@@ -50,10 +50,14 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
       return samples.length === 1 ? Number(samples[0]!.value[1]) : undefined;
     };
     const expectSeries = (expr: string, expected: number) =>
-      eventually(async () => {
-        const value = await query(expr);
-        return value !== undefined && Math.abs(value - expected) < 1e-9 ? value : undefined;
-      }, 20_000, `${expr} == ${expected}`);
+      eventually(
+        async () => {
+          const value = await query(expr);
+          return value !== undefined && Math.abs(value - expected) < 1e-9 ? value : undefined;
+        },
+        20_000,
+        `${expr} == ${expected}`,
+      );
 
     await expectSeries('hw_energy_joules_total{hw_id="rapl:package-0"}', truthJoules.pkg0);
     await expectSeries('hw_energy_joules_total{hw_id="rapl:package-1"}', truthJoules.pkg1);
@@ -65,7 +69,9 @@ describe.skipIf(skip)('daemon scraped by a real Prometheus', () => {
     await expectSeries('sum(carbon_emissions_grams_total{carbon_scope="operational",hw_id=~"rapl:.*"})', 250 * gramsPerJoule);
     await expectSeries('hw_power_watts{hw_name=~".*VDD_GPU.*"}', 12.5);
     await expectSeries('hw_energy_joules_total{hw_id="rapl:package-0:core"}', 40);
-    expect(await query('count(carbon_emissions_grams_total{hw_id="rapl:package-0:core"}) or count(ml_energy_joules_total{hw_id="rapl:package-0:core"})')).toBeUndefined();
+    expect(
+      await query('count(carbon_emissions_grams_total{hw_id="rapl:package-0:core"}) or count(ml_energy_joules_total{hw_id="rapl:package-0:core"})'),
+    ).toBeUndefined();
     // Every priced joule is a host joule: the CO2e of all devices adds up to the host energy's.
     await expectSeries('sum(carbon_emissions_grams_total{carbon_scope="operational"})', 250 * gramsPerJoule);
     await expectSeries('carbon_intensity_grams_per_kilowatt_hour', INTENSITY_G_PER_KWH);

@@ -35,30 +35,42 @@ function raplHost(): SysfsFixture {
   return tree;
 }
 
-const energy = (exposition: string, hwId: string, labels: Record<string, string> = {}) => sampleValue(exposition, 'hw_energy_joules_total', { hw_id: hwId, ...labels });
+const energy = (exposition: string, hwId: string, labels: Record<string, string> = {}) =>
+  sampleValue(exposition, 'hw_energy_joules_total', { hw_id: hwId, ...labels });
 const hostEnergy = (exposition: string, method: string) => sampleValue(exposition, 'hw_host_energy_joules_total', { measurement_method: method });
 
 describe('rediscovery', () => {
   it('a package that becomes readable is measured from its next reading and the estimator stops', async () => {
     fixture = raplHost();
     fixture.makeUnreadable(PACKAGE_ENERGY);
-    daemon = await startTestDaemon({ hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1' }, { reader: fixture.reader, rediscoverIntervalMs: REDISCOVER_MS });
+    daemon = await startTestDaemon(
+      { hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1' },
+      { reader: fixture.reader, rediscoverIntervalMs: REDISCOVER_MS },
+    );
     const tree = fixture;
 
     // Estimated: the host is the estimator's cpu plus dram (still, 0 J), so the two running sums agree exactly.
-    const estimated = await eventually(async () => {
-      const text = await daemon!.scrape();
-      return (energy(text, 'estimator:cpu') ?? 0) > 0.5 ? text : undefined;
-    }, 10_000, 'the estimator to accumulate');
+    const estimated = await eventually(
+      async () => {
+        const text = await daemon!.scrape();
+        return (energy(text, 'estimator:cpu') ?? 0) > 0.5 ? text : undefined;
+      },
+      10_000,
+      'the estimator to accumulate',
+    );
     expect(energy(estimated, 'rapl:package-0')).toBeUndefined();
     expect(hostEnergy(estimated, 'counter')).toBeUndefined();
     expect(hostEnergy(estimated, 'model')).toBe(energy(estimated, 'estimator:cpu'));
 
     tree.makeReadable(PACKAGE_ENERGY);
-    const joined = await eventually(async () => {
-      const text = await daemon!.scrape();
-      return energy(text, 'rapl:package-0') === undefined ? undefined : text;
-    }, 10_000, 'rapl:package-0 to join');
+    const joined = await eventually(
+      async () => {
+        const text = await daemon!.scrape();
+        return energy(text, 'rapl:package-0') === undefined ? undefined : text;
+      },
+      10_000,
+      'rapl:package-0 to join',
+    );
     // Its first reading is a baseline; the estimator's series keeps its final joules and loses its gauges.
     expect(energy(joined, 'rapl:package-0', { hw_type: 'cpu', measurement_method: 'counter' })).toBe(0);
     const estimatorJoules = energy(joined, 'estimator:cpu')!;
@@ -70,10 +82,14 @@ describe('rediscovery', () => {
     expect(hostEnergy(joined, 'counter')).toBe(estimatorJoules);
 
     tree.setEnergy('intel-rapl:0', 3_500_000);
-    const measured = await eventually(async () => {
-      const text = await daemon!.scrape();
-      return energy(text, 'rapl:package-0') === 2.5 ? text : undefined;
-    }, 10_000, 'package-0 to count 2.5 J');
+    const measured = await eventually(
+      async () => {
+        const text = await daemon!.scrape();
+        return energy(text, 'rapl:package-0') === 2.5 ? text : undefined;
+      },
+      10_000,
+      'package-0 to count 2.5 J',
+    );
     expect(energy(measured, 'estimator:cpu')).toBe(estimatorJoules);
     expect(hostEnergy(measured, 'counter')).toBe(estimatorJoules + 2.5);
     expect(daemon.discovery.estimatedClasses).toEqual([]);
@@ -84,13 +100,20 @@ describe('rediscovery', () => {
     fixture = raplHost();
     fixture.addRaplZone('intel-rapl:1', { name: 'psys', energyMicrojoules: 2_000_000 });
     fixture.makeUnreadable('sys/class/powercap/intel-rapl:1/energy_uj');
-    daemon = await startTestDaemon({ hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1' }, { reader: fixture.reader, rediscoverIntervalMs: REDISCOVER_MS });
+    daemon = await startTestDaemon(
+      { hostRoot: fixture.root, nvmlLibrary: '/nonexistent/libnvidia-ml.so.1' },
+      { reader: fixture.reader, rediscoverIntervalMs: REDISCOVER_MS },
+    );
     const tree = fixture;
     const scrapeUntil = (what: string, check: (text: string) => boolean) =>
-      eventually(async () => {
-        const text = await daemon!.scrape();
-        return check(text) ? text : undefined;
-      }, 10_000, what);
+      eventually(
+        async () => {
+          const text = await daemon!.scrape();
+          return check(text) ? text : undefined;
+        },
+        10_000,
+        what,
+      );
 
     // Package and dram make up the host until psys is readable.
     tree.setEnergy('intel-rapl:0', 2_000_000);
@@ -121,19 +144,27 @@ describe('rediscovery', () => {
     expect(sampleValue(await daemon.scrape(), 'hw_energy_joules_total', { hw_type: 'gpu' })).toBeUndefined();
 
     symlinkSync(double.libraryPath, libraryPath);
-    const joined = await eventually(async () => {
-      const text = await daemon!.scrape();
-      return energy(text, fakeUuid(0)) === 0 && energy(text, fakeUuid(1)) === 0 ? text : undefined;
-    }, 15_000, 'both GPUs to join');
+    const joined = await eventually(
+      async () => {
+        const text = await daemon!.scrape();
+        return energy(text, fakeUuid(0)) === 0 && energy(text, fakeUuid(1)) === 0 ? text : undefined;
+      },
+      15_000,
+      'both GPUs to join',
+    );
     expect(energy(joined, fakeUuid(0), { hw_type: 'gpu', hw_vendor: 'nvidia', measurement_method: 'counter' })).toBe(0);
     // The packages stand still, so the host total is the GPUs' alone.
     expect(hostEnergy(joined, 'counter')).toBe(0);
 
     double.script({ driverVersion: '550.54.15', gpus: boards([100_000, 200_000]) });
-    const measured = await eventually(async () => {
-      const text = await daemon!.scrape();
-      return energy(text, fakeUuid(0)) === 100 && energy(text, fakeUuid(1)) === 200 ? text : undefined;
-    }, 15_000, 'the GPUs to count 100 J and 200 J');
+    const measured = await eventually(
+      async () => {
+        const text = await daemon!.scrape();
+        return energy(text, fakeUuid(0)) === 100 && energy(text, fakeUuid(1)) === 200 ? text : undefined;
+      },
+      15_000,
+      'the GPUs to count 100 J and 200 J',
+    );
     expect(hostEnergy(measured, 'counter')).toBe(300);
     expect(daemon.discovery.idleSources.map((source) => source.name)).toEqual(['hwmon', 'amdgpu']);
     expect(daemon.discovery.sources.map((source) => source.name)).toEqual(['rapl', 'nvml']);

@@ -57,27 +57,33 @@ function spanBody(spans: Array<{ span: Span; baseMs: number; index: number }>) {
   const text = (key: string, value: string) => ({ key, value: { stringValue: value } });
   const int = (key: string, value: number) => ({ key, value: { intValue: String(value) } });
   return {
-    resourceSpans: [{
-      resource: { attributes: [text('service.name', 'vllm')] },
-      scopeSpans: [{
-        spans: spans.map(({ span, baseMs, index }) => ({
-          traceId: '0af7651916cd43dd8448eb211c80319c',
-          spanId: index.toString(16).padStart(16, '0'),
-          name: 'generate',
-          kind: 2,
-          startTimeUnixNano: nanos(baseMs + span.startMs),
-          endTimeUnixNano: nanos(baseMs + span.endMs),
-          attributes: [
-            text('ml.model', span.model), text('ml.phase', 'inference'), text('hw.id', span.device),
-            ...('job' in span ? [text('ml.job', span.job)] : []),
-            int('gen_ai.usage.input_tokens', span.inputTokens), int('gen_ai.usage.output_tokens', span.outputTokens),
-          ],
-        })),
-      }],
-    }],
+    resourceSpans: [
+      {
+        resource: { attributes: [text('service.name', 'vllm')] },
+        scopeSpans: [
+          {
+            spans: spans.map(({ span, baseMs, index }) => ({
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: index.toString(16).padStart(16, '0'),
+              name: 'generate',
+              kind: 2,
+              startTimeUnixNano: nanos(baseMs + span.startMs),
+              endTimeUnixNano: nanos(baseMs + span.endMs),
+              attributes: [
+                text('ml.model', span.model),
+                text('ml.phase', 'inference'),
+                text('hw.id', span.device),
+                ...('job' in span ? [text('ml.job', span.job)] : []),
+                int('gen_ai.usage.input_tokens', span.inputTokens),
+                int('gen_ai.usage.output_tokens', span.outputTokens),
+              ],
+            })),
+          },
+        ],
+      },
+    ],
   };
 }
-
 
 /** Relative 1e-9: the report sums per-group increases client-side, Prometheus sums them server-side. */
 function expectSame(actual: number | null | undefined, expected: number | undefined): void {
@@ -121,10 +127,17 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     }, 50);
     fixture.addHwmon('hwmon1', { name: 'acpi_power_meter', device: 'ACPI000D:00', files: { power1_average: WALL_METER_WATTS * 1_000_000 } });
     // No energy counter on the board: the daemon integrates its constant power.
-    const double = nvmlDouble({ driverVersion: '550.54.15', gpus: [{ name: 'NVIDIA H100 80GB HBM3', energySupported: false, powerMilliwatts: GPU_WATTS * 1000 }] });
+    const double = nvmlDouble({
+      driverVersion: '550.54.15',
+      gpus: [{ name: 'NVIDIA H100 80GB HBM3', energySupported: false, powerMilliwatts: GPU_WATTS * 1000 }],
+    });
     daemon = await startTestDaemon({
-      hostRoot: fixture.root, nvmlLibrary: double.libraryPath, attributionLag: '2s',
-      intensity: INTENSITY_G_PER_KWH, pue: PUE, pricePerKwh: PRICE_PER_KWH,
+      hostRoot: fixture.root,
+      nvmlLibrary: double.libraryPath,
+      attributionLag: '2s',
+      intensity: INTENSITY_G_PER_KWH,
+      pue: PUE,
+      pricePerKwh: PRICE_PER_KWH,
       // The rail's board carries no embodied figure, so mistral's grams are operational only (checked below).
       embodied: [{ match: 'AMD GPU', manufacturingKgCo2e: 0, lifetimeYears: 4 }],
     });
@@ -143,7 +156,12 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
       const response = await fetch(`${daemon.ingestUrl}/v1/traces`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(spanBody([{ span: LLAMA, baseMs, index: 2 * k + 1 }, { span: MISTRAL, baseMs, index: 2 * k + 2 }])),
+        body: JSON.stringify(
+          spanBody([
+            { span: LLAMA, baseMs, index: 2 * k + 1 },
+            { span: MISTRAL, baseMs, index: 2 * k + 2 },
+          ]),
+        ),
       });
       expect(response.status).toBe(200);
     }
@@ -173,7 +191,10 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
 
   it('totals are the window increase Prometheus reports, now and for the previous window', async () => {
     expect(data.missingMetrics).toEqual([]);
-    for (const [change, timeS] of [[data.totals.energyKilowattHours.current, toS], [data.totals.energyKilowattHours.previous, toS - WINDOW_S]] as const) {
+    for (const [change, timeS] of [
+      [data.totals.energyKilowattHours.current, toS],
+      [data.totals.energyKilowattHours.previous, toS - WINDOW_S],
+    ] as const) {
       expectSame(change, (await single(`sum(increase(hw_host_energy_joules_total[${range()}]))`, timeS))! / JOULES_PER_KWH);
     }
     const grams = await direct(`sum by (carbon_scope) (increase(carbon_emissions_grams_total[${range()}]))`, toS, ['carbon_scope']);
@@ -202,8 +223,12 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     const growth = (expr: string, timeS = toS) => direct(`sum by (ml_model) (increase(${expr}[${range()}]))`, timeS, ['ml_model']);
     const attributedGrams = 'ml_emissions_grams_total{ml_phase!="idle"}';
     const [grams, previousGrams, tokens, previousTokens, requests, cost] = await Promise.all([
-      growth(attributedGrams), growth(attributedGrams, toS - WINDOW_S), growth('ml_tokens_total'), growth('ml_tokens_total', toS - WINDOW_S),
-      growth('ml_requests_total'), growth('ml_cost_total{ml_phase!="idle"}'),
+      growth(attributedGrams),
+      growth(attributedGrams, toS - WINDOW_S),
+      growth('ml_tokens_total'),
+      growth('ml_tokens_total', toS - WINDOW_S),
+      growth('ml_requests_total'),
+      growth('ml_cost_total{ml_phase!="idle"}'),
     ]);
     for (const row of data.perModel) {
       expect(tokens[row.model], row.model).toBeGreaterThan(0);
@@ -228,7 +253,12 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     expectSame(data.idleShare.nodes[0]!.share, nodes[instance]);
     const gpus = await direct(idleExpr('instance, hw_id', ['hw_type="gpu"']), toS, ['instance', 'hw_id']);
     // Both boards are GPUs: the NVML one and the amdgpu rail.
-    expect(data.idleShare.gpus.map((row) => [row.node, row.hwId]).sort()).toEqual([[instance, GPU_ID], [instance, RAIL_ID]].sort());
+    expect(data.idleShare.gpus.map((row) => [row.node, row.hwId]).sort()).toEqual(
+      [
+        [instance, GPU_ID],
+        [instance, RAIL_ID],
+      ].sort(),
+    );
     for (const row of data.idleShare.gpus) expectSame(row.share, gpus[`${instance}|${row.hwId}`]);
     // Physics: llama holds the GPU 400 ms of every 500 ms, mistral the rail 200 ms.
     const shareOf = (hwId: string) => data.idleShare.gpus.find((row) => row.hwId === hwId)!.share;
@@ -236,19 +266,28 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
     expect(shareOf(RAIL_ID)).toBeCloseTo(1 - (MISTRAL.endMs - MISTRAL.startMs) / PERIOD_MS, 1);
 
     // Over the host's devices (those with ml_energy), each taking its method from its own hw_energy series.
-    expectSame(data.measurement.measuredShare, await single(
-      `sum(sum by (instance, hw_id) (increase(ml_energy_joules_total[${range()}]))` +
-        ` and on (instance, hw_id) hw_energy_joules_total{measurement_method!="model"})` +
-        ` / sum(increase(ml_energy_joules_total[${range()}]))`,
-    ));
-    expect(data.measurement.methods.map((m) => [m.method, m.measured])).toEqual([['power', true], ['counter', true], ['model', false]]);
+    expectSame(
+      data.measurement.measuredShare,
+      await single(
+        `sum(sum by (instance, hw_id) (increase(ml_energy_joules_total[${range()}]))` +
+          ` and on (instance, hw_id) hw_energy_joules_total{measurement_method!="model"})` +
+          ` / sum(increase(ml_energy_joules_total[${range()}]))`,
+      ),
+    );
+    expect(data.measurement.methods.map((m) => [m.method, m.measured])).toEqual([
+      ['power', true],
+      ['counter', true],
+      ['model', false],
+    ]);
     expect(data.measurement.measuredShare).toBeCloseTo(1 - MEMORY_WATTS / HOST_WATTS, 3);
   });
 
   it('breakdowns name idle and unlabelled series, and chart points tile the window', async () => {
     const byModel = await direct(`sum by (ml_model) (increase(ml_emissions_grams_total[${range()}]))`, toS, ['ml_model']);
     expect(Object.fromEntries(data.breakdowns.model.map((row) => [row.key, row.emissionsGrams]))).toEqual({
-      [LLAMA.model]: expect.any(Number), [MISTRAL.model]: expect.any(Number), '(idle)': expect.any(Number),
+      [LLAMA.model]: expect.any(Number),
+      [MISTRAL.model]: expect.any(Number),
+      '(idle)': expect.any(Number),
     });
     for (const row of data.breakdowns.model) expectSame(row.emissionsGrams, byModel[row.key === '(idle)' ? '' : row.key]);
     // ml_job and k8s_namespace_name are empty on the daemon's series unless set: idle or unlabelled, never "".
@@ -279,7 +318,13 @@ describe.skipIf(skip)('footprint report on a live daemon scraped by Prometheus',
   });
 
   it('a window before the first span reports everything idle and lists the request metrics as missing', async () => {
-    const idle = await runReport({ prometheus: prometheus.url, from: String(loadStartS - IDLE_S + 1), to: String(loadStartS), step: '1s', out: join(OUT, 'idle') });
+    const idle = await runReport({
+      prometheus: prometheus.url,
+      from: String(loadStartS - IDLE_S + 1),
+      to: String(loadStartS),
+      step: '1s',
+      out: join(OUT, 'idle'),
+    });
     expect(idle.data.missingMetrics).toEqual(['ml_tokens_total', 'ml_requests_total']);
     expect(idle.data.perModel).toEqual([]);
     expect(idle.data.totals.tokens.current).toBe(0);

@@ -11,7 +11,21 @@ function spanRequest(model: string, startMs: number, endMs: number) {
     resourceSpans: [
       {
         resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
-        scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'infer', kind: 2, startTimeUnixNano: nanos(startMs), endTimeUnixNano: nanos(endMs), attributes: [{ key: 'ml.model', value: { stringValue: model } }] }] }],
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: '0af7651916cd43dd8448eb211c80319c',
+                spanId: 'b7ad6b7169203331',
+                name: 'infer',
+                kind: 2,
+                startTimeUnixNano: nanos(startMs),
+                endTimeUnixNano: nanos(endMs),
+                attributes: [{ key: 'ml.model', value: { stringValue: model } }],
+              },
+            ],
+          },
+        ],
       },
     ],
   };
@@ -28,7 +42,11 @@ describe('series lifecycle in the daemon', () => {
   });
 
   const send = async (body: unknown) => {
-    const response = await fetch(`${suite.daemon.ingestUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${suite.daemon.ingestUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: response.status, body: await response.json() };
   };
 
@@ -40,7 +58,11 @@ describe('series lifecycle in the daemon', () => {
     const answer = await send(spanRequest('too-late', nowMs - 2000, nowMs - 1800));
     expect(answer.status).toBe(200);
     expect(answer.body.partialSuccess.rejectedSpans).toBe('1');
-    const truncated = await eventually(async () => sampleValue(await daemon.scrape(), 'footprint_ingest_spans_total', { outcome: 'truncated' }), 5000, 'truncated counter');
+    const truncated = await eventually(
+      async () => sampleValue(await daemon.scrape(), 'footprint_ingest_spans_total', { outcome: 'truncated' }),
+      5000,
+      'truncated counter',
+    );
     expect(truncated).toBe(1);
   });
 

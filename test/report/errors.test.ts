@@ -28,7 +28,7 @@ describe('footprint report errors', () => {
     await expect(runReport({ prometheus: 'prometheus:9090', from: 'now-1d', to: 'now' })).rejects.toThrow(/^--prometheus: "prometheus:9090" must be an http/);
   });
 
-  it('rejects a step that would exceed Prometheus\'s point limit, naming --step', async () => {
+  it("rejects a step that would exceed Prometheus's point limit, naming --step", async () => {
     await expect(runReport({ prometheus: 'http://127.0.0.1:1', from: 'now-30d', to: 'now', step: '1m' })).rejects.toThrow(/^--step: 1m gives 43200 points/);
   });
 
@@ -45,7 +45,9 @@ describe('footprint report errors', () => {
     } finally {
       process.stderr.write = originalWrite;
     }
-    expect(written[0]).toBe('footprint report: --from: cannot parse "soon"; use RFC 3339 (2025-01-31T00:00:00Z), unix seconds (1738281600), now, or now-30d / now-12h\n');
+    expect(written[0]).toBe(
+      'footprint report: --from: cannot parse "soon"; use RFC 3339 (2025-01-31T00:00:00Z), unix seconds (1738281600), now, or now-30d / now-12h\n',
+    );
     expect(written.at(-1)).toMatch(/^footprint report: cannot reach Prometheus at http:\/\/127\.0\.0\.1:\d+\/: .*ECONNREFUSED/);
   });
 });

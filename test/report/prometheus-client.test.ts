@@ -20,8 +20,23 @@ describe('PrometheusClient over TLS with auth', () => {
   beforeAll(async () => {
     await mkdir(DIR, { recursive: true });
     // Self-signed cert for 127.0.0.1: it is its own CA, so trusting it via caPem is the --ca-file path.
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(DIR, 'key.pem'), '-out', join(DIR, 'cert.pem')]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(DIR, 'key.pem'),
+      '-out',
+      join(DIR, 'cert.pem'),
+    ]);
     caPem = await readFile(join(DIR, 'cert.pem'), 'utf8');
     server = createServer({ key: await readFile(join(DIR, 'key.pem')), cert: caPem }, (req, res) => {
       let body = '';
@@ -32,7 +47,8 @@ describe('PrometheusClient over TLS with auth', () => {
           res.writeHead(401, { 'content-type': 'application/json' }).end('{"status":"error","errorType":"unauthorized","error":"auth required"}');
           return;
         }
-        res.writeHead(200, { 'content-type': 'application/json' })
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
           .end('{"status":"success","data":{"resultType":"vector","result":[{"metric":{"hw_type":"gpu"},"value":[1700000000,"42.5"]}]}}');
       });
     });
@@ -61,7 +77,9 @@ describe('PrometheusClient over TLS with auth', () => {
   });
 
   it('refuses an unknown CA unless told to skip verification', async () => {
-    await expect(new PrometheusClient({ baseUrl, bearerToken: 't' }).query('up', 1)).rejects.toThrow(/^cannot reach Prometheus at https:\/\/127\.0\.0\.1:\d+\/prom\/: self.signed certificate/);
+    await expect(new PrometheusClient({ baseUrl, bearerToken: 't' }).query('up', 1)).rejects.toThrow(
+      /^cannot reach Prometheus at https:\/\/127\.0\.0\.1:\d+\/prom\/: self.signed certificate/,
+    );
     await expect(new PrometheusClient({ baseUrl, bearerToken: 't', insecureSkipVerify: true }).query('up', 1)).resolves.toHaveLength(1);
   });
 

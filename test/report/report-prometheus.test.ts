@@ -10,9 +10,7 @@ import { runReport, type ReportResult } from '../../src/report/run.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { modelPowerQuery, runPlan } from '../../src/plan-command.ts';
-import {
-  HISTORY_START_SECONDS, increaseBetween, isHostDevice, sampleIndexAt, type GeneratedSeries, type Labels,
-} from '../support/report-history.ts';
+import { HISTORY_START_SECONDS, increaseBetween, isHostDevice, sampleIndexAt, type GeneratedSeries, type Labels } from '../support/report-history.ts';
 import { CHROMIUM, haveBinaries, PROMETHEUS, PROMTOOL, startLoadedPrometheus, type LoadedPrometheus } from '../support/report-prometheus.ts';
 
 const DAY = 86_400;
@@ -69,7 +67,9 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
 
   it('the history has a nested sub-zone, and every energy total leaves it out', () => {
     const subZone = (l: Labels) => !isHostDevice(l);
-    expect(series.filter((one) => one.name === 'hw_energy_joules_total' && subZone(one.labels)).map((one) => one.labels.hw_id)).toEqual(['rapl:package-0:core']);
+    expect(series.filter((one) => one.name === 'hw_energy_joules_total' && subZone(one.labels)).map((one) => one.labels.hw_id)).toEqual([
+      'rapl:package-0:core',
+    ]);
     expect(growth('hw_energy_joules_total', subZone)).toBeGreaterThan(0);
     expect(series.some((one) => one.name.startsWith('ml_') && subZone(one.labels))).toBe(false);
     // The generated host counters are their devices' sum; summing every hw_energy series would be larger.
@@ -82,8 +82,14 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     expectClose(data.totals.energyKilowattHours.current, hostJoules() / JOULES_PER_KWH);
     expectClose(data.totals.energyKilowattHours.previous, hostJoules(any, HISTORY_START_SECONDS, FROM) / JOULES_PER_KWH);
     for (const scope of ['operational', 'embodied'] as const) {
-      expectClose(data.totals.emissionsGrams[scope].current, growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope));
-      expectClose(data.totals.emissionsGrams[scope].previous, growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope, HISTORY_START_SECONDS, FROM));
+      expectClose(
+        data.totals.emissionsGrams[scope].current,
+        growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope),
+      );
+      expectClose(
+        data.totals.emissionsGrams[scope].previous,
+        growth('carbon_emissions_grams_total', (l) => l.carbon_scope === scope, HISTORY_START_SECONDS, FROM),
+      );
     }
     expectClose(data.totals.cost.EUR!.current, growth('energy_cost_total', any));
     expect(data.totals.tokens.current).toBe(growth('ml_tokens_total', any));
@@ -128,16 +134,25 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     const measured = (l: Labels) => l.measurement_method !== 'model';
     expectClose(data.measurement.measuredShare, hostJoules(measured) / hostJoules());
     for (const method of ['counter', 'power', 'model']) {
-      expectClose(data.measurement.methods.find((m) => m.method === method)?.kilowattHours, hostJoules((l) => l.measurement_method === method) / JOULES_PER_KWH);
+      expectClose(
+        data.measurement.methods.find((m) => m.method === method)?.kilowattHours,
+        hostJoules((l) => l.measurement_method === method) / JOULES_PER_KWH,
+      );
     }
     expect(data.measurement.methods.find((m) => m.method === 'model')?.measured).toBe(false);
 
     // top 3 of 5 keys (4 models + idle) plus one "(rest)" row; shares add up to all ml emissions.
     expect(data.breakdowns.model).toHaveLength(4);
     expect(data.breakdowns.model.at(-1)).toMatchObject({ key: '(rest)', restCount: 2 });
-    expectClose(data.breakdowns.model.reduce((sum, row) => sum + row.emissionsGrams, 0), growth('ml_emissions_grams_total', any));
+    expectClose(
+      data.breakdowns.model.reduce((sum, row) => sum + row.emissionsGrams, 0),
+      growth('ml_emissions_grams_total', any),
+    );
     const llama = data.breakdowns.model.find((row) => row.key === 'llama-3-8b')!;
-    expectClose(llama.emissionsGrams, growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'));
+    expectClose(
+      llama.emissionsGrams,
+      growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'),
+    );
     expect(data.breakdowns.namespace.map((row) => row.key)).toEqual(['(idle)', 'serving', 'research', '(rest)']);
 
     const basisFrom = TO - 7 * DAY;
@@ -151,7 +166,10 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     const llamaPoints = data.series.emissionsGramsByGroup.filter((p) => p.key === 'llama-3-8b');
     expect(llamaPoints).toHaveLength((14 * DAY) / (3 * 3600));
     expect(llamaPoints.at(-1)?.time).toBe(new Date(TO * 1000).toISOString());
-    expectClose(llamaPoints.reduce((sum, p) => sum + p.value, 0), growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'));
+    expectClose(
+      llamaPoints.reduce((sum, p) => sum + p.value, 0),
+      growth('ml_emissions_grams_total', (l) => l.ml_model === 'llama-3-8b'),
+    );
     const lastNodeA = data.series.powerWattsByNode.filter((p) => p.key === 'gpu-node-a:9464').at(-1)!;
     expectClose(lastNodeA.value, hostJoules((l) => l.instance === 'gpu-node-a:9464', TO - 3 * 3600) / (3 * 3600));
     // The device-type stack is the host's devices too, so at every step it adds up to the node power.
@@ -161,7 +179,10 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     const byNode = sumAt(data.series.powerWattsByNode);
     expect([...byType.keys()]).toEqual([...byNode.keys()]);
     for (const [time, watts] of byNode) expectClose(byType.get(time), watts);
-    expectClose(data.series.powerWattsByDeviceType.filter((p) => p.key === 'cpu').at(-1)!.value, hostJoules((l) => l.hw_type === 'cpu', TO - 3 * 3600) / (3 * 3600));
+    expectClose(
+      data.series.powerWattsByDeviceType.filter((p) => p.key === 'cpu').at(-1)!.value,
+      hostJoules((l) => l.hw_type === 'cpu', TO - 3 * 3600) / (3 * 3600),
+    );
     const zones = new Set(data.series.intensityByZone.map((p) => p.key));
     expect([...zones].sort()).toEqual(['DE (average)', 'FR (average)']);
     expect(new Set(data.series.intensityByZone.filter((p) => p.key === 'DE (average)').map((p) => p.value))).toContain(260);
@@ -180,9 +201,14 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     expectClose(resnet!.savingGrams, 1647.3456);
     expectClose(data.shiftable.totalSavingGrams, 1647.3456);
     // The as-run grams are the job's operational grams the counters hold.
-    expectClose(resnet!.actualGrams, growth('ml_emissions_grams_total', (l) => l.ml_job === 'train-resnet' && l.carbon_scope === 'operational'));
+    expectClose(
+      resnet!.actualGrams,
+      growth('ml_emissions_grams_total', (l) => l.ml_job === 'train-resnet' && l.carbon_scope === 'operational'),
+    );
     const day = (n: number, hour: number) => new Date((HISTORY_START_SECONDS + n * DAY + hour * 3600) * 1000).toISOString();
-    expect(data.shiftable.runs).toEqual([14, 15, 16, 17, 18, 19].map((n) => ({ job: 'train-resnet', instance: 'gpu-node-b:9464', start: day(n, 2), end: day(n, 10), bestStart: day(n, 8) })));
+    expect(data.shiftable.runs).toEqual(
+      [14, 15, 16, 17, 18, 19].map((n) => ({ job: 'train-resnet', instance: 'gpu-node-b:9464', start: day(n, 2), end: day(n, 10), bestStart: day(n, 8) })),
+    );
     // The chart's line: the applied intensity, PUE included: 1.2 x 240 = 288 in the dip, 1.2 x 420 = 504 outside,
     // 1.2 x 260 = 312 and 1.2 x 80 = 96 from day 21; the hour before day 21's midnight mixes 420 and 260 by energy.
     const applied = new Set(data.shiftable.intensityByNode.map((p) => Math.round(p.value * 1e6) / 1e6));
@@ -190,7 +216,7 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
   });
 
   // `footprint plan --model` reads the same Prometheus: this month's history is already loaded here.
-  it('footprint plan --model takes the power from the model\'s measured mean over the last day', async () => {
+  it("footprint plan --model takes the power from the model's measured mean over the last day", async () => {
     const config = parseConfig({ zone: 'DE', pue: 1, intensity: 400, logLevel: 'silent' });
     const answer = JSON.parse(
       await runPlan(config, { duration: '2h', model: 'llama-3-8b', prometheus: prometheus.url, format: 'json' }, createLogger(config), TO * 1000),
@@ -219,9 +245,13 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
   });
 
   it('an empty window is an error that names the missing metrics', async () => {
-    const error = await runReport({ prometheus: prometheus.url, from: '2020-01-01T00:00:00Z', to: '2020-01-15T00:00:00Z', out: join(TMP, 'empty') }).catch((e: unknown) => e);
+    const error = await runReport({ prometheus: prometheus.url, from: '2020-01-01T00:00:00Z', to: '2020-01-15T00:00:00Z', out: join(TMP, 'empty') }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(NoDataError);
-    expect((error as Error).message).toMatch(/no data between 2020-01-01T00:00:00.000Z and 2020-01-15T00:00:00.000Z: missing hw_host_energy_joules_total, hw_energy_joules_total, .*ml_tokens_total/);
+    expect((error as Error).message).toMatch(
+      /no data between 2020-01-01T00:00:00.000Z and 2020-01-15T00:00:00.000Z: missing hw_host_energy_joules_total, hw_energy_joules_total, .*ml_tokens_total/,
+    );
   });
 
   describe.skipIf(!haveBinaries(CHROMIUM))('report.html in headless Chromium', () => {
@@ -240,8 +270,18 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
           figures.map((figure) => [figure.getAttribute('data-chart'), figure.querySelectorAll('svg .role-mark > *').length] as const),
         );
         expect(marksPerChart.map(([id]) => id)).toEqual([
-          'power-by-node', 'power-by-device-type', 'emissions-by-group', 'emissions-by-model', 'emissions-by-job',
-          'emissions-by-namespace', 'grams-per-1k-tokens', 'idle-share-nodes', 'idle-share-gpus', 'measurement-method', 'grid-intensity', 'shiftable-intensity',
+          'power-by-node',
+          'power-by-device-type',
+          'emissions-by-group',
+          'emissions-by-model',
+          'emissions-by-job',
+          'emissions-by-namespace',
+          'grams-per-1k-tokens',
+          'idle-share-nodes',
+          'idle-share-gpus',
+          'measurement-method',
+          'grid-intensity',
+          'shiftable-intensity',
         ]);
         for (const [id, marks] of marksPerChart) expect(marks, id ?? '').toBeGreaterThan(0);
         expect(problems).toEqual([]);

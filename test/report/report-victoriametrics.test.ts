@@ -50,11 +50,13 @@ function differences(prometheus: unknown, victoria: unknown): string[] {
   const left = leaves(prometheus);
   const right = leaves(victoria);
   const paths = new Set([...left.keys(), ...right.keys()]);
-  return [...paths].filter((path) => {
-    const a = left.get(path);
-    const b = right.get(path);
-    return typeof a === 'number' && typeof b === 'number' ? !close(a, b) : a !== b;
-  }).map((path) => `${path}: prometheus ${JSON.stringify(left.get(path))}, victoriametrics ${JSON.stringify(right.get(path))}`);
+  return [...paths]
+    .filter((path) => {
+      const a = left.get(path);
+      const b = right.get(path);
+      return typeof a === 'number' && typeof b === 'number' ? !close(a, b) : a !== b;
+    })
+    .map((path) => `${path}: prometheus ${JSON.stringify(left.get(path))}, victoriametrics ${JSON.stringify(right.get(path))}`);
 }
 
 /** An instant vector as labels -> value, the metric name dropped (VictoriaMetrics keeps it in fewer places). */

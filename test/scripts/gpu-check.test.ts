@@ -45,7 +45,15 @@ describe('scripts/gpu-check.sh', () => {
   /** Runs the check over a 3 s window sampled every second; each sample moves board i on by 300 J x (i + 1). */
   async function check(extraEnv: Record<string, string> = {}) {
     // Two H100s at 300 W with 5 MJ on their counters (about five hours since the driver loaded).
-    double = nvmlDouble({ gpus: [0, 1].map((index) => ({ uuid: fakeUuid(index), name: 'NVIDIA H100 80GB HBM3', energyMillijoules: 5_000_000_000, powerMilliwatts: 300_000, enforcedLimitMilliwatts: 700_000 })) });
+    double = nvmlDouble({
+      gpus: [0, 1].map((index) => ({
+        uuid: fakeUuid(index),
+        name: 'NVIDIA H100 80GB HBM3',
+        energyMillijoules: 5_000_000_000,
+        powerMilliwatts: 300_000,
+        enforcedLimitMilliwatts: 700_000,
+      })),
+    });
     const env = {
       ...process.env,
       ...double.env,

@@ -32,7 +32,9 @@ describe('@footprint/sdk from a packed tarball', () => {
 
   beforeAll(() => {
     project = mkdtempSync(join(tmpdir(), 'footprint-sdk-consumer-'));
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--workspace', 'packages/sdk', '--pack-destination', project], { cwd: REPO_ROOT, encoding: 'utf8' })) as Array<{ filename: string }>;
+    const packed = JSON.parse(
+      execFileSync('npm', ['pack', '--json', '--workspace', 'packages/sdk', '--pack-destination', project], { cwd: REPO_ROOT, encoding: 'utf8' }),
+    ) as Array<{ filename: string }>;
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     writeFileSync(join(project, 'consumer.mjs'), CONSUMER);
     execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(project, packed[0]!.filename)], { cwd: project, stdio: 'ignore' });
@@ -64,7 +66,19 @@ describe('@footprint/sdk from a packed tarball', () => {
     // Past one 200 ms sample after the window opened, so the interval that sees the 10 J lies inside it.
     await new Promise((resolve) => setTimeout(resolve, 500));
     fixture.setEnergy('intel-rapl:0', 11_000_000);
-    await eventually(async () => (sampleValue(await daemon.scrape(), 'ml_energy_joules_total', { hw_id: 'rapl:package-0', ml_model: 'packed-sdk', ml_job: 'pack-test', ml_phase: 'training' }) === 10 ? true : undefined), 10_000, '10 J attributed to packed-sdk');
+    await eventually(
+      async () =>
+        sampleValue(await daemon.scrape(), 'ml_energy_joules_total', {
+          hw_id: 'rapl:package-0',
+          ml_model: 'packed-sdk',
+          ml_job: 'pack-test',
+          ml_phase: 'training',
+        }) === 10
+          ? true
+          : undefined,
+      10_000,
+      '10 J attributed to packed-sdk',
+    );
 
     consumer.stdin!.end('done\n');
     expect((await lines.next()).value).toBe('closed');

@@ -10,7 +10,19 @@ export interface TestDaemon extends RunningDaemon {
 }
 
 export async function startTestDaemon(flags: Record<string, unknown>, hooks?: DaemonTestHooks): Promise<TestDaemon> {
-  const config = loadConfig({ flags: { listen: '127.0.0.1:0', ingestListen: '127.0.0.1:0', ingestGrpcListen: '127.0.0.1:0', interval: '200ms', attributionLag: '0ms', attributionHorizon: flags.attributionLag ?? '0ms', logLevel: 'silent', ...flags }, env: {} });
+  const config = loadConfig({
+    flags: {
+      listen: '127.0.0.1:0',
+      ingestListen: '127.0.0.1:0',
+      ingestGrpcListen: '127.0.0.1:0',
+      interval: '200ms',
+      attributionLag: '0ms',
+      attributionHorizon: flags.attributionLag ?? '0ms',
+      logLevel: 'silent',
+      ...flags,
+    },
+    env: {},
+  });
   const daemon = await startDaemon(config, createLogger(config), hooks);
   const metricsUrl = `http://127.0.0.1:${daemon.metricsPort}`;
   return {

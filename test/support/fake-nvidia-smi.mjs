@@ -33,7 +33,9 @@ if (query === 'total_energy_consumption' && format === 'csv') {
   process.stdout.write(`${gpus.map((gpu) => `${gpu.uuid}, ${((gpu.powerMilliwatts / 1000) * scale).toFixed(2)}, ${gpu.energyMillijoules}`).join('\n')}\n`);
   const stepMillijoules = Number(process.env.FAKE_SMI_STEP_MJ ?? 0);
   if (stepMillijoules > 0) {
-    const next = lines.map((line) => line.replace(/^gpu (\d+) energy_mj (\d+)$/, (_, index, value) => `gpu ${index} energy_mj ${Number(value) + stepMillijoules * (Number(index) + 1)}`));
+    const next = lines.map((line) =>
+      line.replace(/^gpu (\d+) energy_mj (\d+)$/, (_, index, value) => `gpu ${index} energy_mj ${Number(value) + stepMillijoules * (Number(index) + 1)}`),
+    );
     writeFileSync(`${scriptPath}.smi`, next.join('\n'));
     renameSync(`${scriptPath}.smi`, scriptPath);
   }

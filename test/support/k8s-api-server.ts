@@ -71,7 +71,15 @@ interface Watcher {
 
 const keyOf = (pod: ApiPod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
 
-const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+const status = (code: number, reason: string, message: string) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message,
+  reason,
+  code,
+});
 
 /** Serves `initial` (plus later changes) at /api/v1/pods; with `tls`, over HTTPS. */
 export async function startFakeApiServer(initial: ApiPod[] = [], tls?: { key: string; cert: string }): Promise<FakeApiServer> {
@@ -96,7 +104,9 @@ export async function startFakeApiServer(initial: ApiPod[] = [], tls?: { key: st
     authorizations.push(request.headers.authorization);
     if (failures.count > 0) {
       failures.count--;
-      response.writeHead(failures.code, { 'content-type': 'application/json' }).end(JSON.stringify(status(failures.code, 'ServiceUnavailable', 'the server is currently unable to handle the request')));
+      response
+        .writeHead(failures.code, { 'content-type': 'application/json' })
+        .end(JSON.stringify(status(failures.code, 'ServiceUnavailable', 'the server is currently unable to handle the request')));
       return;
     }
     if (url.pathname !== '/api/v1/pods') {
@@ -150,7 +160,8 @@ export async function startFakeApiServer(initial: ApiPod[] = [], tls?: { key: st
     modify: (pod) => send('MODIFIED', pod),
     remove: (pod, options) => send('DELETED', pod, options?.deliver),
     bookmark() {
-      for (const watcher of watchers) if (watcher.bookmarks) write(watcher, 'BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(version) } });
+      for (const watcher of watchers)
+        if (watcher.bookmarks) write(watcher, 'BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(version) } });
     },
     expire() {
       history.length = 0;

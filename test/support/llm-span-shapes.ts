@@ -51,7 +51,13 @@ export function recordFastApiChat(tracer: Tracer, { startMs, endMs }: RequestTim
   const server = tracer.startSpan('POST /v1/chat/completions', {
     kind: SpanKind.SERVER,
     startTime: startMs,
-    attributes: { 'http.request.method': 'POST', 'url.scheme': 'http', 'http.route': '/v1/chat/completions', 'server.address': 'chat-app', 'network.protocol.version': '1.1' },
+    attributes: {
+      'http.request.method': 'POST',
+      'url.scheme': 'http',
+      'http.route': '/v1/chat/completions',
+      'server.address': 'chat-app',
+      'network.protocol.version': '1.1',
+    },
   });
   const inside = trace.setSpan(context.active(), server);
   const chat = tracer.startSpan(
@@ -78,7 +84,11 @@ export function recordFastApiChat(tracer: Tracer, { startMs, endMs }: RequestTim
 
 /** OpenInference (LlamaIndex, LangChain, Phoenix): a CHAIN span with a nested LLM span. */
 export function recordOpenInferenceLlm(tracer: Tracer, { startMs, endMs }: RequestTimes, model: string, tokens: { prompt: number; completion: number }): void {
-  const chain = tracer.startSpan('RetrieverQueryEngine.query', { kind: SpanKind.INTERNAL, startTime: startMs, attributes: { 'openinference.span.kind': 'CHAIN' } });
+  const chain = tracer.startSpan('RetrieverQueryEngine.query', {
+    kind: SpanKind.INTERNAL,
+    startTime: startMs,
+    attributes: { 'openinference.span.kind': 'CHAIN' },
+  });
   const inside = trace.setSpan(context.active(), chain);
   const llm = tracer.startSpan(
     'ChatCompletion',

@@ -118,9 +118,7 @@ export function nvmlDouble(initial: FakeNvmlScript): NvmlDouble {
       renameSync(`${scriptPath}.next`, scriptPath);
     },
     callCount(fn) {
-      callCountFn ??= koffi.load(libraryPath).func('unsigned long fake_nvml_call_count(const char *fn)') as (
-        fn: string,
-      ) => number;
+      callCountFn ??= koffi.load(libraryPath).func('unsigned long fake_nvml_call_count(const char *fn)') as (fn: string) => number;
       return callCountFn(fn);
     },
   };

@@ -25,10 +25,14 @@ export function httpTransport(baseUrl: string): FuzzTransport {
     name: 'otlp-http',
     send(body, encoding) {
       return new Promise((resolve, reject) => {
-        const call = request(url, { method: 'POST', agent, headers: { 'Content-Type': CONTENT_TYPES[encoding], 'Content-Length': body.length } }, (response) => {
-          response.resume();
-          response.on('end', () => resolve(response.statusCode ?? 0));
-        });
+        const call = request(
+          url,
+          { method: 'POST', agent, headers: { 'Content-Type': CONTENT_TYPES[encoding], 'Content-Length': body.length } },
+          (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          },
+        );
         call.on('error', reject);
         call.end(body);
       });
@@ -122,7 +126,12 @@ function seedRequests(nowNs: bigint): Record<string, unknown>[] {
                   name: 'llm_request',
                   kind: 2,
                   ...times(-500, 400),
-                  attributes: [attribute('gen_ai.request.model', 'meta-llama/Llama-3.1-8B'), attribute('gen_ai.usage.prompt_tokens', 128), attribute('gen_ai.usage.completion_tokens', 64), attribute('gen_ai.request.id', 'cmpl-1')],
+                  attributes: [
+                    attribute('gen_ai.request.model', 'meta-llama/Llama-3.1-8B'),
+                    attribute('gen_ai.usage.prompt_tokens', 128),
+                    attribute('gen_ai.usage.completion_tokens', 64),
+                    attribute('gen_ai.request.id', 'cmpl-1'),
+                  ],
                 },
               ],
             },
@@ -138,7 +147,13 @@ function seedRequests(nowNs: bigint): Record<string, unknown>[] {
             {
               scope: { name: '@opentelemetry/instrumentation-http' },
               spans: [
-                { ...ids(2), name: 'POST /generate', kind: 2, ...times(-300, 250), attributes: [attribute('ml.model', 'llama'), attribute('ml.phase', 'inference'), attribute('hw.id', 'estimated:cpu')] },
+                {
+                  ...ids(2),
+                  name: 'POST /generate',
+                  kind: 2,
+                  ...times(-300, 250),
+                  attributes: [attribute('ml.model', 'llama'), attribute('ml.phase', 'inference'), attribute('hw.id', 'estimated:cpu')],
+                },
                 { ...ids(3), parentSpanId: 'b7ad6b7169203332', name: 'tokenize', kind: 1, ...times(-290, 10), attributes: [attribute('ml.model', 'llama')] },
               ],
             },
@@ -152,7 +167,9 @@ function seedRequests(nowNs: bigint): Record<string, unknown>[] {
 export function seedBodies(encoding: FuzzEncoding, nowNs = BigInt(Date.now()) * 1_000_000n): Buffer[] {
   return seedRequests(nowNs).map((message) => {
     if (encoding === 'json') return Buffer.from(JSON.stringify(message));
-    const withBytes = JSON.parse(JSON.stringify(message), (key, value) => (['traceId', 'spanId', 'parentSpanId'].includes(key) ? Buffer.from(value as string, 'hex') : value));
+    const withBytes = JSON.parse(JSON.stringify(message), (key, value) =>
+      ['traceId', 'spanId', 'parentSpanId'].includes(key) ? Buffer.from(value as string, 'hex') : value,
+    );
     return Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(withBytes)).finish());
   });
 }
@@ -160,7 +177,23 @@ export function seedBodies(encoding: FuzzEncoding, nowNs = BigInt(Date.now()) * 
 /** Byte values that sit on boundaries of varints, lengths, wire types and UTF-8. */
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xc0, 0xfe, 0x0a, 0x12, 0x22];
 /** Values a JSON field gets swapped for: wrong types, huge and negative times, invalid numbers. */
-const INTERESTING_JSON = ['null', 'true', '-5', '"-5"', '1e400', '"1e400"', '18446744073709551615', '"18446744073709551616"', '{}', '[]', '[[[[[[[[[[]]]]]]]]]]', '""', '"\\u0000"', '0.5', '-0'];
+const INTERESTING_JSON = [
+  'null',
+  'true',
+  '-5',
+  '"-5"',
+  '1e400',
+  '"1e400"',
+  '18446744073709551615',
+  '"18446744073709551616"',
+  '{}',
+  '[]',
+  '[[[[[[[[[[]]]]]]]]]]',
+  '""',
+  '"\\u0000"',
+  '0.5',
+  '-0',
+];
 
 function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;

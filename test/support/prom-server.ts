@@ -119,12 +119,7 @@ async function launch(binary: string, port: number, dir: string) {
   let log = '';
   const child = spawn(
     binary,
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const keep = (chunk: Buffer) => (log = (log + chunk.toString()).slice(-8000));

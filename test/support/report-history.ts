@@ -67,32 +67,160 @@ const trainingRuns = (firstDay: number, lastDay: number, firstHour: number, last
 };
 
 const llama: Omit<WorkloadSpec, 'pod'> = {
-  model: 'llama-3-8b', job: 'serve-llama', phase: 'inference', namespace: 'serving',
-  busyFraction: diurnal(0, 0.2, 0.9), requestsPerBusySecond: 4, inputTokensPerRequest: 600, outputTokensPerRequest: 200,
+  model: 'llama-3-8b',
+  job: 'serve-llama',
+  phase: 'inference',
+  namespace: 'serving',
+  busyFraction: diurnal(0, 0.2, 0.9),
+  requestsPerBusySecond: 4,
+  inputTokensPerRequest: 600,
+  outputTokensPerRequest: 200,
 };
 const mistral: Omit<WorkloadSpec, 'pod'> = {
-  model: 'mistral-7b', job: 'serve-mistral', phase: 'inference', namespace: 'serving',
-  busyFraction: diurnal(6, 0.1, 0.6), requestsPerBusySecond: 5, inputTokensPerRequest: 400, outputTokensPerRequest: 150,
+  model: 'mistral-7b',
+  job: 'serve-mistral',
+  phase: 'inference',
+  namespace: 'serving',
+  busyFraction: diurnal(6, 0.1, 0.6),
+  requestsPerBusySecond: 5,
+  inputTokensPerRequest: 400,
+  outputTokensPerRequest: 150,
 };
 const resnet: Omit<WorkloadSpec, 'pod'> = {
-  model: 'resnet50', job: 'train-resnet', phase: 'training', namespace: 'research',
-  busyFraction: trainingRuns(8, 20, 2, 10), requestsPerBusySecond: 0, inputTokensPerRequest: 0, outputTokensPerRequest: 0,
+  model: 'resnet50',
+  job: 'train-resnet',
+  phase: 'training',
+  namespace: 'research',
+  busyFraction: trainingRuns(8, 20, 2, 10),
+  requestsPerBusySecond: 0,
+  inputTokensPerRequest: 0,
+  outputTokensPerRequest: 0,
 };
 const embedder: Omit<WorkloadSpec, 'pod'> = {
-  model: 'bge-small', job: 'embed-docs', phase: 'inference', namespace: 'search',
-  busyFraction: diurnal(12, 0.3, 0.5), requestsPerBusySecond: 20, inputTokensPerRequest: 256, outputTokensPerRequest: 0,
+  model: 'bge-small',
+  job: 'embed-docs',
+  phase: 'inference',
+  namespace: 'search',
+  busyFraction: diurnal(12, 0.3, 0.5),
+  requestsPerBusySecond: 20,
+  inputTokensPerRequest: 256,
+  outputTokensPerRequest: 0,
 };
 
 /** Token and request counts belong to the model, so only one device per model carries them. */
 const DEVICES: Array<DeviceSpec & { countsRequests: boolean }> = [
-  { instance: 'gpu-node-a:9464', zone: 'DE', hwId: 'GPU-a0', hwType: 'gpu', hwName: 'NVIDIA H100', hwVendor: 'nvidia', method: 'counter', idleWatts: 70, busyWatts: 650, embodiedGramsPerSecond: 0.05, workload: { ...llama, pod: 'llama-0' }, countsRequests: true },
-  { instance: 'gpu-node-a:9464', zone: 'DE', hwId: 'GPU-a1', hwType: 'gpu', hwName: 'NVIDIA H100', hwVendor: 'nvidia', method: 'counter', idleWatts: 70, busyWatts: 650, embodiedGramsPerSecond: 0.05, workload: { ...llama, pod: 'llama-1', busyFraction: diurnal(3, 0.1, 0.7) }, countsRequests: false },
-  { instance: 'gpu-node-a:9464', zone: 'DE', hwId: 'rapl:package-0', hwType: 'cpu', hwName: 'AMD EPYC 9454', hwVendor: 'amd', method: 'counter', idleWatts: 90, busyWatts: 250, embodiedGramsPerSecond: 0.01, workload: { ...llama, pod: 'llama-0' }, countsRequests: false },
-  { instance: 'gpu-node-b:9464', zone: 'DE', hwId: 'GPU-b0', hwType: 'gpu', hwName: 'NVIDIA L40S', hwVendor: 'nvidia', method: 'power', idleWatts: 40, busyWatts: 330, embodiedGramsPerSecond: 0.03, workload: { ...mistral, pod: 'mistral-0' }, countsRequests: true },
-  { instance: 'gpu-node-b:9464', zone: 'DE', hwId: 'GPU-b1', hwType: 'gpu', hwName: 'NVIDIA L40S', hwVendor: 'nvidia', method: 'power', idleWatts: 40, busyWatts: 350, embodiedGramsPerSecond: 0.03, workload: { ...resnet, pod: 'resnet-train-0' }, countsRequests: false },
-  { instance: 'gpu-node-b:9464', zone: 'DE', hwId: 'rapl:package-0', hwType: 'cpu', hwName: 'Intel Xeon 8480', hwVendor: 'intel', method: 'counter', idleWatts: 80, busyWatts: 200, embodiedGramsPerSecond: 0.01, workload: { ...mistral, pod: 'mistral-0' }, countsRequests: false },
-  { instance: 'cpu-node-c:9464', zone: 'FR', hwId: 'cpu:0', hwType: 'cpu', hwName: 'Graviton3', hwVendor: 'arm', method: 'model', idleWatts: 30, busyWatts: 120, embodiedGramsPerSecond: 0.008, workload: { ...embedder, pod: 'embedder-0' }, countsRequests: true },
-  { instance: 'cpu-node-c:9464', zone: 'FR', hwId: 'memory:0', hwType: 'memory', hwName: 'DDR5', hwVendor: 'generic', method: 'model', idleWatts: 10, busyWatts: 25, embodiedGramsPerSecond: 0.002, workload: { ...embedder, pod: 'embedder-0' }, countsRequests: false },
+  {
+    instance: 'gpu-node-a:9464',
+    zone: 'DE',
+    hwId: 'GPU-a0',
+    hwType: 'gpu',
+    hwName: 'NVIDIA H100',
+    hwVendor: 'nvidia',
+    method: 'counter',
+    idleWatts: 70,
+    busyWatts: 650,
+    embodiedGramsPerSecond: 0.05,
+    workload: { ...llama, pod: 'llama-0' },
+    countsRequests: true,
+  },
+  {
+    instance: 'gpu-node-a:9464',
+    zone: 'DE',
+    hwId: 'GPU-a1',
+    hwType: 'gpu',
+    hwName: 'NVIDIA H100',
+    hwVendor: 'nvidia',
+    method: 'counter',
+    idleWatts: 70,
+    busyWatts: 650,
+    embodiedGramsPerSecond: 0.05,
+    workload: { ...llama, pod: 'llama-1', busyFraction: diurnal(3, 0.1, 0.7) },
+    countsRequests: false,
+  },
+  {
+    instance: 'gpu-node-a:9464',
+    zone: 'DE',
+    hwId: 'rapl:package-0',
+    hwType: 'cpu',
+    hwName: 'AMD EPYC 9454',
+    hwVendor: 'amd',
+    method: 'counter',
+    idleWatts: 90,
+    busyWatts: 250,
+    embodiedGramsPerSecond: 0.01,
+    workload: { ...llama, pod: 'llama-0' },
+    countsRequests: false,
+  },
+  {
+    instance: 'gpu-node-b:9464',
+    zone: 'DE',
+    hwId: 'GPU-b0',
+    hwType: 'gpu',
+    hwName: 'NVIDIA L40S',
+    hwVendor: 'nvidia',
+    method: 'power',
+    idleWatts: 40,
+    busyWatts: 330,
+    embodiedGramsPerSecond: 0.03,
+    workload: { ...mistral, pod: 'mistral-0' },
+    countsRequests: true,
+  },
+  {
+    instance: 'gpu-node-b:9464',
+    zone: 'DE',
+    hwId: 'GPU-b1',
+    hwType: 'gpu',
+    hwName: 'NVIDIA L40S',
+    hwVendor: 'nvidia',
+    method: 'power',
+    idleWatts: 40,
+    busyWatts: 350,
+    embodiedGramsPerSecond: 0.03,
+    workload: { ...resnet, pod: 'resnet-train-0' },
+    countsRequests: false,
+  },
+  {
+    instance: 'gpu-node-b:9464',
+    zone: 'DE',
+    hwId: 'rapl:package-0',
+    hwType: 'cpu',
+    hwName: 'Intel Xeon 8480',
+    hwVendor: 'intel',
+    method: 'counter',
+    idleWatts: 80,
+    busyWatts: 200,
+    embodiedGramsPerSecond: 0.01,
+    workload: { ...mistral, pod: 'mistral-0' },
+    countsRequests: false,
+  },
+  {
+    instance: 'cpu-node-c:9464',
+    zone: 'FR',
+    hwId: 'cpu:0',
+    hwType: 'cpu',
+    hwName: 'Graviton3',
+    hwVendor: 'arm',
+    method: 'model',
+    idleWatts: 30,
+    busyWatts: 120,
+    embodiedGramsPerSecond: 0.008,
+    workload: { ...embedder, pod: 'embedder-0' },
+    countsRequests: true,
+  },
+  {
+    instance: 'cpu-node-c:9464',
+    zone: 'FR',
+    hwId: 'memory:0',
+    hwType: 'memory',
+    hwName: 'DDR5',
+    hwVendor: 'generic',
+    method: 'model',
+    idleWatts: 10,
+    busyWatts: 25,
+    embodiedGramsPerSecond: 0.002,
+    workload: { ...embedder, pod: 'embedder-0' },
+    countsRequests: false,
+  },
 ];
 
 /** A RAPL `core` sub-zone: its joules are part of its package's, measured but never added again. */
@@ -162,8 +290,14 @@ export function generateHistory(): GeneratedSeries[] {
 
     const work = device.workload;
     const workloadLabels = (model: string, job: string, phase: string, namespace: string, pod: string): Labels => ({
-      ml_model: model, ml_job: job, ml_phase: phase, hw_id: device.hwId, hw_type: device.hwType,
-      k8s_namespace_name: namespace, k8s_pod_name: pod, instance: device.instance,
+      ml_model: model,
+      ml_job: job,
+      ml_phase: phase,
+      hw_id: device.hwId,
+      hw_type: device.hwType,
+      k8s_namespace_name: namespace,
+      k8s_pod_name: pod,
+      instance: device.instance,
     });
     const attributions = [
       { share: (busy: number) => busy, labels: workloadLabels(work.model, work.job, work.phase, work.namespace, work.pod) },
@@ -217,7 +351,12 @@ export function generateHistory(): GeneratedSeries[] {
   for (const zone of SUB_ZONES) {
     const parent = DEVICES.find((device) => device.instance === zone.instance && device.hwId === zone.parentId)!;
     const addHwEnergy = counter('hw_energy_joules_total', {
-      hw_id: zone.hwId, hw_type: parent.hwType, instance: zone.instance, hw_name: `${parent.hwName} core`, hw_vendor: parent.hwVendor, measurement_method: parent.method,
+      hw_id: zone.hwId,
+      hw_type: parent.hwType,
+      instance: zone.instance,
+      hw_name: `${parent.hwName} core`,
+      hw_vendor: parent.hwVendor,
+      measurement_method: parent.method,
     });
     everyInterval(addHwEnergy, (endSeconds) => intervalJoules(parent, endSeconds) * zone.shareOfParent);
   }
@@ -235,7 +374,9 @@ export function toOpenMetrics(series: GeneratedSeries[]): string {
     const isCounter = name.endsWith(COUNTER_SUFFIX);
     lines.push(`# TYPE ${isCounter ? name.slice(0, -COUNTER_SUFFIX.length) : name} ${isCounter ? 'counter' : 'gauge'}`);
     for (const member of members) {
-      const labelText = Object.entries(member.labels).map(([key, value]) => `${key}="${value}"`).join(',');
+      const labelText = Object.entries(member.labels)
+        .map(([key, value]) => `${key}="${value}"`)
+        .join(',');
       member.values.forEach((value, index) => {
         lines.push(`${name}{${labelText}} ${value} ${sampleTimeSeconds(index)}`);
       });
@@ -247,9 +388,7 @@ export function toOpenMetrics(series: GeneratedSeries[]): string {
 
 /** Sum over matching counter series of their growth between two sample indexes. */
 export function increaseBetween(series: GeneratedSeries[], name: string, match: (labels: Labels) => boolean, fromIndex: number, toIndex: number): number {
-  return series
-    .filter((one) => one.name === name && match(one.labels))
-    .reduce((sum, one) => sum + (one.values[toIndex]! - one.values[fromIndex]!), 0);
+  return series.filter((one) => one.name === name && match(one.labels)).reduce((sum, one) => sum + (one.values[toIndex]! - one.values[fromIndex]!), 0);
 }
 
 export function sampleIndexAt(tSeconds: number): number {

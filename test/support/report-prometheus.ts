@@ -47,9 +47,16 @@ export async function startLoadedPrometheus(workDir: string): Promise<LoadedProm
   await rm(historyFile);
   const configFile = join(workDir, 'prometheus.yml');
   await writeFile(configFile, 'global:\n  scrape_interval: 1m\nscrape_configs: []\n');
-  const { url, stop } = await startServerProcess(PROMETHEUS, (port) => [
-    `--storage.tsdb.path=${dataDir}`, `--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${port}`,
-    '--storage.tsdb.retention.time=10y', '--log.level=warn',
-  ], '/-/ready');
+  const { url, stop } = await startServerProcess(
+    PROMETHEUS,
+    (port) => [
+      `--storage.tsdb.path=${dataDir}`,
+      `--config.file=${configFile}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=10y',
+      '--log.level=warn',
+    ],
+    '/-/ready',
+  );
   return { url, series, stop };
 }

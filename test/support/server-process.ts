@@ -24,10 +24,19 @@ export async function startServerProcess(binary: string, args: (port: number) =>
     await exited;
   };
   try {
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`${binary} exited with ${child.exitCode}`);
-      return (await fetch(`${url}${readyPath}`).then((response) => response.ok, () => false)) || undefined;
-    }, 30_000, `${binary} ready at ${url}${readyPath}`);
+    await eventually(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${binary} exited with ${child.exitCode}`);
+        return (
+          (await fetch(`${url}${readyPath}`).then(
+            (response) => response.ok,
+            () => false,
+          )) || undefined
+        );
+      },
+      30_000,
+      `${binary} ready at ${url}${readyPath}`,
+    );
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\n${output}`);

@@ -49,7 +49,8 @@ export function daemonSuite(options: DaemonSuiteOptions = {}): DaemonSuite {
     nvml = options.nvml ? nvmlDouble(options.nvml) : undefined;
     const flags = typeof options.flags === 'function' ? options.flags() : options.flags;
     daemon = await startTestDaemon({ hostRoot: fixture.root, ...(nvml ? { nvmlLibrary: nvml.libraryPath } : {}), ...flags });
-    if (options.prometheus) prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: options.prometheus.scrapeIntervalS });
+    if (options.prometheus)
+      prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: options.prometheus.scrapeIntervalS });
   });
 
   afterAll(async () => {
@@ -59,7 +60,10 @@ export function daemonSuite(options: DaemonSuiteOptions = {}): DaemonSuite {
   });
 
   const started = <T>(part: T | undefined, name: string): T => {
-    if (part === undefined) throw new Error(`the suite's ${name} exists only inside its tests (after beforeAll)${name === 'prometheus' ? ', and only when the suite asked for it' : ''}`);
+    if (part === undefined)
+      throw new Error(
+        `the suite's ${name} exists only inside its tests (after beforeAll)${name === 'prometheus' ? ', and only when the suite asked for it' : ''}`,
+      );
     return part;
   };
   return {

@@ -181,7 +181,12 @@ export function createSysfsFixture(): SysfsFixture {
     },
 
     addAmdGpu(card, pciAddress, board) {
-      addDrmCard(card, pciAddress, { driver: 'amdgpu', hwmonFiles: { power1_average: board.powerMicrowatts }, uniqueId: board.uniqueId, productName: board.productName });
+      addDrmCard(card, pciAddress, {
+        driver: 'amdgpu',
+        hwmonFiles: { power1_average: board.powerMicrowatts },
+        uniqueId: board.uniqueId,
+        productName: board.productName,
+      });
     },
 
     addDrmCard,
@@ -200,8 +205,7 @@ export function createSysfsFixture(): SysfsFixture {
     },
 
     setCpuTimes(perCpu) {
-      const line = (label: string, times: CpuTimesFixture) =>
-        `${label} ${CPU_TIME_FIELDS.map((field) => times[field] ?? 0).join(' ')} 0 0`;
+      const line = (label: string, times: CpuTimesFixture) => `${label} ${CPU_TIME_FIELDS.map((field) => times[field] ?? 0).join(' ')} 0 0`;
       const total = Object.fromEntries(
         CPU_TIME_FIELDS.map((field) => [field, perCpu.reduce((sum, times) => sum + (times[field] ?? 0), 0)]),
       ) as unknown as CpuTimesFixture;
@@ -239,7 +243,11 @@ export function addStandardHost(fixture: SysfsFixture): void {
   fixture.setCpuVendor('GenuineIntel', 8);
   fixture.setMemTotal(64 * 1024 * 1024);
   for (const socket of [0, 1]) {
-    fixture.addRaplZone(`intel-rapl:${socket}`, { name: `package-${socket}`, energyMicrojoules: 1_000_000_000 * (socket + 1), powerLimitMicrowatts: 270_000_000 });
+    fixture.addRaplZone(`intel-rapl:${socket}`, {
+      name: `package-${socket}`,
+      energyMicrojoules: 1_000_000_000 * (socket + 1),
+      powerLimitMicrowatts: 270_000_000,
+    });
     fixture.addRaplZone(`intel-rapl:${socket}:0`, { name: 'dram', energyMicrojoules: 100_000_000 * (socket + 1) });
   }
 }

@@ -17,7 +17,9 @@ export interface LoadedVictoriaMetrics {
 /** Prometheus text exposition lines with millisecond timestamps, one sample a line. */
 function* importLines(series: GeneratedSeries[]): Generator<string> {
   for (const one of series) {
-    const labelText = Object.entries(one.labels).map(([key, value]) => `${key}="${value}"`).join(',');
+    const labelText = Object.entries(one.labels)
+      .map(([key, value]) => `${key}="${value}"`)
+      .join(',');
     for (const [index, value] of one.values.entries()) yield `${one.name}{${labelText}} ${value} ${sampleTimeSeconds(index) * 1000}`;
   }
 }
@@ -25,11 +27,18 @@ function* importLines(series: GeneratedSeries[]): Generator<string> {
 export async function startLoadedVictoriaMetrics(workDir: string, series: GeneratedSeries[]): Promise<LoadedVictoriaMetrics> {
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
-  const { url, stop } = await startServerProcess(VICTORIA_METRICS, (port) => [
-    `-storageDataPath=${join(workDir, 'data')}`, `-httpListenAddr=127.0.0.1:${port}`,
-    // The history lies in the past (2025): keep it, and answer from storage, not a cache of the empty start.
-    '-retentionPeriod=100y', '-search.disableCache', '-loggerLevel=ERROR',
-  ], '/health');
+  const { url, stop } = await startServerProcess(
+    VICTORIA_METRICS,
+    (port) => [
+      `-storageDataPath=${join(workDir, 'data')}`,
+      `-httpListenAddr=127.0.0.1:${port}`,
+      // The history lies in the past (2025): keep it, and answer from storage, not a cache of the empty start.
+      '-retentionPeriod=100y',
+      '-search.disableCache',
+      '-loggerLevel=ERROR',
+    ],
+    '/health',
+  );
   try {
     const body = `${[...importLines(series)].join('\n')}\n`;
     const imported = await fetch(`${url}/api/v1/import/prometheus`, { method: 'POST', body });

@@ -14,7 +14,8 @@ import { addStandardHost } from '../support/sysfs-fixture.ts';
 const GOLDEN = join(import.meta.dirname, 'fixtures/standard-host.metrics.txt');
 
 /** Series whose value moves with wall time (power over a tick's length, embodied grams and device-hours accrue per second, timings, the process's own resources). */
-const TIME_DEPENDENT = /^(process_|nodejs_|hw_power_watts|hw_host_power_watts|footprint_sample_duration_seconds|footprint_carbon_intensity_age_seconds|footprint_ledger_pending_intervals|carbon_emissions_grams_total\{[^}]*carbon_scope="embodied"|ml_emissions_grams_total\{[^}]*carbon_scope="embodied"|energy_cost_total\{[^}]*cost_kind="hardware"|ml_cost_total)/;
+const TIME_DEPENDENT =
+  /^(process_|nodejs_|hw_power_watts|hw_host_power_watts|footprint_sample_duration_seconds|footprint_carbon_intensity_age_seconds|footprint_ledger_pending_intervals|carbon_emissions_grams_total\{[^}]*carbon_scope="embodied"|ml_emissions_grams_total\{[^}]*carbon_scope="embodied"|energy_cost_total\{[^}]*cost_kind="hardware"|ml_cost_total)/;
 
 function normalise(exposition: string): string {
   return exposition
@@ -35,10 +36,16 @@ describe('golden /metrics of the standard host', () => {
     fixture.setEnergy('intel-rapl:0:0', 100_000_000 + 10_000_000);
     fixture.setEnergy('intel-rapl:1', 2_000_000_000 + 80_000_000);
     fixture.setEnergy('intel-rapl:1:0', 200_000_000 + 8_000_000);
-    const exposition = await eventually(async () => {
-      const text = await daemon.scrape();
-      return sampleValue(text, 'hw_host_energy_joules_total') === 198 && sampleValue(text, 'ml_energy_joules_total', { hw_id: 'rapl:package-1:dram' }) === 8 ? text : undefined;
-    }, 15_000, 'the moved counters measured and attributed');
+    const exposition = await eventually(
+      async () => {
+        const text = await daemon.scrape();
+        return sampleValue(text, 'hw_host_energy_joules_total') === 198 && sampleValue(text, 'ml_energy_joules_total', { hw_id: 'rapl:package-1:dram' }) === 8
+          ? text
+          : undefined;
+      },
+      15_000,
+      'the moved counters measured and attributed',
+    );
     const actual = normalise(exposition);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, actual);
     expect(actual, 'rerun with UPDATE_GOLDEN=1 to accept the change, and review the diff').toBe(readFileSync(GOLDEN, 'utf8'));

@@ -40,7 +40,13 @@ function seriesPerFamily(exposition: string): Map<string, number> {
 /** H100 boards at 350 W: the energy counter as it stands `elapsedMs` after the start. */
 const boards = (elapsedMs: number) => ({
   driverVersion: '550.54.15',
-  gpus: Array.from({ length: GPUS }, () => ({ name: 'NVIDIA H100 80GB HBM3', energyMillijoules: 1_000_000 + 350 * elapsedMs, powerMilliwatts: 350_000, powerLimitMilliwatts: 700_000, enforcedLimitMilliwatts: 700_000 })),
+  gpus: Array.from({ length: GPUS }, () => ({
+    name: 'NVIDIA H100 80GB HBM3',
+    energyMillijoules: 1_000_000 + 350 * elapsedMs,
+    powerMilliwatts: 350_000,
+    powerLimitMilliwatts: 700_000,
+    enforcedLimitMilliwatts: 700_000,
+  })),
 });
 
 describe('series of a realistic node (8 GPUs, 2 packages, 30 pods, 20 models)', () => {
@@ -64,7 +70,11 @@ describe('series of a realistic node (8 GPUs, 2 packages, 30 pods, 20 models)', 
     }, 100);
     onTestFinished(() => clearInterval(draw));
     // Spans must fall on measured time: wait until every host device's intervals reach the ledger and close.
-    await eventually(async () => (seriesPerFamily(await daemon.scrape()).get('ml_energy_joules_total') === HOST_DEVICES ? true : undefined), 20_000, 'idle energy of every host device');
+    await eventually(
+      async () => (seriesPerFamily(await daemon.scrape()).get('ml_energy_joules_total') === HOST_DEVICES ? true : undefined),
+      20_000,
+      'idle energy of every host device',
+    );
     const nowMs = Date.now();
     for (let index = 0; index < PODS; index += 1) {
       const { name, namespace, model, gpu } = pod(index);
@@ -73,17 +83,28 @@ describe('series of a realistic node (8 GPUs, 2 packages, 30 pods, 20 models)', 
         spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${daemon.ingestUrl}/v1/traces` }))],
       });
       const span = provider.getTracer('vllm').startSpan('llm_request', {
-        kind: SpanKind.SERVER, startTime: nowMs - 1000,
-        attributes: { 'gen_ai.request.model': model, 'ml.phase': 'inference', 'hw.id': gpu, 'gen_ai.usage.input_tokens': 100, 'gen_ai.usage.output_tokens': 50 },
+        kind: SpanKind.SERVER,
+        startTime: nowMs - 1000,
+        attributes: {
+          'gen_ai.request.model': model,
+          'ml.phase': 'inference',
+          'hw.id': gpu,
+          'gen_ai.usage.input_tokens': 100,
+          'gen_ai.usage.output_tokens': 50,
+        },
       });
       span.end(nowMs - 200);
       await provider.shutdown();
     }
     // Requests get their energy histogram when their last interval closes, a tick after ml_energy.
-    const families = await eventually(async () => {
-      const counted = seriesPerFamily(await daemon.scrape());
-      return counted.get('ml_energy_joules_total') === PODS + HOST_DEVICES && counted.get('ml_request_energy_joules') === MODELS * 14 ? counted : undefined;
-    }, 20_000, 'every pod attributed');
+    const families = await eventually(
+      async () => {
+        const counted = seriesPerFamily(await daemon.scrape());
+        return counted.get('ml_energy_joules_total') === PODS + HOST_DEVICES && counted.get('ml_request_energy_joules') === MODELS * 14 ? counted : undefined;
+      },
+      20_000,
+      'every pod attributed',
+    );
     const devices = HOST_DEVICES;
     const workloads = PODS + HOST_DEVICES; // each pod on its GPU, plus the idle series of every host device
     expect(Object.fromEntries(families)).toEqual({

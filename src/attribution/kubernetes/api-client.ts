@@ -65,7 +65,8 @@ function fromKubeconfig(path: string): ApiServer {
   const cluster = find('clusters', context.cluster, 'cluster');
   const user = context.user === undefined ? {} : find('users', context.user, 'user');
   for (const unsupported of ['exec', 'auth-provider', 'username']) {
-    if (user[unsupported] !== undefined) throw fail(`users.${String(context.user)}.${unsupported}`, 'not supported; use a token, tokenFile or a client certificate');
+    if (user[unsupported] !== undefined)
+      throw fail(`users.${String(context.user)}.${unsupported}`, 'not supported; use a token, tokenFile or a client certificate');
   }
   if (typeof cluster.server !== 'string') throw fail(`clusters.${String(context.cluster)}.server`, 'missing');
   const base = dirname(path);

@@ -57,7 +57,10 @@ export async function startKubernetesAttribution(config: Config, devices: Device
     hostRoot: config.hostRoot,
     gpuDeviceIds: () => devices.filter((device) => device.type === 'gpu').map((device) => device.id),
     // The host's non-GPU devices (packages and DRAM, or psys) are split by CPU time; memory traffic tracks it.
-    cpuDeviceIds: () => hostDevices(devices).filter((device) => device.type !== 'gpu').map((device) => device.id),
+    cpuDeviceIds: () =>
+      hostDevices(devices)
+        .filter((device) => device.type !== 'gpu')
+        .map((device) => device.id),
     pods: watcher,
     allocations: () => podResources.list(),
     processes: async () => (await Promise.all(sources.map((source) => source.processes?.() ?? []))).flat() as DeviceProcess[],

@@ -120,7 +120,8 @@ export class ListWatch<T> {
     const response = await get(this.#options.api, this.#query(''), guard);
     const list = JSON.parse(await readBody(response, MAX_LIST_BYTES)) as { metadata?: { resourceVersion?: string }; items?: unknown[] };
     const resourceVersion = list.metadata?.resourceVersion;
-    if (typeof resourceVersion !== 'string' || !Array.isArray(list.items)) throw new Error(`kubernetes API ${this.#options.path}: list without metadata.resourceVersion or items`);
+    if (typeof resourceVersion !== 'string' || !Array.isArray(list.items))
+      throw new Error(`kubernetes API ${this.#options.path}: list without metadata.resourceVersion or items`);
     this.#options.handlers.replace(list.items.map((item) => this.#options.parse(item)));
     return resourceVersion;
   }
@@ -131,7 +132,11 @@ export class ListWatch<T> {
     const guard = AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000 + WATCH_GRACE_MS)]);
     let response: IncomingMessage;
     try {
-      response = await get(this.#options.api, this.#query(`&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(fromVersion)}&timeoutSeconds=${timeoutSeconds}`), guard);
+      response = await get(
+        this.#options.api,
+        this.#query(`&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(fromVersion)}&timeoutSeconds=${timeoutSeconds}`),
+        guard,
+      );
     } catch (error) {
       if (error instanceof ApiError && error.statusCode === 410) throw new Gone();
       throw error;

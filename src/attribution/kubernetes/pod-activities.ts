@@ -141,14 +141,16 @@ export class PodActivityProvider implements ActivityProvider {
     // Counters sampled a little apart can add up to more than the capacity; never hand out more than all of it.
     const scale = total > capacitySeconds ? capacitySeconds / total : 1;
     // Sorted by pod UID: the cgroup directory listing order is the filesystem's, not stable.
-    return [...pods.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { workload, cpuSeconds }]) => ({
-      source: 'pod' as const,
-      workload,
-      startMs,
-      endMs,
-      deviceIds,
-      fraction: (cpuSeconds * scale) / capacitySeconds,
-    }));
+    return [...pods.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, { workload, cpuSeconds }]) => ({
+        source: 'pod' as const,
+        workload,
+        startMs,
+        endMs,
+        deviceIds,
+        fraction: (cpuSeconds * scale) / capacitySeconds,
+      }));
   }
 
   async #sampleGpuShares(): Promise<GpuShare[]> {

@@ -97,7 +97,9 @@ export function podInfoOf(pod: Pod, keys: WorkloadKeys): PodInfo {
   const phase = pick(keys.phase);
   if (model) workload.model = model;
   if (phase) workload.phase = phase;
-  const ips = pod.spec?.hostNetwork ? [] : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((entry) => entry.ip)].filter((ip): ip is string => !!ip))];
+  const ips = pod.spec?.hostNetwork
+    ? []
+    : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((entry) => entry.ip)].filter((ip): ip is string => !!ip))];
   return { uid: pod.metadata.uid, namespace, name, labels, annotations, ips, ...(owner ? { owner } : {}), workload };
 }
 
@@ -124,7 +126,11 @@ export class PodMetadataWatcher {
       path: '/api/v1/pods',
       fieldSelector: `spec.nodeName=${nodeName}`,
       parse: parsePod,
-      handlers: { replace: (pods) => this.#replace(pods), put: (pod) => this.#put(podInfoOf(pod, this.#keys)), remove: (pod) => this.#remove(podInfoOf(pod, this.#keys)) },
+      handlers: {
+        replace: (pods) => this.#replace(pods),
+        put: (pod) => this.#put(podInfoOf(pod, this.#keys)),
+        remove: (pod) => this.#remove(podInfoOf(pod, this.#keys)),
+      },
       retryMs,
       onError,
     });

@@ -47,11 +47,7 @@ export interface PodResourcesClientOptions {
 }
 
 type ListerClient = grpc.Client & {
-  List(
-    request: object,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, response?: ListPodResourcesResponse) => void,
-  ): void;
+  List(request: object, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: ListPodResourcesResponse) => void): void;
 };
 
 export class PodResourcesClient {
@@ -71,9 +67,7 @@ export class PodResourcesClient {
     const client = this.#connect();
     try {
       const response = await new Promise<ListPodResourcesResponse>((resolve, reject) => {
-        client.List({}, { deadline: Date.now() + this.#timeoutMs }, (error, value) =>
-          error ? reject(error) : resolve(value!),
-        );
+        client.List({}, { deadline: Date.now() + this.#timeoutMs }, (error, value) => (error ? reject(error) : resolve(value!)));
       });
       return allocationsOf(response);
     } catch (error) {

@@ -44,6 +44,7 @@ export function createProvider(config: Config, zone: string, context: ProviderCo
 }
 
 function requireZone(zone: string, provider: string): string {
-  if (zone === WORLD_ZONE || zone === CUSTOM_ZONE) throw new ConfigError(`config: zone: (missing) is invalid: the ${provider} provider needs --zone or --cloud-region`);
+  if (zone === WORLD_ZONE || zone === CUSTOM_ZONE)
+    throw new ConfigError(`config: zone: (missing) is invalid: the ${provider} provider needs --zone or --cloud-region`);
   return zone;
 }

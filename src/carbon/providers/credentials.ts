@@ -15,9 +15,7 @@ function readTokenFile(path: string): string {
 export function electricityMapsToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv): string {
   const token = tokenFile ? readTokenFile(tokenFile) : env.FOOTPRINT_ELECTRICITYMAPS_TOKEN?.trim();
   if (!token) {
-    throw new ConfigError(
-      'config: intensityTokenFile: electricitymaps needs an API token: set --intensity-token-file or FOOTPRINT_ELECTRICITYMAPS_TOKEN',
-    );
+    throw new ConfigError('config: intensityTokenFile: electricitymaps needs an API token: set --intensity-token-file or FOOTPRINT_ELECTRICITYMAPS_TOKEN');
   }
   return token;
 }

@@ -28,13 +28,7 @@ export class ElectricityMapsProvider implements IntensityProvider {
   readonly #logger: Logger;
   readonly #http: HttpOptions;
 
-  constructor(
-    baseUrl: string,
-    zone: string,
-    token: string,
-    logger: Logger,
-    http: HttpOptions = {},
-  ) {
+  constructor(baseUrl: string, zone: string, token: string, logger: Logger, http: HttpOptions = {}) {
     this.#baseUrl = baseUrl;
     this.#zone = zone;
     this.#token = token;

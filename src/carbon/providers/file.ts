@@ -17,9 +17,7 @@ export class FileProvider implements IntensityProvider {
 
   async read(nowMs: number): Promise<ProviderReading> {
     const text = await readFile(this.#path, 'utf8');
-    const points = (text.trimStart().startsWith('[') ? parseJsonSeries(text) : parseCsvSeries(text)).sort(
-      (a, b) => a.timeMs - b.timeMs,
-    );
+    const points = (text.trimStart().startsWith('[') ? parseJsonSeries(text) : parseCsvSeries(text)).sort((a, b) => a.timeMs - b.timeMs);
     if (points.length === 0) throw new Error(`${this.#path}: no intensity rows`);
     // The file is the authority for its own range; freshness is the read itself.
     return { points, observedAtMs: nowMs };

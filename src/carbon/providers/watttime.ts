@@ -30,12 +30,7 @@ export class WattTimeProvider implements IntensityProvider {
   readonly #credentials: WattTimeCredentials;
   readonly #http: HttpOptions;
 
-  constructor(
-    baseUrl: string,
-    region: string,
-    credentials: WattTimeCredentials,
-    http: HttpOptions = {},
-  ) {
+  constructor(baseUrl: string, region: string, credentials: WattTimeCredentials, http: HttpOptions = {}) {
     this.#baseUrl = baseUrl;
     this.#region = region;
     this.#credentials = credentials;
@@ -59,8 +54,7 @@ export class WattTimeProvider implements IntensityProvider {
       timeMs: parseTimeMs(row.point_time, `data[${index}].point_time`),
       gramsPerKwh: poundsPerMwhToGramsPerKwh(parseIntensity(row.value, `data[${index}].value`)),
     }));
-    const observedAtMs =
-      body.meta?.generated_at === undefined ? points[0]!.timeMs : parseTimeMs(body.meta.generated_at, 'meta.generated_at');
+    const observedAtMs = body.meta?.generated_at === undefined ? points[0]!.timeMs : parseTimeMs(body.meta.generated_at, 'meta.generated_at');
     return { points, observedAtMs };
   }
 

@@ -33,9 +33,34 @@ describe('in-cluster config', () => {
     // The API server's serving certificate for 127.0.0.1, self-signed: the mounted ca.crt is that certificate.
     const serviceAccount = join(dir, 'serviceaccount');
     mkdirSync(serviceAccount);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=kubernetes', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'apiserver.key'), '-out', join(serviceAccount, 'ca.crt')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=kubernetes',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'apiserver.key'),
+        '-out',
+        join(serviceAccount, 'ca.crt'),
+      ],
+      { stdio: 'ignore' },
+    );
     writeFileSync(join(serviceAccount, 'token'), 'token-one\n');
-    const server = await startFakeApiServer([vllm], { key: readFileSync(join(dir, 'apiserver.key'), 'utf8'), cert: readFileSync(join(serviceAccount, 'ca.crt'), 'utf8') });
+    const server = await startFakeApiServer([vllm], {
+      key: readFileSync(join(dir, 'apiserver.key'), 'utf8'),
+      cert: readFileSync(join(serviceAccount, 'ca.crt'), 'utf8'),
+    });
     const port = new URL(server.url).port;
     const api = loadApiServer({ KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port }, serviceAccount);
     expect(api.server).toBe(`https://127.0.0.1:${port}`);
@@ -44,11 +69,17 @@ describe('in-cluster config', () => {
     try {
       await watcher.start();
       expect(watcher.byUid('uid-1')?.name).toBe('vllm-0');
-      await eventually(() => { expect(server.watchCount()).toBe(1); return true; });
+      await eventually(() => {
+        expect(server.watchCount()).toBe(1);
+        return true;
+      });
       // The kubelet rewrites the projected token in place; the next request carries the new one.
       writeFileSync(join(serviceAccount, 'token'), 'token-two\n');
       server.dropWatches();
-      await eventually(() => { expect(server.authorizations).toHaveLength(3); return true; });
+      await eventually(() => {
+        expect(server.authorizations).toHaveLength(3);
+        return true;
+      });
       expect(server.authorizations).toEqual(['Bearer token-one', 'Bearer token-one', 'Bearer token-two']);
     } finally {
       await watcher.close();
@@ -59,7 +90,9 @@ describe('in-cluster config', () => {
   it('puts an IPv6 service host in brackets and names a missing port', () => {
     const serviceAccount = join(dir, 'serviceaccount');
     expect(loadApiServer({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccount).server).toBe('https://[fd00::1]:443');
-    expect(() => loadApiServer({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, serviceAccount)).toThrow('kubernetes: KUBERNETES_SERVICE_PORT is not set although KUBERNETES_SERVICE_HOST is');
+    expect(() => loadApiServer({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, serviceAccount)).toThrow(
+      'kubernetes: KUBERNETES_SERVICE_PORT is not set although KUBERNETES_SERVICE_HOST is',
+    );
   });
 });
 
@@ -81,12 +114,22 @@ describe('kubeconfig', () => {
     writeFileSync(join(dir, 'user-token'), 'from-file\n');
     const api = loadApiServer({ KUBECONFIG: `${write('kubeconfig', config({ tokenFile: 'user-token' }))}:/nonexistent` });
     expect([api.server, String(api.ca), api.skipTlsVerify, api.token()]).toEqual(['https://api.example:6443', 'CA PEM', false, 'from-file']);
-    expect(loadApiServer({ KUBECONFIG: write('inline', config({ token: 'inline', 'client-certificate-data': Buffer.from('CERT').toString('base64') })) }).cert?.toString()).toBe('CERT');
+    expect(
+      loadApiServer({
+        KUBECONFIG: write('inline', config({ token: 'inline', 'client-certificate-data': Buffer.from('CERT').toString('base64') })),
+      }).cert?.toString(),
+    ).toBe('CERT');
   });
 
   it('names the key it cannot use', () => {
-    expect(() => loadApiServer({ KUBECONFIG: write('exec', config({ exec: { command: 'aws' } })) })).toThrow(`kubeconfig ${join(dir, 'exec')}: users.u.exec: not supported; use a token, tokenFile or a client certificate`);
-    expect(() => loadApiServer({ KUBECONFIG: write('nocontext', { ...config({}), 'current-context': 'y' }) })).toThrow(`kubeconfig ${join(dir, 'nocontext')}: contexts: no entry named "y"`);
-    expect(() => loadApiServer({ HOME: dir })).toThrow('kubernetes: no API server configured: not in a cluster (KUBERNETES_SERVICE_HOST unset) and no $KUBECONFIG or ~/.kube/config');
+    expect(() => loadApiServer({ KUBECONFIG: write('exec', config({ exec: { command: 'aws' } })) })).toThrow(
+      `kubeconfig ${join(dir, 'exec')}: users.u.exec: not supported; use a token, tokenFile or a client certificate`,
+    );
+    expect(() => loadApiServer({ KUBECONFIG: write('nocontext', { ...config({}), 'current-context': 'y' }) })).toThrow(
+      `kubeconfig ${join(dir, 'nocontext')}: contexts: no entry named "y"`,
+    );
+    expect(() => loadApiServer({ HOME: dir })).toThrow(
+      'kubernetes: no API server configured: not in a cluster (KUBERNETES_SERVICE_HOST unset) and no $KUBECONFIG or ~/.kube/config',
+    );
   });
 });

@@ -11,19 +11,44 @@ const ID = 'a3f1c2b4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80';
 describe('parseCgroupPath', () => {
   it.each([
     // systemd driver (cgroup v2 default on current distributions)
-    ['containerd, systemd, burstable', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`, 'Burstable', ID],
-    ['containerd, systemd, besteffort', `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`, 'BestEffort', ID],
+    [
+      'containerd, systemd, burstable',
+      `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`,
+      'Burstable',
+      ID,
+    ],
+    [
+      'containerd, systemd, besteffort',
+      `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`,
+      'BestEffort',
+      ID,
+    ],
     ['containerd, systemd, guaranteed', `/kubepods.slice/kubepods-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`, 'Guaranteed', ID],
     ['cri-o, systemd, burstable', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${SYSTEMD_UID}.slice/crio-${ID}.scope`, 'Burstable', ID],
-    ['cri-o conmon, systemd', `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${SYSTEMD_UID}.slice/crio-conmon-${ID}.scope`, 'BestEffort', ID],
+    [
+      'cri-o conmon, systemd',
+      `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${SYSTEMD_UID}.slice/crio-conmon-${ID}.scope`,
+      'BestEffort',
+      ID,
+    ],
     ['docker, systemd, guaranteed', `/kubepods.slice/kubepods-pod${SYSTEMD_UID}.slice/docker-${ID}.scope`, 'Guaranteed', ID],
     // cgroupfs driver
     ['containerd, cgroupfs, burstable', `/kubepods/burstable/pod${UID}/${ID}`, 'Burstable', ID],
     ['docker, cgroupfs, besteffort', `/kubepods/besteffort/pod${UID}/${ID}`, 'BestEffort', ID],
     ['cgroupfs, guaranteed', `/kubepods/pod${UID}/${ID}`, 'Guaranteed', ID],
     // kind: the kubelet runs inside a node container with its own prefix
-    ['kind, systemd', `/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`, 'BestEffort', ID],
-    ['kind seen from the host', `/system.slice/docker-${ID}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`, 'Guaranteed', ID],
+    [
+      'kind, systemd',
+      `/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`,
+      'BestEffort',
+      ID,
+    ],
+    [
+      'kind seen from the host',
+      `/system.slice/docker-${ID}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod${SYSTEMD_UID}.slice/cri-containerd-${ID}.scope`,
+      'Guaranteed',
+      ID,
+    ],
     ['kind, cgroupfs', `/docker/${ID}/kubelet/kubepods/burstable/pod${UID}/${ID}`, 'Burstable', ID],
     // the pod-level cgroup itself
     ['pod slice without container', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${SYSTEMD_UID}.slice`, 'Burstable', undefined],

@@ -27,7 +27,12 @@ describe('readPodCpuSeconds', () => {
       [`sys/fs/cgroup/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod${UID_B.replaceAll('-', '_')}.slice/cpu.stat`]: 'usage_usec 250000\n',
       'sys/fs/cgroup/system.slice/containerd.service/cpu.stat': 'usage_usec 99000000\n',
     });
-    expect(await readPodCpuSeconds(root)).toEqual(new Map([[UID_A, 1.5], [UID_B, 0.25]]));
+    expect(await readPodCpuSeconds(root)).toEqual(
+      new Map([
+        [UID_A, 1.5],
+        [UID_B, 0.25],
+      ]),
+    );
   });
 
   it('reads cgroup v1 cpuacct.usage (nanoseconds) of pod directories (cgroupfs driver)', async () => {
@@ -35,7 +40,12 @@ describe('readPodCpuSeconds', () => {
       [`sys/fs/cgroup/cpu,cpuacct/kubepods/burstable/pod${UID_A}/cpuacct.usage`]: '3000000000\n',
       [`sys/fs/cgroup/cpu,cpuacct/kubepods/pod${UID_B}/cpuacct.usage`]: '500000000\n',
     });
-    expect(await readPodCpuSeconds(root)).toEqual(new Map([[UID_A, 3], [UID_B, 0.5]]));
+    expect(await readPodCpuSeconds(root)).toEqual(
+      new Map([
+        [UID_A, 3],
+        [UID_B, 0.5],
+      ]),
+    );
   });
 
   it('is empty without cgroup CPU accounting', async () => {

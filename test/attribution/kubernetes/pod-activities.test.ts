@@ -83,13 +83,16 @@ const allocation = (namespace: string, pod: string, resourceName: string, device
 
 describe('PodActivityProvider', () => {
   it('gives an allocated GPU to its pod, an unallocated one to the pods running on it by memory, and the CPU package by CPU time', async () => {
-    const source = provider(async () => [allocation('serving', 'vllm-0', 'nvidia.com/gpu', 'GPU-0')], [
-      { deviceId: 'GPU-0', pid: 100, usedMemoryBytes: 20 * GiB },
-      { deviceId: 'GPU-1', pid: 100, usedMemoryBytes: 2 * GiB },
-      { deviceId: 'GPU-1', pid: 200, usedMemoryBytes: 6 * GiB },
-      // A host process on a GPU belongs to no pod: its share stays with the ledger's idle.
-      { deviceId: 'GPU-1', pid: 300, usedMemoryBytes: 1 * GiB },
-    ]);
+    const source = provider(
+      async () => [allocation('serving', 'vllm-0', 'nvidia.com/gpu', 'GPU-0')],
+      [
+        { deviceId: 'GPU-0', pid: 100, usedMemoryBytes: 20 * GiB },
+        { deviceId: 'GPU-1', pid: 100, usedMemoryBytes: 2 * GiB },
+        { deviceId: 'GPU-1', pid: 200, usedMemoryBytes: 6 * GiB },
+        // A host process on a GPU belongs to no pod: its share stays with the ledger's idle.
+        { deviceId: 'GPU-1', pid: 300, usedMemoryBytes: 1 * GiB },
+      ],
+    );
     await cpuSeconds(10, 5);
     await source.refresh(0);
     await cpuSeconds(12, 5.5);
@@ -109,7 +112,10 @@ describe('PodActivityProvider', () => {
   });
 
   it('tells which GPUs a known pod uses, so its spans without hw.id land there and not on every device', async () => {
-    const source = provider(async () => [allocation('serving', 'vllm-0', 'nvidia.com/gpu', 'GPU-0')], [{ deviceId: 'GPU-1', pid: 200, usedMemoryBytes: 6 * GiB }]);
+    const source = provider(
+      async () => [allocation('serving', 'vllm-0', 'nvidia.com/gpu', 'GPU-0')],
+      [{ deviceId: 'GPU-1', pid: 200, usedMemoryBytes: 6 * GiB }],
+    );
     await cpuSeconds(1, 1);
     await source.refresh(0);
     expect(source.devicesOfPod('serving', 'vllm-0')).toEqual(['GPU-0']);
@@ -118,11 +124,14 @@ describe('PodActivityProvider', () => {
   });
 
   it('splits a GPU equally among its pods when memory is not reported', async () => {
-    const source = provider(async () => [], [
-      { deviceId: 'GPU-1', pid: 100 },
-      { deviceId: 'GPU-1', pid: 200 },
-      { deviceId: 'GPU-1', pid: 200 },
-    ]);
+    const source = provider(
+      async () => [],
+      [
+        { deviceId: 'GPU-1', pid: 100 },
+        { deviceId: 'GPU-1', pid: 200 },
+        { deviceId: 'GPU-1', pid: 200 },
+      ],
+    );
     await cpuSeconds(1, 1);
     await source.refresh(0);
     const gpu = source.activitiesBetween(0, 1000).filter((activity) => activity.deviceIds?.[0] === 'GPU-1');

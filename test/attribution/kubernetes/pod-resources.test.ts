@@ -24,9 +24,7 @@ describe('PodResourcesClient', () => {
     const client = new PodResourcesClient({ socketPath, timeoutMs: 1000 });
     cleanups.push(async () => client.close());
 
-    expect(await client.list()).toEqual([
-      { namespace: 'ml', pod: 'vllm-0', container: 'main', resourceName: 'nvidia.com/gpu', deviceId: 'GPU-aaaa' },
-    ]);
+    expect(await client.list()).toEqual([{ namespace: 'ml', pod: 'vllm-0', container: 'main', resourceName: 'nvidia.com/gpu', deviceId: 'GPU-aaaa' }]);
 
     // The kubelet stops and its socket goes: the client reports the outage instead of stale success.
     await first.stop();
