@@ -20,6 +20,12 @@ interface Job {
   spans: number;
   bytes: number;
   run: () => void;
+  refuse: (reason: string) => void;
+}
+
+/** A queued job the heap could no longer take when its turn came: answered like a refused offer. */
+export class QueueRefusal {
+  constructor(readonly reason: string) {}
 }
 
 export class SpanQueue {
@@ -54,11 +60,13 @@ export class SpanQueue {
 
   /**
    * Queues `work` for `spans` spans decoded from `bytes` body bytes; undefined when refused (the
-   * reason is in `lastRefusal`). Resolves with what `work` returns.
+   * reason is in `lastRefusal`). Resolves with what `work` returns, or with a QueueRefusal when the
+   * heap came under pressure while the job waited: requests decoded side by side all passed the
+   * check before any of them reached the ledger, so the check is made again at the turn.
    */
-  offer<T>(spans: number, work: () => T, bytes = 0): Promise<T> | undefined {
+  offer<T>(spans: number, work: () => T, bytes = 0): Promise<T | QueueRefusal> | undefined {
     if (!this.accepts(spans, bytes)) return undefined;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<T | QueueRefusal>((resolve, reject) => {
       this.#jobs.push({
         spans,
         bytes,
@@ -69,6 +77,7 @@ export class SpanQueue {
             reject(error as Error);
           }
         },
+        refuse: (reason) => resolve(new QueueRefusal(reason)),
       });
       this.#waitingSpans += spans;
       this.#waitingBytes += bytes;
@@ -94,7 +103,9 @@ export class SpanQueue {
       if (job) {
         this.#waitingSpans -= job.spans;
         this.#waitingBytes -= job.bytes;
-        job.run();
+        const pressure = this.#heapPressure();
+        if (pressure === undefined) job.run();
+        else job.refuse(pressure);
       }
       this.#scheduleTurn();
     });

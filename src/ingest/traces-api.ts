@@ -4,7 +4,7 @@
 // The transports only read bytes, check auth and limits, and encode the answer.
 import type { ActivitySink } from '../attribution/activity.ts';
 import type { OtlpCodec } from './otlp-schema.ts';
-import type { SpanQueue } from './queue.ts';
+import { QueueRefusal, type SpanQueue } from './queue.ts';
 import { readSpans, type SenderModel, type SpanBatch, type SpanLimits } from './spans.ts';
 
 /** What became of spans, for the `footprint.ingest.spans` counter (attribute `outcome`). */
@@ -64,9 +64,9 @@ export function createTracesApi(options: TracesApiOptions) {
     if (count > 0) options.onSpanOutcome?.(outcome, count);
   };
 
-  const throttled = (spans: number): ExportAnswer => {
+  const throttled = (spans: number, reason = options.queue.lastRefusal): ExportAnswer => {
     report('throttled', spans);
-    return { kind: 'throttled', message: `${options.queue.lastRefusal}; retry later` };
+    return { kind: 'throttled', message: `${reason}; retry later` };
   };
 
   return async function exportTraces(body: Buffer, codec: OtlpCodec, peerAddress?: string): Promise<ExportAnswer> {
@@ -86,7 +86,9 @@ export function createTracesApi(options: TracesApiOptions) {
     if (batch.counted.length > 0) {
       const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink), body.length);
       if (!queued) return throttled(batch.counted.length);
-      delivery = await queued;
+      const delivered = await queued;
+      if (delivered instanceof QueueRefusal) return throttled(batch.counted.length, delivered.reason);
+      delivery = delivered;
     }
     report('accepted', delivery.accepted);
     report('truncated', delivery.truncated);

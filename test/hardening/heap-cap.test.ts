@@ -133,7 +133,7 @@ describe(`the daemon under a ${HEAP_MIB} MiB old generation`, () => {
 
     expect(daemon.exitCode, daemonOutput).toBeNull();
     expect(Object.keys(statuses).sort()).toEqual(['200', '429']);
-    expect([...refusals]).toEqual([`heap old generation N MiB of its ${HEAP_MIB} MiB limit (refusing above 75%); retry later`]);
+    expect([...refusals]).toEqual([`heap old generation N MiB of its ${HEAP_MIB} MiB limit (refusing above 60%); retry later`]);
     const scrape = await fetch(`${metricsUrl}/metrics`);
     expect(scrape.status).toBe(200);
     const exposition = await scrape.text();

@@ -27,7 +27,7 @@ describe('SpanQueue limits', () => {
       schedule: () => {},
     });
     expect(queue.offer(1, () => 'work', 10)).toBeUndefined();
-    expect(queue.lastRefusal).toBe('heap old generation 58 MiB of its 64 MiB limit (refusing above 75%)');
+    expect(queue.lastRefusal).toBe('heap old generation 58 MiB of its 64 MiB limit (refusing above 60%)');
   });
 
   it('takes exports up to exactly the pressure ratio of the old generation limit', () => {
