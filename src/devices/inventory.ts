@@ -65,7 +65,10 @@ let cached: Promise<HardwareInventory> | undefined;
 function readInventory(): Promise<HardwareInventory> {
   cached ??= (async () => {
     try {
-      const si = await import('systeminformation');
+      // systeminformation is CommonJS: the bundle's import() gives its exports as `default` (tsx and
+      // plain Node also copy them onto the namespace), so read them from there.
+      const loaded = await import('systeminformation');
+      const si = loaded.default ?? loaded;
       const [memLayout, cpu, system, chassis] = await Promise.all([si.memLayout(), si.cpu(), si.system(), si.chassis()]);
       return inventoryFrom({ memLayout, cpu, system, chassis });
     } catch (error) {
