@@ -196,10 +196,11 @@ export function readSmallFile(path: string, key: string, maxBytes: number): stri
 async function fromFile(path: string): Promise<Record<string, unknown>> {
   const text = readSmallFile(path, '--config', MAX_CONFIG_FILE_BYTES);
   // The YAML parser is loaded only when there is a file to read: most nodes are configured by flags and environment.
-  const { parse: parseYaml } = await import('yaml');
+  // yaml is CommonJS: its exports are the module's default export, in Node as in the bundle.
+  const { default: yaml } = await import('yaml');
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    parsed = yaml.parse(text);
   } catch (error) {
     throw new ConfigError(`config: ${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
