@@ -2,12 +2,32 @@
 // and the Kubernetes attribution load only when their dynamic import() runs) plus the NVML worker thread
 // as its own entry, with the .proto files the bundle loads at run time copied next to it.
 // koffi stays external: it loads a native binary from its platform package.
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = `${root}dist`;
+
+/**
+ * A CommonJS-only package (the Prometheus exporter) that require()s @opentelemetry/semantic-conventions
+ * would pull in its whole CommonJS build (170 KB of constants, kept in the heap as source and objects):
+ * such a require gets a module that re-exports from the ES module build just the names the requiring
+ * file reads (`semantic_conventions_1.NAME`, as tsc emits them), so the rest is shaken out.
+ */
+const semanticConventionsByName: Plugin = {
+  name: 'semantic-conventions-by-name',
+  setup(plugin) {
+    plugin.onResolve({ filter: /^@opentelemetry\/semantic-conventions$/ }, (args) =>
+      args.kind === 'require-call' ? { path: args.importer, namespace: 'semconv-names' } : undefined,
+    );
+    plugin.onLoad({ filter: /.*/, namespace: 'semconv-names' }, (args) => {
+      const names = new Set(Array.from(readFileSync(args.path, 'utf8').matchAll(/semantic_conventions_1\.(\w+)/g), (match) => match[1]));
+      if (names.size === 0) throw new Error(`${args.path} requires @opentelemetry/semantic-conventions but reads no name from it`);
+      return { contents: `export { ${[...names].join(', ')} } from '@opentelemetry/semantic-conventions';`, resolveDir: root };
+    });
+  },
+};
 
 rmSync(dist, { recursive: true, force: true });
 await build({
@@ -35,6 +55,7 @@ await build({
   banner: { js: "import { createRequire as __footprintRequire } from 'node:module'; const require = __footprintRequire(import.meta.url);" },
   // Flat: modules find their files (./proto/, ./nvml-worker.js, ../package.json) relative to import.meta.url.
   chunkNames: '[name]-[hash]',
+  plugins: [semanticConventionsByName],
   sourcemap: false,
   logLevel: 'warning',
 });

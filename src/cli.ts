@@ -78,7 +78,7 @@ function withConfigFlags(command: Command, keys?: Set<keyof Config>): Command {
   return command;
 }
 
-function configFrom(options: Record<string, unknown>): Config {
+function configFrom(options: Record<string, unknown>): Promise<Config> {
   const { config: file, ...flags } = options;
   return loadConfig({ flags, file: file as string | undefined });
 }
@@ -87,8 +87,8 @@ function configFrom(options: Record<string, unknown>): Config {
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
 async function start(options: Record<string, unknown>): Promise<void> {
-  const config = configFrom(options);
-  const logger = createLogger(config);
+  const config = await configFrom(options);
+  const logger = await createLogger(config);
   // Listening for signals before the start: a SIGTERM that comes while services start (a pod deleted
   // at once) is kept and acted on once the start is done, instead of killing the process mid-start.
   let shutDown: ((reason: string, failure?: unknown) => void) | undefined;
@@ -149,10 +149,10 @@ export function buildProgram(): Command {
   withConfigFlags(program.command('start').description('run the daemon: /metrics on --listen, OTLP ingest on --ingest-listen')).action(start);
   withConfigFlags(program.command('doctor').description('list the devices found, how each is measured, and what is missing with the fix')).action(
     async (options) => {
-      const config = configFrom(options);
+      const config = await configFrom(options);
       // Each command imports what only it needs, so `start` never loads doctor's or report's code.
       const { runDoctor } = await import('./doctor.ts');
-      process.stdout.write(await runDoctor(config, createLogger({ ...config, logLevel: 'silent' })));
+      process.stdout.write(await runDoctor(config, await createLogger({ ...config, logLevel: 'silent' })));
     },
   );
   withConfigFlags(
@@ -169,9 +169,11 @@ export function buildProgram(): Command {
     CARBON_KEYS,
   ).action(async (options) => {
     const { duration, power, by, model, prometheus, format, zones, ...rest } = options;
-    const config = configFrom(rest);
+    const config = await configFrom(rest);
     const { runPlan } = await import('./plan-command.ts');
-    process.stdout.write(await runPlan(config, { duration, power, by, model, prometheus, format, zones }, createLogger({ ...config, logLevel: 'silent' })));
+    process.stdout.write(
+      await runPlan(config, { duration, power, by, model, prometheus, format, zones }, await createLogger({ ...config, logLevel: 'silent' })),
+    );
   });
   program.addCommand(reportCommand());
   return program;

@@ -1,7 +1,6 @@
 // One schema for every setting. Sources merge as defaults < YAML file < FOOTPRINT_* env < flags;
 // any bad value becomes a ConfigError naming the key, the value and what is accepted.
 import { readFileSync, statSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 
 export class ConfigError extends Error {}
@@ -194,11 +193,14 @@ export function readSmallFile(path: string, key: string, maxBytes: number): stri
   }
 }
 
-function fromFile(path: string): Record<string, unknown> {
+async function fromFile(path: string): Promise<Record<string, unknown>> {
   const text = readSmallFile(path, '--config', MAX_CONFIG_FILE_BYTES);
+  // The YAML parser is loaded only when there is a file to read: most nodes are configured by flags and environment.
+  // yaml is CommonJS: its exports are the module's default export, in Node as in the bundle.
+  const { default: yaml } = await import('yaml');
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    parsed = yaml.parse(text);
   } catch (error) {
     throw new ConfigError(`config: ${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -252,9 +254,9 @@ export interface ConfigSources {
   file?: string;
 }
 
-export function loadConfig({ flags = {}, env = process.env, file }: ConfigSources): Config {
+export async function loadConfig({ flags = {}, env = process.env, file }: ConfigSources): Promise<Config> {
   const path = file ?? env.FOOTPRINT_CONFIG;
-  const merged = { ...(path ? fromFile(path) : {}), ...fromEnv(env), ...definedOnly(flags) };
+  const merged = { ...(path ? await fromFile(path) : {}), ...fromEnv(env), ...definedOnly(flags) };
   return parseConfig(merged);
 }
 

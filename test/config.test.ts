@@ -11,8 +11,8 @@ function yamlFile(text: string): string {
 }
 
 describe('config', () => {
-  it('has the documented defaults', () => {
-    const config = loadConfig({ env: {} });
+  it('has the documented defaults', async () => {
+    const config = await loadConfig({ env: {} });
     expect([config.listen, config.ingestListen, config.interval, config.hostRoot, config.pue, config.logLevel]).toEqual([
       '0.0.0.0:9464',
       '0.0.0.0:4318',
@@ -23,27 +23,29 @@ describe('config', () => {
     ]);
   });
 
-  it('merges defaults < file < env < flags', () => {
+  it('merges defaults < file < env < flags', async () => {
     const file = yamlFile('interval: 5s\npue: 1.2\nzone: FR\nhostRoot: /from-file\n');
-    const config = loadConfig({ file, env: { FOOTPRINT_PUE: '1.4', FOOTPRINT_HOST_ROOT: '/from-env' }, flags: { hostRoot: '/from-flag' } });
+    const config = await loadConfig({ file, env: { FOOTPRINT_PUE: '1.4', FOOTPRINT_HOST_ROOT: '/from-env' }, flags: { hostRoot: '/from-flag' } });
     expect([config.interval, config.pue, config.zone, config.hostRoot]).toEqual([5000, 1.4, 'FR', '/from-flag']);
   });
 
-  it('names the key, the value and what is accepted for a bad value', () => {
-    expect(() => loadConfig({ env: {}, flags: { interval: '5x' } })).toThrow(
+  it('names the key, the value and what is accepted for a bad value', async () => {
+    await expect(loadConfig({ env: {}, flags: { interval: '5x' } })).rejects.toThrow(
       "config: interval: '5x' is invalid: expected a duration like 500ms, 2s, 5m between 100ms and 3600000ms",
     );
-    expect(() => loadConfig({ env: { FOOTPRINT_PUE: '0.5' } })).toThrow(/^config: pue: '0.5' is invalid: .*>=1/);
-    expect(() => loadConfig({ env: {}, flags: { listen: 'nohost' } })).toThrow("config: listen: 'nohost' is invalid: expected HOST:PORT, e.g. 0.0.0.0:9464");
-    expect(() => loadConfig({ file: yamlFile('bogus: 1\n'), env: {} })).toThrow(/^config: unknown key 'bogus'; known keys: listen, /);
-    expect(() => loadConfig({ file: '/nonexistent.yaml', env: {} })).toThrow(/^config: --config: cannot read '\/nonexistent.yaml'/);
+    await expect(loadConfig({ env: { FOOTPRINT_PUE: '0.5' } })).rejects.toThrow(/^config: pue: '0.5' is invalid: .*>=1/);
+    await expect(loadConfig({ env: {}, flags: { listen: 'nohost' } })).rejects.toThrow(
+      "config: listen: 'nohost' is invalid: expected HOST:PORT, e.g. 0.0.0.0:9464",
+    );
+    await expect(loadConfig({ file: yamlFile('bogus: 1\n'), env: {} })).rejects.toThrow(/^config: unknown key 'bogus'; known keys: listen, /);
+    await expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).rejects.toThrow(/^config: --config: cannot read '\/nonexistent.yaml'/);
   });
 
-  it('keeps idle claimable for 10 minutes by default and refuses a horizon shorter than the lag', () => {
-    const config = loadConfig({ env: {} });
+  it('keeps idle claimable for 10 minutes by default and refuses a horizon shorter than the lag', async () => {
+    const config = await loadConfig({ env: {} });
     expect([config.attributionLag, config.attributionHorizon]).toEqual([15_000, 600_000]);
-    expect(loadConfig({ env: { FOOTPRINT_ATTRIBUTION_HORIZON: '20s' } }).attributionHorizon).toBe(20_000);
-    expect(() => loadConfig({ env: {}, flags: { attributionLag: '30s', attributionHorizon: '20s' } })).toThrow(
+    expect((await loadConfig({ env: { FOOTPRINT_ATTRIBUTION_HORIZON: '20s' } })).attributionHorizon).toBe(20_000);
+    await expect(loadConfig({ env: {}, flags: { attributionLag: '30s', attributionHorizon: '20s' } })).rejects.toThrow(
       'config: attributionHorizon: 20000ms is invalid: must be at least attributionLag (30000ms), as idle stays claimable only after its interval closes',
     );
   });
@@ -54,9 +56,9 @@ describe('config', () => {
     expect([parseDurationMs('500ms'), parseDurationMs('2s'), parseDurationMs('1.5m'), parseDurationMs('x')]).toEqual([500, 2000, 90_000, undefined]);
   });
 
-  it('reads booleans strictly', () => {
-    expect(loadConfig({ env: { FOOTPRINT_KUBERNETES: 'false' } }).kubernetes).toBe(false);
-    expect(loadConfig({ env: { FOOTPRINT_KUBERNETES: 'true' } }).kubernetes).toBe(true);
-    expect(() => loadConfig({ env: { FOOTPRINT_KUBERNETES: 'yes' } })).toThrow(/^config: kubernetes: 'yes' is invalid/);
+  it('reads booleans strictly', async () => {
+    expect((await loadConfig({ env: { FOOTPRINT_KUBERNETES: 'false' } })).kubernetes).toBe(false);
+    expect((await loadConfig({ env: { FOOTPRINT_KUBERNETES: 'true' } })).kubernetes).toBe(true);
+    await expect(loadConfig({ env: { FOOTPRINT_KUBERNETES: 'yes' } })).rejects.toThrow(/^config: kubernetes: 'yes' is invalid/);
   });
 });

@@ -103,7 +103,7 @@ describe('daemon lifecycle', () => {
     const shutdownsBefore = double.callCount('nvmlShutdown');
     const { logger, records } = recordingLogger();
 
-    await expect(startDaemon(configFor(ports), logger)).rejects.toThrow(`config: ${key}: cannot listen on '127.0.0.1:${ports[key]}': ${inUse}`);
+    await expect(startDaemon(await configFor(ports), logger)).rejects.toThrow(`config: ${key}: cannot listen on '127.0.0.1:${ports[key]}': ${inUse}`);
 
     expect(records.filter((record) => record.msg === 'service closed').map((record) => record.service)).toEqual(closedInOrder);
     expect(records.filter((record) => record.level >= 50)).toEqual([]);
@@ -130,7 +130,7 @@ describe('daemon lifecycle', () => {
     });
     const { logger, records } = recordingLogger();
     const daemon = await startDaemon(
-      configFor({ listen: ports[0]!, ingestListen: ports[1]!, ingestGrpcListen: ports[2]! }, { deviceTimeout: '300ms' }),
+      await configFor({ listen: ports[0]!, ingestListen: ports[1]!, ingestGrpcListen: ports[2]! }, { deviceTimeout: '300ms' }),
       logger,
     );
 

@@ -219,7 +219,7 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
   it("footprint plan --model takes the power from the model's measured mean over the last day", async () => {
     const config = parseConfig({ zone: 'DE', pue: 1, intensity: 400, logLevel: 'silent' });
     const answer = JSON.parse(
-      await runPlan(config, { duration: '2h', model: 'llama-3-8b', prometheus: prometheus.url, format: 'json' }, createLogger(config), TO * 1000),
+      await runPlan(config, { duration: '2h', model: 'llama-3-8b', prometheus: prometheus.url, format: 'json' }, await createLogger(config), TO * 1000),
     ) as { powerWatts: number; energyKwh: number; gramsCo2e: number; bestStartInSeconds: number };
     // Samples sit on both edges of [TO - 1 d, TO], so rate() is exactly the day's joules / 86 400 s.
     const watts = growth('ml_energy_joules_total', (l) => l.ml_model === 'llama-3-8b', TO - DAY, TO) / DAY;
@@ -229,7 +229,7 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS))('footprint report against a
     expect(answer.bestStartInSeconds).toBe(0);
     expectClose(answer.gramsCo2e, answer.energyKwh * 400);
     expect(modelPowerQuery('llama-3-8b')).toBe('sum(rate(ml_energy_joules_total{ml_model="llama-3-8b"}[1d]))');
-    await expect(runPlan(config, { duration: '2h', model: 'nope', prometheus: prometheus.url }, createLogger(config), TO * 1000)).rejects.toThrow(
+    await expect(runPlan(config, { duration: '2h', model: 'nope', prometheus: prometheus.url }, await createLogger(config), TO * 1000)).rejects.toThrow(
       `plan: model: 'nope' has no energy in ${prometheus.url} over the last day (ml_energy_joules_total)`,
     );
   });

@@ -10,7 +10,7 @@ export interface TestDaemon extends RunningDaemon {
 }
 
 export async function startTestDaemon(flags: Record<string, unknown>, hooks?: DaemonTestHooks): Promise<TestDaemon> {
-  const config = loadConfig({
+  const config = await loadConfig({
     flags: {
       listen: '127.0.0.1:0',
       ingestListen: '127.0.0.1:0',
@@ -23,7 +23,7 @@ export async function startTestDaemon(flags: Record<string, unknown>, hooks?: Da
     },
     env: {},
   });
-  const daemon = await startDaemon(config, createLogger(config), hooks);
+  const daemon = await startDaemon(config, await createLogger(config), hooks);
   const metricsUrl = `http://127.0.0.1:${daemon.metricsPort}`;
   return {
     ...daemon,
