@@ -3,9 +3,9 @@
 // OTLP/HTTP protobuf bodies of 1 000 spans, and reports RSS and heap after a full GC: right after
 // the last body (every span still waiting for its intervals to close) and after the lag settled them.
 import { cpus } from 'node:os';
-import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
 import { spawnDaemon } from '../test/support/daemon-process.ts';
 import { sleep } from '../test/support/eventually.ts';
+import { serverSpanBatch } from '../test/support/otlp-export.ts';
 import { moveEnergy, twoSocketRaplFixture } from './support.ts';
 
 const SPANS_PER_REQUEST = 1000;
@@ -23,23 +23,23 @@ interface MemoryUsage {
 
 /** One protobuf body of vLLM-like SERVER spans, ended 100 ms before `nowMs`, models round-robin. */
 function body(offset: number, nowMs: number): Uint8Array<ArrayBuffer> {
-  const endNs = BigInt(nowMs - 100) * 1_000_000n;
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, index) => ({
-    traceId: Buffer.from((offset + index).toString(16).padStart(32, '0'), 'hex'),
-    spanId: Buffer.from((offset + index + 1).toString(16).padStart(16, '0'), 'hex'),
-    name: 'llm_request',
-    kind: 2,
-    startTimeUnixNano: String(endNs - 400_000_000n),
-    endTimeUnixNano: String(endNs),
-    attributes: [
-      { key: 'ml.model', value: { stringValue: `model-${(offset + index) % MODELS}` } },
-      { key: 'ml.phase', value: { stringValue: 'inference' } },
-      { key: 'gen_ai.usage.input_tokens', value: { intValue: 12 } },
-      { key: 'gen_ai.usage.output_tokens', value: { intValue: 40 } },
-    ],
-  }));
-  const message = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] }, scopeSpans: [{ spans }] }] };
-  return new Uint8Array(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
+  // fetch takes a Uint8Array over a plain ArrayBuffer, which a Buffer's type does not promise.
+  return new Uint8Array(
+    serverSpanBatch({
+      count: SPANS_PER_REQUEST,
+      firstId: offset + 1,
+      name: 'llm_request',
+      endNs: BigInt(nowMs - 100) * 1_000_000n,
+      durationNs: 400_000_000n,
+      attributes: (index) => ({
+        'ml.model': `model-${(offset + index) % MODELS}`,
+        'ml.phase': 'inference',
+        'gen_ai.usage.input_tokens': 12,
+        'gen_ai.usage.output_tokens': 40,
+      }),
+      resource: { 'service.name': 'bench' },
+    }),
+  );
 }
 
 const fixture = twoSocketRaplFixture();

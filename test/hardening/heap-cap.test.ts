@@ -6,9 +6,10 @@
 // "heap out of memory", keeps serving /metrics, and counts every span it refused as throttled.
 import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportTraceServiceRequest, RpcStatus } from '../../src/ingest/otlp-schema.ts';
+import { RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { sampleValue } from '../support/daemon.ts';
 import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { serverSpanBatch } from '../support/otlp-export.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
 const HEAP_MIB = 64;
@@ -24,21 +25,14 @@ let ingestPort: number;
 
 /** A body of vLLM-like SERVER spans (ml.model round-robin over 1,000 models) that ended 100 ms ago. */
 function body(offset: number): Buffer {
-  const endNs = BigInt(Date.now() - 100) * 1_000_000n;
-  const spans = Array.from({ length: SPANS_PER_BODY }, (_, index) => ({
-    traceId: Buffer.from((offset + index + 1).toString(16).padStart(32, '0'), 'hex'),
-    spanId: Buffer.from((offset + index + 1).toString(16).padStart(16, '0'), 'hex'),
+  return serverSpanBatch({
+    count: SPANS_PER_BODY,
+    firstId: offset + 1,
     name: 'llm_request',
-    kind: 2,
-    startTimeUnixNano: String(endNs - 400_000_000n),
-    endTimeUnixNano: String(endNs),
-    attributes: [
-      { key: 'ml.model', value: { stringValue: `model-${(offset + index) % MODELS}` } },
-      { key: 'gen_ai.usage.input_tokens', value: { intValue: 12 } },
-      { key: 'gen_ai.usage.output_tokens', value: { intValue: 40 } },
-    ],
-  }));
-  return Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
+    endNs: BigInt(Date.now() - 100) * 1_000_000n,
+    durationNs: 400_000_000n,
+    attributes: (index) => ({ 'ml.model': `model-${(offset + index) % MODELS}`, 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 40 }),
+  });
 }
 
 function post(agent: Agent, payload: Buffer): Promise<{ status: number; answer: Buffer }> {

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
 import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
 import { sleep } from '../support/eventually.ts';
+import { serverSpanBatch } from '../support/otlp-export.ts';
 import { sampleValue } from '../support/daemon.ts';
 
 const SILENT_SOCKETS = 3000;
@@ -149,21 +149,13 @@ describe('ingest listener under connection abuse', () => {
 
   it(`answers a ${FLOOD_CLIENTS}-client export flood while every scrape answers 200`, { timeout: 60_000 }, async () => {
     // Batches of 512 spans, the OTel SDK BatchSpanProcessor's default maxExportBatchSize.
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const spans = Array.from({ length: 512 }, (_, index) => ({
-      traceId: Buffer.alloc(16, index + 1),
-      spanId: Buffer.alloc(8, index + 1),
+    const body = serverSpanBatch({
+      count: 512,
       name: 'POST /v1/chat/completions',
-      kind: 2,
-      startTimeUnixNano: String(nowNs - 200_000_000n),
-      endTimeUnixNano: String(nowNs),
-      attributes: [
-        { key: 'gen_ai.request.model', value: { stringValue: `model-${index % 8}` } },
-        { key: 'gen_ai.usage.input_tokens', value: { intValue: '128' } },
-        { key: 'gen_ai.usage.output_tokens', value: { intValue: '64' } },
-      ],
-    }));
-    const body = Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
+      endNs: BigInt(Date.now()) * 1_000_000n,
+      durationNs: 200_000_000n,
+      attributes: (index) => ({ 'gen_ai.request.model': `model-${index % 8}`, 'gen_ai.usage.input_tokens': 128, 'gen_ai.usage.output_tokens': 64 }),
+    });
     const agent = new Agent({ keepAlive: true, maxSockets: FLOOD_CLIENTS });
     const statuses: Record<number, number> = {};
     const endMs = Date.now() + FLOOD_SECONDS * 1000;
