@@ -4,12 +4,12 @@
 // with protobuf bodies of 1,000 spans over 1,000 models (the queue's span limit raised so only the
 // heap can refuse): it answers 429 naming the old generation and its 64 MiB limit, never dies of
 // "heap out of memory", keeps serving /metrics, and counts every span it refused as throttled.
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { sampleValue } from '../support/daemon.ts';
 import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
-import { serverSpanBatch } from '../support/otlp-export.ts';
+import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
 const HEAP_MIB = 64;
@@ -32,28 +32,6 @@ function body(offset: number): Buffer {
     endNs: BigInt(Date.now() - 100) * 1_000_000n,
     durationNs: 400_000_000n,
     attributes: (index) => ({ 'ml.model': `model-${(offset + index) % MODELS}`, 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 40 }),
-  });
-}
-
-function post(agent: Agent, payload: Buffer): Promise<{ status: number; answer: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const call = request(
-      {
-        host: '127.0.0.1',
-        port: ingestPort,
-        path: '/v1/traces',
-        method: 'POST',
-        agent,
-        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': payload.length },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, answer: Buffer.concat(chunks) }));
-      },
-    );
-    call.on('error', reject);
-    call.end(payload);
   });
 }
 
@@ -88,7 +66,7 @@ describe(`the daemon under a ${HEAP_MIB} MiB old generation`, () => {
       while (Date.now() < endMs && daemon.child.exitCode === null) {
         if (Date.now() - current.madeMs > 250) current = { payload: body(sent), madeMs: Date.now() };
         sent += SPANS_PER_BODY;
-        const { status, answer } = await post(agent, current.payload);
+        const { status, answer } = await httpExport(agent, ingestPort, current.payload);
         statuses[status] = (statuses[status] ?? 0) + 1;
         // The refusal names how full the old generation was; its shape, limit and threshold are fixed.
         if (status === 429)

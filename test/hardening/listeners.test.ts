@@ -5,12 +5,12 @@
 // p99 stays under 250 ms: spans are counted and the queue checked before any is decoded, and
 // decoding yields to the event loop every 64 KiB. The flood's RSS is logged (docs/security.md).
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
 import { sleep } from '../support/eventually.ts';
-import { serverSpanBatch } from '../support/otlp-export.ts';
+import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { sampleValue } from '../support/daemon.ts';
 
 const SILENT_SOCKETS = 3000;
@@ -159,27 +159,9 @@ describe('ingest listener under connection abuse', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: FLOOD_CLIENTS });
     const statuses: Record<number, number> = {};
     const endMs = Date.now() + FLOOD_SECONDS * 1000;
-    const post = () =>
-      new Promise<number>((resolve, reject) => {
-        const call = request(
-          {
-            host: '127.0.0.1',
-            port: ingestPort,
-            path: '/v1/traces',
-            method: 'POST',
-            agent,
-            headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
-          },
-          (response) => {
-            response.resume().on('end', () => resolve(response.statusCode ?? 0));
-          },
-        );
-        call.on('error', reject);
-        call.end(body);
-      });
     const client = async () => {
       while (Date.now() < endMs) {
-        const status = await post();
+        const { status } = await httpExport(agent, ingestPort, body);
         statuses[status] = (statuses[status] ?? 0) + 1;
       }
     };

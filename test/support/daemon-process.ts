@@ -10,8 +10,19 @@ import { eventually } from './eventually.ts';
 import { freePort } from './prom-server.ts';
 
 export const FOOTPRINT_BIN = join(import.meta.dirname, '../../bin/footprint.js');
+export interface ListenerPorts {
+  metricsPort: number;
+  ingestPort: number;
+  grpcPort: number;
+}
+
+/** The flags that put the three listeners (/metrics, OTLP/HTTP, OTLP/gRPC) on these loopback ports. */
+export function listenFlags({ metricsPort, ingestPort, grpcPort }: ListenerPorts): string[] {
+  return ['--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${grpcPort}`];
+}
+
 /** The three listeners on ports the OS picks, for runs that never connect to them (exit codes, config errors). */
-export const ANY_PORT_LISTEN_FLAGS = ['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0'];
+export const ANY_PORT_LISTEN_FLAGS = listenFlags({ metricsPort: 0, ingestPort: 0, grpcPort: 0 });
 /** The daemon's output kept for a failure message: its last characters. */
 const OUTPUT_KEPT_CHARS = 16_000;
 
@@ -60,12 +71,7 @@ export async function spawnDaemon(options: DaemonProcessOptions = {}): Promise<D
       'start',
       '--host-root',
       hostRoot,
-      '--listen',
-      `127.0.0.1:${metricsPort}`,
-      '--ingest-listen',
-      `127.0.0.1:${ingestPort}`,
-      '--ingest-grpc-listen',
-      `127.0.0.1:${grpcPort}`,
+      ...listenFlags({ metricsPort, ingestPort, grpcPort }),
       '--log-level',
       options.logLevel ?? 'error',
       ...(options.flags ?? []),

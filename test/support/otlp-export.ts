@@ -1,8 +1,9 @@
 // What an OTLP trace exporter sends, for the load tests and benches: protobuf ExportTraceServiceRequest
 // bodies of SERVER spans, one per request as inference servers record them (vLLM's `llm_request`, a
 // FastAPI `POST /v1/chat/completions`, see llm-span-shapes.ts), and the gRPC TraceService/Export call
-// made with raw message bytes as the OTel exporters' grpc-js client makes it.
+// made with raw message bytes as the OTel exporters' grpc-js client makes it, or the OTLP/HTTP POST.
 import { type Client, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type Agent, request } from 'node:http';
 import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
 import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
 
@@ -56,5 +57,28 @@ export function grpcExport(client: Client, body: Buffer, metadata = new Metadata
       metadata,
       (error, response) => resolve({ error, ...(response !== undefined && { response }) }),
     );
+  });
+}
+
+/** One OTLP/HTTP protobuf POST of `body` to /v1/traces on `port` over `agent` (keep-alive, as exporters keep one). */
+export function httpExport(agent: Agent, port: number, body: Buffer): Promise<{ status: number; answer: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const call = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v1/traces',
+        method: 'POST',
+        agent,
+        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, answer: Buffer.concat(chunks) }));
+      },
+    );
+    call.on('error', reject);
+    call.end(body);
   });
 }
