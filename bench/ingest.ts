@@ -2,11 +2,12 @@
 // connection at a time, bodies encoded before the clock starts) against a bare Node HTTP server that
 // only reads the same bodies, and the daemon's RSS after 300 000 spans over 1 000 distinct workloads
 // at the default attribution lag.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
+import { spawnDaemon } from '../test/support/daemon-process.ts';
+import { sleep } from '../test/support/eventually.ts';
 
 const SPANS_PER_REQUEST = 1000;
 const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 300_000);
@@ -71,39 +72,13 @@ async function bareServer(): Promise<{ url: string; close(): void }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, close: () => server.close() };
 }
 
-export async function benchIngest(hostRoot: string, port: number, metricsPort: number): Promise<string[]> {
+export async function benchIngest(hostRoot: string): Promise<string[]> {
   // BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const daemon = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      'bin/footprint.js',
-      'start',
-      '--host-root',
-      hostRoot,
-      '--listen',
-      `127.0.0.1:${metricsPort}`,
-      '--ingest-listen',
-      `127.0.0.1:${port}`,
-      '--ingest-grpc-listen',
-      '127.0.0.1:0',
-      '--log-level',
-      'warn',
-    ],
-    { stdio: 'ignore' },
-  );
+  const daemon = await spawnDaemon({ hostRoot, nodeFlags: nodeArgs, logLevel: 'warn' });
   const bare = await bareServer();
-  const url = `http://127.0.0.1:${port}/v1/traces`;
+  const url = `${daemon.ingestUrl}/v1/traces`;
   try {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      try {
-        await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
-        break;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
     const lines = [
       `| OTLP ingest, 1 000 spans per request, sequential, median of ${ROUNDS} alternated rounds | footprint | bare Node server | ratio (goal >= 0.2 for protobuf): median (min-max) |`,
       '|---|---|---|---|',
@@ -127,7 +102,7 @@ export async function benchIngest(hostRoot: string, port: number, metricsPort: n
       await send(url, 'protobuf', sent);
       sent += SPANS_PER_REQUEST;
     }
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await sleep(5000);
     const rssKib = Number(readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)![1]);
     lines.push(
       `| RSS after ${sent.toLocaleString('en')} protobuf spans over ${WORKLOADS} models, default lag (MiB; goal <= 160) | ${(rssKib / 1024).toFixed(1)} | | |`,
@@ -135,7 +110,6 @@ export async function benchIngest(hostRoot: string, port: number, metricsPort: n
     return lines;
   } finally {
     bare.close();
-    daemon.kill('SIGTERM');
-    await new Promise((resolve) => daemon.once('exit', resolve));
+    await daemon.stop();
   }
 }

@@ -1,12 +1,13 @@
 // `npm run bench` part 3: the built daemon in Kubernetes mode on a node full of pods (110, the kubelet's
 // default max-pods), its pod metadata listed and watched from the loopback API server and its
 // allocations from the fake kubelet, on the same RAPL fixture; RSS after a steady window.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { podResourcesSocketPath } from '../src/attribution/kubernetes/pod-resources.ts';
 import { startFakeApiServer, type ApiPod } from '../test/support/k8s-api-server.ts';
 import { startFakeKubelet } from '../test/support/k8s-kubelet.ts';
+import { spawnDaemon } from '../test/support/daemon-process.ts';
+import { sleep } from '../test/support/eventually.ts';
+import { rssMiB } from './support.ts';
 
 const NODE = 'bench-node';
 const PODS = 110;
@@ -68,24 +69,11 @@ function benchPod(index: number): ApiPod {
   return pod;
 }
 
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((entry) => entry.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
-
 /**
  * Starts the daemon in Kubernetes mode on `hostRoot`, scrapes it as the RAPL-only run was scraped
  * (`scrape`), waits `steadySeconds`, and returns its RSS (MiB).
  */
-export async function benchKubernetes(
-  hostRoot: string,
-  metricsPort: number,
-  steadySeconds: number,
-  waitFor: (url: string) => Promise<number>,
-  scrape: (url: string) => Promise<unknown>,
-): Promise<number> {
+export async function benchKubernetes(hostRoot: string, steadySeconds: number, scrape: (url: string) => Promise<unknown>): Promise<number> {
   const pods = Array.from({ length: PODS }, (_, index) => benchPod(index));
   const api = await startFakeApiServer(pods);
   const kubelet = await startFakeKubelet(
@@ -94,43 +82,23 @@ export async function benchKubernetes(
   );
   const kubeconfig = join(hostRoot, 'bench-kubeconfig');
   api.writeKubeconfig(kubeconfig);
-  const daemon = spawn(
-    process.execPath,
-    [
-      'bin/footprint.js',
-      'start',
-      '--host-root',
-      hostRoot,
-      '--kubernetes',
-      'true',
-      '--node-name',
-      NODE,
-      '--listen',
-      `127.0.0.1:${metricsPort}`,
-      '--ingest-listen',
-      '127.0.0.1:0',
-      '--ingest-grpc-listen',
-      '127.0.0.1:0',
-      '--log-level',
-      'warn',
-    ],
-    { stdio: 'ignore', env: { ...process.env, KUBECONFIG: kubeconfig } },
-  );
+  const daemon = await spawnDaemon({
+    hostRoot,
+    flags: ['--kubernetes', 'true', '--node-name', NODE],
+    env: { KUBECONFIG: kubeconfig },
+    logLevel: 'warn',
+  });
   try {
-    await waitFor(`http://127.0.0.1:${metricsPort}/metrics`);
     // The list went out whole and a watch is open on it.
     for (let attempt = 0; api.watchCount() !== 1; attempt++) {
       if (attempt === 200) throw new Error(`bench: expected one pod watch, found ${api.watchCount()}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleep(10);
     }
-    await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
-    await new Promise((resolve) => setTimeout(resolve, steadySeconds * 1000));
-    return rssMiB(daemon.pid!);
+    await scrape(`${daemon.metricsUrl}/metrics`);
+    await sleep(steadySeconds * 1000);
+    return rssMiB(daemon.pid);
   } finally {
-    await new Promise<void>((resolve) => {
-      daemon.once('exit', () => resolve());
-      daemon.kill('SIGTERM');
-    });
+    await daemon.stop();
     await kubelet.stop();
     await api.close();
   }

@@ -2,11 +2,11 @@
 // default attribution lag (15 s) and horizon (10 m), sends 300 000 spans over 1 000 models as
 // OTLP/HTTP protobuf bodies of 1 000 spans, and reports RSS and heap after a full GC: right after
 // the last body (every span still waiting for its intervals to close) and after the lag settled them.
-import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
-import { freePort } from '../test/support/prom-server.ts';
-import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
+import { spawnDaemon } from '../test/support/daemon-process.ts';
+import { sleep } from '../test/support/eventually.ts';
+import { serverSpanBatch } from '../test/support/otlp-export.ts';
+import { moveEnergy, twoSocketRaplFixture } from './support.ts';
 
 const SPANS_PER_REQUEST = 1000;
 const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 300_000);
@@ -23,61 +23,38 @@ interface MemoryUsage {
 
 /** One protobuf body of vLLM-like SERVER spans, ended 100 ms before `nowMs`, models round-robin. */
 function body(offset: number, nowMs: number): Uint8Array<ArrayBuffer> {
-  const endNs = BigInt(nowMs - 100) * 1_000_000n;
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, index) => ({
-    traceId: Buffer.from((offset + index).toString(16).padStart(32, '0'), 'hex'),
-    spanId: Buffer.from((offset + index + 1).toString(16).padStart(16, '0'), 'hex'),
-    name: 'llm_request',
-    kind: 2,
-    startTimeUnixNano: String(endNs - 400_000_000n),
-    endTimeUnixNano: String(endNs),
-    attributes: [
-      { key: 'ml.model', value: { stringValue: `model-${(offset + index) % MODELS}` } },
-      { key: 'ml.phase', value: { stringValue: 'inference' } },
-      { key: 'gen_ai.usage.input_tokens', value: { intValue: 12 } },
-      { key: 'gen_ai.usage.output_tokens', value: { intValue: 40 } },
-    ],
-  }));
-  const message = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] }, scopeSpans: [{ spans }] }] };
-  return new Uint8Array(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject(message)).finish());
+  // fetch takes a Uint8Array over a plain ArrayBuffer, which a Buffer's type does not promise.
+  return new Uint8Array(
+    serverSpanBatch({
+      count: SPANS_PER_REQUEST,
+      firstId: offset + 1,
+      name: 'llm_request',
+      endNs: BigInt(nowMs - 100) * 1_000_000n,
+      durationNs: 400_000_000n,
+      attributes: (index) => ({
+        'ml.model': `model-${(offset + index) % MODELS}`,
+        'ml.phase': 'inference',
+        'gen_ai.usage.input_tokens': 12,
+        'gen_ai.usage.output_tokens': 40,
+      }),
+      resource: { 'service.name': 'bench' },
+    }),
+  );
 }
 
-const fixture = createSysfsFixture();
-fixture.setCpuVendor('GenuineIntel', 2);
-fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
-fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: 1_000_000 });
-fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-
-const ingestPort = await freePort();
-const metricsPort = await freePort();
+const fixture = twoSocketRaplFixture();
 const nodeFlags = [
   '--expose-gc',
   '--import',
   process.env.BENCH_HOOK ?? './bench/memory-hook.mjs',
   ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
 ];
-const daemon = spawn(
-  process.execPath,
-  [
-    ...nodeFlags,
-    'bin/footprint.js',
-    'start',
-    '--host-root',
-    fixture.root,
-    '--listen',
-    `127.0.0.1:${metricsPort}`,
-    '--ingest-listen',
-    `127.0.0.1:${ingestPort}`,
-    '--log-level',
-    'warn',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
+const daemon = await spawnDaemon({ hostRoot: fixture.root, nodeFlags, logLevel: 'warn' });
+daemon.child.stderr!.pipe(process.stderr);
 
 let stdout = '';
 const waiting: Array<(usage: MemoryUsage) => void> = [];
-daemon.stdout!.on('data', (chunk: Buffer) => {
+daemon.child.stdout!.on('data', (chunk: Buffer) => {
   stdout += chunk.toString();
   for (let newline = stdout.indexOf('\n'); newline >= 0; newline = stdout.indexOf('\n')) {
     const line = stdout.slice(0, newline);
@@ -90,34 +67,20 @@ daemon.stdout!.on('data', (chunk: Buffer) => {
 function memoryAfterGc(): Promise<MemoryUsage> {
   return new Promise((resolve) => {
     waiting.push(resolve);
-    daemon.kill('SIGUSR2');
+    daemon.child.kill('SIGUSR2');
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const f = (bytes: number) => (bytes / MiB).toFixed(1);
 
 try {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok) break;
-    } catch {
-      if (attempt > 300) throw new Error('daemon never became ready');
-    }
-    await sleep(100);
-  }
-  // Let the energy counters move so intervals close with energy to split.
-  let energy = 1_000_000;
-  const mover = setInterval(() => {
-    energy += 50_000_000;
-    for (const zone of ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rapl:1:0']) fixture.setEnergy(zone, energy);
-  }, 1000);
+  const mover = moveEnergy(fixture);
   const idle = await memoryAfterGc();
 
   let throttled = 0;
   const started = performance.now();
   for (let sent = 0; sent < TOTAL_SPANS; ) {
-    const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, {
+    const response = await fetch(`${daemon.ingestUrl}/v1/traces`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-protobuf' },
       body: body(sent, Date.now()),
@@ -151,7 +114,6 @@ try {
     console.log(`| ${label} | ${f(usage.rss)} | ${f(usage.heapUsed)} | ${f(usage.heapTotal)} | ${f(usage.external)} |`);
   }
 } finally {
-  daemon.kill('SIGTERM');
-  await new Promise((resolve) => daemon.once('exit', resolve));
+  await daemon.stop();
   fixture.remove();
 }

@@ -9,7 +9,9 @@ import { benchIngest } from './ingest.ts';
 import { benchKubernetes } from './kubernetes.ts';
 import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
 import { freePort } from '../test/support/prom-server.ts';
-import { createSysfsFixture } from '../test/support/sysfs-fixture.ts';
+import { spawnDaemon } from '../test/support/daemon-process.ts';
+import { sleep } from '../test/support/eventually.ts';
+import { moveEnergy, rssMiB, twoSocketRaplFixture } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 30);
@@ -23,7 +25,7 @@ async function waitFor(url: string, sinceMs = performance.now()): Promise<number
     } catch {
       // not listening yet
     }
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
   throw new Error(`${url} never answered`);
 }
@@ -46,13 +48,6 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((entry) => entry.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
-
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
@@ -60,61 +55,33 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-const fixture = createSysfsFixture();
-fixture.setCpuVendor('GenuineIntel', 2);
-fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
-fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-fixture.addRaplZone('intel-rapl:1', { name: 'package-1', energyMicrojoules: 1_000_000 });
-fixture.addRaplZone('intel-rapl:1:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-
-const footprintPort = await freePort();
+const fixture = twoSocketRaplFixture();
 const exporterPort = await freePort();
+// The built daemon, one process, as `npm start` and the image run it; timed from its spawn to its first /metrics.
+const footprint = await spawnDaemon({ hostRoot: fixture.root, logLevel: 'warn', readyTimeoutMs: 0 });
 const spawnedAtMs = performance.now();
-// The built daemon, one process, as `npm start` and the image run it.
-const footprint = spawn(
-  process.execPath,
-  [
-    'bin/footprint.js',
-    'start',
-    '--host-root',
-    fixture.root,
-    '--listen',
-    `127.0.0.1:${footprintPort}`,
-    '--ingest-listen',
-    '127.0.0.1:0',
-    '--ingest-grpc-listen',
-    '127.0.0.1:0',
-    '--log-level',
-    'warn',
-  ],
-  { stdio: 'ignore' },
-);
 const exporter = spawn(
   '/usr/bin/prometheus-node-exporter',
   [`--path.sysfs=${fixture.path('sys')}`, '--collector.disable-defaults', '--collector.rapl', `--web.listen-address=127.0.0.1:${exporterPort}`],
   { stdio: 'ignore' },
 );
-const footprintUrl = `http://127.0.0.1:${footprintPort}/metrics`;
+const footprintUrl = `${footprint.metricsUrl}/metrics`;
 const exporterUrl = `http://127.0.0.1:${exporterPort}/metrics`;
 try {
   const [footprintStartMs, exporterStartMs] = await Promise.all([waitFor(footprintUrl, spawnedAtMs), waitFor(exporterUrl, spawnedAtMs)]);
   // Let the energy counters move so every series is present.
-  let energy = 1_000_000;
-  const mover = setInterval(() => {
-    energy += 50_000_000;
-    for (const zone of ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rapl:1:0']) fixture.setEnergy(zone, energy);
-  }, 1000);
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const mover = moveEnergy(fixture);
+  await sleep(3000);
 
   const ours = await latencyMs(footprintUrl);
   const theirs = await latencyMs(exporterUrl);
 
-  const ticksBefore = cpuTicks(footprint.pid!);
-  await new Promise((resolve) => setTimeout(resolve, STEADY_SECONDS * 1000));
-  const cpuPercent = ((cpuTicks(footprint.pid!) - ticksBefore) / CLOCK_TICKS_PER_SECOND / STEADY_SECONDS) * 100;
-  const rss = rssMiB(footprint.pid!);
+  const ticksBefore = cpuTicks(footprint.pid);
+  await sleep(STEADY_SECONDS * 1000);
+  const cpuPercent = ((cpuTicks(footprint.pid) - ticksBefore) / CLOCK_TICKS_PER_SECOND / STEADY_SECONDS) * 100;
+  const rss = rssMiB(footprint.pid);
   const exporterRss = rssMiB(exporter.pid!);
-  const kubernetesRss = await benchKubernetes(fixture.root, await freePort(), STEADY_SECONDS, waitFor, latencyMs);
+  const kubernetesRss = await benchKubernetes(fixture.root, STEADY_SECONDS, latencyMs);
   clearInterval(mover);
 
   const f = (value: number, digits = 2) => value.toFixed(digits);
@@ -136,38 +103,20 @@ try {
   const double = nvmlDouble({
     gpus: Array.from({ length: 8 }, (_, index) => ({ uuid: fakeUuid(index), energyMillijoules: 1_000_000, powerMilliwatts: 300_000 })),
   });
-  const gpuPort = await freePort();
-  const gpuDaemon = spawn(
-    process.execPath,
-    [
-      'bin/footprint.js',
-      'start',
-      '--host-root',
-      fixture.root,
-      '--nvml-library',
-      double.libraryPath,
-      '--listen',
-      `127.0.0.1:${gpuPort}`,
-      '--ingest-listen',
-      '127.0.0.1:0',
-      '--ingest-grpc-listen',
-      '127.0.0.1:0',
-      '--interval',
-      '500ms',
-      '--log-level',
-      'warn',
-    ],
-    { stdio: 'ignore', env: { ...process.env, ...double.env } },
-  );
+  const gpuDaemon = await spawnDaemon({
+    hostRoot: fixture.root,
+    flags: ['--nvml-library', double.libraryPath, '--interval', '500ms'],
+    env: double.env,
+    logLevel: 'warn',
+  });
   try {
-    const gpuUrl = `http://127.0.0.1:${gpuPort}/metrics`;
-    await waitFor(gpuUrl);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const gpuUrl = `${gpuDaemon.metricsUrl}/metrics`;
+    await sleep(2000);
     const tickSeconds: number[] = [];
     for (let sample = 0; sample < 20; sample++) {
       const line = (await (await fetch(gpuUrl)).text()).split('\n').find((entry) => entry.startsWith('footprint_sample_duration_seconds '));
       tickSeconds.push(Number(line!.split(' ')[1]));
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
     tickSeconds.sort((a, b) => a - b);
     const withGpus = await latencyMs(gpuUrl);
@@ -178,10 +127,10 @@ try {
     console.log(`| /metrics p50 / p99 (ms) | ${f(withGpus.p50)} / ${f(withGpus.p99)} |`);
     console.log(`| response size (bytes) | ${withGpus.bytes} |`);
   } finally {
-    await stop(gpuDaemon);
+    await gpuDaemon.stop();
   }
-  console.log(`\n${(await benchIngest(fixture.root, await freePort(), await freePort())).join('\n')}`);
+  console.log(`\n${(await benchIngest(fixture.root)).join('\n')}`);
 } finally {
-  await Promise.all([stop(footprint), stop(exporter)]);
+  await Promise.all([footprint.stop(), stop(exporter)]);
   fixture.remove();
 }

@@ -5,10 +5,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANY_PORT_LISTEN_FLAGS, FOOTPRINT_BIN } from './support/daemon-process.ts';
 import { fakeUuid, nvmlDouble, type FakeNvmlScript, type NvmlDouble } from './support/nvml-double.ts';
 import { createSysfsFixture, type SysfsFixture } from './support/sysfs-fixture.ts';
-
-const BIN = new URL('../bin/footprint.js', import.meta.url).pathname;
 
 interface LogRecord {
   level: number;
@@ -30,7 +29,7 @@ interface Run {
 /** Runs `footprint start`; with `stop`, sends SIGTERM once the start-up summary is logged. */
 function runStart(args: string[], env: NodeJS.ProcessEnv, stop: boolean): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'start', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [FOOTPRINT_BIN, 'start', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let stderr = '';
     let stoppedAt: number | undefined;
     child.stderr.on('data', (chunk: Buffer) => {
@@ -83,12 +82,7 @@ describe('footprint start: exit codes', () => {
     fixture.root,
     '--nvml-library',
     double.libraryPath,
-    '--listen',
-    '127.0.0.1:0',
-    '--ingest-listen',
-    '127.0.0.1:0',
-    '--ingest-grpc-listen',
-    '127.0.0.1:0',
+    ...ANY_PORT_LISTEN_FLAGS,
     '--interval',
     '200ms',
     ...flags,

@@ -1,13 +1,13 @@
 // The CLI as a user runs it: a separate process through bin/footprint.js.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_KEYS, flagName, STRUCTURED_KEYS } from '../src/config.ts';
+import { ANY_PORT_LISTEN_FLAGS, FOOTPRINT_BIN, spawnDaemon } from './support/daemon-process.ts';
+import { eventually } from './support/eventually.ts';
 import { createSysfsFixture, type SysfsFixture } from './support/sysfs-fixture.ts';
 
-const BIN = new URL('../bin/footprint.js', import.meta.url).pathname;
-
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  return spawnSync(process.execPath, [FOOTPRINT_BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
 }
 
 describe('footprint CLI', () => {
@@ -42,19 +42,7 @@ describe('footprint CLI', () => {
     const fromEnv = run(['doctor'], { FOOTPRINT_PUE: 'high' });
     expect(fromEnv.status).toBe(2);
     expect(fromEnv.stderr).toMatch(/^footprint: config: pue: 'high' is invalid/);
-    const tokenFile = run([
-      'start',
-      '--ingest-token-file',
-      '/nonexistent/token',
-      '--listen',
-      '127.0.0.1:0',
-      '--ingest-listen',
-      '127.0.0.1:0',
-      '--ingest-grpc-listen',
-      '127.0.0.1:0',
-      '--log-level',
-      'silent',
-    ]);
+    const tokenFile = run(['start', '--ingest-token-file', '/nonexistent/token', ...ANY_PORT_LISTEN_FLAGS, '--log-level', 'silent']);
     expect(tokenFile.status).toBe(2);
     expect(tokenFile.stderr).toMatch(/^footprint: config: ingestTokenFile: cannot read '\/nonexistent\/token': ENOENT/);
   });
@@ -72,46 +60,26 @@ describe('footprint CLI', () => {
   });
 
   it('starts, logs what it found, serves /metrics and exits 0 on SIGTERM within 5 s', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'start',
-        '--host-root',
-        fixture.root,
-        '--listen',
-        '127.0.0.1:0',
-        '--ingest-listen',
-        '127.0.0.1:0',
-        '--ingest-grpc-listen',
-        '127.0.0.1:0',
-        '--interval',
-        '200ms',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+    const daemon = await spawnDaemon({ hostRoot: fixture.root, logLevel: 'info', flags: ['--interval', '200ms'] });
+    const summary = await eventually(
+      () => {
+        const line = daemon
+          .output()
+          .split('\n')
+          .find((entry) => entry.includes('"metrics"'));
+        return line === undefined ? undefined : (JSON.parse(line) as Record<string, unknown>);
+      },
+      20_000,
+      'the start-up line',
     );
-    let log = '';
-    child.stderr!.on('data', (chunk) => (log += chunk));
-    const summary = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no start-up line:\n${log}`)), 20_000);
-      child.stderr!.on('data', () => {
-        const line = log.split('\n').find((entry) => entry.includes('"metrics"'));
-        if (line) {
-          clearTimeout(timer);
-          resolve(JSON.parse(line));
-        }
-      });
-    });
     expect(summary.msg).toMatch(/^measuring 1 device\(s\): rapl:package-0 \(counter\); ESTIMATED from load \(measurement.method="model"\): memory/);
-    const port = String(summary.metrics).split(':')[1];
-    const exposition = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(summary.metrics).toBe(`127.0.0.1:${daemon.metricsPort}`);
+    const exposition = await (await fetch(`${daemon.metricsUrl}/metrics`)).text();
     expect(exposition).toContain(
       'hw_energy_joules_total{hw_id="estimator:memory",hw_type="memory",hw_name="estimated memory",hw_vendor="footprint",measurement_method="model"}',
     );
     const stoppedAt = Date.now();
-    child.kill('SIGTERM');
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect(code).toBe(0);
+    expect(await daemon.stop()).toBe(0);
     expect(Date.now() - stoppedAt).toBeLessThan(5000);
   });
 });

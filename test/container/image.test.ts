@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleValue } from '../support/daemon.ts';
 import { eventually } from '../support/eventually.ts';
 import { BASE_IMAGE, containerStderr, ensureBaseImage, imageBytes, podman, skipWithoutPodman } from '../support/podman.ts';
+import { listenFlags } from '../support/daemon-process.ts';
 import { freePort } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
@@ -45,10 +46,8 @@ describe.skipIf(skipWithoutPodman())('container image', () => {
     fixture.setCpuVendor('GenuineIntel', 1);
     fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
     fixture.addRaplZone('intel-rapl:0:0', { name: 'dram', energyMicrojoules: 1_000_000 });
-    const metricsPort = await freePort();
-    const ingestPort = await freePort();
-    const grpcPort = await freePort();
-    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const ports = { metricsPort: await freePort(), ingestPort: await freePort(), grpcPort: await freePort() };
+    metricsUrl = `http://127.0.0.1:${ports.metricsPort}/metrics`;
     podman([
       'run',
       '--detach',
@@ -77,12 +76,7 @@ describe.skipIf(skipWithoutPodman())('container image', () => {
       'DE',
       '--interval',
       '500ms',
-      '--listen',
-      `127.0.0.1:${metricsPort}`,
-      '--ingest-listen',
-      `127.0.0.1:${ingestPort}`,
-      '--ingest-grpc-listen',
-      `127.0.0.1:${grpcPort}`,
+      ...listenFlags(ports),
     ]);
     // Nothing in the container is writable, /tmp included.
     expect(podman(['exec', CONTAINER, 'sh', '-c', 'touch /tmp/probe 2>&1 || true'])).toContain('Read-only file system');

@@ -3,15 +3,14 @@
 // with tokens arrive over OTLP/HTTP JSON, a real Prometheus scrapes the daemon, and every dashboard
 // panel query runs against it. Headline panels must return data, and the ones with a fixture truth
 // (power, energy per token, gCO2e per 1k tokens) must match it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
-import { freePort, startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
+import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { REPO_ROOT, dashboardExprs, substitute } from './exprs.ts';
-import { eventually, sleep } from '../support/eventually.ts';
+import { dashboardExprs, substitute } from './exprs.ts';
+import { sleep } from '../support/eventually.ts';
+import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
 
 const POWER_W = 50;
 const CORE_W = 30;
@@ -73,8 +72,7 @@ const HEADLINE = [
 
 describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a running daemon', () => {
   let fixture: SysfsFixture;
-  let daemon: ChildProcess;
-  let daemonLog = '';
+  let daemon: DaemonProcess;
   let prometheus: RunningPrometheus;
   let energyTimer: NodeJS.Timeout;
 
@@ -93,20 +91,10 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
       fixture.setEnergy('intel-rapl:0:0', Math.round(((Date.now() - t0) / 1000) * CORE_W * 1e6));
     }, 20);
 
-    const [metricsPort, ingestPort] = [await freePort(), await freePort()];
-    daemon = spawn(
-      process.execPath,
-      [
-        join(REPO_ROOT, 'bin/footprint.js'),
-        'start',
-        '--host-root',
-        fixture.root,
-        '--listen',
-        `127.0.0.1:${metricsPort}`,
-        '--ingest-listen',
-        `127.0.0.1:${ingestPort}`,
-        '--ingest-grpc-listen',
-        '127.0.0.1:0',
+    daemon = await spawnDaemon({
+      hostRoot: fixture.root,
+      logLevel: 'warn',
+      flags: [
         '--interval',
         '2s',
         '--attribution-lag',
@@ -116,33 +104,15 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
         '1s',
         '--intensity',
         String(INTENSITY_G_PER_KWH),
-        '--log-level',
-        'warn',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const keep = (chunk: Buffer) => (daemonLog = (daemonLog + chunk.toString()).slice(-8000));
-    daemon.stdout!.on('data', keep);
-    daemon.stderr!.on('data', keep);
-    const readyz = `http://127.0.0.1:${metricsPort}/readyz`;
-    await eventually(
-      () =>
-        fetch(readyz).then(
-          (r) => r.ok || undefined,
-          () => undefined,
-        ),
-      30_000,
-      `${readyz} ready`,
-    ).catch((error) => {
-      throw new Error(`${(error as Error).message}\n${daemonLog}`);
     });
-    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${metricsPort}`], scrapeIntervalS: 1 });
+    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 1 });
 
     // Back-to-back spans cover all the time, so all the energy of the window belongs to the model.
     for (let i = 0, start = Date.now(); i < RUN_S / SPAN_S; i++) {
       await sleep(SPAN_S * 1000 - ((Date.now() - start) % (SPAN_S * 1000)));
       const end = Date.now();
-      const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/traces`, {
+      const response = await fetch(`${daemon.ingestUrl}/v1/traces`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(spanBody(end - SPAN_S * 1000, end)),
@@ -155,11 +125,7 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
   afterAll(async () => {
     clearInterval(energyTimer);
     await prometheus?.stop();
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon.once('exit', r));
-      daemon.kill('SIGTERM');
-      await exited;
-    }
+    await daemon?.stop();
     fixture?.remove();
   });
 
@@ -182,7 +148,7 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
     expect(targets.length).toBeGreaterThan(0);
     for (const target of targets) {
       const result = await run(target.expr);
-      expect(result.length, `${target.where}\n${daemonLog}`).toBeGreaterThan(0);
+      expect(result.length, `${target.where}\n${daemon.output()}`).toBeGreaterThan(0);
       expect(
         result.every((s) => Number.isFinite(Number(s.value?.[1]))),
         target.where,

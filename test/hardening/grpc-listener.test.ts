@@ -3,54 +3,33 @@
 // /metrics answers and an exporter still gets through; connections over the shared ingest cap are
 // refused on accept; exports past the shared in-flight byte budget get RESOURCE_EXHAUSTED with the
 // OTLP RetryInfo detail. Run `npm run build` first.
-import { Client, Metadata, connectivityState, credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { Client, connectivityState, credentials, status } from '@grpc/grpc-js';
 import { connect as connectHttp2 } from 'node:http2';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ByteBudget } from '../../src/ingest/byte-budget.ts';
-import { ExportTraceServiceRequest, RpcStatus } from '../../src/ingest/otlp-schema.ts';
+import { RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
-import { freePort } from '../support/prom-server.ts';
+import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { sleep } from '../support/eventually.ts';
+import { grpcExport, serverSpanBatch } from '../support/otlp-export.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/footprint.js');
 const SILENT_SOCKETS = 1200;
 const IDLE_TIMEOUT_MS = 5000;
 
-/** Batches as the OTel SDK BatchSpanProcessor sends them (maxExportBatchSize 512 by default). */
+/** Batches of FastAPI-like SERVER spans that ended now, as the OTel SDK BatchSpanProcessor sends them. */
 function exportRequest(spanCount: number): Buffer {
-  const nowNs = BigInt(Date.now()) * 1_000_000n;
-  const spans = Array.from({ length: spanCount }, (_, index) => ({
-    traceId: Buffer.alloc(16, index + 1),
-    spanId: Buffer.alloc(8, index + 1),
+  return serverSpanBatch({
+    count: spanCount,
     name: 'POST /v1/chat/completions',
-    kind: 2,
-    startTimeUnixNano: String(nowNs - 200_000_000n),
-    endTimeUnixNano: String(nowNs),
-    attributes: [
-      { key: 'gen_ai.request.model', value: { stringValue: 'meta-llama/Llama-3.1-8B' } },
-      { key: 'gen_ai.usage.input_tokens', value: { intValue: '128' } },
-    ],
-  }));
-  return Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
-}
-
-function exportOver(client: Client, body: Buffer): Promise<ServiceError | null> {
-  return new Promise((resolve) => {
-    client.makeUnaryRequest<Buffer, Buffer>(
-      EXPORT_METHOD_PATH,
-      (bytes) => bytes,
-      (bytes) => bytes,
-      body,
-      new Metadata(),
-      (error) => resolve(error),
-    );
+    endNs: BigInt(Date.now()) * 1_000_000n,
+    durationNs: 200_000_000n,
+    attributes: () => ({ 'gen_ai.request.model': 'meta-llama/Llama-3.1-8B', 'gen_ai.usage.input_tokens': 128 }),
   });
 }
+
+const exportOver = async (client: Client, body: Buffer) => (await grpcExport(client, body)).error;
 
 /**
  * Opens a socket that never sends a byte; `closed` resolves when the server closes it. It reads
@@ -66,46 +45,16 @@ function silentSocket(port: number): Promise<{ socket: Socket; closed: Promise<n
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('gRPC listener of the real daemon', () => {
-  let daemon: ChildProcess;
+  let daemon: DaemonProcess;
   let metricsUrl: string;
   let grpcPort: number;
 
   beforeAll(async () => {
-    const metricsPort = await freePort();
-    grpcPort = await freePort();
-    metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    daemon = spawn(
-      process.execPath,
-      [
-        BIN,
-        'start',
-        '--host-root',
-        mkdtempSync(join(tmpdir(), 'footprint-grpc-hardening-')),
-        '--listen',
-        `127.0.0.1:${metricsPort}`,
-        '--ingest-listen',
-        '127.0.0.1:0',
-        '--ingest-grpc-listen',
-        `127.0.0.1:${grpcPort}`,
-        '--ingest-idle-timeout',
-        `${IDLE_TIMEOUT_MS}ms`,
-        '--ingest-max-connections',
-        '1500',
-        '--log-level',
-        'error',
-      ],
-      { stdio: 'ignore' },
-    );
-    for (let attempt = 0; attempt < 300; attempt++) {
-      if ((await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status === 200) return;
-      await sleep(100);
-    }
-    throw new Error('daemon did not become ready');
+    daemon = await spawnDaemon({ flags: ['--ingest-idle-timeout', `${IDLE_TIMEOUT_MS}ms`, '--ingest-max-connections', '1500'] });
+    ({ metricsUrl, grpcPort } = daemon);
   }, 60_000);
-  afterAll(() => daemon?.kill('SIGTERM'));
+  afterAll(() => daemon?.stop());
 
   it(`closes ${SILENT_SOCKETS} silent sockets at the ${IDLE_TIMEOUT_MS} ms idle timeout while /metrics answers and an exporter gets through`, {
     timeout: 60_000,

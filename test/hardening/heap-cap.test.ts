@@ -4,16 +4,14 @@
 // with protobuf bodies of 1,000 spans over 1,000 models (the queue's span limit raised so only the
 // heap can refuse): it answers 429 naming the old generation and its 64 MiB limit, never dies of
 // "heap out of memory", keeps serving /metrics, and counts every span it refused as throttled.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportTraceServiceRequest, RpcStatus } from '../../src/ingest/otlp-schema.ts';
+import { RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { sampleValue } from '../support/daemon.ts';
-import { freePort } from '../support/prom-server.ts';
+import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/footprint.js');
 const HEAP_MIB = 64;
 const CLIENTS = 16;
 const SPANS_PER_BODY = 1000;
@@ -21,49 +19,19 @@ const MODELS = 1000;
 const FLOOD_SECONDS = 15;
 
 let fixture: SysfsFixture;
-let daemon: ChildProcess;
-let daemonOutput = '';
+let daemon: DaemonProcess;
 let metricsUrl: string;
 let ingestPort: number;
 
 /** A body of vLLM-like SERVER spans (ml.model round-robin over 1,000 models) that ended 100 ms ago. */
 function body(offset: number): Buffer {
-  const endNs = BigInt(Date.now() - 100) * 1_000_000n;
-  const spans = Array.from({ length: SPANS_PER_BODY }, (_, index) => ({
-    traceId: Buffer.from((offset + index + 1).toString(16).padStart(32, '0'), 'hex'),
-    spanId: Buffer.from((offset + index + 1).toString(16).padStart(16, '0'), 'hex'),
+  return serverSpanBatch({
+    count: SPANS_PER_BODY,
+    firstId: offset + 1,
     name: 'llm_request',
-    kind: 2,
-    startTimeUnixNano: String(endNs - 400_000_000n),
-    endTimeUnixNano: String(endNs),
-    attributes: [
-      { key: 'ml.model', value: { stringValue: `model-${(offset + index) % MODELS}` } },
-      { key: 'gen_ai.usage.input_tokens', value: { intValue: 12 } },
-      { key: 'gen_ai.usage.output_tokens', value: { intValue: 40 } },
-    ],
-  }));
-  return Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
-}
-
-function post(agent: Agent, payload: Buffer): Promise<{ status: number; answer: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const call = request(
-      {
-        host: '127.0.0.1',
-        port: ingestPort,
-        path: '/v1/traces',
-        method: 'POST',
-        agent,
-        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': payload.length },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, answer: Buffer.concat(chunks) }));
-      },
-    );
-    call.on('error', reject);
-    call.end(payload);
+    endNs: BigInt(Date.now() - 100) * 1_000_000n,
+    durationNs: 400_000_000n,
+    attributes: (index) => ({ 'ml.model': `model-${(offset + index) % MODELS}`, 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 40 }),
   });
 }
 
@@ -71,38 +39,16 @@ beforeAll(async () => {
   fixture = createSysfsFixture();
   fixture.setCpuVendor('GenuineIntel', 1);
   fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
-  const metricsPort = await freePort();
-  ingestPort = await freePort();
-  metricsUrl = `http://127.0.0.1:${metricsPort}`;
-  daemon = spawn(
-    process.execPath,
-    [
-      BIN,
-      'start',
-      '--host-root',
-      fixture.root,
-      '--listen',
-      `127.0.0.1:${metricsPort}`,
-      '--ingest-listen',
-      `127.0.0.1:${ingestPort}`,
-      '--ingest-queue-limit',
-      '1000000',
-      '--log-level',
-      'error',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` } },
-  );
-  daemon.stdout!.on('data', (chunk: Buffer) => (daemonOutput += chunk.toString()));
-  daemon.stderr!.on('data', (chunk: Buffer) => (daemonOutput += chunk.toString()));
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if ((await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`daemon did not become ready\n${daemonOutput}`);
+  daemon = await spawnDaemon({
+    hostRoot: fixture.root,
+    flags: ['--ingest-queue-limit', '1000000'],
+    env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` },
+  });
+  ({ metricsUrl, ingestPort } = daemon);
 }, 60_000);
 
-afterAll(() => {
-  daemon?.kill('SIGTERM');
+afterAll(async () => {
+  await daemon?.stop();
   fixture?.remove();
 });
 
@@ -117,10 +63,10 @@ describe(`the daemon under a ${HEAP_MIB} MiB old generation`, () => {
     let sent = 0;
     const endMs = Date.now() + FLOOD_SECONDS * 1000;
     const client = async () => {
-      while (Date.now() < endMs && daemon.exitCode === null) {
+      while (Date.now() < endMs && daemon.child.exitCode === null) {
         if (Date.now() - current.madeMs > 250) current = { payload: body(sent), madeMs: Date.now() };
         sent += SPANS_PER_BODY;
-        const { status, answer } = await post(agent, current.payload);
+        const { status, answer } = await httpExport(agent, ingestPort, current.payload);
         statuses[status] = (statuses[status] ?? 0) + 1;
         // The refusal names how full the old generation was; its shape, limit and threshold are fixed.
         if (status === 429)
@@ -131,7 +77,7 @@ describe(`the daemon under a ${HEAP_MIB} MiB old generation`, () => {
     agent.destroy();
     console.log(JSON.stringify({ heapMiB: HEAP_MIB, clients: CLIENTS, seconds: FLOOD_SECONDS, statuses }));
 
-    expect(daemon.exitCode, daemonOutput).toBeNull();
+    expect(daemon.child.exitCode, daemon.output()).toBeNull();
     expect(Object.keys(statuses).sort()).toEqual(['200', '429']);
     expect([...refusals]).toEqual([`heap old generation N MiB of its ${HEAP_MIB} MiB limit (refusing above 60%); retry later`]);
     const scrape = await fetch(`${metricsUrl}/metrics`);

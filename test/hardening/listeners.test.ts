@@ -4,18 +4,15 @@
 // a 16-client export flood is answered (200 or 429) while every scrape answers 200 and /metrics
 // p99 stays under 250 ms: spans are counted and the queue checked before any is decoded, and
 // decoding yields to the event loop every 64 KiB. The flood's RSS is logged (docs/security.md).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
-import { freePort } from '../support/prom-server.ts';
+import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { sleep } from '../support/eventually.ts';
+import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { sampleValue } from '../support/daemon.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/footprint.js');
 const SILENT_SOCKETS = 3000;
 const SOCKET_BATCH = 250;
 const FLOOD_CLIENTS = 16;
@@ -28,7 +25,7 @@ const FLOOD_SECONDS = 10;
 const CHART_ENV = { NODE_OPTIONS: '--max-old-space-size=103 --max-semi-space-size=2', MALLOC_ARENA_MAX: '2' };
 const FLOOD_MAX_RSS_BYTES = 256 * 2 ** 20;
 
-let daemon: ChildProcess;
+let daemon: DaemonProcess;
 let metricsUrl: string;
 let ingestPort: number;
 
@@ -50,34 +47,10 @@ function percentile(values: number[], p: number): number {
 
 beforeAll(async () => {
   // This machine's soft limit is 20000 descriptors; 3,000 client sockets here plus the daemon's fit.
-  const metricsPort = await freePort();
-  ingestPort = await freePort();
-  metricsUrl = `http://127.0.0.1:${metricsPort}`;
-  daemon = spawn(
-    process.execPath,
-    [
-      BIN,
-      'start',
-      '--host-root',
-      mkdtempSync(join(tmpdir(), 'footprint-hardening-')),
-      '--listen',
-      `127.0.0.1:${metricsPort}`,
-      '--ingest-listen',
-      `127.0.0.1:${ingestPort}`,
-      '--ingest-grpc-listen',
-      `127.0.0.1:${await freePort()}`,
-      '--log-level',
-      'error',
-    ],
-    { stdio: 'ignore', env: { ...process.env, ...CHART_ENV } },
-  );
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if ((await fetch(`${metricsUrl}/readyz`).catch(() => undefined))?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('daemon did not become ready');
+  daemon = await spawnDaemon({ env: CHART_ENV });
+  ({ metricsUrl, ingestPort } = daemon);
 }, 60_000);
-afterAll(() => daemon?.kill('SIGTERM'));
+afterAll(() => daemon?.stop());
 
 describe('ingest listener under connection abuse', () => {
   it(`closes ${SILENT_SOCKETS} sockets that never send a byte within 30 s while /metrics answers`, { timeout: 60_000 }, async () => {
@@ -109,7 +82,7 @@ describe('ingest listener under connection abuse', () => {
     while (closed < SILENT_SOCKETS && Date.now() - startMs < 30_000) {
       const { status, ms } = await timedScrape();
       scrapes.push({ status, ms });
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
     const seconds = (lastCloseMs - startMs) / 1000;
     console.log(
@@ -135,7 +108,7 @@ describe('ingest listener under connection abuse', () => {
     const MIB = 2 ** 20;
     // The idle daemon's RSS (tsx, OTel, V8) is already near 256 MiB on this machine, so the bound is
     // on what the bodies add: the budget (64 MiB) plus 32 MiB of socket and parser buffers.
-    const baselineResident = residentBytes(daemon.pid!);
+    const baselineResident = residentBytes(daemon.pid);
     const answers: string[] = [];
     const residents: number[] = [];
     const startMs = Date.now();
@@ -158,9 +131,9 @@ describe('ingest listener under connection abuse', () => {
       ),
     );
     while (answers.length < STALLED && Date.now() - startMs < 30_000) {
-      residents.push(residentBytes(daemon.pid!));
+      residents.push(residentBytes(daemon.pid));
       expect((await timedScrape()).status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
     for (const socket of sockets) socket.destroy();
     const counts = Object.fromEntries([...new Set(answers)].map((line) => [line, answers.filter((other) => other === line).length]));
@@ -181,45 +154,19 @@ describe('ingest listener under connection abuse', () => {
 
   it(`answers a ${FLOOD_CLIENTS}-client export flood while every scrape answers 200`, { timeout: 60_000 }, async () => {
     // Batches of 512 spans, the OTel SDK BatchSpanProcessor's default maxExportBatchSize.
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const spans = Array.from({ length: 512 }, (_, index) => ({
-      traceId: Buffer.alloc(16, index + 1),
-      spanId: Buffer.alloc(8, index + 1),
+    const body = serverSpanBatch({
+      count: 512,
       name: 'POST /v1/chat/completions',
-      kind: 2,
-      startTimeUnixNano: String(nowNs - 200_000_000n),
-      endTimeUnixNano: String(nowNs),
-      attributes: [
-        { key: 'gen_ai.request.model', value: { stringValue: `model-${index % 8}` } },
-        { key: 'gen_ai.usage.input_tokens', value: { intValue: '128' } },
-        { key: 'gen_ai.usage.output_tokens', value: { intValue: '64' } },
-      ],
-    }));
-    const body = Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
+      endNs: BigInt(Date.now()) * 1_000_000n,
+      durationNs: 200_000_000n,
+      attributes: (index) => ({ 'gen_ai.request.model': `model-${index % 8}`, 'gen_ai.usage.input_tokens': 128, 'gen_ai.usage.output_tokens': 64 }),
+    });
     const agent = new Agent({ keepAlive: true, maxSockets: FLOOD_CLIENTS });
     const statuses: Record<number, number> = {};
     const endMs = Date.now() + FLOOD_SECONDS * 1000;
-    const post = () =>
-      new Promise<number>((resolve, reject) => {
-        const call = request(
-          {
-            host: '127.0.0.1',
-            port: ingestPort,
-            path: '/v1/traces',
-            method: 'POST',
-            agent,
-            headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
-          },
-          (response) => {
-            response.resume().on('end', () => resolve(response.statusCode ?? 0));
-          },
-        );
-        call.on('error', reject);
-        call.end(body);
-      });
     const client = async () => {
       while (Date.now() < endMs) {
-        const status = await post();
+        const { status } = await httpExport(agent, ingestPort, body);
         statuses[status] = (statuses[status] ?? 0) + 1;
       }
     };
@@ -227,11 +174,11 @@ describe('ingest listener under connection abuse', () => {
     const residents: number[] = [];
     const watcher = async () => {
       while (Date.now() < endMs) {
-        residents.push(residentBytes(daemon.pid!));
+        residents.push(residentBytes(daemon.pid));
         const { status, ms } = await timedScrape();
         expect(status).toBe(200);
         scrapesMs.push(ms);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
       }
     };
     await Promise.all([...Array.from({ length: FLOOD_CLIENTS }, client), watcher()]);

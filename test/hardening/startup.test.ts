@@ -8,18 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANY_PORT_LISTEN_FLAGS, FOOTPRINT_BIN } from '../support/daemon-process.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/footprint.js');
 const dir = mkdtempSync(join(tmpdir(), 'footprint-startup-'));
 const hostRoot = mkdtempSync(join(tmpdir(), 'footprint-startup-root-'));
 
 function start(args: string[]): Promise<{ code: number | null; lines: string[] }> {
   return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [BIN, 'start', '--host-root', hostRoot, '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-grpc-listen', '127.0.0.1:0', ...args],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const child = spawn(process.execPath, [FOOTPRINT_BIN, 'start', '--host-root', hostRoot, ...ANY_PORT_LISTEN_FLAGS, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);

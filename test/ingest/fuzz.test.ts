@@ -3,14 +3,14 @@
 // protocol answer for bad input (HTTP 200/400, gRPC OK/INVALID_ARGUMENT), never a 5xx or INTERNAL;
 // every activity that gets through must have a bounded time range; the listeners must still take
 // a good request afterwards.
-import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
+import { Client, credentials, status } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
 import { MAX_FUTURE_SKEW_MS } from '../../src/ingest/spans.ts';
 import { DEFAULT_SPAN_LIMITS } from '../../src/ingest/server.ts';
-import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
+import { grpcExport } from '../support/otlp-export.ts';
 
 const CASES = 20_000;
 const CONCURRENCY = 32;
@@ -130,16 +130,7 @@ describe('fuzzed protobuf requests', () => {
     const client = new Client(ingest.grpcAddress, credentials.createInsecure());
     const codes = new Map<number, number>();
     await inPool(mutatedMessages(12), async (body) => {
-      const code = await new Promise<number>((resolve) => {
-        client.makeUnaryRequest<Buffer, Buffer>(
-          EXPORT_METHOD_PATH,
-          (bytes) => bytes,
-          (bytes) => bytes,
-          body,
-          new Metadata(),
-          (error) => resolve(error ? error.code : status.OK),
-        );
-      });
+      const code = (await grpcExport(client, body)).error?.code ?? status.OK;
       codes.set(code, (codes.get(code) ?? 0) + 1);
     });
     client.close();

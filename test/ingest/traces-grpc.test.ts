@@ -4,9 +4,9 @@
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExportTraceServiceRequest, ExportTraceServiceResponse, RetryInfo, RpcStatus } from '../../src/ingest/otlp-schema.ts';
-import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
+import { ExportTraceServiceResponse, RetryInfo, RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
+import { encodeTraces, grpcExport } from '../support/otlp-export.ts';
 
 const NOW_NS = BigInt(Date.now()) * 1_000_000n;
 
@@ -23,11 +23,7 @@ function span(model: string, extra: Record<string, unknown> = {}) {
   };
 }
 
-function encode(spans: unknown[]): Buffer {
-  return Buffer.from(ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
-}
-
-const GOOD = encode([span('good')]);
+const GOOD = encodeTraces([span('good')]);
 
 interface Answer {
   error?: ServiceError;
@@ -42,19 +38,9 @@ function call(body: Buffer, { token, gzip = false }: { token?: string; gzip?: bo
   clients.push(client);
   const metadata = new Metadata();
   if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
-  return new Promise((resolve) => {
-    client.makeUnaryRequest<Buffer, Buffer>(
-      EXPORT_METHOD_PATH,
-      (bytes) => bytes,
-      (bytes) => bytes,
-      body,
-      metadata,
-      (error, response) => {
-        if (error) resolve({ error });
-        else resolve({ response: ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(response!), { longs: Number }) });
-      },
-    );
-  });
+  return grpcExport(client, body, metadata).then(({ error, response }) =>
+    error ? { error } : { response: ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(response!), { longs: Number }) },
+  );
 }
 
 afterEach(async () => {
@@ -70,14 +56,14 @@ afterEach(async () => {
 describe('OTLP/gRPC TraceService/Export', () => {
   it('takes a request, plain and gzip, and rejects invalid spans in partialSuccess', async () => {
     ingest = await startIngest({ token: 's3cret' });
-    const answer = await call(encode([span('a'), span('b', { endTimeUnixNano: String(NOW_NS + 2n * 3_600_000_000_000n) })]), { token: 's3cret' });
+    const answer = await call(encodeTraces([span('a'), span('b', { endTimeUnixNano: String(NOW_NS + 2n * 3_600_000_000_000n) })]), { token: 's3cret' });
     expect(answer.response).toEqual({
       partialSuccess: {
         rejectedSpans: 1,
         errorMessage: expect.stringMatching(/1 without a valid time range \(the first has an end more than 60 s in the future\)/),
       },
     });
-    expect((await call(encode([span('c')]), { token: 's3cret', gzip: true })).response).toEqual({});
+    expect((await call(encodeTraces([span('c')]), { token: 's3cret', gzip: true })).response).toEqual({});
     expect(ingest.sink.activities.map((activity) => activity.workload.model)).toEqual(['a', 'c']);
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, invalid: 1 });
   });
@@ -102,7 +88,7 @@ describe('OTLP/gRPC TraceService/Export', () => {
 
   it('answers RESOURCE_EXHAUSTED to a message over ingestMaxBodyBytes, also when it is over only after gunzip', async () => {
     ingest = await startIngest({ token: 's3cret', maxBodyBytes: 64 * 1024 });
-    const big = encode(Array.from({ length: 2000 }, (_, index) => span(`m${index}`)));
+    const big = encodeTraces(Array.from({ length: 2000 }, (_, index) => span(`m${index}`)));
     expect(big.length).toBe(154_898);
     // Compressed, it is far under the limit: only the size after gunzip can refuse it.
     expect(gzipSync(big).length).toBeLessThan(16 * 1024);
@@ -122,10 +108,10 @@ describe('OTLP/gRPC TraceService/Export', () => {
     const first = fetch(`${ingest.url}/v1/traces`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-protobuf', Authorization: 'Bearer s3cret' },
-      body: new Uint8Array(encode([span('a'), span('b')])),
+      body: new Uint8Array(encodeTraces([span('a'), span('b')])),
     });
     while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    const { error } = await call(encode([span('c')]), { token: 's3cret' });
+    const { error } = await call(encodeTraces([span('c')]), { token: 's3cret' });
     expect([error?.code, error?.details]).toEqual([status.RESOURCE_EXHAUSTED, 'ingest queue is full (2 spans); retry later']);
     const [details] = error!.metadata.get('grpc-status-details-bin') as Buffer[];
     const rpcStatus = RpcStatus.toObject(RpcStatus.decode(details!), { longs: Number }) as { code: number; details: { type_url: string; value: Uint8Array }[] };

@@ -8,7 +8,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { sampleValue } from '../support/daemon.ts';
-import { eventually, sleep } from '../support/eventually.ts';
+import { sleep } from '../support/eventually.ts';
 import { daemonSuite } from '../support/suite.ts';
 
 const POWER_WATTS = 100;
@@ -56,13 +56,10 @@ describe('long spans with the default attribution lag and horizon', () => {
     expect(sampleValue(early, 'footprint_ingest_spans_total', { outcome: 'accepted' })).toBe(1);
     expect(sampleValue(early, 'ml_tokens_total', { ml_model: 'llama-3-70b' })).toBeUndefined();
 
-    const settled = await eventually(
-      async () => {
-        const text = await daemon.scrape();
-        return sampleValue(text, 'ml_requests_total', { ml_model: 'llama-3-70b' }) === 1 ? text : undefined;
-      },
-      30_000,
+    const settled = await daemon.scrapeUntil(
       'the long span settled',
+      (text) => sampleValue(text, 'ml_requests_total', { ml_model: 'llama-3-70b' }) === 1,
+      30_000,
     );
     // Alone on the device: every joule of its 40 s, 100 W x 40 s = 4000 J.
     expect(sampleValue(settled, 'ml_energy_joules_total', model)).toBeCloseTo(POWER_WATTS * (SPAN_MS / 1000), 6);
@@ -112,14 +109,7 @@ describe('long spans with the default attribution lag and horizon', () => {
     const answer = (await response.json()) as { partialSuccess?: { rejectedSpans?: string; errorMessage?: string } };
     expect(answer.partialSuccess?.rejectedSpans).toBe('1');
     expect(answer.partialSuccess?.errorMessage).toMatch(/^rejected spans: 1 truncated/);
-    const after = await eventually(
-      async () => {
-        const text = await daemon.scrape();
-        return sampleValue(text, 'ml_requests_total', { ml_model: 'bge-large' }) === 1 ? text : undefined;
-      },
-      10_000,
-      'the truncated span counted',
-    );
+    const after = await daemon.scrapeUntil('the truncated span counted', (text) => sampleValue(text, 'ml_requests_total', { ml_model: 'bge-large' }) === 1);
     expect(sampleValue(after, 'footprint_ingest_spans_total', { outcome: 'truncated' })).toBe(1);
     expect(sampleValue(after, 'footprint_attribution_truncated_energy_joules_total')).toBeCloseTo(POWER_WATTS * 10, 6);
     expect(sampleValue(after, 'ml_energy_joules_total', { ml_model: 'bge-large' })).toBeUndefined();

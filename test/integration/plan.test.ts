@@ -43,6 +43,26 @@ async function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   }
 }
 
+/** `footprint plan` for 1 kWh (1 kW for 1 h at PUE 1) in `zone`, with the forecast from `provider` at `url`; `more` flags after. */
+function planOneKwh(zone: string, provider: string, url: string, more: string[]) {
+  return runCli([
+    'plan',
+    '--duration',
+    '1h',
+    '--power',
+    '1kW',
+    '--pue',
+    '1',
+    '--zone',
+    zone,
+    '--intensity-provider',
+    provider,
+    '--intensity-url',
+    url,
+    ...more,
+  ]);
+}
+
 describe.skipIf(skip)('carbon-aware planning', () => {
   let dir: string;
   let electricityMaps: FakeServer;
@@ -178,7 +198,7 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     const { best, zones } = JSON.parse(result.stdout) as { best: Record<string, unknown>; zones: Record<string, unknown>[] };
     const firstMs = Date.parse((best.forecast as { datetime: string }[])[0]!.datetime);
     // 5.76 kWh with PUE. FR: 50 g/kWh from +1 h -> 288 g at +1 h. DE: its dip at +3 h -> 576 g; now 400 -> 2304 g
-    // (FR's "now" mixes the rest of this hour at 400 with 50, so it depends on the minute).
+    // (FR's "now" mixes the rest of this hour at 400 with 50, so it depends on the minute; the text rounds to 4 significant digits).
     expect(zones.map((answer) => [answer.zone, answer.gramsCo2e, answer.bestStart])).toEqual([
       [CLEAN_ZONE, 288, new Date(firstMs + HOUR).toISOString()],
       [ZONE, 576, new Date(firstMs + 3 * HOUR).toISOString()],
@@ -188,7 +208,7 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     const text = await runCli([...base, '--zones', `${ZONE},${CLEAN_ZONE}`]);
     expect(text.stdout.split('\n')[0]).toBe(`best: ${CLEAN_ZONE}`);
     expect(text.stdout.split('\n')[1]).toMatch(
-      /^FR: start \S+ \(in (0h \d+m|now)\): 4\.8 kWh, 288 gCO2e vs \d+(\.\d)? gCO2e now, saves \d+(\.\d)? g \(\d+\.\d%\); FR electricitymaps average forecast$/,
+      /^FR: start \S+ \(in (0h \d+m|now)\): 4\.8 kWh, 288 gCO2e vs \d+(\.\d+)? gCO2e now, saves \d+(\.\d+)? g \(\d+\.\d%\); FR electricitymaps average forecast$/,
     );
     const bad = await runCli([...base, '--zones', 'DE,,F R']);
     expect([bad.status, bad.stderr.trim()]).toEqual([
@@ -224,23 +244,7 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     const startMs = hourStart();
     const rows = [300, 300, 50, 300, 300, 300].map((gramsPerKwh, index) => ({ timestamp: new Date(startMs + index * HOUR).toISOString(), gramsPerKwh }));
     writeFileSync(join(dir, 'forecast.json'), JSON.stringify(rows));
-    const result = await runCli([
-      'plan',
-      '--duration',
-      '1h',
-      '--power',
-      '1kW',
-      '--pue',
-      '1',
-      '--zone',
-      'FR',
-      '--intensity-provider',
-      'file',
-      '--intensity-url',
-      join(dir, 'forecast.json'),
-      '--format',
-      'json',
-    ]);
+    const result = await planOneKwh('FR', 'file', join(dir, 'forecast.json'), ['--format', 'json']);
     const answer = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(answer).toMatchObject({
       source: 'file',
@@ -255,45 +259,16 @@ describe.skipIf(skip)('carbon-aware planning', () => {
   it('footprint plan: a failing provider and an empty forecast fall back to the static table, stated', async () => {
     const staticGrams = lookupZone(ZONE)!.gramsPerKwh;
     electricityMaps.on('/v3/carbon-intensity/latest', (_request, response) => json(response, 500, { message: 'down' }));
-    const failing = await runCli([
-      'plan',
-      '--duration',
-      '1h',
-      '--power',
-      '1kW',
-      '--pue',
-      '1',
-      '--zone',
-      ZONE,
-      '--intensity-provider',
-      'electricitymaps',
-      '--intensity-url',
-      electricityMaps.url,
-      '--intensity-token-file',
-      join(dir, 'em-token'),
-      '--format',
-      'json',
-    ]);
+    const failing = await planOneKwh(ZONE, 'electricitymaps', electricityMaps.url, ['--intensity-token-file', join(dir, 'em-token'), '--format', 'json']);
     const answer = JSON.parse(failing.stdout) as Record<string, unknown>;
     // Static DE held flat: every start is a tie, so now; 1 kWh x the table's value.
     expect(answer).toMatchObject({ source: 'static', bestStartInSeconds: 0, gramsCo2e: staticGrams, savingGrams: 0 });
     expect(answer.fallback).toBe(`electricitymaps: HTTP 500 from ${electricityMaps.url}/v3/carbon-intensity/latest; the static annual average is held flat`);
 
     wattTimeValues = [];
-    const empty = await runCli([
-      'plan',
-      '--duration',
-      '1h',
-      '--power',
-      '1kW',
-      '--zone',
-      'CAISO_NORTH',
+    const empty = await planOneKwh('CAISO_NORTH', 'watttime', wattTime.url, [
       '--cloud-region',
       'us-west-1',
-      '--intensity-provider',
-      'watttime',
-      '--intensity-url',
-      wattTime.url,
       '--intensity-token-file',
       join(dir, 'wt-credentials'),
     ]);

@@ -8,7 +8,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fakeUuid, nvmlDouble, type FakeGpu } from '../support/nvml-double.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 import { sampleValue, type TestDaemon, startTestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
 
 const REDISCOVER_MS = 300;
 const PACKAGE_ENERGY = 'sys/class/powercap/intel-rapl:0/energy_uj';
@@ -50,27 +49,13 @@ describe('rediscovery', () => {
     const tree = fixture;
 
     // Estimated: the host is the estimator's cpu plus dram (still, 0 J), so the two running sums agree exactly.
-    const estimated = await eventually(
-      async () => {
-        const text = await daemon!.scrape();
-        return (energy(text, 'estimator:cpu') ?? 0) > 0.5 ? text : undefined;
-      },
-      10_000,
-      'the estimator to accumulate',
-    );
+    const estimated = await daemon!.scrapeUntil('the estimator to accumulate', (text) => (energy(text, 'estimator:cpu') ?? 0) > 0.5);
     expect(energy(estimated, 'rapl:package-0')).toBeUndefined();
     expect(hostEnergy(estimated, 'counter')).toBeUndefined();
     expect(hostEnergy(estimated, 'model')).toBe(energy(estimated, 'estimator:cpu'));
 
     tree.makeReadable(PACKAGE_ENERGY);
-    const joined = await eventually(
-      async () => {
-        const text = await daemon!.scrape();
-        return energy(text, 'rapl:package-0') === undefined ? undefined : text;
-      },
-      10_000,
-      'rapl:package-0 to join',
-    );
+    const joined = await daemon!.scrapeUntil('rapl:package-0 to join', (text) => energy(text, 'rapl:package-0') !== undefined);
     // Its first reading is a baseline; the estimator's series keeps its final joules and loses its gauges.
     expect(energy(joined, 'rapl:package-0', { hw_type: 'cpu', measurement_method: 'counter' })).toBe(0);
     const estimatorJoules = energy(joined, 'estimator:cpu')!;
@@ -82,14 +67,7 @@ describe('rediscovery', () => {
     expect(hostEnergy(joined, 'counter')).toBe(estimatorJoules);
 
     tree.setEnergy('intel-rapl:0', 3_500_000);
-    const measured = await eventually(
-      async () => {
-        const text = await daemon!.scrape();
-        return energy(text, 'rapl:package-0') === 2.5 ? text : undefined;
-      },
-      10_000,
-      'package-0 to count 2.5 J',
-    );
+    const measured = await daemon!.scrapeUntil('package-0 to count 2.5 J', (text) => energy(text, 'rapl:package-0') === 2.5);
     expect(energy(measured, 'estimator:cpu')).toBe(estimatorJoules);
     expect(hostEnergy(measured, 'counter')).toBe(estimatorJoules + 2.5);
     expect(daemon.discovery.estimatedClasses).toEqual([]);
@@ -105,29 +83,20 @@ describe('rediscovery', () => {
       { reader: fixture.reader, rediscoverIntervalMs: REDISCOVER_MS },
     );
     const tree = fixture;
-    const scrapeUntil = (what: string, check: (text: string) => boolean) =>
-      eventually(
-        async () => {
-          const text = await daemon!.scrape();
-          return check(text) ? text : undefined;
-        },
-        10_000,
-        what,
-      );
 
     // Package and dram make up the host until psys is readable.
     tree.setEnergy('intel-rapl:0', 2_000_000);
-    await scrapeUntil('the package to count 1 J', (text) => hostEnergy(text, 'counter') === 1);
+    await daemon.scrapeUntil('the package to count 1 J', (text) => hostEnergy(text, 'counter') === 1);
 
     tree.makeReadable('sys/class/powercap/intel-rapl:1/energy_uj');
-    const joined = await scrapeUntil('rapl:psys to join', (text) => energy(text, 'rapl:psys') !== undefined);
+    const joined = await daemon.scrapeUntil('rapl:psys to join', (text) => energy(text, 'rapl:psys') !== undefined);
     expect(energy(joined, 'rapl:psys', { hw_type: 'platform', measurement_method: 'counter' })).toBe(0);
     expect(hostEnergy(joined, 'counter')).toBe(1);
 
     // From now on the package's 3 J are inside psys's 5 J: the host adds psys alone.
     tree.setEnergy('intel-rapl:0', 5_000_000);
     tree.setEnergy('intel-rapl:1', 7_000_000);
-    const after = await scrapeUntil('package 4 J and psys 5 J', (text) => energy(text, 'rapl:package-0') === 4 && energy(text, 'rapl:psys') === 5);
+    const after = await daemon.scrapeUntil('package 4 J and psys 5 J', (text) => energy(text, 'rapl:package-0') === 4 && energy(text, 'rapl:psys') === 5);
     expect(hostEnergy(after, 'counter')).toBe(6);
   });
 
@@ -144,26 +113,16 @@ describe('rediscovery', () => {
     expect(sampleValue(await daemon.scrape(), 'hw_energy_joules_total', { hw_type: 'gpu' })).toBeUndefined();
 
     symlinkSync(double.libraryPath, libraryPath);
-    const joined = await eventually(
-      async () => {
-        const text = await daemon!.scrape();
-        return energy(text, fakeUuid(0)) === 0 && energy(text, fakeUuid(1)) === 0 ? text : undefined;
-      },
-      15_000,
-      'both GPUs to join',
-    );
+    const joined = await daemon!.scrapeUntil('both GPUs to join', (text) => energy(text, fakeUuid(0)) === 0 && energy(text, fakeUuid(1)) === 0, 15_000);
     expect(energy(joined, fakeUuid(0), { hw_type: 'gpu', hw_vendor: 'nvidia', measurement_method: 'counter' })).toBe(0);
     // The packages stand still, so the host total is the GPUs' alone.
     expect(hostEnergy(joined, 'counter')).toBe(0);
 
     double.script({ driverVersion: '550.54.15', gpus: boards([100_000, 200_000]) });
-    const measured = await eventually(
-      async () => {
-        const text = await daemon!.scrape();
-        return energy(text, fakeUuid(0)) === 100 && energy(text, fakeUuid(1)) === 200 ? text : undefined;
-      },
-      15_000,
+    const measured = await daemon!.scrapeUntil(
       'the GPUs to count 100 J and 200 J',
+      (text) => energy(text, fakeUuid(0)) === 100 && energy(text, fakeUuid(1)) === 200,
+      15_000,
     );
     expect(hostEnergy(measured, 'counter')).toBe(300);
     expect(daemon.discovery.idleSources.map((source) => source.name)).toEqual(['hwmon', 'amdgpu']);

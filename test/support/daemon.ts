@@ -2,11 +2,14 @@
 import { loadConfig } from '../../src/config.ts';
 import { startDaemon, type DaemonTestHooks, type RunningDaemon } from '../../src/daemon.ts';
 import { createLogger } from '../../src/logger.ts';
+import { eventually } from './eventually.ts';
 
 export interface TestDaemon extends RunningDaemon {
   metricsUrl: string;
   ingestUrl: string;
   scrape(): Promise<string>;
+  /** Scrapes until `holds` is true of the exposition and returns it; fails naming `what` after `timeoutMs`. */
+  scrapeUntil(what: string, holds: (exposition: string) => boolean, timeoutMs?: number): Promise<string>;
 }
 
 export async function startTestDaemon(flags: Record<string, unknown>, hooks?: DaemonTestHooks): Promise<TestDaemon> {
@@ -25,11 +28,21 @@ export async function startTestDaemon(flags: Record<string, unknown>, hooks?: Da
   });
   const daemon = await startDaemon(config, await createLogger(config), hooks);
   const metricsUrl = `http://127.0.0.1:${daemon.metricsPort}`;
+  const scrape = async () => (await fetch(`${metricsUrl}/metrics`)).text();
   return {
     ...daemon,
     metricsUrl,
     ingestUrl: `http://127.0.0.1:${daemon.ingestPort}`,
-    scrape: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
+    scrape,
+    scrapeUntil: (what, holds, timeoutMs = 10_000) =>
+      eventually(
+        async () => {
+          const exposition = await scrape();
+          return holds(exposition) ? exposition : undefined;
+        },
+        timeoutMs,
+        what,
+      ),
   };
 }
 

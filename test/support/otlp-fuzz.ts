@@ -2,10 +2,10 @@
 // independent of the transport, so the same cases run against OTLP/HTTP here and against an
 // OTLP/gRPC receiver (grpcTransport). Used by test/hardening/fuzz.test.ts (CI) and bench/fuzz.ts
 // (`npm run fuzz`, the long campaign).
-import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
+import { Client, credentials, status } from '@grpc/grpc-js';
 import { Agent, request } from 'node:http';
 import { ExportTraceServiceRequest } from '../../src/ingest/otlp-schema.ts';
-import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
+import { grpcExport } from './otlp-export.ts';
 
 export type FuzzEncoding = 'protobuf' | 'json';
 
@@ -69,16 +69,13 @@ const HTTP_STATUS_OF_GRPC: Partial<Record<status, number>> = {
  */
 export function grpcTransport(address: string): FuzzTransport {
   const client = new Client(address, credentials.createInsecure());
-  const asIs = (bytes: Buffer) => bytes;
   return {
     name: 'otlp-grpc',
     send(body, encoding) {
       if (encoding !== 'protobuf') return Promise.reject(new Error('OTLP/gRPC carries protobuf only'));
-      return new Promise((resolve, reject) => {
-        client.makeUnaryRequest<Buffer, Buffer>(EXPORT_METHOD_PATH, asIs, asIs, body, new Metadata(), (error) => {
-          if (error?.code === status.UNAVAILABLE) reject(error);
-          else resolve(HTTP_STATUS_OF_GRPC[error?.code ?? status.OK] ?? 500);
-        });
+      return grpcExport(client, body).then(({ error }) => {
+        if (error?.code === status.UNAVAILABLE) throw error;
+        return HTTP_STATUS_OF_GRPC[error?.code ?? status.OK] ?? 500;
       });
     },
     close: () => client.close(),

@@ -107,36 +107,23 @@ const embedder: Omit<WorkloadSpec, 'pod'> = {
   outputTokensPerRequest: 0,
 };
 
+/** Node A's two GPUs are the same board: they differ in id and workload only. */
+const NODE_A_H100 = {
+  instance: 'gpu-node-a:9464',
+  zone: 'DE',
+  hwType: 'gpu',
+  hwName: 'NVIDIA H100',
+  hwVendor: 'nvidia',
+  method: 'counter',
+  idleWatts: 70,
+  busyWatts: 650,
+  embodiedGramsPerSecond: 0.05,
+} as const;
+
 /** Token and request counts belong to the model, so only one device per model carries them. */
 const DEVICES: Array<DeviceSpec & { countsRequests: boolean }> = [
-  {
-    instance: 'gpu-node-a:9464',
-    zone: 'DE',
-    hwId: 'GPU-a0',
-    hwType: 'gpu',
-    hwName: 'NVIDIA H100',
-    hwVendor: 'nvidia',
-    method: 'counter',
-    idleWatts: 70,
-    busyWatts: 650,
-    embodiedGramsPerSecond: 0.05,
-    workload: { ...llama, pod: 'llama-0' },
-    countsRequests: true,
-  },
-  {
-    instance: 'gpu-node-a:9464',
-    zone: 'DE',
-    hwId: 'GPU-a1',
-    hwType: 'gpu',
-    hwName: 'NVIDIA H100',
-    hwVendor: 'nvidia',
-    method: 'counter',
-    idleWatts: 70,
-    busyWatts: 650,
-    embodiedGramsPerSecond: 0.05,
-    workload: { ...llama, pod: 'llama-1', busyFraction: diurnal(3, 0.1, 0.7) },
-    countsRequests: false,
-  },
+  { ...NODE_A_H100, hwId: 'GPU-a0', workload: { ...llama, pod: 'llama-0' }, countsRequests: true },
+  { ...NODE_A_H100, hwId: 'GPU-a1', workload: { ...llama, pod: 'llama-1', busyFraction: diurnal(3, 0.1, 0.7) }, countsRequests: false },
   {
     instance: 'gpu-node-a:9464',
     zone: 'DE',

@@ -36,15 +36,10 @@ describe('golden /metrics of the standard host', () => {
     fixture.setEnergy('intel-rapl:0:0', 100_000_000 + 10_000_000);
     fixture.setEnergy('intel-rapl:1', 2_000_000_000 + 80_000_000);
     fixture.setEnergy('intel-rapl:1:0', 200_000_000 + 8_000_000);
-    const exposition = await eventually(
-      async () => {
-        const text = await daemon.scrape();
-        return sampleValue(text, 'hw_host_energy_joules_total') === 198 && sampleValue(text, 'ml_energy_joules_total', { hw_id: 'rapl:package-1:dram' }) === 8
-          ? text
-          : undefined;
-      },
-      15_000,
+    const exposition = await daemon.scrapeUntil(
       'the moved counters measured and attributed',
+      (text) => sampleValue(text, 'hw_host_energy_joules_total') === 198 && sampleValue(text, 'ml_energy_joules_total', { hw_id: 'rapl:package-1:dram' }) === 8,
+      15_000,
     );
     const actual = normalise(exposition);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, actual);

@@ -1,0 +1,36 @@
+// What the benches share: the two-socket RAPL host they measure on, counters that keep moving, and
+// a process's resident memory.
+import { readFileSync } from 'node:fs';
+import { createSysfsFixture, type SysfsFixture } from '../test/support/sysfs-fixture.ts';
+
+const RAPL_ZONES = ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rapl:1:0'];
+/** Microjoules each zone's counter advances per second while `moveEnergy` runs: 50 W on every zone. */
+const STEP_MICROJOULES = 50_000_000;
+
+/** Two Intel packages, each with its DRAM sub-zone, counters at 1 J. */
+export function twoSocketRaplFixture(): SysfsFixture {
+  const fixture = createSysfsFixture();
+  fixture.setCpuVendor('GenuineIntel', 2);
+  for (const zone of RAPL_ZONES) {
+    const [, socket, sub] = zone.split(':');
+    fixture.addRaplZone(zone, { name: sub === undefined ? `package-${socket}` : 'dram', energyMicrojoules: 1_000_000 });
+  }
+  return fixture;
+}
+
+/** Advances every zone's counter once a second, so intervals close with energy to split; clear it to stop. */
+export function moveEnergy(fixture: SysfsFixture): NodeJS.Timeout {
+  let energyMicrojoules = 1_000_000;
+  return setInterval(() => {
+    energyMicrojoules += STEP_MICROJOULES;
+    for (const zone of RAPL_ZONES) fixture.setEnergy(zone, energyMicrojoules);
+  }, 1000);
+}
+
+/** The resident set of process `pid` (VmRSS), in MiB. */
+export function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('VmRSS:'))!;
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
