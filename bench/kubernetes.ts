@@ -7,7 +7,7 @@ import { startFakeApiServer, type ApiPod } from '../test/support/k8s-api-server.
 import { startFakeKubelet } from '../test/support/k8s-kubelet.ts';
 import { spawnDaemon } from '../test/support/daemon-process.ts';
 import { sleep } from '../test/support/eventually.ts';
-import { rssMiB } from './support.ts';
+import { IMAGE_ENV, rssMiB } from './support.ts';
 
 const NODE = 'bench-node';
 const PODS = 110;
@@ -85,7 +85,7 @@ export async function benchKubernetes(hostRoot: string, steadySeconds: number, s
   const daemon = await spawnDaemon({
     hostRoot,
     flags: ['--kubernetes', 'true', '--node-name', NODE],
-    env: { KUBECONFIG: kubeconfig },
+    env: { ...IMAGE_ENV, KUBECONFIG: kubeconfig },
     logLevel: 'warn',
   });
   try {

@@ -11,7 +11,7 @@ import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
 import { freePort } from '../test/support/prom-server.ts';
 import { spawnDaemon } from '../test/support/daemon-process.ts';
 import { sleep } from '../test/support/eventually.ts';
-import { moveEnergy, rssMiB, twoSocketRaplFixture } from './support.ts';
+import { moveEnergy, rssMiB, twoSocketRaplFixture, IMAGE_ENV } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 30);
@@ -58,7 +58,7 @@ function stop(child: ChildProcess): Promise<void> {
 const fixture = twoSocketRaplFixture();
 const exporterPort = await freePort();
 // The built daemon, one process, as `npm start` and the image run it; timed from its spawn to its first /metrics.
-const footprint = await spawnDaemon({ hostRoot: fixture.root, logLevel: 'warn', readyTimeoutMs: 0 });
+const footprint = await spawnDaemon({ hostRoot: fixture.root, logLevel: 'warn', readyTimeoutMs: 0, env: IMAGE_ENV });
 const spawnedAtMs = performance.now();
 const exporter = spawn(
   '/usr/bin/prometheus-node-exporter',

@@ -7,6 +7,12 @@ const RAPL_ZONES = ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rap
 /** Microjoules each zone's counter advances per second while `moveEnergy` runs: 50 W on every zone. */
 const STEP_MICROJOULES = 50_000_000;
 
+/**
+ * The environment the image gives the daemon (Dockerfile `ENV`; the chart's NODE_OPTIONS adds only the
+ * heap size, test/helm/chart.test.ts keeps the two equal): the benches measure the agent as deployed.
+ */
+export const IMAGE_ENV = { NODE_OPTIONS: '--max-semi-space-size=1 --v8-pool-size=1', MALLOC_ARENA_MAX: '2' };
+
 /** Two Intel packages, each with its DRAM sub-zone, counters at 1 J. */
 export function twoSocketRaplFixture(): SysfsFixture {
   const fixture = createSysfsFixture();

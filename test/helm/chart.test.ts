@@ -141,8 +141,12 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(hostMounts.every((mount) => mount.readOnly === true)).toBe(true);
     expect(container!.args).toContain('--host-root=/host');
     expect(container!.env.find((env) => env.name === 'FOOTPRINT_NODE_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
-    // V8 sizes its heap at start, so the flags travel in NODE_OPTIONS (values.yaml says why).
-    expect(container!.env.find((env) => env.name === 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=$(FOOTPRINT_HEAP_MIB) --max-semi-space-size=2');
+    // V8 sizes its heap at start, so the flags travel in NODE_OPTIONS (values.yaml says why); a plain
+    // `docker run` of the image gets the same flags from the Dockerfile.
+    expect(readFileSync(join(REPO, 'Dockerfile'), 'utf8')).toContain('ENV NODE_OPTIONS="--max-semi-space-size=1 --v8-pool-size=1" MALLOC_ARENA_MAX=2');
+    expect(container!.env.find((env) => env.name === 'NODE_OPTIONS')?.value).toBe(
+      '--max-old-space-size=$(FOOTPRINT_HEAP_MIB) --max-semi-space-size=1 --v8-pool-size=1',
+    );
     expect(container!.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
@@ -159,12 +163,12 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(env.MALLOC_ARENA_MAX).toEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
     // Kubernetes rounds limit / divisor up: 512Mi / 5Mi = 102.4 -> 103, and expands $(FOOTPRINT_HEAP_MIB) in later entries.
     const nodeOptions = env.NODE_OPTIONS!.value!.replace('$(FOOTPRINT_HEAP_MIB)', '103');
-    // Node accepts the expanded NODE_OPTIONS; V8's limit is the 103 MiB old generation plus three 2 MiB semi-spaces.
+    // Node accepts the expanded NODE_OPTIONS; V8's limit is the 103 MiB old generation plus three 1 MiB semi-spaces.
     const limitBytes = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], {
       env: { ...process.env, NODE_OPTIONS: nodeOptions },
       encoding: 'utf8',
     });
-    expect(Number(limitBytes)).toBe((103 + 3 * 2) * 2 ** 20);
+    expect(Number(limitBytes)).toBe((103 + 3 * 1) * 2 ** 20);
     expect(container!.env.findIndex((entry) => entry.name === 'FOOTPRINT_HEAP_MIB')).toBeLessThan(
       container!.env.findIndex((entry) => entry.name === 'NODE_OPTIONS'),
     );
