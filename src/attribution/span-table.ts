@@ -1,8 +1,10 @@
 // The spans the ledger holds until every interval they overlap has closed, stored compactly: under
 // load that is rate x lag spans (300 000 at 20 000 spans/s and the default 15 s lag). Their numbers
 // live in typed arrays, one row per span; their workloads and device lists are interned, so spans of
-// one model share one object however many arrive; and the request record is kept as one small object
-// that points at the shared ones. Nothing else of the decoded OTLP message is retained.
+// one model share one object however many arrive; and the request record is kept in columns too (its
+// numbers in typed arrays, NaN for a missing token count; its workload, devices and operation as
+// pointers to shared values), made into an object only when the span finishes. Nothing else of the
+// decoded OTLP message is retained.
 import type { RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { workloadKey } from './workload-key.ts';
 
@@ -45,7 +47,15 @@ export class SpanTable {
   #energyJoules = new Float64Array(INITIAL_ROWS);
   #workloads: Workload[] = [];
   #deviceIds: (string[] | undefined)[] = [];
-  #requests: RequestRecord[] = [];
+  #requestStartMs = new Float64Array(INITIAL_ROWS);
+  #requestEndMs = new Float64Array(INITIAL_ROWS);
+  /** NaN where the request carries no count. */
+  #inputTokens = new Float64Array(INITIAL_ROWS);
+  #outputTokens = new Float64Array(INITIAL_ROWS);
+  #requestWorkloads: Workload[] = [];
+  #requestDeviceIds: (string[] | undefined)[] = [];
+  /** `gen_ai.operation.name` as normalised at ingest: one of a few shared strings. */
+  #operations: (string | undefined)[] = [];
   readonly #internedWorkloads = new Interner<Workload>();
   readonly #internedDeviceLists = new Interner<string[]>();
 
@@ -63,12 +73,13 @@ export class SpanTable {
     this.#energyJoules[row] = 0;
     this.#workloads[row] = this.#workload(activity.workload);
     this.#deviceIds[row] = activity.deviceIds && this.#deviceList(activity.deviceIds);
-    const workload = this.#workload(request.workload);
-    const deviceIds = request.deviceIds && this.#deviceList(request.deviceIds);
-    // Ingest hands over records that already share interned parts: those are kept as they are, not copied.
-    const shared: RequestRecord = workload === request.workload && deviceIds === request.deviceIds ? request : { ...request, workload };
-    if (deviceIds) shared.deviceIds = deviceIds;
-    this.#requests[row] = shared;
+    this.#requestStartMs[row] = request.startMs;
+    this.#requestEndMs[row] = request.endMs;
+    this.#inputTokens[row] = request.inputTokens ?? NaN;
+    this.#outputTokens[row] = request.outputTokens ?? NaN;
+    this.#requestWorkloads[row] = this.#workload(request.workload);
+    this.#requestDeviceIds[row] = request.deviceIds && this.#deviceList(request.deviceIds);
+    this.#operations[row] = request.operation;
     return row;
   }
 
@@ -101,7 +112,7 @@ export class SpanTable {
     let kept = 0;
     for (let row = 0; row < this.#rows; row++) {
       if (this.#endMs[row]! <= untilMs) {
-        done(this.#requests[row]!, this.#energyJoules[row]!);
+        done(this.#request(row), this.#energyJoules[row]!);
         continue;
       }
       if (kept !== row) this.#move(row, kept);
@@ -109,10 +120,25 @@ export class SpanTable {
     }
     if (kept === this.#rows) return;
     this.#rows = kept;
-    this.#workloads.length = this.#deviceIds.length = this.#requests.length = kept;
+    this.#workloads.length = this.#deviceIds.length = kept;
+    this.#requestWorkloads.length = this.#requestDeviceIds.length = this.#operations.length = kept;
     if (kept * 4 < this.#startMs.length && this.#startMs.length > INITIAL_ROWS) this.#grow(Math.max(INITIAL_ROWS, kept * 2));
     // Workloads no live span uses would otherwise stay interned for ever.
     if (this.#internedWorkloads.size + this.#internedDeviceLists.size > kept + INTERNED_SLACK) this.#reintern();
+  }
+
+  /** The request record of a row, with only the fields it has (as ingest made it). */
+  #request(row: number): RequestRecord {
+    const request: RequestRecord = { workload: this.#requestWorkloads[row]!, startMs: this.#requestStartMs[row]!, endMs: this.#requestEndMs[row]! };
+    const inputTokens = this.#inputTokens[row]!;
+    const outputTokens = this.#outputTokens[row]!;
+    const deviceIds = this.#requestDeviceIds[row];
+    const operation = this.#operations[row];
+    if (deviceIds) request.deviceIds = deviceIds;
+    if (!Number.isNaN(inputTokens)) request.inputTokens = inputTokens;
+    if (!Number.isNaN(outputTokens)) request.outputTokens = outputTokens;
+    if (operation !== undefined) request.operation = operation;
+    return request;
   }
 
   #move(from: number, to: number): void {
@@ -122,7 +148,13 @@ export class SpanTable {
     this.#energyJoules[to] = this.#energyJoules[from]!;
     this.#workloads[to] = this.#workloads[from]!;
     this.#deviceIds[to] = this.#deviceIds[from];
-    this.#requests[to] = this.#requests[from]!;
+    this.#requestStartMs[to] = this.#requestStartMs[from]!;
+    this.#requestEndMs[to] = this.#requestEndMs[from]!;
+    this.#inputTokens[to] = this.#inputTokens[from]!;
+    this.#outputTokens[to] = this.#outputTokens[from]!;
+    this.#requestWorkloads[to] = this.#requestWorkloads[from]!;
+    this.#requestDeviceIds[to] = this.#requestDeviceIds[from];
+    this.#operations[to] = this.#operations[from];
   }
 
   /** Resizes the typed arrays to `rows` (at least the rows in use). */
@@ -131,6 +163,10 @@ export class SpanTable {
     this.#endMs = growFloat64(this.#endMs.subarray(0, this.#rows), rows);
     this.#weight = growFloat64(this.#weight.subarray(0, this.#rows), rows);
     this.#energyJoules = growFloat64(this.#energyJoules.subarray(0, this.#rows), rows);
+    this.#requestStartMs = growFloat64(this.#requestStartMs.subarray(0, this.#rows), rows);
+    this.#requestEndMs = growFloat64(this.#requestEndMs.subarray(0, this.#rows), rows);
+    this.#inputTokens = growFloat64(this.#inputTokens.subarray(0, this.#rows), rows);
+    this.#outputTokens = growFloat64(this.#outputTokens.subarray(0, this.#rows), rows);
   }
 
   #reintern(): void {
@@ -138,10 +174,10 @@ export class SpanTable {
     this.#internedDeviceLists.clear();
     for (let row = 0; row < this.#rows; row++) {
       this.#workload(this.#workloads[row]!);
-      this.#workload(this.#requests[row]!.workload);
+      this.#workload(this.#requestWorkloads[row]!);
       const deviceIds = this.#deviceIds[row];
       if (deviceIds) this.#deviceList(deviceIds);
-      const requestDevices = this.#requests[row]!.deviceIds;
+      const requestDevices = this.#requestDeviceIds[row];
       if (requestDevices) this.#deviceList(requestDevices);
     }
   }
