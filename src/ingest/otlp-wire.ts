@@ -20,7 +20,7 @@ import {
   type SpanMessage,
   type TraceRequestMessage,
 } from './otlp-schema.ts';
-import { isExaminedKey, type SpanLimits } from './spans.ts';
+import { EXAMINED_KEY_PREFIXES, EXAMINED_KEYS, type SpanLimits } from './spans.ts';
 
 type Reader = protobuf.Reader;
 const { Reader } = protobuf;
@@ -105,13 +105,63 @@ function leave(reader: Reader, outerEnd: number): void {
   reader.len = outerEnd;
 }
 
-/** Checks a proto3 string (UTF-8 required) without making it. */
-function checkString(reader: Reader): void {
+/** Checks a proto3 string (UTF-8 required) without making it; returns where it starts. */
+function checkString(reader: Reader): number {
   const length = reader.size();
-  const end = reader.pos + length;
+  const start = reader.pos;
+  const end = start + length;
   if (end > reader.len) throw RangeError('index out of range');
-  if (!isUtf8(reader.buf.subarray(reader.pos, end))) throw Error('invalid UTF-8');
+  if (!isUtf8(reader.buf.subarray(start, end))) throw Error('invalid UTF-8');
   reader.pos = end;
+  return start;
+}
+
+/** A proto3 string, refused unless valid UTF-8, decoded natively (protobufjs's readStrict decodes in JavaScript). */
+function readString(reader: Reader): string {
+  const start = checkString(reader);
+  return (reader.buf as Buffer).toString('utf8', start, reader.pos);
+}
+
+/** The examined keys as UTF-8 bytes, by byte length: a key is compared as bytes before any string is made. */
+const EXAMINED_KEYS_BY_LENGTH = new Map<number, { bytes: Uint8Array; key: string }[]>();
+for (const key of EXAMINED_KEYS) {
+  const bytes = Buffer.from(key, 'utf8');
+  const sameLength = EXAMINED_KEYS_BY_LENGTH.get(bytes.length) ?? [];
+  sameLength.push({ bytes, key });
+  EXAMINED_KEYS_BY_LENGTH.set(bytes.length, sameLength);
+}
+const EXAMINED_PREFIX_BYTES = EXAMINED_KEY_PREFIXES.map((prefix) => Buffer.from(prefix, 'utf8'));
+
+function bytesAt(buf: Uint8Array, start: number, bytes: Uint8Array): boolean {
+  for (let index = 0; index < bytes.length; index++) if (buf[start + index] !== bytes[index]) return false;
+  return true;
+}
+
+/**
+ * An attribute key, checked as checkString does, made into a string only when spans.ts examines it
+ * (an allow-listed key, or one under an examined prefix); undefined for any other key. Most keys
+ * of a span are matched against the allow-list as bytes and never decoded.
+ */
+function readExaminedKey(reader: Reader): string | undefined {
+  const length = reader.size();
+  const start = reader.pos;
+  const end = start + length;
+  if (end > reader.len) throw RangeError('index out of range');
+  const buf = reader.buf;
+  const sameLength = EXAMINED_KEYS_BY_LENGTH.get(length);
+  if (sameLength !== undefined) {
+    for (const { bytes, key } of sameLength) {
+      // Equal to an ASCII key: valid UTF-8 without checking.
+      if (bytesAt(buf, start, bytes)) {
+        reader.pos = end;
+        return key;
+      }
+    }
+  }
+  if (!isUtf8(buf.subarray(start, end))) throw Error('invalid UTF-8');
+  reader.pos = end;
+  for (const prefix of EXAMINED_PREFIX_BYTES) if (length >= prefix.length && bytesAt(buf, start, prefix)) return (buf as Buffer).toString('utf8', start, end);
+  return undefined;
 }
 
 function checkField(reader: Reader, kind: FieldKind, depth: number): void {
@@ -157,7 +207,7 @@ function readAnyValue(reader: Reader, depth: number, into: AnyValueMessage): voi
     }
     if (field === 1) {
       into.value = 'stringValue';
-      into.stringValue = reader.stringVerify();
+      into.stringValue = readString(reader);
     } else if (field === 2) {
       into.value = 'boolValue';
       into.boolValue = reader.bool();
@@ -213,19 +263,16 @@ function readKeyValue(reader: Reader, depth: number, list: AttributeList, limits
     return;
   }
   const outerEnd = enter(reader, depth);
-  let key = '';
-  let examined = false;
+  let key: string | undefined;
   let value: AnyValueMessage | undefined;
   let onlyChecked = false;
   let values = 0;
   while (reader.pos < reader.len) {
     const tag = reader.tag();
-    if (tag === 0x0a) {
-      key = reader.stringVerify();
-      examined = isExaminedKey(key);
-    } else if (tag === 0x12) {
+    if (tag === 0x0a) key = readExaminedKey(reader);
+    else if (tag === 0x12) {
       valueStarts[values++] = reader.pos;
-      if (!onlyChecked && examined) {
+      if (!onlyChecked && key !== undefined) {
         value ??= {};
         readAnyValue(reader, depth + 1, value);
       } else {
@@ -234,7 +281,7 @@ function readKeyValue(reader: Reader, depth: number, list: AttributeList, limits
       }
     } else reader.skipType(tag & 7, depth, tag >>> 3);
   }
-  if (examined) {
+  if (key !== undefined) {
     if (onlyChecked) {
       const endPos = reader.pos;
       value = {};

@@ -45,6 +45,8 @@ const KNOWN_OPERATIONS: ReadonlySet<string> = new Set([
  * (`gen_ai.provider.name`, formerly `gen_ai.system`) of the GenAI conventions.
  */
 const GEN_AI_ACTIVITY_PREFIXES = ['gen_ai.usage.', 'gen_ai.latency.'];
+/** Keys under these prefixes are examined too (the wire reader decodes them to check). */
+export const EXAMINED_KEY_PREFIXES: readonly string[] = GEN_AI_ACTIVITY_PREFIXES;
 const GEN_AI_ACTIVITY_KEYS: ReadonlySet<string> = new Set([
   'gen_ai.request.id',
   'gen_ai.provider.name',
@@ -55,8 +57,8 @@ const GEN_AI_ACTIVITY_KEYS: ReadonlySet<string> = new Set([
   ...TOKEN_KEYS.output,
 ]);
 
-/** The only attribute keys read; everything else is skipped while decoding attribute lists. */
-const WANTED_KEYS: ReadonlySet<string> = new Set([
+/** The only attribute keys read (with EXAMINED_KEY_PREFIXES); everything else is skipped while decoding attribute lists. */
+export const EXAMINED_KEYS: ReadonlySet<string> = new Set([
   ...Object.values(WORKLOAD_ATTRIBUTE_KEYS),
   ...GEN_AI_ACTIVITY_KEYS,
   DEVICE_ID_KEY,
@@ -103,7 +105,7 @@ type AttributeValue = string | number | boolean | string[];
  * Each examined key's slot in an attribute table: a span's or resource's allow-listed attributes as
  * one array indexed by slot, so reading them makes no Map and no entry objects per span.
  */
-const SLOT_OF_KEY: ReadonlyMap<string, number> = new Map([...WANTED_KEYS].map((key, slot) => [key, slot]));
+const SLOT_OF_KEY: ReadonlyMap<string, number> = new Map([...EXAMINED_KEYS].map((key, slot) => [key, slot]));
 type AttributeTable = (AttributeValue | undefined)[];
 
 function int64ToBigInt(value: Int64Like | undefined): bigint {
@@ -129,11 +131,6 @@ function isGenAiKey(key: string): boolean {
   // A loop, not .some(): this runs for every attribute of every span.
   for (const prefix of GEN_AI_ACTIVITY_PREFIXES) if (key.startsWith(prefix)) return true;
   return false;
-}
-
-/** Whether readSpans looks at an attribute with this key; the wire reader keeps only these. */
-export function isExaminedKey(key: string): boolean {
-  return WANTED_KEYS.has(key) || isGenAiKey(key);
 }
 
 /** An attribute's value as a plain value; arrays only of strings (for hw.id); undefined for other kinds. */
