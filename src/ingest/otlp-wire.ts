@@ -105,13 +105,26 @@ function leave(reader: Reader, outerEnd: number): void {
   reader.len = outerEnd;
 }
 
+/** Strings up to this many bytes are checked byte by byte for ASCII first: no view of the buffer is made. */
+const ASCII_SCAN_MAX_BYTES = 256;
+
+/** Whether bytes [start, end) are valid UTF-8: ASCII (most keys and model names) without allocating. */
+function validUtf8(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start <= ASCII_SCAN_MAX_BYTES) {
+    let index = start;
+    while (index < end && buf[index]! < 0x80) index++;
+    if (index === end) return true;
+  }
+  return isUtf8(buf.subarray(start, end));
+}
+
 /** Checks a proto3 string (UTF-8 required) without making it; returns where it starts. */
 function checkString(reader: Reader): number {
   const length = reader.size();
   const start = reader.pos;
   const end = start + length;
   if (end > reader.len) throw RangeError('index out of range');
-  if (!isUtf8(reader.buf.subarray(start, end))) throw Error('invalid UTF-8');
+  if (!validUtf8(reader.buf, start, end)) throw Error('invalid UTF-8');
   reader.pos = end;
   return start;
 }
@@ -158,7 +171,7 @@ function readExaminedKey(reader: Reader): string | undefined {
       }
     }
   }
-  if (!isUtf8(buf.subarray(start, end))) throw Error('invalid UTF-8');
+  if (!validUtf8(buf, start, end)) throw Error('invalid UTF-8');
   reader.pos = end;
   for (const prefix of EXAMINED_PREFIX_BYTES) if (length >= prefix.length && bytesAt(buf, start, prefix)) return (buf as Buffer).toString('utf8', start, end);
   return undefined;

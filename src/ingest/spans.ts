@@ -363,7 +363,28 @@ const MAX_INTERNED_WORKLOADS = 10_000;
  */
 const internedWorkloads = new Map<string, Workload>();
 
+/** Workloads that name only a model and a phase (most spans), by model then phase: no key string per span. */
+const modelPhaseWorkloads = new Map<string, Map<string | undefined, Workload>>();
+let modelPhaseCount = 0;
+
 function internWorkload(workload: Workload): Workload {
+  if (workload.model !== undefined && workload.job === undefined && workload.namespace === undefined && workload.pod === undefined) {
+    let byPhase = modelPhaseWorkloads.get(workload.model);
+    const existing = byPhase?.get(workload.phase);
+    if (existing) return existing;
+    if (modelPhaseCount >= MAX_INTERNED_WORKLOADS) {
+      modelPhaseWorkloads.clear();
+      modelPhaseCount = 0;
+      byPhase = undefined;
+    }
+    if (!byPhase) {
+      byPhase = new Map();
+      modelPhaseWorkloads.set(workload.model, byPhase);
+    }
+    byPhase.set(workload.phase, workload);
+    modelPhaseCount++;
+    return workload;
+  }
   const key = workloadKeyOf(workload);
   const existing = internedWorkloads.get(key);
   if (existing) return existing;
