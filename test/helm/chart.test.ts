@@ -153,22 +153,22 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     expect(pod.runtimeClassName).toBe('nvidia');
   });
 
-  it('gives the V8 old generation a sixth of the memory limit, through Kubernetes $(VAR) expansion and no second process', () => {
+  it('gives the V8 old generation an eighth of the memory limit, through Kubernetes $(VAR) expansion and no second process', () => {
     const [container] = podSpecOf(render()).containers;
     const env = Object.fromEntries(container!.env.map((entry) => [entry.name, entry]));
     expect(env.FOOTPRINT_HEAP_MIB).toEqual({
       name: 'FOOTPRINT_HEAP_MIB',
-      valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'limits.memory', divisor: '6Mi' } },
+      valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'limits.memory', divisor: '8Mi' } },
     });
     expect(env.MALLOC_ARENA_MAX).toEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
-    // Kubernetes rounds limit / divisor up: 512Mi / 6Mi = 85.3 -> 86, and expands $(FOOTPRINT_HEAP_MIB) in later entries.
-    const nodeOptions = env.NODE_OPTIONS!.value!.replace('$(FOOTPRINT_HEAP_MIB)', '86');
-    // Node accepts the expanded NODE_OPTIONS; V8's limit is the 86 MiB old generation plus three 1 MiB semi-spaces.
+    // Kubernetes rounds limit / divisor up: 512Mi / 8Mi = 64, and expands $(FOOTPRINT_HEAP_MIB) in later entries.
+    const nodeOptions = env.NODE_OPTIONS!.value!.replace('$(FOOTPRINT_HEAP_MIB)', '64');
+    // Node accepts the expanded NODE_OPTIONS; V8's limit is the 64 MiB old generation plus three 1 MiB semi-spaces.
     const limitBytes = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], {
       env: { ...process.env, NODE_OPTIONS: nodeOptions },
       encoding: 'utf8',
     });
-    expect(Number(limitBytes)).toBe((86 + 3 * 1) * 2 ** 20);
+    expect(Number(limitBytes)).toBe((64 + 3 * 1) * 2 ** 20);
     expect(container!.env.findIndex((entry) => entry.name === 'FOOTPRINT_HEAP_MIB')).toBeLessThan(
       container!.env.findIndex((entry) => entry.name === 'NODE_OPTIONS'),
     );
