@@ -2,12 +2,12 @@
 // connection at a time, bodies encoded before the clock starts) against a bare Node HTTP server that
 // only reads the same bodies, and the daemon's RSS after 300 000 spans over 1 000 distinct workloads
 // at the default attribution lag.
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExportTraceServiceRequest } from '../src/ingest/otlp-schema.ts';
 import { spawnDaemon } from '../test/support/daemon-process.ts';
 import { sleep } from '../test/support/eventually.ts';
+import { rssMiB } from './support.ts';
 
 const SPANS_PER_REQUEST = 1000;
 const TOTAL_SPANS = Number(process.env.BENCH_TOTAL_SPANS ?? 300_000);
@@ -103,9 +103,9 @@ export async function benchIngest(hostRoot: string): Promise<string[]> {
       sent += SPANS_PER_REQUEST;
     }
     await sleep(5000);
-    const rssKib = Number(readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)![1]);
+
     lines.push(
-      `| RSS after ${sent.toLocaleString('en')} protobuf spans over ${WORKLOADS} models, default lag (MiB; goal <= 160) | ${(rssKib / 1024).toFixed(1)} | | |`,
+      `| RSS after ${sent.toLocaleString('en')} protobuf spans over ${WORKLOADS} models, default lag (MiB; goal <= 160) | ${rssMiB(daemon.pid).toFixed(1)} | | |`,
     );
     return lines;
   } finally {

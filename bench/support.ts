@@ -1,6 +1,6 @@
 // What the benches share: the two-socket RAPL host they measure on, counters that keep moving, and
 // a process's resident memory.
-import { readFileSync } from 'node:fs';
+import { residentBytes } from '../test/support/daemon-process.ts';
 import { createSysfsFixture, type SysfsFixture } from '../test/support/sysfs-fixture.ts';
 
 const RAPL_ZONES = ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:1', 'intel-rapl:1:0'];
@@ -35,8 +35,5 @@ export function moveEnergy(fixture: SysfsFixture): NodeJS.Timeout {
 
 /** The resident set of process `pid` (VmRSS), in MiB. */
 export function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((entry) => entry.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
+  return residentBytes(pid) / 2 ** 20;
 }

@@ -4,11 +4,10 @@
 // a 16-client export flood is answered (200 or 429) while every scrape answers 200 and /metrics
 // p99 stays under 250 ms: spans are counted and the queue checked before any is decoded, and
 // decoding yields to the event loop every 64 KiB. The flood's RSS is logged (docs/security.md).
-import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { residentBytes, spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
 import { sleep } from '../support/eventually.ts';
 import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { sampleValue } from '../support/daemon.ts';
@@ -28,10 +27,6 @@ const FLOOD_MAX_RSS_BYTES = 256 * 2 ** 20;
 let daemon: DaemonProcess;
 let metricsUrl: string;
 let ingestPort: number;
-
-function residentBytes(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-}
 
 async function timedScrape(): Promise<{ status: number; ms: number; body: string }> {
   const startMs = performance.now();

@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
+import { sleep } from '../support/eventually.ts';
 
 const NOW_NS = BigInt(Date.now()) * 1_000_000n;
 
@@ -198,7 +199,7 @@ describe('POST /v1/traces', () => {
     const held: (() => void)[] = [];
     ingest = await startIngest({ queueLimitSpans: 2, schedule: (turn) => held.push(turn) });
     const first = postJson(request([span({ 'ml.model': 'a' }), span({ 'ml.model': 'b' })]));
-    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (held.length === 0) await sleep(5);
     const refused = await postJson(request([span({ 'ml.model': 'c' })]));
     expect([refused.status, refused.headers.get('retry-after')]).toEqual([429, '1']);
     expect(await refused.json()).toMatchObject({ code: 8 });
@@ -208,7 +209,7 @@ describe('POST /v1/traces', () => {
     expect(ingest.sink.activities.map((activity) => activity.workload.model)).toEqual(['a', 'b']);
     // The queue is empty again: the next turn runs as scheduled.
     const next = postJson(GOOD);
-    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (held.length === 0) await sleep(5);
     held.shift()!();
     expect((await next).status).toBe(200);
     await ingest.close();

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExportTraceServiceResponse, RetryInfo, RpcStatus } from '../../src/ingest/otlp-schema.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
 import { encodeTraces, grpcExport } from '../support/otlp-export.ts';
+import { sleep } from '../support/eventually.ts';
 
 const NOW_NS = BigInt(Date.now()) * 1_000_000n;
 
@@ -110,7 +111,7 @@ describe('OTLP/gRPC TraceService/Export', () => {
       headers: { 'Content-Type': 'application/x-protobuf', Authorization: 'Bearer s3cret' },
       body: new Uint8Array(encodeTraces([span('a'), span('b')])),
     });
-    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (held.length === 0) await sleep(5);
     const { error } = await call(encodeTraces([span('c')]), { token: 's3cret' });
     expect([error?.code, error?.details]).toEqual([status.RESOURCE_EXHAUSTED, 'ingest queue is full (2 spans); retry later']);
     const [details] = error!.metadata.get('grpc-status-details-bin') as Buffer[];

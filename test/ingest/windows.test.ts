@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WindowStore } from '../../src/ingest/windows.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
+import { sleep } from '../support/eventually.ts';
 
 describe('WindowStore', () => {
   it('splits a window into segments on a phase change, expires it at its last heartbeat and forgets old segments', () => {
@@ -47,7 +48,7 @@ describe('windows API', () => {
       traceId: '0af7651916cd43dd8448eb211c80319c',
     });
     expect(opened.headers.get('location')).toBe(`/v1/windows/${window.id}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     const updated = await call('PUT', `/v1/windows/${window.id}`, { baggage: 'ml.model=llama%203,ml.job=ft-42,ml.phase=checkpointing' });
     expect(await updated.json()).toMatchObject({ workload: { phase: 'checkpointing' } });
     expect((await call('DELETE', `/v1/windows/${window.id}`)).status).toBe(204);

@@ -13,7 +13,7 @@ import { startFakeKubelet, type FakeKubelet } from '../support/k8s-kubelet.ts';
 import { recordVllmRequest, type RequestTimes } from '../support/llm-span-shapes.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 
 const NODE = 'gpu-node-1';
 const POWER_WATTS = 100;
@@ -84,7 +84,7 @@ describe('spans from pods in Kubernetes mode', () => {
   }
 
   it("names the model by the sending pod's label: by peer IP without k8s resource attributes, by k8s.pod.uid with them", async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     const nowMs = Date.now();
     const byIp = { startMs: nowMs - 1300, endMs: nowMs - 700 };
     const byUid = { startMs: nowMs - 600, endMs: nowMs - 200 };

@@ -3,24 +3,16 @@
 // code follow from the scripted values.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeUuid, nvmlDouble, type NvmlDouble } from '../support/nvml-double.ts';
+import { freePort } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/gpu-check.sh', import.meta.url));
 const FAKE_SMI = fileURLToPath(new URL('../support/fake-nvidia-smi.mjs', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('scripts/gpu-check.sh', () => {
   let fixture: SysfsFixture;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
 
 const REPO_ROOT = new URL('../../', import.meta.url).pathname;
@@ -64,7 +64,7 @@ describe('@footprint/sdk from a packed tarball', () => {
     const lines = createInterface({ input: consumer.stdout! })[Symbol.asyncIterator]();
     expect((await lines.next()).value).toBe('open');
     // Past one 200 ms sample after the window opened, so the interval that sees the 10 J lies inside it.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     fixture.setEnergy('intel-rapl:0', 11_000_000);
     await eventually(
       async () =>

@@ -3,11 +3,16 @@
 // its output kept for failure messages, stopped with SIGTERM. Tests and benches that need the daemon's
 // own process (its RSS, its heap limit, a crash showing as refused connections) share it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from './eventually.ts';
 import { freePort } from './prom-server.ts';
+
+/** The resident set of process `pid` (VmRSS), in bytes. */
+export function residentBytes(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
 
 export const FOOTPRINT_BIN = join(import.meta.dirname, '../../bin/footprint.js');
 export interface ListenerPorts {

@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { loadApiServer } from '../../../src/attribution/kubernetes/api-client.ts';
 import { PodMetadataWatcher } from '../../../src/attribution/kubernetes/pod-metadata.ts';
 import { startFakeApiServer, type ApiPod } from '../../support/k8s-api-server.ts';
+import { sleep } from '../../support/eventually.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'footprint-api-client-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +24,7 @@ async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
       return;
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
   }
 }

@@ -1,7 +1,7 @@
 // Pod metadata from a loopback API server speaking the Kubernetes list/watch protocol.
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WORKLOAD_KEYS, PodMetadataWatcher, podInfoOf } from '../../../src/attribution/kubernetes/pod-metadata.ts';
-import { eventually } from '../../support/eventually.ts';
+import { eventually, sleep } from '../../support/eventually.ts';
 import { startFakeApiServer, type ApiPod } from '../../support/k8s-api-server.ts';
 
 function pod(
@@ -205,7 +205,7 @@ describe('PodMetadataWatcher through watch failures', () => {
     server.add({ ...pod('other', 'uid-9'), spec: { nodeName: 'gpu-node-2', containers: [{ name: 'main' }] } });
     server.bookmark();
     const bookmarked = server.resourceVersion();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     server.dropWatches();
     await eventually(() => {
       expect(watchRequests(server)).toHaveLength(2);
