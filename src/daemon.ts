@@ -195,6 +195,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       windows,
       logger: logger.child({ component: 'ingest' }),
       onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
+      onAdvisory: (advisory) => publisher.ingestAdvisory(advisory, Date.now()),
       planner: (query) => {
         const nowMs = Date.now();
         return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);

@@ -1,6 +1,7 @@
 // One sample tick through the stages: devices -> energy -> attribution -> carbon -> telemetry.
 // The daemon owns the timer; this file owns what a tick does, so tests can drive ticks directly.
 import type { Logger } from 'pino';
+import { countsAsRequest } from './attribution/activity.ts';
 import type { Ledger } from './attribution/ledger.ts';
 import type { CarbonAccountant } from './carbon/accountant.ts';
 import { hostDevices, weakestMethod } from './devices/host.ts';
@@ -156,7 +157,7 @@ export class Pipeline {
       publisher.workloadShare(share, device, footprint, nowMs);
     }
     // Requests and tokens count when their span is settled, with its energy, so grams per token hold over any window.
-    for (const request of closed.requests) publisher.request(request, nowMs);
+    for (const request of closed.requests) if (countsAsRequest(request.request)) publisher.request(request, nowMs);
     for (const [deviceId, joules] of closed.unsettledJoules) publisher.unsettled(this.#everKnown.get(deviceId)!, joules, nowMs);
     publisher.truncatedEnergy(closed.truncatedJoules, nowMs);
 

@@ -28,6 +28,11 @@ export interface Activity {
   fraction?: number;
 }
 
+/** The phase of start-up spans (loading weights, warm-up): energy for the model, never a request. */
+export const LOAD_PHASE = 'load';
+/** The phase of requests whose model runs elsewhere (a hosted API behind a gateway): counted, no energy here. */
+export const REMOTE_PHASE = 'remote';
+
 /** A finished request (an OTLP span), counted for ml.requests, ml.tokens and the request histograms. */
 export interface RequestRecord {
   workload: Workload;
@@ -38,6 +43,11 @@ export interface RequestRecord {
   deviceIds?: string[];
   /** `gen_ai.operation.name` (chat, embeddings...), or `other`; a label on the request metrics. */
   operation?: string;
+}
+
+/** Whether a finished span counts as a request: start-up spans (phase `load`) only take energy. */
+export function countsAsRequest(request: RequestRecord): boolean {
+  return request.workload.phase !== LOAD_PHASE;
 }
 
 /** A finished span as ingest hands it over: the activity the ledger splits energy among, and its request. */

@@ -70,8 +70,12 @@ function firstValue(sources: readonly AttributeLookup[], keys: readonly string[]
 }
 
 /** The first model key `lookup` names one by (loops, not reduce and arrays: this runs for every span at ingest). */
-function modelOf(lookup: AttributeLookup): string | undefined {
+function modelOf(lookup: AttributeLookup, serverModelKeys: readonly string[]): string | undefined {
   for (const key of MODEL_KEYS) {
+    const value = normaliseAttributeValue(lookup(key));
+    if (value !== undefined) return value;
+  }
+  for (const key of serverModelKeys) {
     const value = normaliseAttributeValue(lookup(key));
     if (value !== undefined) return value;
   }
@@ -81,8 +85,9 @@ function modelOf(lookup: AttributeLookup): string | undefined {
 /**
  * The workload named by the sources, most specific first (span before resource): each field comes
  * from the first source that sets it. The model comes from the first source that names one, by
- * `ml.model`, then `gen_ai.request.model`, `gen_ai.response.model`, `llm.model_name`: a span's
- * GenAI model is more specific than a model set for its whole process.
+ * `ml.model`, then `gen_ai.request.model`, `gen_ai.response.model`, `llm.model_name`, then the
+ * sending server's own model keys (Triton's `triton.model_name`): a span's model is more specific
+ * than a model set for its whole process.
  */
 const MODEL_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.model, ...GEN_AI_MODEL_KEYS];
 const JOB_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.job];
@@ -90,11 +95,11 @@ const PHASE_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.phase];
 const NAMESPACE_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.namespace];
 const POD_KEYS = [WORKLOAD_ATTRIBUTE_KEYS.pod];
 
-export function workloadFrom(sources: readonly AttributeLookup[]): Workload {
+export function workloadFrom(sources: readonly AttributeLookup[], serverModelKeys: readonly string[] = []): Workload {
   const workload: Workload = {};
   let model: string | undefined;
   for (const lookup of sources) {
-    model = modelOf(lookup);
+    model = modelOf(lookup, serverModelKeys);
     if (model !== undefined) break;
   }
   const job = firstValue(sources, JOB_KEYS);

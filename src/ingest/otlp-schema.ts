@@ -52,6 +52,9 @@ export interface AnyValueMessage {
 export interface SpanMessage {
   traceId?: Uint8Array;
   spanId?: Uint8Array;
+  /** W3C tracestate; its `ot=th:` entry says the span was sampled at below 100%. */
+  traceState?: string;
+  name?: string;
   parentSpanId?: Uint8Array;
   kind?: number;
   startTimeUnixNano?: Int64Like;
@@ -59,9 +62,15 @@ export interface SpanMessage {
   attributes?: KeyValueMessage[];
 }
 
+export interface ScopeSpansMessage {
+  /** The instrumentation scope (the tracer's name): how some servers are recognised. */
+  scope?: { name?: string } | null;
+  spans?: SpanMessage[];
+}
+
 export interface ResourceSpansMessage {
   resource?: { attributes?: KeyValueMessage[] } | null;
-  scopeSpans?: { spans?: SpanMessage[] }[];
+  scopeSpans?: ScopeSpansMessage[];
 }
 
 /** ExportTraceServiceRequest as a decoded protobufjs message. */

@@ -1,5 +1,5 @@
 // A lean reader of OTLP ExportTraceServiceRequest bytes over protobufjs's Reader: it materialises
-// only what spans.ts reads (resource attributes, span ids, kind, times, the first
+// only what spans.ts reads (resource attributes, scope names, span ids, names, trace states, kind, times, the first
 // maxAttributesPerSpan attributes whose keys are examined) and walks the rest of the message
 // without building objects. It checks everything protobufjs's generated decoder checks (tags,
 // lengths, wire types of known fields, UTF-8 of every string, group ends, the recursion limit),
@@ -17,6 +17,7 @@ import {
   type AnyValueMessage,
   type KeyValueMessage,
   type ResourceSpansMessage,
+  type ScopeSpansMessage,
   type SpanMessage,
   type TraceRequestMessage,
 } from './otlp-schema.ts';
@@ -325,7 +326,9 @@ function readSpan(reader: Reader, depth: number, limits: SpanLimits): SpanMessag
     const tag = reader.tag();
     if (tag === 0x0a) span.traceId = reader.bytes();
     else if (tag === 0x12) span.spanId = reader.bytes();
+    else if (tag === 0x1a) span.traceState = readString(reader);
     else if (tag === 0x22) span.parentSpanId = reader.bytes();
+    else if (tag === 0x2a) span.name = readString(reader);
     else if (tag === 0x30) span.kind = reader.int32();
     else if (tag === 0x39) span.startTimeUnixNano = readFixed64(reader);
     else if (tag === 0x41) span.endTimeUnixNano = readFixed64(reader);
@@ -347,9 +350,25 @@ interface Progress {
   yieldedAtPos: number;
 }
 
-function* readScopeSpans(reader: Reader, depth: number, limits: SpanLimits, progress: Progress): Generator<void, SpanMessage[]> {
+/** An InstrumentationScope: its name is read (server profiles match on it), the rest only checked. */
+function readScope(reader: Reader, depth: number, into: ScopeSpansMessage): void {
+  const outerEnd = enter(reader, depth);
+  while (reader.pos < reader.len) {
+    const tag = reader.tag();
+    if (tag === 0x0a) into.scope = { name: readString(reader) };
+    else {
+      const kind = SCOPE.get(tag >>> 3);
+      if (kind !== undefined && (tag & 7) === wireTypeOf(kind)) checkField(reader, kind, depth);
+      else reader.skipType(tag & 7, depth, tag >>> 3);
+    }
+  }
+  leave(reader, outerEnd);
+}
+
+function* readScopeSpans(reader: Reader, depth: number, limits: SpanLimits, progress: Progress): Generator<void, ScopeSpansMessage> {
   const outerEnd = enter(reader, depth);
   const spans: SpanMessage[] = [];
+  const scopeSpans: ScopeSpansMessage = { spans };
   while (reader.pos < reader.len) {
     const tag = reader.tag();
     const field = tag >>> 3;
@@ -363,12 +382,12 @@ function* readScopeSpans(reader: Reader, depth: number, limits: SpanLimits, prog
         progress.yieldedAtPos = reader.pos;
         yield;
       }
-    } else if (field === 1 && (tag & 7) === WIRE_LENGTH) checkMessage(reader, SCOPE, depth + 1);
+    } else if (field === 1 && (tag & 7) === WIRE_LENGTH) readScope(reader, depth + 1, scopeSpans);
     else if (field === 3 && (tag & 7) === WIRE_LENGTH) checkString(reader);
     else reader.skipType(tag & 7, depth, field);
   }
   leave(reader, outerEnd);
-  return spans;
+  return scopeSpans;
 }
 
 function readResource(reader: Reader, depth: number, attributes: AttributeList, limits: SpanLimits): void {
@@ -387,12 +406,12 @@ function* readResourceSpans(reader: Reader, depth: number, limits: SpanLimits, p
   const outerEnd = enter(reader, depth);
   // A resource that appears twice merges, as in protobufjs: one attribute list, one count.
   const attributes: AttributeList = { kept: [], examined: 0 };
-  const resourceSpans = { resource: { attributes: attributes.kept }, scopeSpans: [] as { spans: SpanMessage[] }[] };
+  const resourceSpans = { resource: { attributes: attributes.kept }, scopeSpans: [] as ScopeSpansMessage[] };
   while (reader.pos < reader.len) {
     const tag = reader.tag();
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === WIRE_LENGTH) readResource(reader, depth + 1, attributes, limits);
-    else if (field === 2 && (tag & 7) === WIRE_LENGTH) resourceSpans.scopeSpans.push({ spans: yield* readScopeSpans(reader, depth + 1, limits, progress) });
+    else if (field === 2 && (tag & 7) === WIRE_LENGTH) resourceSpans.scopeSpans.push(yield* readScopeSpans(reader, depth + 1, limits, progress));
     else if (field === 3 && (tag & 7) === WIRE_LENGTH) checkString(reader);
     else reader.skipType(tag & 7, depth, field);
   }

@@ -11,7 +11,7 @@ import { sendJsonError } from './http-answers.ts';
 import { createPlanApi, type Planner } from './plan-api.ts';
 import { SpanQueue } from './queue.ts';
 import type { SenderModel, SpanLimits } from './spans.ts';
-import { createTracesApi, type SpanOutcome } from './traces-api.ts';
+import { createTracesApi, type SpanOutcome, type TracesApiOptions } from './traces-api.ts';
 import { createTracesGrpc } from './traces-grpc.ts';
 import { createTracesHttp } from './traces-http.ts';
 import { createWindowsApi } from './windows-api.ts';
@@ -44,6 +44,7 @@ export interface IngestServerOptions {
   windows: WindowStore;
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
+  onAdvisory?: TracesApiOptions['onAdvisory'];
   /** Answers GET /v1/plan; without it the endpoint is absent. */
   planner?: Planner;
   /** Replaces the queue's scheduler (tests hold the queue to see 429). */
@@ -76,6 +77,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     sink: options.sink,
     ...(options.senderModel && { senderModel: options.senderModel }),
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
+    ...(options.onAdvisory && { onAdvisory: options.onAdvisory }),
   });
   const handleTraces = createTracesHttp(exportTraces, { maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs, budget: options.budget });
   const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);

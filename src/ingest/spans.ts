@@ -1,17 +1,19 @@
 // Which OTLP spans become activities, and what each one says: workload, time range, devices, tokens.
-import type { Activity, RequestRecord, Workload } from '../attribution/activity.ts';
+import { LOAD_PHASE, REMOTE_PHASE, type Activity, type RequestRecord, type Workload } from '../attribution/activity.ts';
 import {
   GEN_AI_MODEL_KEYS,
   WORKLOAD_ATTRIBUTE_KEYS,
   DEVICE_ID_KEY,
   deviceIdsFrom,
-  namesWorkload,
   normaliseAttributeValue,
   workloadFrom,
   type AttributeLookup,
 } from '../attribution/workload-attributes.ts';
 import { workloadKeyOf } from '../attribution/workload-key.ts';
 import { SpanKind, type AnyValueMessage, type Int64Like, type KeyValueMessage, type SpanMessage, type TraceRequestMessage } from './otlp-schema.ts';
+import { PROVIDER_KEYS, upstreamOf } from './servers/gateway.ts';
+import { profileFor, SERVER_MODEL_KEYS } from './servers/registry.ts';
+import type { ServerProfile, SpanRole } from './servers/server-profile.ts';
 
 /** Token counts: GenAI semantic conventions (current, then the older names vLLM sets), then OpenInference. */
 const TOKEN_KEYS = {
@@ -21,6 +23,14 @@ const TOKEN_KEYS = {
 
 /** The last fallback for the model: the resource's service name (vLLM's V1 engine names no model on its spans). */
 const SERVICE_NAME_KEY = 'service.name';
+/**
+ * The service name OTel SDKs set when none is configured: `unknown_service`, or
+ * `unknown_service:<process.executable.name>` (resource semantic conventions, service.name).
+ */
+const DEFAULT_SERVICE_NAME = 'unknown_service';
+/** The process's executable: the model of last resort when the service name is the SDK's default. */
+const EXECUTABLE_NAME_KEY = 'process.executable.name';
+
 /** Finds the sending pod in Kubernetes mode (with k8s.namespace.name and k8s.pod.name). */
 const POD_UID_KEY = 'k8s.pod.uid';
 
@@ -61,8 +71,10 @@ const GEN_AI_ACTIVITY_KEYS: ReadonlySet<string> = new Set([
 export const EXAMINED_KEYS: ReadonlySet<string> = new Set([
   ...Object.values(WORKLOAD_ATTRIBUTE_KEYS),
   ...GEN_AI_ACTIVITY_KEYS,
+  ...SERVER_MODEL_KEYS,
   DEVICE_ID_KEY,
   SERVICE_NAME_KEY,
+  EXECUTABLE_NAME_KEY,
   POD_UID_KEY,
 ]);
 
@@ -95,8 +107,36 @@ export interface SpanBatch {
   invalidReason?: string;
   /** Spans past maxSpansPerRequest. */
   overLimit: number;
-  /** Valid spans that are not activities: nested spans, client spans, spans naming no workload. */
+  /** Valid spans that are not activities: nested spans, client spans, a server's own work, gateway spans of local upstreams. */
   ignored: number;
+  /** Spans that tell something is off at their sender, by server (a profile's name, or `other`) and advisory. */
+  advisories: SenderAdvisory[];
+}
+
+/**
+ * What a sender should fix: `sampled`, its tracestate says it samples below 100% (`ot=th:`), so the
+ * energy of the requests it did not send went to idle; `unnamed_service`, its `service.name` is
+ * the SDK's default, so its requests carry no model unless a pod label or the executable names one.
+ */
+export type Advisory = 'sampled' | 'unnamed_service';
+
+export interface SenderAdvisory {
+  server: string;
+  advisory: Advisory;
+  spans: number;
+}
+
+/** Server of spans no profile recognises, in advisories. */
+const OTHER_SERVER = 'other';
+
+function advise(advisories: SenderAdvisory[], server: string, advisory: Advisory): void {
+  for (const existing of advisories) {
+    if (existing.server === server && existing.advisory === advisory) {
+      existing.spans++;
+      return;
+    }
+  }
+  advisories.push({ server, advisory, spans: 1 });
 }
 
 type AttributeValue = string | number | boolean | string[];
@@ -218,6 +258,28 @@ function tokenCount(sources: readonly AttributeLookup[], keys: readonly string[]
   return undefined;
 }
 
+function providerOf(sources: readonly AttributeLookup[]): string | undefined {
+  for (const key of PROVIDER_KEYS) {
+    for (const lookup of sources) {
+      const value = normaliseAttributeValue(lookup(key));
+      if (value !== undefined) return value;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether a W3C tracestate carries an OpenTelemetry sampling threshold (`ot=...th:<hex>...`, the
+ * OTel TraceState Probability Sampling spec): the span was kept with probability below 1. A
+ * threshold of 0 means every span is kept.
+ */
+export function sampledBelowFull(traceState: string | undefined): boolean {
+  if (!traceState) return false;
+  const ot = /(?:^|,)\s*ot=([^,]*)/.exec(traceState);
+  const threshold = ot && /(?:^|;)th:([0-9a-f]{1,14})(?:;|$)/.exec(ot[1]!);
+  return !!threshold && /[1-9a-f]/.test(threshold[1]!);
+}
+
 function operationOf(sources: readonly AttributeLookup[]): string | undefined {
   for (const lookup of sources) {
     const value = normaliseAttributeValue(lookup(OPERATION_KEY));
@@ -240,6 +302,13 @@ function isEntrySpan(span: SpanMessage): boolean {
   if (kind === SpanKind.SERVER || kind === SpanKind.CONSUMER) return true;
   return !hasParent(span) && (kind === SpanKind.INTERNAL || kind === SpanKind.UNSPECIFIED);
 }
+
+/**
+ * Health, readiness and scrape endpoints, by span name: the HTTP semantic conventions name a server
+ * span `{method} {http.route}`, Rust `#[instrument]` spans take the handler's name (TGI's `health`).
+ * Kubernetes probes and Prometheus hit them every few seconds; they serve no model.
+ */
+const PROBE_SPAN = /^(?:(?:GET|HEAD) )?\/?(?:health|healthz|livez|readyz|ready|live|ping|metrics)$/i;
 
 /** CLIENT and PRODUCER spans hand work to another process: their energy is spent there. */
 function isOutgoing(span: SpanMessage): boolean {
@@ -283,6 +352,10 @@ interface ValidSpan {
   span: SpanMessage;
   startNanos: bigint;
   endNanos: bigint;
+  /** The server that sent it, when a profile recognises it. */
+  profile: ServerProfile | undefined;
+  /** What it is to that server beyond the generic rules: its own work, or start-up. */
+  role: SpanRole | undefined;
   /** Carries a GenAI model, usage, latency or request id attribute itself. */
   genAi: boolean;
   /** Names a model, job or phase itself (its GenAI attributes, or ml.model / ml.job / ml.phase). */
@@ -336,22 +409,37 @@ function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map
 /** A resource's attributes, read once for all its spans. */
 interface ResourceContext {
   lookup: AttributeLookup;
-  namesWorkload: boolean;
-  /** The model for activities that name none: senderModel, then service.name; computed when first needed. */
+  serviceName: string | undefined;
+  /** The model for activities that name none: senderModel, then the service's name; computed when first needed. */
   fallbackModel(): string | undefined;
+}
+
+/**
+ * The model a service's name gives: the name itself, unless it is the SDK's default, which names
+ * no model (every unnamed Python service is `unknown_service`): then the executable's name.
+ */
+function serviceModel(serviceName: string | undefined, lookup: AttributeLookup): string | undefined {
+  if (serviceName !== undefined && serviceName !== DEFAULT_SERVICE_NAME && !serviceName.startsWith(`${DEFAULT_SERVICE_NAME}:`)) return serviceName;
+  return normaliseAttributeValue(lookup(EXECUTABLE_NAME_KEY)) ?? normaliseAttributeValue(serviceName?.slice(DEFAULT_SERVICE_NAME.length + 1));
 }
 
 function resourceContext(table: AttributeTable, options: ReadSpansOptions): ResourceContext {
   const lookup = lookupIn(table);
+  const serviceName = normaliseAttributeValue(lookup(SERVICE_NAME_KEY));
   let fallback: { model: string | undefined } | undefined;
   return {
     lookup,
-    namesWorkload: namesWorkload(workloadFrom([lookup])),
+    serviceName,
     fallbackModel() {
-      fallback ??= { model: options.senderModel?.(lookup, options.peerAddress) ?? normaliseAttributeValue(lookup(SERVICE_NAME_KEY)) };
+      fallback ??= { model: options.senderModel?.(lookup, options.peerAddress) ?? serviceModel(serviceName, lookup) };
       return fallback.model;
     },
   };
+}
+
+/** Whether a resource names its service by the SDK's default (`unknown_service...`), or not at all. */
+function isDefaultServiceName(serviceName: string | undefined): boolean {
+  return serviceName === undefined || serviceName === DEFAULT_SERVICE_NAME || serviceName.startsWith(`${DEFAULT_SERVICE_NAME}:`);
 }
 
 /** Distinct workloads kept for interning; past this the table starts over, so senders cannot grow it. */
@@ -397,19 +485,29 @@ function internWorkload(workload: Workload): Workload {
 const topTable = newTable();
 const topLookup = lookupIn(topTable);
 
-/** The counted span for the activity of `top`, named by `namers` (top first when it names too). */
-function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext, options: ReadSpansOptions): CountedSpan {
+/** No device: the activity of a request whose model ran elsewhere takes no energy here. */
+const NO_DEVICES: string[] = [];
+
+/**
+ * The counted span for the activity of `top`, named by `namers` (top first when it names too);
+ * undefined when it is a gateway's span for a model server that reports its own.
+ */
+function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext, options: ReadSpansOptions): CountedSpan | undefined {
   readAttributes(top.span.attributes, options.limits, topTable);
   const sources: AttributeLookup[] = [topLookup];
   for (const namer of namers) if (namer !== top) sources.push(lookupIn(readAttributes(namer.span.attributes, options.limits, newTable())));
   sources.push(resource.lookup);
-  const named = workloadFrom(sources);
+  const upstream = top.role === LOAD_PHASE ? undefined : upstreamOf(providerOf(sources), top.profile?.gateway ?? false);
+  if (upstream === 'local') return undefined;
+  const named = workloadFrom(sources, top.profile?.modelKeys);
   named.model ??= resource.fallbackModel();
   if (named.model === undefined) delete named.model;
+  if (top.role === LOAD_PHASE) named.phase = LOAD_PHASE;
+  else if (upstream === 'remote') named.phase = REMOTE_PHASE;
   const workload = internWorkload(named);
   const startMs = nanosToMs(top.startNanos);
   const endMs = nanosToMs(top.endNanos);
-  const deviceIds = deviceIdsFrom(sources);
+  const deviceIds = upstream === 'remote' ? NO_DEVICES : deviceIdsFrom(sources);
   const inputTokens = tokenCount(sources, TOKEN_KEYS.input);
   const outputTokens = tokenCount(sources, TOKEN_KEYS.output);
   const operation = operationOf(sources);
@@ -426,22 +524,34 @@ function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: R
 
 /**
  * Reads a decoded ExportTraceServiceRequest into the spans that count and the tallies of the rest.
- * Within one resource and trace, the topmost local span above every span that names a workload is
- * the activity, counted once: its time range, and the workload and tokens of itself and then of
- * the spans below it that name one (an HTTP SERVER span around an INTERNAL `chat <model>` span).
+ * Every entry span (SERVER or CONSUMER, or a root span of its process) is a request, whatever it
+ * carries; within one resource and trace, the topmost local span above every entry span and every
+ * span that names a workload is the activity, counted once: its time range, and the workload and
+ * tokens of itself and then of the spans below it that name one (an HTTP SERVER span around an
+ * INTERNAL `chat <model>` span). A server's profile (./servers) marks its own work (never a
+ * request, nor anything below it) and its start-up (phase `load`, no request); a span whose model
+ * runs behind a hosted API is a request of phase `remote` with no device time.
  * Attribute values are read into tables only for activities; other spans are judged in one pass.
  */
 export function readSpans(request: TraceRequestMessage, options: ReadSpansOptions): SpanBatch {
   const { limits, nowMs } = options;
-  const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0 };
+  const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0, advisories: [] };
   const bounds = timeBounds(nowMs, limits);
   let seen = 0;
+  const count = (top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext): boolean => {
+    const counted = countActivity(top, namers, resource, options);
+    if (counted) batch.counted.push(counted);
+    return counted !== undefined;
+  };
   for (const resourceSpans of request.resourceSpans ?? []) {
     const resource = resourceContext(readAttributes(resourceSpans.resource?.attributes, limits, newTable()), options);
 
     const valid: ValidSpan[] = [];
     let anyParent = false;
     for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
+      const profile = profileFor({ serviceName: resource.serviceName, scopeName: scopeSpans.scope?.name || undefined });
+      const server = profile?.server ?? OTHER_SERVER;
+      const unnamed = isDefaultServiceName(resource.serviceName);
       for (const span of scopeSpans.spans ?? []) {
         if (++seen > limits.maxSpansPerRequest) {
           batch.overLimit++;
@@ -455,22 +565,23 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
           batch.invalidReason ??= problem;
           continue;
         }
-        const entry: ValidSpan = { span, startNanos, endNanos, genAi: false, namesItself: false };
+        if (sampledBelowFull(span.traceState)) advise(batch.advisories, server, 'sampled');
+        if (unnamed) advise(batch.advisories, server, 'unnamed_service');
+        const name = span.name || undefined;
+        const role = name !== undefined && PROBE_SPAN.test(name) ? 'work' : profile?.roleOf?.(name, span.kind ?? SpanKind.UNSPECIFIED);
+        const entry: ValidSpan = { span, startNanos, endNanos, profile, role, genAi: false, namesItself: false };
         markSpan(entry, limits);
         valid.push(entry);
         if (hasParent(span)) anyParent = true;
       }
     }
 
-    // Without parents every span is its own top and no span is an orphan: no ids, no maps.
+    // Without parents every span is its own top and an entry span, unless it is outgoing: no ids, no maps.
     if (!anyParent) {
       let activities = 0;
       for (const entry of valid) {
-        if (isOutgoing(entry.span)) continue;
-        const names = entry.namesItself || (isEntrySpan(entry.span) && resource.namesWorkload);
-        if (!names) continue;
-        activities++;
-        batch.counted.push(countActivity(entry, [entry], resource, options));
+        if (isOutgoing(entry.span) || entry.role === 'work') continue;
+        if (count(entry, [entry], resource)) activities++;
       }
       batch.ignored += valid.length - activities;
       continue;
@@ -483,24 +594,37 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       if (!byKey.has(key)) byKey.set(key, entry);
     }
 
-    // Spans that name a workload, grouped under their topmost local span.
+    // Entry spans and spans that name a workload, grouped under their topmost local span; outgoing
+    // GenAI spans (a call to a model server) say where the model of their top runs.
     const tops = new Map<ValidSpan, ValidSpan>();
     const namersByTop = new Map<ValidSpan, ValidSpan[]>();
+    const callsByTop = new Map<ValidSpan, ValidSpan[]>();
     for (const entry of valid) {
-      if (isOutgoing(entry.span)) continue;
-      const { genAi, namesItself } = entry;
+      if (entry.role === 'work') continue;
+      if (isOutgoing(entry.span)) {
+        if (entry.genAi && entry.parentKey !== undefined && byKey.has(entry.parentKey)) {
+          const top = topOf(byKey.get(entry.parentKey)!, byKey, tops);
+          const calls = callsByTop.get(top);
+          if (calls) calls.push(entry);
+          else callsByTop.set(top, [entry]);
+        }
+        continue;
+      }
       const orphan = entry.parentKey !== undefined && !byKey.has(entry.parentKey);
       // A nested span whose parent is in another batch counts only for GenAI attributes of its own:
       // ml.* copied from baggage onto every span would otherwise count it besides its entry span.
-      const names = isEntrySpan(entry.span) ? namesItself || resource.namesWorkload : orphan ? genAi : namesItself;
+      const names = isEntrySpan(entry.span) || (orphan ? entry.genAi : entry.namesItself);
       if (!names) continue;
       const top = topOf(entry, byKey, tops);
+      // Below a server's own work (a decode step's trace) nothing is a request.
+      if (top.role === 'work') continue;
       const namers = namersByTop.get(top);
       if (namers) namers.push(entry);
       else namersByTop.set(top, [entry]);
     }
-    batch.ignored += valid.length - namersByTop.size;
-    for (const [top, namers] of namersByTop) batch.counted.push(countActivity(top, namers, resource, options));
+    let activities = 0;
+    for (const [top, namers] of namersByTop) if (count(top, [...namers, ...(callsByTop.get(top) ?? [])], resource)) activities++;
+    batch.ignored += valid.length - activities;
   }
   return batch;
 }

@@ -5,7 +5,7 @@
 import type { ActivitySink } from '../attribution/activity.ts';
 import type { OtlpCodec } from './otlp-schema.ts';
 import { QueueRefusal, type SpanQueue } from './queue.ts';
-import { readSpans, type SenderModel, type SpanBatch, type SpanLimits } from './spans.ts';
+import { readSpans, type SenderAdvisory, type SenderModel, type SpanBatch, type SpanLimits } from './spans.ts';
 
 /** What became of spans, for the `footprint.ingest.spans` counter (attribute `outcome`). */
 export type SpanOutcome = 'accepted' | 'truncated' | 'invalid' | 'ignored' | 'over_limit' | 'throttled';
@@ -18,6 +18,8 @@ export interface TracesApiOptions {
   queue: SpanQueue;
   sink: ActivitySink;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
+  /** Spans that tell their sender samples or names no service (`footprint.ingest.advisories`). */
+  onAdvisory?: (advisory: SenderAdvisory) => void;
 }
 
 /** Seconds an exporter should wait before retrying a refused export. */
@@ -95,6 +97,7 @@ export function createTracesApi(options: TracesApiOptions) {
     report('invalid', batch.invalid);
     report('ignored', batch.ignored);
     report('over_limit', batch.overLimit);
+    for (const advisory of batch.advisories) options.onAdvisory?.(advisory);
 
     const rejected = batch.invalid + batch.overLimit + delivery.truncated;
     return {

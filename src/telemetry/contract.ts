@@ -172,6 +172,14 @@ export const METRICS = {
     'Spans received over OTLP (/v1/traces and gRPC TraceService/Export), by outcome: accepted, truncated (part of its device time was already settled or taken by other workloads), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.',
     ['outcome'],
   ),
+  ingestAdvisories: spec(
+    'footprint.ingest.advisories',
+    'footprint_ingest_advisories',
+    'counter',
+    '{span}',
+    "Spans that tell their sender should change a setting, by server (a recognised inference server, or other) and advisory: sampled (the span's tracestate says its sender samples below 100%, so the energy of requests it did not send went to idle), unnamed_service (service.name is the SDK's default). `footprint doctor` reads it.",
+    ['server', 'advisory'],
+  ),
   unsettledEnergy: spec(
     'footprint.attribution.unsettled.energy',
     'footprint_attribution_unsettled_energy_joules',

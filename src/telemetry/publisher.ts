@@ -5,6 +5,7 @@ import type { IntensityStatus, ShareFootprint } from '../carbon/accountant.ts';
 import type { ForecastSummary } from '../carbon/forecast.ts';
 import type { Device, MeasurementMethod } from '../devices/source.ts';
 import { METRICS } from './contract.ts';
+import type { SenderAdvisory } from '../ingest/spans.ts';
 import type { Attributes, SeriesStore } from './series-store.ts';
 
 function deviceAttributes(device: Device) {
@@ -135,6 +136,10 @@ export class Publisher {
 
   ingestSpans(outcome: string, count: number, nowMs: number): void {
     this.#store.add(METRICS.ingestSpans, { outcome }, count, nowMs);
+  }
+
+  ingestAdvisory({ server, advisory, spans }: SenderAdvisory, nowMs: number): void {
+    this.#store.add(METRICS.ingestAdvisories, { server, advisory }, spans, nowMs);
   }
 
   health(pendingIntervals: number, sampleSeconds: number, nowMs: number): void {

@@ -226,14 +226,23 @@ describe('POST /v1/traces', () => {
     expect(ingest.sink.requests.map((record) => record.operation)).toEqual(['chat', 'embeddings', 'invoke_agent', 'other', undefined]);
   });
 
-  it('counts a span with only GenAI provider or usage attributes, named by service.name', async () => {
+  it('counts every SERVER span as a request named by service.name, whatever it carries, but not health probes', async () => {
     ingest = await startIngest();
     const response = await postJson(
-      request([span({ 'gen_ai.system': 'vllm' }), span({ 'gen_ai.latency.e2e': 1 }), span({ 'http.route': '/healthz' })], { 'service.name': 'svc' }),
+      request(
+        [
+          span({ 'gen_ai.system': 'vllm' }),
+          span({ 'gen_ai.latency.e2e': 1 }),
+          span({ 'http.route': '/generate' }, { name: 'POST /generate' }),
+          span({ 'http.route': '/healthz' }, { name: 'GET /healthz' }),
+          span({}, { name: 'health' }),
+        ],
+        { 'service.name': 'svc' },
+      ),
     );
     expect(await response.json()).toEqual({});
-    expect(ingest.sink.requests.map((record) => record.workload)).toEqual([{ model: 'svc' }, { model: 'svc' }]);
-    expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, ignored: 1 });
+    expect(ingest.sink.requests.map((record) => record.workload)).toEqual([{ model: 'svc' }, { model: 'svc' }, { model: 'svc' }]);
+    expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 3, ignored: 2 });
   });
 
   it('rejects out-of-bound span times as invalid, each with its reason (issue #12 item 2)', async () => {

@@ -1,0 +1,11 @@
+// LiteLLM proxy (github.com/BerriAI/litellm, litellm/integrations/opentelemetry.py): a gateway. Its
+// SERVER span `Received Proxy Server Request` carries the upstream call's gen_ai.request.model,
+// gen_ai.system and usage; the model runs at the provider (./gateway.ts).
+import type { ServerProfile } from './server-profile.ts';
+
+export const litellm: ServerProfile = {
+  server: 'litellm',
+  source: 'BerriAI/litellm litellm/integrations/opentelemetry.py',
+  matches: ({ serviceName, scopeName }) => serviceName === 'litellm' || scopeName?.startsWith('litellm') === true,
+  gateway: true,
+};
