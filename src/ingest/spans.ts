@@ -28,6 +28,8 @@ const SERVICE_NAME_KEY = 'service.name';
  * `unknown_service:<process.executable.name>` (resource semantic conventions, service.name).
  */
 const DEFAULT_SERVICE_NAME = 'unknown_service';
+/** Rust tracing spans' module path: tells TGI's request handler span from the spans nested in it. */
+const CODE_NAMESPACE_KEY = 'code.namespace';
 /** The process's executable: the model of last resort when the service name is the SDK's default. */
 const EXECUTABLE_NAME_KEY = 'process.executable.name';
 
@@ -75,6 +77,7 @@ export const EXAMINED_KEYS: ReadonlySet<string> = new Set([
   DEVICE_ID_KEY,
   SERVICE_NAME_KEY,
   EXECUTABLE_NAME_KEY,
+  CODE_NAMESPACE_KEY,
   POD_UID_KEY,
 ]);
 
@@ -229,12 +232,14 @@ const markValues: (AttributeValue | undefined)[] = [undefined, undefined, undefi
 function markSpan(entry: ValidSpan, limits: SpanLimits): void {
   const list = entry.span.attributes;
   let genAi = false;
+  let codeNamespace: AttributeValue | undefined;
   markValues[0] = markValues[1] = markValues[2] = undefined;
   const examined = list ? Math.min(list.length, limits.maxAttributesPerSpan) : 0;
   for (let index = 0; index < examined; index++) {
     const { key, value } = list![index]!;
     if (!value) continue;
     if (!genAi && isGenAiKey(key)) genAi = true;
+    if (key === CODE_NAMESPACE_KEY) codeNamespace = plainValue(value);
     const which = key === WORKLOAD_ATTRIBUTE_KEYS.model ? 0 : key === WORKLOAD_ATTRIBUTE_KEYS.job ? 1 : key === WORKLOAD_ATTRIBUTE_KEYS.phase ? 2 : -1;
     if (which < 0) continue;
     const plain = plainValue(value);
@@ -245,6 +250,7 @@ function markSpan(entry: ValidSpan, limits: SpanLimits): void {
   for (const value of markValues) namesItself ||= normaliseAttributeValue(value) !== undefined;
   entry.genAi = genAi;
   entry.namesItself = namesItself;
+  entry.codeNamespace = typeof codeNamespace === 'string' ? codeNamespace : undefined;
 }
 
 function tokenCount(sources: readonly AttributeLookup[], keys: readonly string[]): number | undefined {
@@ -354,8 +360,9 @@ interface ValidSpan {
   endNanos: bigint;
   /** The server that sent it, when a profile recognises it. */
   profile: ServerProfile | undefined;
-  /** What it is to that server beyond the generic rules: its own work, or start-up. */
+  /** What it is to that server beyond the generic rules: the request, its own work, or start-up. */
   role: SpanRole | undefined;
+  codeNamespace: string | undefined;
   /** Carries a GenAI model, usage, latency or request id attribute itself. */
   genAi: boolean;
   /** Names a model, job or phase itself (its GenAI attributes, or ml.model / ml.job / ml.phase). */
@@ -567,10 +574,13 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
         }
         if (sampledBelowFull(span.traceState)) advise(batch.advisories, server, 'sampled');
         if (unnamed) advise(batch.advisories, server, 'unnamed_service');
-        const name = span.name || undefined;
-        const role = name !== undefined && PROBE_SPAN.test(name) ? 'work' : profile?.roleOf?.(name, span.kind ?? SpanKind.UNSPECIFIED);
-        const entry: ValidSpan = { span, startNanos, endNanos, profile, role, genAi: false, namesItself: false };
+        const entry: ValidSpan = { span, startNanos, endNanos, profile, role: undefined, genAi: false, namesItself: false, codeNamespace: undefined };
         markSpan(entry, limits);
+        const name = span.name || undefined;
+        entry.role =
+          name !== undefined && PROBE_SPAN.test(name)
+            ? 'work'
+            : profile?.roleOf?.({ name, kind: span.kind ?? SpanKind.UNSPECIFIED, codeNamespace: entry.codeNamespace });
         valid.push(entry);
         if (hasParent(span)) anyParent = true;
       }
@@ -613,7 +623,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       const orphan = entry.parentKey !== undefined && !byKey.has(entry.parentKey);
       // A nested span whose parent is in another batch counts only for GenAI attributes of its own:
       // ml.* copied from baggage onto every span would otherwise count it besides its entry span.
-      const names = isEntrySpan(entry.span) || (orphan ? entry.genAi : entry.namesItself);
+      const names = entry.role === 'request' || isEntrySpan(entry.span) || (orphan ? entry.genAi : entry.namesItself);
       if (!names) continue;
       const top = topOf(entry, byKey, tops);
       // Below a server's own work (a decode step's trace) nothing is a request.

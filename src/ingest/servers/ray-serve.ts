@@ -9,6 +9,6 @@ export const rayServe: ServerProfile = {
   server: 'ray-serve',
   source: 'ray-project/ray python/ray/serve/_private/tracing_utils.py',
   matches: ({ scopeName }) => scopeName?.startsWith('ray.serve') === true,
-  roleOf: (name) => (name?.startsWith('proxy_') ? 'work' : undefined),
+  roleOf: ({ name }) => (name?.startsWith('proxy_') ? 'work' : undefined),
   modelKeys: ['multiplexed_model_id', 'deployment', 'app'],
 };

@@ -7,11 +7,11 @@ import { rayServe } from './ray-serve.ts';
 import type { ServerProfile, SpanSender } from './server-profile.ts';
 import { sglang } from './sglang.ts';
 import { tensorrtLlm } from './tensorrt-llm.ts';
-import { tgiRouter, tgiShard } from './tgi.ts';
+import { tgi } from './tgi.ts';
 import { triton } from './triton.ts';
 import { vllm } from './vllm.ts';
 
-const PROFILES: readonly ServerProfile[] = [vllm, sglang, tgiRouter, tgiShard, triton, rayServe, litellm, tensorrtLlm];
+const PROFILES: readonly ServerProfile[] = [vllm, sglang, tgi, triton, rayServe, litellm, tensorrtLlm];
 
 /** Every span attribute a profile names models by: the wire reader must decode them. */
 export const SERVER_MODEL_KEYS: readonly string[] = [...new Set(PROFILES.flatMap((profile) => profile.modelKeys ?? []))];

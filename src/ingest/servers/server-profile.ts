@@ -4,11 +4,22 @@
 
 /**
  * What a span is to the server that sent it, beyond the generic rules of ../spans.ts:
+ * - `request`: the request's own span, whatever its kind or parent (TGI's INTERNAL handler span
+ *   under a caller's traceparent);
  * - `work`: the server's internal work (a decode step, a shard RPC, a replica hop): never a request,
  *   and nothing below it is one;
  * - `load`: start-up (loading weights, warm-up): an activity in phase `load`, never a request.
  */
-export type SpanRole = 'work' | 'load';
+export type SpanRole = 'request' | 'work' | 'load';
+
+/** What a profile may judge a span by: read in the one pass over its attributes that every span gets. */
+export interface SpanFacts {
+  name: string | undefined;
+  /** OTLP SpanKind number. */
+  kind: number;
+  /** `code.namespace` (the Rust module of a tracing span: `text_generation_router::server`). */
+  codeNamespace: string | undefined;
+}
 
 /** Who sent a batch of spans: the resource's `service.name` and the instrumentation scope's name. */
 export interface SpanSender {
@@ -23,8 +34,8 @@ export interface ServerProfile {
   readonly source: string;
   /** Whether spans of this sender come from this server. */
   matches(sender: SpanSender): boolean;
-  /** The role of a span by its name and kind (OTLP enum); undefined leaves it to the generic rules. */
-  roleOf?(name: string | undefined, kind: number): SpanRole | undefined;
+  /** The role of a span; undefined leaves it to the generic rules. */
+  roleOf?(span: SpanFacts): SpanRole | undefined;
   /** Span attributes that name the model, tried after ml.model, gen_ai.*.model and llm.model_name. */
   readonly modelKeys?: readonly string[];
   /**

@@ -8,6 +8,6 @@ export const triton: ServerProfile = {
   server: 'triton',
   source: 'triton-inference-server/server src/tracer.cc',
   matches: ({ serviceName }) => serviceName === 'triton-inference-server',
-  roleOf: (name) => (name === 'compute' ? 'work' : undefined),
+  roleOf: ({ name }) => (name === 'compute' ? 'work' : undefined),
   modelKeys: ['triton.model_name'],
 };

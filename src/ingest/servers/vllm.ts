@@ -12,5 +12,5 @@ export const vllm: ServerProfile = {
   server: 'vllm',
   source: 'vllm-project/vllm vllm/v1/engine/output_processor.py, vllm/tracing.py',
   matches: ({ scopeName }) => scopeName !== undefined && scopeName.startsWith('vllm'),
-  roleOf: (name, kind) => (kind !== SpanKind.SERVER && name !== undefined && START_UP_SPANS.has(name) ? 'load' : undefined),
+  roleOf: ({ name, kind }) => (kind !== SpanKind.SERVER && name !== undefined && START_UP_SPANS.has(name) ? 'load' : undefined),
 };
