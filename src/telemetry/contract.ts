@@ -172,6 +172,14 @@ export const METRICS = {
     'Spans received over OTLP (/v1/traces and gRPC TraceService/Export), by outcome: accepted, truncated (part of its device time was already settled or taken by other workloads), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.',
     ['outcome'],
   ),
+  ingestRefusals: spec(
+    'footprint.ingest.refusals',
+    'footprint_ingest_refusals',
+    'counter',
+    '{request}',
+    'Exports refused with 429 (gRPC RESOURCE_EXHAUSTED) for the exporter to retry, by reason: memory (resident memory over 75% of memoryLimit, or the V8 old generation over 60% of its limit), queue (ingestQueueLimit spans waiting).',
+    ['reason'],
+  ),
   unsettledEnergy: spec(
     'footprint.attribution.unsettled.energy',
     'footprint_attribution_unsettled_energy_joules',
@@ -203,6 +211,14 @@ export const METRICS = {
     '{series}',
     'Attribute sets folded into the overflow series because a metric reached its cardinality limit.',
     ['metric'],
+  ),
+  memoryLimit: spec(
+    'footprint.memory.limit',
+    'footprint_memory_limit_bytes',
+    'gauge',
+    'By',
+    'The memory the daemon keeps itself within (config memoryLimit); ingest is refused while resident memory is over 75% of it.',
+    [],
   ),
   sampleDuration: spec(
     'footprint.sample.duration',
