@@ -91,7 +91,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     throw new StartupError('config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)');
   }
   const token = config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined;
-  const { limitBytes: memoryLimitBytes, source } = config.memoryLimit === undefined ? defaultMemoryLimit() : { limitBytes: config.memoryLimit, source: 'memoryLimit' };
+  const { limitBytes: memoryLimitBytes, source } =
+    config.memoryLimit === undefined ? defaultMemoryLimit() : { limitBytes: config.memoryLimit, source: 'memoryLimit' };
   logger.info({ memoryLimitBytes, source }, 'memory budget');
   const memory = new MemoryGuard(memoryLimitBytes);
   // Each part that holds a socket, a timer, a watch or a worker is a service; a failing start closes, newest first, what started before it.

@@ -40,7 +40,11 @@ export function cgroupMemoryLimitBytes(root = '/'): number | undefined {
     const [, controllers, path] = /^\d+:([^:]*):(.+)$/.exec(line.trim()) ?? [];
     if (path === undefined) continue;
     const [directory, file] =
-      controllers === '' ? ['sys/fs/cgroup', 'memory.max'] : controllers!.split(',').includes('memory') ? ['sys/fs/cgroup/memory', 'memory.limit_in_bytes'] : [];
+      controllers === ''
+        ? ['sys/fs/cgroup', 'memory.max']
+        : controllers!.split(',').includes('memory')
+          ? ['sys/fs/cgroup/memory', 'memory.limit_in_bytes']
+          : [];
     if (!directory) continue;
     for (const cgroup of selfAndAncestors(path)) {
       const bytes = Number(readText(join(root, directory, cgroup, file!))?.trim());

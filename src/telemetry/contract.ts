@@ -177,7 +177,7 @@ export const METRICS = {
     'footprint_ingest_refusals',
     'counter',
     '{request}',
-    'Exports refused with 429 (gRPC RESOURCE_EXHAUSTED) for the exporter to retry, by reason: memory (resident memory over 75% of memoryLimit, or the V8 old generation over 60% of its limit), queue (ingestQueueLimit spans waiting).',
+    'Exports refused with 429 (gRPC RESOURCE_EXHAUSTED) for the exporter to retry, by reason: memory (resident memory over 70% of memoryLimit, or the V8 old generation over 60% of its limit), queue (ingestQueueLimit spans waiting).',
     ['reason'],
   ),
   unsettledEnergy: spec(
@@ -217,7 +217,7 @@ export const METRICS = {
     'footprint_memory_limit_bytes',
     'gauge',
     'By',
-    'The memory the daemon keeps itself within (config memoryLimit); ingest is refused while resident memory is over 75% of it.',
+    'The memory the daemon keeps itself within (config memoryLimit); ingest is refused while resident memory is over 70% of it.',
     [],
   ),
   sampleDuration: spec(

@@ -6,10 +6,10 @@ const MiB = 2 ** 20;
 const calmHeap = { usedBytes: 10 * MiB, limitBytes: 64 * MiB };
 
 describe('MemoryGuard', () => {
-  it('refuses above 75% of memoryLimit in resident memory, naming the reading and the budget', () => {
-    const guard = new MemoryGuard(256 * MiB, () => ({ residentBytes: 193 * MiB, oldGeneration: calmHeap }));
-    expect(guard.softLimitBytes).toBe(192 * MiB);
-    expect(guard.pressure()).toBe('resident memory 193 MiB is over 75% of memoryLimit (256 MiB)');
+  it('refuses above 70% of memoryLimit in resident memory, naming the reading and the budget', () => {
+    const guard = new MemoryGuard(256 * MiB, () => ({ residentBytes: 180 * MiB, oldGeneration: calmHeap }));
+    expect(guard.softLimitBytes).toBe(0.7 * 256 * MiB);
+    expect(guard.pressure()).toBe('resident memory 180 MiB is over 70% of memoryLimit (256 MiB)');
   });
 
   it('takes exports up to exactly the soft limit of resident memory and exactly the pressure ratio of the old generation', () => {

@@ -55,7 +55,7 @@ describe('SpanQueue limits', () => {
       schedule: (turn) => held.push(turn),
     });
     const queued = queue.offer(1, () => 'work', 10)!;
-    pressure = 'resident memory 200 MiB is over 75% of memoryLimit (256 MiB)';
+    pressure = 'resident memory 200 MiB is over 70% of memoryLimit (256 MiB)';
     held.shift()!();
     expect(await queued).toEqual({ reason: pressure });
     expect(refusals).toEqual(['memory']);

@@ -26,6 +26,14 @@ export function listenFlags({ metricsPort, ingestPort, grpcPort }: ListenerPorts
   return ['--listen', `127.0.0.1:${metricsPort}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-grpc-listen', `127.0.0.1:${grpcPort}`];
 }
 
+/**
+ * Node settings launchers give the daemon. CHART_ENV: a launcher that caps V8 (issue 19's "chart
+ * flags": a 64 MiB old generation, 1 MiB semi-spaces, one V8 pool thread, two malloc arenas);
+ * PLAIN_ENV: `npm start` as a user runs it, no V8 flags at all. The memory budget must hold under both.
+ */
+export const CHART_ENV = { NODE_OPTIONS: '--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1', MALLOC_ARENA_MAX: '2' };
+export const PLAIN_ENV = { NODE_OPTIONS: '' };
+
 /** The three listeners on ports the OS picks, for runs that never connect to them (exit codes, config errors). */
 export const ANY_PORT_LISTEN_FLAGS = listenFlags({ metricsPort: 0, ingestPort: 0, grpcPort: 0 });
 /** The daemon's output kept for a failure message: its last characters. */
