@@ -8,9 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const FALLBACK_MEMORY_LIMIT_BYTES = 256 * 2 ** 20;
+const FALLBACK_MEMORY_LIMIT_BYTES = 256 * 2 ** 20;
 /** Share of the cgroup's limit the daemon budgets for itself. */
-export const CGROUP_LIMIT_SHARE = 0.5;
+const CGROUP_LIMIT_SHARE = 0.5;
 /** cgroup v1 writes "no limit" as the largest page-aligned 64-bit number; anything this large is none. */
 const UNLIMITED_BYTES = 2 ** 60;
 

@@ -38,7 +38,7 @@ const DEFAULT_SEMI_SPACE_MIB = 16;
 const YOUNG_GENERATION_SEMI_SPACES = 3;
 const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space']);
 
-export interface OldGeneration {
+interface OldGeneration {
   usedBytes: number;
   limitBytes: number;
 }
@@ -72,7 +72,7 @@ function nodeFlags(): string[] {
 const youngGenerationBytes = YOUNG_GENERATION_SEMI_SPACES * semiSpaceBytes(nodeFlags());
 
 /** The old generation's use (every space but the young ones) and its limit, from V8. */
-export function oldGeneration(): OldGeneration {
+function oldGeneration(): OldGeneration {
   let usedBytes = 0;
   for (const space of getHeapSpaceStatistics()) if (!YOUNG_SPACES.has(space.space_name)) usedBytes += space.space_used_size;
   return { usedBytes, limitBytes: getHeapStatistics().heap_size_limit - youngGenerationBytes };
