@@ -17,9 +17,9 @@ LABEL org.opencontainers.image.title="footprint" \
 ENV NODE_ENV=production
 # A plain `docker run` behaves like the chart: 1 MiB V8 semi-spaces (the young generation is what /metrics
 # scrapes grow), one V8 background thread (each holds its own stacks and GC buffers) and two malloc
-# arenas, so RSS stays near the heap (docs/benchmarks.md, "deployed V8 flags"). The chart sets its own
-# NODE_OPTIONS (adding --max-old-space-size from the memory limit), which replaces this one; the two
-# are kept equal by test/helm/chart.test.ts.
+# arenas, so RSS stays near the heap (docs/benchmarks.md, "deployed V8 flags"). No heap cap: the daemon
+# bounds its own memory (memoryLimit). The chart sets the same NODE_OPTIONS from values.nodeOptions; the
+# two are kept equal by test/helm/chart.test.ts.
 ENV NODE_OPTIONS="--max-semi-space-size=1 --v8-pool-size=1" MALLOC_ARENA_MAX=2
 WORKDIR /app
 # The bundle holds every dependency but koffi, which loads its native binary from its platform package.

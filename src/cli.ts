@@ -15,6 +15,11 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['ingestGrpcListen', 'OTLP/gRPC trace listener (TraceService/Export)', 'HOST:PORT'],
   ['interval', 'sample interval, e.g. 2s or 500ms', 'DURATION'],
   ['hostRoot', 'root of the host filesystem (/host in the DaemonSet)', 'DIR'],
+  [
+    'memoryLimit',
+    'memory the daemon keeps within, e.g. 256Mi: ingest gets 429 (gRPC RESOURCE_EXHAUSTED) above 70% of it; default half the cgroup limit, else 256Mi',
+    'SIZE',
+  ],
   ['zone', 'grid zone code for carbon intensity, e.g. DE, US-CAL-CISO', 'CODE'],
   ['cloudRegion', 'cloud region mapped to a grid zone, e.g. us-east-1', 'REGION'],
   ['intensity', 'static grid intensity override', 'G_PER_KWH'],

@@ -29,6 +29,33 @@ function duration(minMs: number, maxMs: number) {
     });
 }
 
+const SIZE_UNITS_BYTES: Record<string, number> = { '': 1, B: 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/**
+ * Parses `256Mi`, `256MiB`, `1.5Gi` (or a bare number of bytes, as the Kubernetes downward API
+ * writes a memory limit) into bytes. Only binary units: `256M` means 10^6 bytes to Kubernetes and
+ * 2^20 to Docker, so it is refused rather than guessed.
+ */
+export function parseSizeBytes(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:(Ki|Mi|Gi|Ti)B?|B)?\s*$/.exec(text);
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * SIZE_UNITS_BYTES[match[2] ?? '']!);
+}
+
+function size(minBytes: number, maxBytes: number) {
+  const message = `expected a size like 256Mi, 256MiB, 1Gi or a number of bytes, between ${minBytes / 2 ** 20} MiB and ${maxBytes / 2 ** 30} GiB`;
+  return z
+    .custom<string | number>((raw) => typeof raw === 'string' || typeof raw === 'number', message)
+    .transform((raw, ctx) => {
+      const bytes = typeof raw === 'number' ? raw : parseSizeBytes(raw);
+      if (bytes === undefined || !Number.isFinite(bytes) || bytes < minBytes || bytes > maxBytes) {
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+}
+
 // Port 0 asks the kernel for a free port (tests use it); anything above 65535 is refused here.
 const hostPort = z
   .string()
@@ -59,6 +86,12 @@ const configSchema = z
     hostRoot: z.string().min(1).default('/'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     logFormat: z.enum(['json', 'pretty']).default('json'),
+    /**
+     * The memory the daemon keeps itself within (src/ingest/memory-guard.ts). Unset: half the
+     * cgroup's memory limit, or 256 MiB without one (src/memory-limit.ts). At least 128 MiB: the
+     * daemon's own baseline is 60-70 MiB of RSS.
+     */
+    memoryLimit: size(128 * 2 ** 20, 2 ** 40).optional(),
 
     // Carbon
     zone: optionalString,

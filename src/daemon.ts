@@ -15,8 +15,10 @@ import { hostInventory } from './devices/inventory.ts';
 import type { FileReader } from './devices/sysfs-read.ts';
 import { EnergyMeter } from './energy/meter.ts';
 import { ByteBudget } from './ingest/byte-budget.ts';
+import { MemoryGuard } from './ingest/memory-guard.ts';
 import { createIngestServer } from './ingest/server.ts';
 import { WindowStore } from './ingest/windows.ts';
+import { defaultMemoryLimit } from './memory-limit.ts';
 import { Pipeline } from './pipeline.ts';
 import { createTelemetry } from './telemetry/meter-provider.ts';
 import { StartupError } from './listener.ts';
@@ -89,6 +91,10 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     throw new StartupError('config: nodeName: (missing) is required when kubernetes is true; set FOOTPRINT_NODE_NAME from the downward API (spec.nodeName)');
   }
   const token = config.ingestTokenFile ? readToken(config.ingestTokenFile) : undefined;
+  const { limitBytes: memoryLimitBytes, source } =
+    config.memoryLimit === undefined ? defaultMemoryLimit() : { limitBytes: config.memoryLimit, source: 'memoryLimit' };
+  logger.info({ memoryLimitBytes, source }, 'memory budget');
+  const memory = new MemoryGuard(memoryLimitBytes);
   // Each part that holds a socket, a timer, a watch or a worker is a service; a failing start closes, newest first, what started before it.
   const { services, value: daemon } = await startAll(logger, async (services) => {
     const discoverOptions = { hostRoot: config.hostRoot, logger, reader: hooks.reader };
@@ -164,6 +170,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
           nodeName: config.nodeName,
           otlpEndpoint: config.otlpEndpoint,
           otlpIntervalMs: config.otlpInterval,
+          memoryLimitBytes: memory.limitBytes,
         }),
       (telemetry) => telemetry.close(),
     );
@@ -184,6 +191,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       grpc: splitHostPort(config.ingestGrpcListen),
       maxBodyBytes: config.ingestMaxBodyBytes,
       budget: new ByteBudget(config.ingestMaxInflightBytes),
+      memory,
       bodyTimeoutMs: config.ingestBodyTimeout,
       connections: { idleTimeoutMs: config.ingestIdleTimeout, maxConnections: config.ingestMaxConnections },
       queueLimitSpans: config.ingestQueueLimit,
@@ -196,6 +204,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       logger: logger.child({ component: 'ingest' }),
       onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
       onAdvisory: (advisory) => publisher.ingestAdvisory(advisory, Date.now()),
+      onRefusal: (reason) => publisher.ingestRefusal(reason, Date.now()),
       planner: (query) => {
         const nowMs = Date.now();
         return planFromQuery(query, accountant.forecast(nowMs), config.pue, nowMs);

@@ -1,7 +1,7 @@
 // What the listeners (metrics, ingest HTTP and gRPC) share: connection limits and a listen() whose
 // failures become one start-up line naming the config key, the value and what to do.
 import type { Server } from 'node:http';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 
 /** A start-up failure the CLI prints as one line and exits 2 on, like a config error. */
 export class StartupError extends Error {}
@@ -25,7 +25,10 @@ export function applyListenerLimits(server: Server, { idleTimeoutMs, maxConnecti
  * One connection cap over several servers: the OTLP/HTTP and OTLP/gRPC ingest listeners share
  * `ingestMaxConnections`, so the descriptor check counts it once. Each server's `maxConnections`
  * is set to its own open connections plus what the cap has left, so Node refuses a connection
- * over the cap on accept, before it becomes a socket.
+ * over the cap on accept, before it becomes a socket. Node 20 reads `maxConnections = 0` as "no
+ * limit" (other runtimes as "none"), so a server that holds none of the cap while the others hold
+ * all of it is given 1: the one connection it may then accept is closed here, before anything
+ * reads from it, and never counted.
  */
 export class SharedConnectionCap {
   readonly #servers: Array<{ server: NetServer; open: number }> = [];
@@ -36,7 +39,12 @@ export class SharedConnectionCap {
   add(server: NetServer): void {
     const entry = { server, open: 0 };
     this.#servers.push(entry);
-    server.on('connection', (socket) => {
+    // First among the server's listeners, so a connection over the cap is gone before HTTP or gRPC sees it.
+    server.prependListener('connection', (socket: Socket) => {
+      if (this.#open >= this.maxConnections) {
+        socket.destroy();
+        return;
+      }
       entry.open++;
       this.#open++;
       this.#update();
@@ -51,7 +59,7 @@ export class SharedConnectionCap {
 
   #update(): void {
     const freeConnections = Math.max(0, this.maxConnections - this.#open);
-    for (const { server, open } of this.#servers) server.maxConnections = open + freeConnections;
+    for (const entry of this.#servers) entry.server.maxConnections = Math.max(1, entry.open + freeConnections);
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { envName, flagName, loadConfig, parseDurationMs } from '../src/config.ts';
+import { envName, flagName, loadConfig, parseDurationMs, parseSizeBytes } from '../src/config.ts';
 
 function yamlFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'footprint-config-')), 'footprint.yaml');
@@ -60,5 +60,22 @@ describe('config', () => {
     expect((await loadConfig({ env: { FOOTPRINT_KUBERNETES: 'false' } })).kubernetes).toBe(false);
     expect((await loadConfig({ env: { FOOTPRINT_KUBERNETES: 'true' } })).kubernetes).toBe(true);
     await expect(loadConfig({ env: { FOOTPRINT_KUBERNETES: 'yes' } })).rejects.toThrow(/^config: kubernetes: 'yes' is invalid/);
+  });
+
+  it('reads memoryLimit as a binary size or bytes (the downward API writes bytes), and refuses ambiguous or too small ones naming the key', async () => {
+    expect((await loadConfig({ env: {} })).memoryLimit).toBeUndefined();
+    expect((await loadConfig({ env: { FOOTPRINT_MEMORY_LIMIT: '536870912' } })).memoryLimit).toBe(512 * 2 ** 20);
+    expect((await loadConfig({ env: {}, flags: { memoryLimit: '256MiB' } })).memoryLimit).toBe(256 * 2 ** 20);
+    expect((await loadConfig({ file: yamlFile('memoryLimit: 1.5Gi\n'), env: {} })).memoryLimit).toBe(1.5 * 2 ** 30);
+    expect([parseSizeBytes('256Mi'), parseSizeBytes('64 KiB'), parseSizeBytes('100B'), parseSizeBytes('256M'), parseSizeBytes('-1Mi')]).toEqual([
+      256 * 2 ** 20,
+      64 * 1024,
+      100,
+      undefined,
+      undefined,
+    ]);
+    const accepted = 'expected a size like 256Mi, 256MiB, 1Gi or a number of bytes, between 128 MiB and 1024 GiB';
+    await expect(loadConfig({ env: { FOOTPRINT_MEMORY_LIMIT: '256M' } })).rejects.toThrow(`config: memoryLimit: '256M' is invalid: ${accepted}`);
+    await expect(loadConfig({ env: {}, flags: { memoryLimit: '64Mi' } })).rejects.toThrow(`config: memoryLimit: '64Mi' is invalid: ${accepted}`);
   });
 });

@@ -124,12 +124,14 @@ export const node: DashboardSpec = {
         {
           kind: 'timeseries',
           title: 'Agent memory',
-          description: "footprint's own resident memory and V8 heap in use; the chart's memory limit is 512Mi (FootprintAgentUnderPressure at 80%).",
+          description:
+            "footprint's own resident memory and V8 heap in use, against its memory budget (memoryLimit): above 70% of it the daemon refuses spans with 429 and FootprintAgentUnderPressure fires after 10 minutes.",
           unit: 'bytes',
           width: 8,
           queries: queriesByLegend(agent, {
             '{{instance}} resident': 'process_resident_memory_bytes',
             '{{instance}} heap used': 'nodejs_heap_size_used_bytes',
+            '{{instance}} budget': 'footprint_memory_limit_bytes',
           }),
         },
         {

@@ -1,5 +1,6 @@
 // The Prometheus rule files under deploy/prometheus/rules: recording rules for the per-model and
 // per-namespace ratios, the carbon SLOs (budget burn and efficiency) and the daemon's operational alerts.
+import { RESIDENT_PRESSURE_RATIO } from '../ingest/memory-guard.ts';
 import {
   BUDGET_SCOPES,
   BUDGET_SERIES,
@@ -137,8 +138,7 @@ const INTENSITY_MAX_AGE_S = 3600;
 /** Share of ingested spans not accepted above which spans are being lost to attribution. */
 const INGEST_REJECT_RATIO = 0.01;
 
-/** The agent's own limits: the chart's memory limit (512Mi), a share of it and of the descriptor limit, and an event-loop delay that delays scrapes. */
-const AGENT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
+/** The agent's own limits: a share of the descriptor limit, and an event-loop delay that delays scrapes (memory: its memory guard's soft limit). */
 const AGENT_PRESSURE_RATIO = 0.8;
 const AGENT_EVENT_LOOP_LAG_S = 0.25;
 /** Scopes the process_* and nodejs_* series, which other exporters also publish, to footprint's targets. */
@@ -195,10 +195,11 @@ const OPERATIONAL: RuleGroup = {
     ),
     operational(
       'FootprintAgentUnderPressure',
-      `(\n  process_resident_memory_bytes / ${AGENT_MEMORY_LIMIT_BYTES} > ${AGENT_PRESSURE_RATIO}\n  or process_open_fds / process_max_fds > ${AGENT_PRESSURE_RATIO}\n  or nodejs_eventloop_lag_p99_seconds > ${AGENT_EVENT_LOOP_LAG_S}\n)\n${ON_FOOTPRINT}`,
+      // The daemon's own budget (memoryLimit) rather than a fixed size: above this share of it, its memory guard refuses ingest.
+      `(\n  process_resident_memory_bytes / footprint_memory_limit_bytes > ${RESIDENT_PRESSURE_RATIO}\n  or process_open_fds / process_max_fds > ${AGENT_PRESSURE_RATIO}\n  or nodejs_eventloop_lag_p99_seconds > ${AGENT_EVENT_LOOP_LAG_S}\n)\n${ON_FOOTPRINT}`,
       '10m',
       'footprint on {{ $labels.instance }} is short of memory, file descriptors or event-loop time',
-      `For 10 minutes footprint on {{ $labels.instance }} has used over ${AGENT_PRESSURE_RATIO * 100}% of the chart's 512Mi memory limit or of its file descriptors, or its event loop has lagged over ${AGENT_EVENT_LOOP_LAG_S * 1000} ms at p99 (value {{ $value }}); it risks an OOM kill, refused connections or slow scrapes.`,
+      `For 10 minutes footprint on {{ $labels.instance }} has held over ${RESIDENT_PRESSURE_RATIO * 100}% of its memory budget (memoryLimit, so its memory guard refuses spans) or over ${AGENT_PRESSURE_RATIO * 100}% of its file descriptors, or its event loop has lagged over ${AGENT_EVENT_LOOP_LAG_S * 1000} ms at p99 (value {{ $value }}); it risks refused spans and connections or slow scrapes.`,
     ),
   ],
 };

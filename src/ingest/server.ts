@@ -8,8 +8,9 @@ import { SharedConnectionCap, applyListenerLimits, closeServer, listen, type Lis
 import type { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
+import type { MemoryGuard } from './memory-guard.ts';
 import { createPlanApi, type Planner } from './plan-api.ts';
-import { SpanQueue } from './queue.ts';
+import { SpanQueue, type RefusalReason } from './queue.ts';
 import type { SenderModel, SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome, type TracesApiOptions } from './traces-api.ts';
 import { createTracesGrpc } from './traces-grpc.ts';
@@ -27,6 +28,8 @@ export interface IngestServerOptions {
   maxBodyBytes: number;
   /** Body bytes held at once across all connections (config `ingestMaxInflightBytes`); shared with other receivers. */
   budget: ByteBudget;
+  /** Exports are refused while the process is near its memory budget (config `memoryLimit`). */
+  memory: MemoryGuard;
   /** A body must arrive whole within this time (config `ingestBodyTimeout`). */
   bodyTimeoutMs: number;
   /** Idle timeout and connection cap (config `ingestIdleTimeout`, `ingestMaxConnections`). */
@@ -45,6 +48,8 @@ export interface IngestServerOptions {
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
   onAdvisory?: TracesApiOptions['onAdvisory'];
+  /** Called once for each export refused with 429 / RESOURCE_EXHAUSTED. */
+  onRefusal?: (reason: RefusalReason) => void;
   /** Answers GET /v1/plan; without it the endpoint is absent. */
   planner?: Planner;
   /** Replaces the queue's scheduler (tests hold the queue to see 429). */
@@ -72,6 +77,8 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     queue: new SpanQueue({
       limitSpans: options.queueLimitSpans,
       limitBytes: QUEUE_BODIES * options.maxBodyBytes,
+      memoryPressure: () => options.memory.pressure(),
+      ...(options.onRefusal && { onRefusal: options.onRefusal }),
       ...(options.schedule && { schedule: options.schedule }),
     }),
     sink: options.sink,

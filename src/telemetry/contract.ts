@@ -180,6 +180,14 @@ export const METRICS = {
     "Spans that tell their sender should change a setting, by server (a recognised inference server, or other) and advisory: sampled (the span's tracestate says its sender samples below 100%, so the energy of requests it did not send went to idle), unnamed_service (service.name is the SDK's default). `footprint doctor` reads it.",
     ['server', 'advisory'],
   ),
+  ingestRefusals: spec(
+    'footprint.ingest.refusals',
+    'footprint_ingest_refusals',
+    'counter',
+    '{request}',
+    'Exports refused with 429 (gRPC RESOURCE_EXHAUSTED) for the exporter to retry, by reason: memory (resident memory over 70% of memoryLimit, or the V8 old generation over 60% of its limit), queue (ingestQueueLimit spans waiting).',
+    ['reason'],
+  ),
   unsettledEnergy: spec(
     'footprint.attribution.unsettled.energy',
     'footprint_attribution_unsettled_energy_joules',
@@ -211,6 +219,14 @@ export const METRICS = {
     '{series}',
     'Attribute sets folded into the overflow series because a metric reached its cardinality limit.',
     ['metric'],
+  ),
+  memoryLimit: spec(
+    'footprint.memory.limit',
+    'footprint_memory_limit_bytes',
+    'gauge',
+    'By',
+    'The memory the daemon keeps itself within (config memoryLimit); ingest is refused while resident memory is over 70% of it.',
+    [],
   ),
   sampleDuration: spec(
     'footprint.sample.duration',

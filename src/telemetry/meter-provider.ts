@@ -16,6 +16,8 @@ export interface TelemetryOptions {
   nodeName?: string;
   otlpEndpoint?: string;
   otlpIntervalMs: number;
+  /** The daemon's memory budget (config `memoryLimit`), published as footprint_memory_limit_bytes. */
+  memoryLimitBytes: number;
 }
 
 export interface Telemetry {
@@ -30,7 +32,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
     'host.name': options.hostName,
     ...(options.nodeName ? { 'k8s.node.name': options.nodeName } : {}),
   });
-  const processMetrics = createProcessMetrics(options.store);
+  const processMetrics = createProcessMetrics(options.store, options.memoryLimitBytes);
   const refresh = (nowMs: number) => processMetrics.record(nowMs);
   const prometheus = new PrometheusExporter({
     preventServerStart: true,

@@ -30,7 +30,8 @@ export interface ProcessMetrics {
   close(): void;
 }
 
-export function createProcessMetrics(store: SeriesStore): ProcessMetrics {
+/** `memoryLimitBytes` is the budget the memory guard holds the process to, published beside its RSS. */
+export function createProcessMetrics(store: SeriesStore, memoryLimitBytes: number): ProcessMetrics {
   // 10 ms sampling resolution, prom-client's default for its event-loop histogram.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -41,6 +42,7 @@ export function createProcessMetrics(store: SeriesStore): ProcessMetrics {
       const cpu = process.cpuUsage();
       store.set(METRICS.processCpu, {}, (cpu.user + cpu.system) / 1e6, nowMs);
       store.set(METRICS.processStartTime, {}, startTimeSeconds, nowMs);
+      store.set(METRICS.memoryLimit, {}, memoryLimitBytes, nowMs);
       const heap = process.memoryUsage();
       store.set(METRICS.heapUsed, {}, heap.heapUsed, nowMs);
       store.set(METRICS.heapTotal, {}, heap.heapTotal, nowMs);

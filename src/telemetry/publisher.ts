@@ -142,6 +142,10 @@ export class Publisher {
     this.#store.add(METRICS.ingestAdvisories, { server, advisory }, spans, nowMs);
   }
 
+  ingestRefusal(reason: string, nowMs: number): void {
+    this.#store.add(METRICS.ingestRefusals, { reason }, 1, nowMs);
+  }
+
   health(pendingIntervals: number, sampleSeconds: number, nowMs: number): void {
     this.#store.set(METRICS.ledgerPending, {}, pendingIntervals, nowMs);
     this.#store.set(METRICS.sampleDuration, {}, sampleSeconds, nowMs);

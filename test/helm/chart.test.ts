@@ -144,34 +144,30 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
     // V8 sizes its heap at start, so the flags travel in NODE_OPTIONS (values.yaml says why); a plain
     // `docker run` of the image gets the same flags from the Dockerfile.
     expect(readFileSync(join(REPO, 'Dockerfile'), 'utf8')).toContain('ENV NODE_OPTIONS="--max-semi-space-size=1 --v8-pool-size=1" MALLOC_ARENA_MAX=2');
-    expect(container!.env.find((env) => env.name === 'NODE_OPTIONS')?.value).toBe(
-      '--max-old-space-size=$(FOOTPRINT_HEAP_MIB) --max-semi-space-size=1 --v8-pool-size=1',
-    );
+    expect(container!.env.find((env) => env.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=1 --v8-pool-size=1');
     expect(container!.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
-    expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
+    expect(container!.resources).toEqual({ requests: { cpu: '50m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
     expect(pod.runtimeClassName).toBe('nvidia');
   });
 
-  it('gives the V8 old generation an eighth of the memory limit, through Kubernetes $(VAR) expansion and no second process', () => {
+  it("passes the memory request as the daemon's memoryLimit in bytes, with no V8 heap flag; without a request the daemon reads its cgroup, and config.memoryLimit wins", () => {
     const [container] = podSpecOf(render()).containers;
     const env = Object.fromEntries(container!.env.map((entry) => [entry.name, entry]));
-    expect(env.FOOTPRINT_HEAP_MIB).toEqual({
-      name: 'FOOTPRINT_HEAP_MIB',
-      valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'limits.memory', divisor: '8Mi' } },
+    // Divisor 1 (the default): the API server accepts only 1, 1Ki, 1Mi... for memory (a divisor of 8Mi is refused).
+    expect(env.FOOTPRINT_MEMORY_LIMIT).toEqual({
+      name: 'FOOTPRINT_MEMORY_LIMIT',
+      valueFrom: { resourceFieldRef: { containerName: 'footprint', resource: 'requests.memory' } },
     });
     expect(env.MALLOC_ARENA_MAX).toEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
-    // Kubernetes rounds limit / divisor up: 512Mi / 8Mi = 64, and expands $(FOOTPRINT_HEAP_MIB) in later entries.
-    const nodeOptions = env.NODE_OPTIONS!.value!.replace('$(FOOTPRINT_HEAP_MIB)', '64');
-    // Node accepts the expanded NODE_OPTIONS; V8's limit is the 64 MiB old generation plus three 1 MiB semi-spaces.
-    const limitBytes = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], {
-      env: { ...process.env, NODE_OPTIONS: nodeOptions },
-      encoding: 'utf8',
-    });
-    expect(Number(limitBytes)).toBe((64 + 3 * 1) * 2 ** 20);
-    expect(container!.env.findIndex((entry) => entry.name === 'FOOTPRINT_HEAP_MIB')).toBeLessThan(
-      container!.env.findIndex((entry) => entry.name === 'NODE_OPTIONS'),
-    );
+    // The kubelet writes the request 256Mi as 268435456: the daemon's budget is 256 MiB.
+    expect(parseConfig({ memoryLimit: String(256 * 2 ** 20) }).memoryLimit).toBe(256 * 2 ** 20);
+    expect(env.NODE_OPTIONS!.value).not.toContain('max-old-space-size');
+    const [unrequested] = podSpecOf(render('--set', 'resources.requests=null')).containers;
+    expect(unrequested!.env.map((entry) => entry.name)).not.toContain('FOOTPRINT_MEMORY_LIMIT');
+    // A memoryLimit in config goes in the config file, which the environment would override: the env is left out.
+    const [configured] = podSpecOf(render('--set', 'config.memoryLimit=300Mi')).containers;
+    expect(configured!.env.map((entry) => entry.name)).not.toContain('FOOTPRINT_MEMORY_LIMIT');
   });
 
   it('grants get, list and watch on pods and nothing else', () => {

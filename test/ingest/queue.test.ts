@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HEAP_PRESSURE_RATIO, heapPressure, oldGeneration, semiSpaceBytes } from '../../src/ingest/heap-guard.ts';
-import { SpanQueue } from '../../src/ingest/queue.ts';
+import { MemoryGuard } from '../../src/ingest/memory-guard.ts';
+import { SpanQueue, type RefusalReason } from '../../src/ingest/queue.ts';
 
 const roomy = () => undefined;
 const MiB = 2 ** 20;
@@ -8,7 +8,14 @@ const MiB = 2 ** 20;
 describe('SpanQueue limits', () => {
   it('refuses a request whose body bytes would pass the byte limit while others wait, and takes it again once they ran', async () => {
     const held: (() => void)[] = [];
-    const queue = new SpanQueue({ limitSpans: 1000, limitBytes: 100, heapPressure: roomy, schedule: (turn) => held.push(turn) });
+    const refusals: RefusalReason[] = [];
+    const queue = new SpanQueue({
+      limitSpans: 1000,
+      limitBytes: 100,
+      memoryPressure: roomy,
+      onRefusal: (reason) => refusals.push(reason),
+      schedule: (turn) => held.push(turn),
+    });
     const first = queue.offer(1, () => 'first', 60);
     expect(queue.offer(1, () => 'second', 41)).toBeUndefined();
     expect(queue.lastRefusal).toBe('ingest queue is full (100 bytes)');
@@ -17,32 +24,40 @@ describe('SpanQueue limits', () => {
     expect(await first).toBe('first');
     held.shift()!();
     expect(queue.offer(1, () => 'alone', 500)).toBeDefined();
+    expect(refusals).toEqual(['queue']);
   });
 
-  it('refuses every request, even into an empty queue, while the heap is under pressure', () => {
+  it('refuses every request, even into an empty queue, while memory is under pressure, and counts each as a memory refusal', () => {
+    const refusals: RefusalReason[] = [];
+    const guard = new MemoryGuard(256 * MiB, () => ({ residentBytes: 100 * MiB, oldGeneration: { usedBytes: 58 * MiB, limitBytes: 64 * MiB } }));
     const queue = new SpanQueue({
       limitSpans: 1000,
       limitBytes: 1000,
-      heapPressure: () => heapPressure(() => ({ usedBytes: 58 * MiB, limitBytes: 64 * MiB })),
+      memoryPressure: () => guard.pressure(),
+      onRefusal: (reason) => refusals.push(reason),
       schedule: () => {},
     });
     expect(queue.offer(1, () => 'work', 10)).toBeUndefined();
+    expect(queue.accepts(1, 10)).toBe(false);
     expect(queue.lastRefusal).toBe('heap old generation 58 MiB of its 64 MiB limit (refusing above 60%)');
+    expect(refusals).toEqual(['memory', 'memory']);
   });
 
-  it('takes exports up to exactly the pressure ratio of the old generation limit', () => {
-    expect(heapPressure(() => ({ usedBytes: HEAP_PRESSURE_RATIO * 64 * MiB, limitBytes: 64 * MiB }))).toBeUndefined();
-  });
-
-  it('reads the old generation from V8: this test process (no --max-old-space-size) is far below its limit', () => {
-    const { usedBytes, limitBytes } = oldGeneration();
-    expect(usedBytes).toBeLessThan(HEAP_PRESSURE_RATIO * limitBytes);
-    expect(heapPressure()).toBeUndefined();
-  });
-
-  it('knows the semi-space size V8 runs with: 16 MiB unless a flag says otherwise, rounded up to a power of two', () => {
-    expect(semiSpaceBytes([])).toBe(16 * MiB);
-    expect(semiSpaceBytes(['--max-old-space-size=64', '--max-semi-space-size=3'])).toBe(4 * MiB);
-    expect(semiSpaceBytes(['--max_semi_space_size', '2', '--max-semi-space-size=1'])).toBe(1 * MiB);
+  it('refuses a queued job when memory came under pressure before its turn: counted once, answered as a refusal', async () => {
+    const held: (() => void)[] = [];
+    const refusals: RefusalReason[] = [];
+    let pressure: string | undefined;
+    const queue = new SpanQueue({
+      limitSpans: 1000,
+      limitBytes: 1000,
+      memoryPressure: () => pressure,
+      onRefusal: (reason) => refusals.push(reason),
+      schedule: (turn) => held.push(turn),
+    });
+    const queued = queue.offer(1, () => 'work', 10)!;
+    pressure = 'resident memory 200 MiB is over 70% of memoryLimit (256 MiB)';
+    held.shift()!();
+    expect(await queued).toEqual({ reason: pressure });
+    expect(refusals).toEqual(['memory']);
   });
 });

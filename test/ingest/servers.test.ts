@@ -57,7 +57,10 @@ describe('inference servers as they ship', () => {
   it('SGLang over gRPC: the root Req span is the request, named by gen_ai.response.model, with its tokens; thread spans and slices are not', async () => {
     const resource = { 'service.name': 'sglang', 'telemetry.sdk.language': 'python' };
     await serve('grpc', [resource, resource], ([tokenizer, scheduler]) =>
-      recordSglangRequest(tokenizer!.tracer('sglang server'), scheduler!.tracer('sglang server'), TIMES, 'Qwen/Qwen2.5-7B-Instruct', { prompt: 17, completion: 64 }),
+      recordSglangRequest(tokenizer!.tracer('sglang server'), scheduler!.tracer('sglang server'), TIMES, 'Qwen/Qwen2.5-7B-Instruct', {
+        prompt: 17,
+        completion: 64,
+      }),
     );
     expect(ingest!.sink.requests).toEqual([{ workload: { model: 'Qwen/Qwen2.5-7B-Instruct' }, ...TIMES, inputTokens: 17, outputTokens: 64 }]);
     expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 1, ignored: 8 });

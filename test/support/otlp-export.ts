@@ -60,8 +60,8 @@ export function grpcExport(client: Client, body: Buffer, metadata = new Metadata
   });
 }
 
-/** One OTLP/HTTP protobuf POST of `body` to /v1/traces on `port` over `agent` (keep-alive, as exporters keep one). */
-export function httpExport(agent: Agent, port: number, body: Buffer): Promise<{ status: number; answer: Buffer }> {
+/** One OTLP/HTTP protobuf POST of `body` to /v1/traces on `port` over `agent` (keep-alive, as exporters keep one); `headers` adds e.g. Content-Encoding. */
+export function httpExport(agent: Agent, port: number, body: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; answer: Buffer }> {
   return new Promise((resolve, reject) => {
     const call = request(
       {
@@ -70,7 +70,7 @@ export function httpExport(agent: Agent, port: number, body: Buffer): Promise<{ 
         path: '/v1/traces',
         method: 'POST',
         agent,
-        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
+        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length, ...headers },
       },
       (response) => {
         const chunks: Buffer[] = [];

@@ -104,7 +104,10 @@ export function recordTgiChat(router: Tracer, shard: Tracer, { startMs, endMs }:
     );
     const client = router.startSpan(
       phase,
-      { startTime: stepStartMs, attributes: { ...rustSpanAttributes('text_generation_router_v3::client::grpc_client', 'backends/v3/src/client/grpc_client.rs', 257), size: '1' } },
+      {
+        startTime: stepStartMs,
+        attributes: { ...rustSpanAttributes('text_generation_router_v3::client::grpc_client', 'backends/v3/src/client/grpc_client.rs', 257), size: '1' },
+      },
       inside(backendStep),
     );
     const rpc = shard.startSpan(
@@ -159,7 +162,13 @@ export function recordTgiChat(router: Tracer, shard: Tracer, { startMs, endMs }:
  * thread span `Scheduler [TP 0] (host:… | pid:…)` and its slices hang below the root as a remote
  * child (`scheduler`: another process, another export).
  */
-export function recordSglangRequest(tokenizer: Tracer, scheduler: Tracer, { startMs, endMs }: RequestTimes, model: string, tokens: { prompt: number; completion: number }): void {
+export function recordSglangRequest(
+  tokenizer: Tracer,
+  scheduler: Tracer,
+  { startMs, endMs }: RequestTimes,
+  model: string,
+  tokens: { prompt: number; completion: number },
+): void {
   const rid = '9f86d081884c7d659a2feaa0c55ad015';
   const seconds = (endMs - startMs) / 1000;
   const root = tokenizer.startSpan(` Req ${rid.slice(0, 8)}`, { startTime: startMs, attributes: { rid, module: 'sglang::request' } });

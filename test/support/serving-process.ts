@@ -31,7 +31,10 @@ export class ServingProcess {
   readonly #provider: BasicTracerProvider;
 
   constructor(protocol: OtlpProtocol, endpoints: IngestEndpoints, resource: Record<string, string | number>) {
-    this.#provider = new BasicTracerProvider({ resource: resourceFromAttributes(resource), spanProcessors: [new BatchSpanProcessor(exporterFor(protocol, endpoints))] });
+    this.#provider = new BasicTracerProvider({
+      resource: resourceFromAttributes(resource),
+      spanProcessors: [new BatchSpanProcessor(exporterFor(protocol, endpoints))],
+    });
   }
 
   /** A tracer of instrumentation scope `scope` (the server's tracer name). */

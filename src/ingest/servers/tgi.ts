@@ -30,7 +30,8 @@ function roleOf({ name, codeNamespace }: SpanFacts): SpanRole | undefined {
 
 export const tgi: ServerProfile = {
   server: 'tgi',
-  source: 'huggingface/text-generation-inference@db931fcf router/src/server.rs, router/src/logging.rs, backends/v3/src/queue.rs, server/text_generation_server/tracing.py',
+  source:
+    'huggingface/text-generation-inference@db931fcf router/src/server.rs, router/src/logging.rs, backends/v3/src/queue.rs, server/text_generation_server/tracing.py',
   // opentelemetry-otlp 0.13's batch pipeline names its tracer `opentelemetry-otlp`: other Rust
   // services share it, so roleOf judges only spans with TGI's module paths or shard RPC names.
   matches: ({ serviceName, scopeName }) =>
