@@ -286,10 +286,12 @@ export function sampledBelowFull(traceState: string | undefined): boolean {
   return !!threshold && /[1-9a-f]/.test(threshold[1]!);
 }
 
-function operationOf(sources: readonly AttributeLookup[]): string | undefined {
+function operationOf(sources: readonly AttributeLookup[], serverOperations: ReadonlyMap<string, string> | undefined): string | undefined {
   for (const lookup of sources) {
-    const value = normaliseAttributeValue(lookup(OPERATION_KEY));
-    if (value !== undefined) return KNOWN_OPERATIONS.has(value) ? value : 'other';
+    const raw = normaliseAttributeValue(lookup(OPERATION_KEY));
+    if (raw === undefined) continue;
+    const value = serverOperations?.get(raw) ?? raw;
+    return KNOWN_OPERATIONS.has(value) ? value : 'other';
   }
   return undefined;
 }
@@ -517,7 +519,7 @@ function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: R
   const deviceIds = upstream === 'remote' ? NO_DEVICES : deviceIdsFrom(sources);
   const inputTokens = tokenCount(sources, TOKEN_KEYS.input);
   const outputTokens = tokenCount(sources, TOKEN_KEYS.output);
-  const operation = operationOf(sources);
+  const operation = operationOf(sources, top.profile?.operations);
   // Weighting by tokens: a span without token counts still weighs 1 so it is not erased.
   const weight = options.weightByTokens ? Math.max(1, (inputTokens ?? 0) + (outputTokens ?? 0)) : 1;
   const activity: Activity = { source: 'span', workload, startMs, endMs, weight };
@@ -623,7 +625,8 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       const orphan = entry.parentKey !== undefined && !byKey.has(entry.parentKey);
       // A nested span whose parent is in another batch counts only for GenAI attributes of its own:
       // ml.* copied from baggage onto every span would otherwise count it besides its entry span.
-      const names = entry.role === 'request' || isEntrySpan(entry.span) || (orphan ? entry.genAi : entry.namesItself);
+      // Start-up spans nest across processes (vLLM's workers under the API server's loading span): each process's topmost counts.
+      const names = entry.role === 'request' || entry.role === 'load' || isEntrySpan(entry.span) || (orphan ? entry.genAi : entry.namesItself);
       if (!names) continue;
       const top = topOf(entry, byKey, tops);
       // Below a server's own work (a decode step's trace) nothing is a request.

@@ -4,8 +4,18 @@
 // records them; the server's own work (batch steps, shard RPCs, replica hops) and start-up are no
 // requests. src/ingest/servers has one profile per server; this file has one test per profile.
 import { afterEach, describe, expect, it } from 'vitest';
+import { countsAsRequest } from '../../src/attribution/activity.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
-import { callerContext, recordSglangRequest, recordTgiChat } from '../support/server-span-shapes.ts';
+import { recordVllmRequest } from '../support/llm-span-shapes.ts';
+import {
+  callerContext,
+  recordLiteLlmProxy,
+  recordRayServeRequest,
+  recordSglangRequest,
+  recordTgiChat,
+  recordTritonInfer,
+  recordVllmStartup,
+} from '../support/server-span-shapes.ts';
 import { ServingProcess, type OtlpProtocol } from '../support/serving-process.ts';
 
 const START_MS = Date.now() - 5000;
@@ -64,5 +74,67 @@ describe('inference servers as they ship', () => {
     );
     expect(ingest!.sink.requests).toEqual([{ workload: { model: 'Qwen/Qwen2.5-7B-Instruct' }, ...TIMES, inputTokens: 17, outputTokens: 64 }]);
     expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 1, ignored: 8 });
+  });
+
+  it('Triton over HTTP protobuf: InferRequest is the request, named by its model span; compute is not another', async () => {
+    await serve('http/protobuf', [{ 'service.name': 'triton-inference-server' }], ([triton]) => {
+      recordTritonInfer(triton!.tracer('triton-server'), TIMES, 'densenet_onnx');
+      recordTritonInfer(triton!.tracer('triton-server'), TIMES, 'resnet50', callerContext('5bf92f3577b34da6a3ce929d0e0e4736', '10f067aa0ba902b7'));
+    });
+    const requests = ingest!.sink.requests.map((request) => request.workload.model).sort();
+    expect(requests).toEqual(['densenet_onnx', 'resnet50']);
+    expect(ingest!.sink.activities.map(({ startMs, endMs }) => ({ startMs, endMs }))).toEqual([TIMES, TIMES]);
+    expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 2, ignored: 4 });
+  });
+
+  it('Ray Serve: the replica span is the request, named by the multiplexed model id, else the deployment; the proxy spans are not', async () => {
+    // Ray's tracing hook builds its provider with the SDK's default resource: service.name unknown_service.
+    const unnamed = { 'service.name': 'unknown_service', 'telemetry.sdk.language': 'python' };
+    await serve('grpc', [unnamed, unnamed], ([proxy, replica]) => {
+      const tracers = [proxy!.tracer('ray.serve._private.tracing_utils'), replica!.tracer('ray.serve._private.tracing_utils')] as const;
+      recordRayServeRequest(...tracers, TIMES, { app: 'llm', deployment: 'LLMServer', multiplexedModelId: 'lora-sql-7' });
+      recordRayServeRequest(...tracers, TIMES, { app: 'llm', deployment: 'LLMServer', multiplexedModelId: '' });
+    });
+    expect(ingest!.sink.requests.map((request) => request.workload.model).sort()).toEqual(['LLMServer', 'lora-sql-7']);
+    expect(ingest!.sink.activities.map(({ startMs, endMs }) => endMs - startMs)).toEqual([TIMES.endMs - TIMES.startMs - 8, TIMES.endMs - TIMES.startMs - 8]);
+    expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 2, ignored: 4 });
+  });
+
+  it('LiteLLM in front of a hosted API: a remote request with its tokens and no device; in front of vLLM: nothing of its own, vLLM counts', async () => {
+    const tokens = { prompt: 21, completion: 9 };
+    const litellm = { 'service.name': 'litellm', 'deployment.environment': 'production', model_id: 'litellm' };
+    await serve('http/protobuf', [litellm], ([proxy]) =>
+      recordLiteLlmProxy(proxy!.tracer('litellm'), TIMES, { model: 'gpt-4o-mini', provider: 'openai', tokens }),
+    );
+    const remote = { model: 'gpt-4o-mini', phase: 'remote' };
+    expect(ingest!.sink.requests).toEqual([{ workload: remote, ...TIMES, inputTokens: 21, outputTokens: 9, operation: 'chat', deviceIds: [] }]);
+    expect(ingest!.sink.activities).toEqual([{ source: 'span', workload: remote, ...TIMES, weight: 1, deviceIds: [] }]);
+
+    // `hosted_vllm/<model>` in LiteLLM's config; vLLM's own span is the request (with
+    // forward_traceparent_to_llm_provider both are children of the caller's span).
+    const caller = callerContext('6bf92f3577b34da6a3ce929d0e0e4736', '20f067aa0ba902b7');
+    const model = 'meta-llama/Llama-3.1-8B-Instruct';
+    await serve('http/protobuf', [litellm, { 'service.name': 'vllm.llm_engine', 'ml.model': model }], ([proxy, vllm]) => {
+      recordLiteLlmProxy(proxy!.tracer('litellm'), TIMES, { model, provider: 'hosted_vllm', tokens });
+      recordVllmRequest(vllm!.tracer('vllm.tracing.otel'), { startMs: TIMES.startMs + 5, endMs: TIMES.endMs - 5 }, tokens, caller);
+    });
+    expect(ingest!.sink.requests.slice(1)).toEqual([
+      { workload: { model }, startMs: TIMES.startMs + 5, endMs: TIMES.endMs - 5, inputTokens: 21, outputTokens: 9 },
+    ]);
+  });
+
+  it('vLLM start-up: loading spans of the API server, engine core and worker take energy in phase load and are no requests', async () => {
+    const model = 'meta-llama/Llama-3.1-8B-Instruct';
+    // OTEL_RESOURCE_ATTRIBUTES=ml.model=... reaches every process (newer vLLM names each service after its module).
+    const processes = ['vllm.llm_engine', 'vllm.engine_core', 'vllm.worker'].map((service) => ({ 'service.name': service, 'ml.model': model }));
+    await serve('grpc', processes, ([apiServer, engineCore, worker]) => recordVllmStartup(apiServer!, engineCore!, worker!, TIMES));
+    const byStart = [...ingest!.sink.activities].sort((a, b) => a.startMs - b.startMs);
+    const load = { model, phase: 'load' };
+    expect(byStart).toEqual([
+      { source: 'span', workload: load, startMs: TIMES.startMs, endMs: TIMES.endMs, weight: 1 },
+      { source: 'span', workload: load, startMs: TIMES.startMs + 40, endMs: TIMES.endMs - 20, weight: 1 },
+      { source: 'span', workload: load, startMs: TIMES.startMs + 60, endMs: TIMES.endMs - 30, weight: 1 },
+    ]);
+    expect(ingest!.sink.requests.filter(countsAsRequest)).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@
 // - OpenInference (Arize-ai/openinference spec/semantic_conventions.md): an INTERNAL span with
 //   openinference.span.kind=LLM, llm.model_name, llm.provider, llm.token_count.prompt /
 //   completion / total; nested in a CHAIN span of the same trace.
-import { SpanKind, context, trace, type Tracer } from '@opentelemetry/api';
+import { SpanKind, context, trace, type Context, type Tracer } from '@opentelemetry/api';
 
 /** When a request ran, in epoch milliseconds. */
 export interface RequestTimes {
@@ -21,28 +21,40 @@ export interface RequestTimes {
   endMs: number;
 }
 
-/** vLLM V1: one SERVER span per request from arrival to the last token, as do_tracing() builds it. */
-export function recordVllmRequest(tracer: Tracer, { startMs, endMs }: RequestTimes, tokens: { prompt: number; completion: number }): void {
+/**
+ * vLLM V1: one SERVER span per request from arrival to the last token, as do_tracing() builds it;
+ * `caller` is the context of the request's traceparent, when its client sent one.
+ */
+export function recordVllmRequest(
+  tracer: Tracer,
+  { startMs, endMs }: RequestTimes,
+  tokens: { prompt: number; completion: number },
+  caller: Context = context.active(),
+): void {
   const e2eSeconds = (endMs - startMs) / 1000;
-  const span = tracer.startSpan('llm_request', {
-    kind: SpanKind.SERVER,
-    startTime: startMs,
-    attributes: {
-      'gen_ai.latency.time_to_first_token': 0.05,
-      'gen_ai.latency.e2e': e2eSeconds,
-      'gen_ai.latency.time_in_queue': 0.01,
-      'gen_ai.usage.prompt_tokens': tokens.prompt,
-      'gen_ai.usage.completion_tokens': tokens.completion,
-      'gen_ai.latency.time_in_model_prefill': 0.04,
-      'gen_ai.latency.time_in_model_decode': e2eSeconds - 0.1,
-      'gen_ai.latency.time_in_model_inference': e2eSeconds - 0.06,
-      'gen_ai.request.id': 'cmpl-5f1c0b6e2a8d4d3f9c7e1b2a3c4d5e6f',
-      'gen_ai.request.top_p': 0.95,
-      'gen_ai.request.max_tokens': 512,
-      'gen_ai.request.temperature': 0.7,
-      'gen_ai.request.n': 1,
+  const span = tracer.startSpan(
+    'llm_request',
+    {
+      kind: SpanKind.SERVER,
+      startTime: startMs,
+      attributes: {
+        'gen_ai.latency.time_to_first_token': 0.05,
+        'gen_ai.latency.e2e': e2eSeconds,
+        'gen_ai.latency.time_in_queue': 0.01,
+        'gen_ai.usage.prompt_tokens': tokens.prompt,
+        'gen_ai.usage.completion_tokens': tokens.completion,
+        'gen_ai.latency.time_in_model_prefill': 0.04,
+        'gen_ai.latency.time_in_model_decode': e2eSeconds - 0.1,
+        'gen_ai.latency.time_in_model_inference': e2eSeconds - 0.06,
+        'gen_ai.request.id': 'cmpl-5f1c0b6e2a8d4d3f9c7e1b2a3c4d5e6f',
+        'gen_ai.request.top_p': 0.95,
+        'gen_ai.request.max_tokens': 512,
+        'gen_ai.request.temperature': 0.7,
+        'gen_ai.request.n': 1,
+      },
     },
-  });
+    caller,
+  );
   span.end(endMs);
 }
 

@@ -211,3 +211,173 @@ export function recordSglangRequest(
   });
   root.end(endMs);
 }
+
+/**
+ * NVIDIA Triton, triton-inference-server/server src/tracer.cc (`--trace-config mode=opentelemetry`,
+ * OTLP/HTTP protobuf to localhost:4318/v1/traces through a batch processor): service.name
+ * `triton-inference-server`. SERVER `InferRequest` (the frontend's request, the child of the
+ * caller's traceparent when one was sent) -> SERVER `<model name>` with `triton.model_name`
+ * (string), `triton.model_version` (int) and Triton's trace ids, and the request's timestamps as
+ * events -> SERVER `compute`.
+ */
+export function recordTritonInfer(triton: Tracer, { startMs, endMs }: RequestTimes, model: string, caller: Context = context.active()): void {
+  const request = triton.startSpan('InferRequest', { kind: SpanKind.SERVER, startTime: startMs }, caller);
+  request.addEvent('HTTP_RECV_START', startMs);
+  request.addEvent('HTTP_RECV_END', startMs + 1);
+  const modelSpan = triton.startSpan(
+    model,
+    {
+      kind: SpanKind.SERVER,
+      startTime: startMs + 1,
+      attributes: { 'triton.model_name': model, 'triton.model_version': 1, 'triton.trace_id': 17, 'triton.trace_parent_id': 0 },
+    },
+    inside(request),
+  );
+  modelSpan.addEvent('REQUEST_START', startMs + 1);
+  modelSpan.addEvent('QUEUE_START', startMs + 2);
+  const compute = triton.startSpan('compute', { kind: SpanKind.SERVER, startTime: startMs + 3 }, inside(modelSpan));
+  compute.addEvent('COMPUTE_INPUT_END', startMs + 4);
+  compute.addEvent('COMPUTE_OUTPUT_START', endMs - 3);
+  compute.end(endMs - 2);
+  modelSpan.addEvent('REQUEST_END', endMs - 1);
+  modelSpan.end(endMs - 1);
+  request.addEvent('HTTP_SEND_START', endMs - 1);
+  request.addEvent('HTTP_SEND_END', endMs);
+  request.end(endMs);
+}
+
+/**
+ * Ray Serve, ray-project/ray python/ray/serve/_private/tracing_utils.py with the tracing exporter
+ * hook (service.name `unknown_service` unless the hook's provider sets one). The proxy process:
+ * SERVER `proxy_http_request` -> CLIENT `proxy_route_to_replica`; the replica process: SERVER
+ * `replica_handle_request` with `deployment`, `app`, `multiplexed_model_id` (empty when the app
+ * does not multiplex) and `request_id`, whose parent is the proxy's span in the propagated context.
+ */
+export function recordRayServeRequest(
+  proxy: Tracer,
+  replica: Tracer,
+  { startMs, endMs }: RequestTimes,
+  route: { app: string; deployment: string; multiplexedModelId: string },
+): void {
+  const http = proxy.startSpan(
+    'proxy_http_request',
+    {
+      kind: SpanKind.SERVER,
+      startTime: startMs,
+      attributes: { 'http.method': 'POST', 'http.route': `/${route.app}`, request_id: 'b2c3d4e5-6f70-4182-93a4-b5c6d7e8f901' },
+    },
+    context.active(),
+  );
+  const toReplica = proxy.startSpan(
+    'proxy_route_to_replica',
+    { kind: SpanKind.CLIENT, startTime: startMs + 2, attributes: { deployment: route.deployment, app: route.app } },
+    inside(http),
+  );
+  const handle = replica.startSpan(
+    'replica_handle_request',
+    {
+      kind: SpanKind.SERVER,
+      startTime: startMs + 4,
+      attributes: {
+        deployment: route.deployment,
+        app: route.app,
+        multiplexed_model_id: route.multiplexedModelId,
+        request_id: 'b2c3d4e5-6f70-4182-93a4-b5c6d7e8f901',
+      },
+    },
+    remoteChildContext(toReplica),
+  );
+  handle.end(endMs - 4);
+  toReplica.end(endMs - 2);
+  http.end(endMs);
+}
+
+/**
+ * LiteLLM proxy, BerriAI/litellm@00145a6c litellm/integrations/opentelemetry.py (`callbacks: ["otel"]`;
+ * an OTEL_ENDPOINT makes the exporter `otlp_http`, HTTP protobuf to `<endpoint>/v1/traces`):
+ * resource service.name `litellm`, deployment.environment `production`, model_id; tracer `litellm`.
+ * The SERVER span `Received Proxy Server Request` opens at auth and ends with the upstream call;
+ * with a parent span present no `litellm_request` span is made, so set_attributes writes the call
+ * onto it: gen_ai.request.model, gen_ai.system (LiteLLM's provider: `openai`, `hosted_vllm`...),
+ * llm.request.type, llm.is_streaming as a string, gen_ai.usage.input/output/total_tokens, and with
+ * message logging on (the default) gen_ai.operation.name `acompletion`, gen_ai.request.id and the
+ * finish reasons as JSON text; `raw_gen_ai_request` (INTERNAL, `llm.<provider>.*`) below it.
+ */
+export function recordLiteLlmProxy(
+  litellm: Tracer,
+  { startMs, endMs }: RequestTimes,
+  upstream: { model: string; provider: string; tokens: { prompt: number; completion: number } },
+): void {
+  const server = litellm.startSpan('Received Proxy Server Request', { kind: SpanKind.SERVER, startTime: startMs });
+  const raw = litellm.startSpan(
+    'raw_gen_ai_request',
+    { startTime: startMs + 3, attributes: { [`llm.${upstream.provider}.model`]: upstream.model, [`llm.${upstream.provider}.stream`]: 'False' } },
+    inside(server),
+  );
+  raw.end(endMs - 2);
+  server.setAttributes({
+    'metadata.user_api_key_hash': '88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b',
+    'metadata.user_api_key_alias': '',
+    hidden_params: '{"model_id": "4f0c", "api_base": "http://10.0.3.7:8000/v1", "response_cost": 0.0}',
+    'gen_ai.request.model': upstream.model,
+    'llm.request.type': 'acompletion',
+    'gen_ai.system': upstream.provider,
+    'llm.is_streaming': 'False',
+    'gen_ai.response.id': 'chatcmpl-6a1f0c2b',
+    'gen_ai.response.model': upstream.model,
+    'gen_ai.usage.total_tokens': upstream.tokens.prompt + upstream.tokens.completion,
+    'gen_ai.usage.output_tokens': upstream.tokens.completion,
+    'gen_ai.usage.input_tokens': upstream.tokens.prompt,
+    'gen_ai.operation.name': 'acompletion',
+    'gen_ai.request.id': '0b1e7c4e-9d5a-4f3e-8a57-2f1c9a7d3e10',
+    'gen_ai.response.finish_reasons': '["stop"]',
+  });
+  server.end(endMs);
+}
+
+/**
+ * vLLM start-up (PR #31162; vllm/tracing/otel.py `instrument_otel`, tests/tracing/test_loading_tracing.py):
+ * INTERNAL spans on tracers named after the instrumented module, with code.* attributes as strings;
+ * while one is open its traceparent is in the environment, so the processes it spawns nest their
+ * spans under it: the API server's `API server setup` -> `Overall Loading`, the engine core's
+ * `Executor init` below that, the worker's `Worker init` -> `Init device`, `Load model` below that.
+ * `processes`: the API server's, the engine core's and the worker's tracer providers' tracers are
+ * asked for by module name here.
+ */
+export function recordVllmStartup(apiServer: ServingTracers, engineCore: ServingTracers, worker: ServingTracers, { startMs, endMs }: RequestTimes): void {
+  const code = (fn: string, module: string) => ({
+    'code.function': fn,
+    'code.namespace': module,
+    'code.filepath': `${module.replaceAll('.', '/')}.py`,
+    'code.lineno': '212',
+  });
+  const apiModule = 'vllm.entrypoints.openai.api_server';
+  const setup = apiServer.tracer(apiModule).startSpan('API server setup', { root: true, startTime: startMs, attributes: code('setup_server', apiModule) });
+  const loading = apiServer
+    .tracer('vllm.v1.engine.async_llm')
+    .startSpan('Overall Loading', { startTime: startMs + 20, attributes: code('AsyncLLM.__init__', 'vllm.v1.engine.async_llm') }, inside(setup));
+  const executor = engineCore
+    .tracer('vllm.v1.engine.core')
+    .startSpan('Executor init', { startTime: startMs + 40, attributes: code('EngineCore.__init__', 'vllm.v1.engine.core') }, remoteChildContext(loading));
+  const workerModule = 'vllm.v1.worker.gpu_worker';
+  const workerInit = worker
+    .tracer(workerModule)
+    .startSpan('Worker init', { startTime: startMs + 60, attributes: code('Worker.__init__', workerModule) }, remoteChildContext(executor));
+  const device = worker
+    .tracer(workerModule)
+    .startSpan('Init device', { startTime: startMs + 61, attributes: code('Worker.init_device', workerModule) }, inside(workerInit));
+  device.end(startMs + 200);
+  const load = worker
+    .tracer(workerModule)
+    .startSpan('Load model', { startTime: startMs + 200, attributes: code('Worker.load_model', workerModule) }, inside(workerInit));
+  load.end(endMs - 30);
+  workerInit.end(endMs - 30);
+  executor.end(endMs - 20);
+  loading.end(endMs - 10);
+  setup.end(endMs);
+}
+
+/** Something that hands out tracers by instrumentation scope: a serving process. */
+interface ServingTracers {
+  tracer(scope: string): Tracer;
+}

@@ -8,4 +8,15 @@ export const litellm: ServerProfile = {
   source: 'BerriAI/litellm litellm/integrations/opentelemetry.py',
   matches: ({ serviceName, scopeName }) => serviceName === 'litellm' || scopeName?.startsWith('litellm') === true,
   gateway: true,
+  // litellm/types/utils.py CallTypes: LiteLLM writes its call type as the operation.
+  operations: new Map([
+    ['completion', 'chat'],
+    ['acompletion', 'chat'],
+    ['text_completion', 'text_completion'],
+    ['atext_completion', 'text_completion'],
+    ['embedding', 'embeddings'],
+    ['aembedding', 'embeddings'],
+    ['responses', 'chat'],
+    ['aresponses', 'chat'],
+  ]),
 };

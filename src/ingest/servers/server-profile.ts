@@ -38,6 +38,8 @@ export interface ServerProfile {
   roleOf?(span: SpanFacts): SpanRole | undefined;
   /** Span attributes that name the model, tried after ml.model, gen_ai.*.model and llm.model_name. */
   readonly modelKeys?: readonly string[];
+  /** Its own `gen_ai.operation.name` values with the GenAI conventions' name for each (LiteLLM's `acompletion` is `chat`). */
+  readonly operations?: ReadonlyMap<string, string>;
   /**
    * Its entry spans forward each request to a model server (a gateway such as LiteLLM): the model
    * runs upstream, so the span takes no energy here (../servers/gateway.ts).
