@@ -95,6 +95,12 @@ const configSchema = z
     attributionLag: duration(0, 600_000).default(15_000),
     /** How long idle time stays claimable by spans that arrive after their intervals closed; at least attributionLag. */
     attributionHorizon: duration(0, 3_600_000).default(600_000),
+    /**
+     * On a device that late spans of several senders claim, how long after its time a claim on idle
+     * stays open to other senders' claims (then shared by sender, not first-come); used within
+     * [attributionLag, attributionHorizon].
+     */
+    attributionClaimWindow: duration(0, 3_600_000).default(60_000),
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
