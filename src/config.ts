@@ -96,9 +96,9 @@ const configSchema = z
     /** How long idle time stays claimable by spans that arrive after their intervals closed; at least attributionLag. */
     attributionHorizon: duration(0, 3_600_000).default(600_000),
     /**
-     * On a device that late spans of several senders claim, how long after its time a claim on idle
-     * stays open to other senders' claims (then shared by sender, not first-come); used within
-     * [attributionLag, attributionHorizon].
+     * How long the intervals of a device that spans of two or more senders use wait instead of
+     * attributionLag, so one sender cannot take a long request's time before its span arrives; used
+     * within [attributionLag, attributionHorizon].
      */
     attributionClaimWindow: duration(0, 3_600_000).default(60_000),
     weightByTokens: booleanish.default(false),

@@ -5,9 +5,9 @@
 // claims from it, and idle is published only when the horizon passes. Conservation holds by
 // construction: every interval's joules are either published (to activities or idle) or unsettled
 // (a pending interval or provisional idle), and the unsettled joules are reported per device.
-// Fairness between clients: time is shared by sender first (see split.ts), and on a device that
-// several senders use, a late claim stays open to other senders' claims for the claim window, so
-// the first to claim does not take it all (see `#claim` and docs/methodology.md).
+// Fairness between clients: time is shared by sender first (see split.ts), and the intervals of a
+// device that spans of several senders cover wait for the claim window instead of the lag, so a
+// client that sends first does not take a long request's time before that request's span arrives.
 import type { EnergyInterval } from '../energy/meter.ts';
 import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { type Claims, claimStretches, coarsen, joinTaker, type ProvisionalIdle, pushMerged, unclaimedJoules } from './provisional-idle.ts';
@@ -47,9 +47,9 @@ export interface LedgerOptions {
   /** How long the idle part of a closed interval stays claimable by late spans (>= lagMs). */
   horizonMs: number;
   /**
-   * On a device that spans of several senders claim, how long after its time a late claim stays open
-   * to other senders' claims (then it is shared by sender, not first-come); held within
-   * [lagMs, horizonMs]. Default: horizonMs.
+   * How long the intervals of a contested device (spans of two or more senders within the horizon)
+   * wait instead of lagMs, so the spans of every sender that ran then share them; held within
+   * [lagMs, horizonMs]. Default: lagMs.
    */
   claimWindowMs?: number;
   providers: ActivityProvider[];
@@ -63,7 +63,7 @@ interface DeviceBook {
   measuredFromMs: number;
   /** Everything before this was settled: its idle is published and no span can claim it any more. */
   settledUntilMs: number;
-  /** Senders of late claims on this device (key '' for none) and when last seen; two or more: contested. */
+  /** Senders of spans for this device (key '' for none) and when last seen; two or more: contested. */
   senders: Map<string, number>;
 }
 
@@ -131,14 +131,12 @@ export class Ledger implements ActivitySink {
   #claimed: AttributedEnergy[] = [];
   #truncatedJoules = 0;
   #closedUntilMs = -Infinity;
-  /** Claims on time before this are final; later closed time of a contested device is open to more claims. */
-  #claimsFinalUntilMs = -Infinity;
   /** `nowMs` of the last close: when senders were last seen. */
   #lastCloseMs = -Infinity;
 
   constructor(options: LedgerOptions) {
     this.#options = options;
-    this.#claimWindowMs = Math.min(Math.max(options.claimWindowMs ?? options.horizonMs, options.lagMs), options.horizonMs);
+    this.#claimWindowMs = Math.min(Math.max(options.claimWindowMs ?? options.lagMs, options.lagMs), options.horizonMs);
   }
 
   get pendingIntervals(): number {
@@ -158,13 +156,16 @@ export class Ledger implements ActivitySink {
 
   /**
    * Takes finished spans. Each claims, from the provisional idle of closed intervals it overlaps, the
-   * time nobody took (spans of one call share it by sender, then weight); on a contested device the
-   * claim on time not yet final waits for other senders' claims. The rest of its range is split when
-   * its intervals close. A span that misses device time (settled, or taken by other workloads) is `truncated`.
+   * time nobody took (spans of one call share it by sender, then weight); the rest of its range is
+   * split when its intervals close. A span that misses device time (settled, or taken by other
+   * workloads) is `truncated`.
    */
   addSpans(spans: SpanActivity[]): IngestOutcome[] {
     const rows = spans.map((span) => this.#spans.push(span));
     const truncated = new Uint8Array(spans.length);
+    for (const { activity } of spans) {
+      for (const [deviceId, book] of this.#devices) if (appliesTo(activity.deviceIds, deviceId)) this.#noteSender(book, activity.senderKey ?? '');
+    }
     // Only spans that start before the closed time ends can claim; the first few of one export do.
     const late: number[] = [];
     spans.forEach((span, index) => {
@@ -176,32 +177,33 @@ export class Ledger implements ActivitySink {
     return spans.map((_, index) => (truncated[index] ? 'truncated' : 'accepted'));
   }
 
-  /** Closes every interval that ended at least `lagMs` before `nowMs`; settles idle older than the horizon. */
+  /**
+   * Closes every interval that ended at least `lagMs` (on a contested device, the claim window)
+   * before `nowMs`; settles idle older than the horizon.
+   */
   close(nowMs: number): LedgerClose {
     const cutoffMs = nowMs - this.#options.lagMs;
     const settleBeforeMs = nowMs - this.#options.horizonMs;
-    const claimsFinalUntilMs = Math.max(this.#claimsFinalUntilMs, nowMs - this.#claimWindowMs);
     const shares = this.#claimed;
     this.#claimed = [];
     const unsettledJoules = new Map<string, number>();
     for (const [deviceId, book] of this.#devices) {
+      for (const [sender, seenMs] of book.senders) if (seenMs < settleBeforeMs) book.senders.delete(sender);
+      const deviceCutoffMs = book.senders.size > 1 ? nowMs - this.#claimWindowMs : cutoffMs;
       const open: EnergyInterval[] = [];
       for (const interval of book.pending) {
-        if (interval.endMs <= cutoffMs) this.#split(interval, book, shares);
+        if (interval.endMs <= deviceCutoffMs) this.#split(interval, book, shares);
         else open.push(interval);
       }
       book.pending = open;
-      this.#finalizeClaims(deviceId, book, claimsFinalUntilMs, shares);
       this.#settle(deviceId, book, settleBeforeMs, shares);
       book.provisional = coarsen(book.provisional, MAX_STRETCHES_PER_DEVICE);
-      for (const [sender, seenMs] of book.senders) if (seenMs < settleBeforeMs) book.senders.delete(sender);
       let joules = 0;
       for (const interval of book.pending) joules += interval.energyJoules;
       for (const stretch of book.provisional) joules += unclaimedJoules(stretch);
       unsettledJoules.set(deviceId, joules);
     }
     if (cutoffMs > this.#closedUntilMs) this.#closedUntilMs = cutoffMs;
-    this.#claimsFinalUntilMs = claimsFinalUntilMs;
     this.#lastCloseMs = Math.max(this.#lastCloseMs, nowMs);
     const truncatedJoules = this.#truncatedJoules;
     this.#truncatedJoules = 0;
@@ -269,88 +271,58 @@ export class Ledger implements ActivitySink {
 
   /**
    * Lets the `late` spans (indices into `spans`, rows in the span table) take the provisional idle
-   * of `deviceId` they overlap, and marks those that miss time others took or that was settled. On
-   * a contested device (late claims from two or more senders within the horizon) the time after
-   * `#claimsFinalUntilMs` is only claimed: it is shared when it becomes final (`#finalizeClaims`).
+   * of `deviceId` they overlap, and marks those that miss time others took or that was settled.
    */
   #claim(deviceId: string, book: DeviceBook, spans: SpanActivity[], rows: number[], late: number[], truncated: Uint8Array): void {
     const closedEndMs = Math.max(book.settledUntilMs, book.provisional[book.provisional.length - 1]?.endMs ?? -Infinity);
     const claiming = late.filter((index) => spans[index]!.activity.startMs < closedEndMs && appliesTo(spans[index]!.activity.deviceIds, deviceId));
     if (claiming.length === 0) return;
-    for (const index of claiming) {
-      const { activity } = spans[index]!;
-      this.#noteSender(book, activity.senderKey ?? '');
-      // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
-      const settledMs = Math.min(activity.endMs, book.settledUntilMs) - Math.max(activity.startMs, book.measuredFromMs);
-      if (settledMs / 1000 > LOST_SECONDS_EPSILON) truncated[index] = 1;
-    }
-    const contested = book.senders.size > 1;
-    const takeToMs = contested ? this.#claimsFinalUntilMs : Number.POSITIVE_INFINITY;
-    const claimRows = claiming.map((index) => rows[index]!);
-    const result = this.#applyClaims(deviceId, book, claimRows, { takeFromMs: Number.NEGATIVE_INFINITY, takeToMs, countLost: true });
-    this.#truncatedJoules += result.lostJoules;
-    claiming.forEach((index, claim) => {
-      if (result.lost[claim]) truncated[index] = 1;
-      const { endMs } = spans[index]!.activity;
-      if (endMs > takeToMs) this.#spans.holdClaim(rows[index]!, Math.min(endMs, closedEndMs));
-    });
-  }
-
-  /** Shares the open claims on `deviceId` whose time became final (before `untilMs`) among their spans. */
-  #finalizeClaims(deviceId: string, book: DeviceBook, untilMs: number, out: AttributedEnergy[]): void {
-    const fromMs = this.#claimsFinalUntilMs;
-    if (untilMs <= fromMs) return;
-    const spans = this.#spans;
-    const claimRows: number[] = [];
-    for (let row = 0; row < spans.rows; row++) {
-      if (spans.claimOpenUntilMs(row) > fromMs && spans.startMs(row) < untilMs && appliesTo(spans.deviceIds(row), deviceId)) claimRows.push(row);
-    }
-    if (claimRows.length > 0) this.#applyClaims(deviceId, book, claimRows, { takeFromMs: fromMs, takeToMs: untilMs, countLost: false }, out);
-  }
-
-  /** Runs the claims of span `claimRows` on the device's stretches and books what they took. */
-  #applyClaims(deviceId: string, book: DeviceBook, claimRows: number[], options: Parameters<typeof claimStretches>[2], out = this.#claimed) {
-    const spans = this.#spans;
     const senders = new SenderIds();
     const claims: Claims = {
-      count: claimRows.length,
-      fromMs: new Float64Array(claimRows.length),
-      toMs: new Float64Array(claimRows.length),
-      weight: new Float64Array(claimRows.length),
-      sender: new Uint32Array(claimRows.length),
+      count: claiming.length,
+      fromMs: new Float64Array(claiming.length),
+      toMs: new Float64Array(claiming.length),
+      weight: new Float64Array(claiming.length),
+      sender: new Uint32Array(claiming.length),
       senderCount: 0,
       key: [],
     };
-    claimRows.forEach((row, claim) => {
-      claims.fromMs[claim] = spans.startMs(row);
-      claims.toMs[claim] = Math.max(spans.startMs(row), spans.endMs(row));
-      claims.weight[claim] = spans.weight(row);
-      claims.sender[claim] = senders.idOf(spans.senderKey(row));
-      claims.key.push(workloadKey(spans.workload(row)));
+    claiming.forEach((index, claim) => {
+      const { activity } = spans[index]!;
+      // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
+      const settledMs = Math.min(activity.endMs, book.settledUntilMs) - Math.max(activity.startMs, book.measuredFromMs);
+      if (settledMs / 1000 > LOST_SECONDS_EPSILON) truncated[index] = 1;
+      const row = rows[index]!;
+      claims.fromMs[claim] = activity.startMs;
+      claims.toMs[claim] = Math.max(activity.startMs, activity.endMs);
+      claims.weight[claim] = this.#spans.weight(row);
+      claims.sender[claim] = senders.idOf(activity.senderKey);
+      claims.key.push(workloadKey(activity.workload));
     });
     claims.senderCount = senders.count;
-    const result = claimStretches(book.provisional, claims, options);
+    const result = claimStretches(book.provisional, claims);
     book.provisional = coarsen(result.stretches, MAX_STRETCHES_PER_DEVICE);
+    this.#truncatedJoules += result.lostJoules;
     const collector = new ShareCollector(deviceId);
-    claimRows.forEach((row, claim) => {
+    claiming.forEach((index, claim) => {
+      if (result.lost[claim]) truncated[index] = 1;
       const joules = result.energyJoules[claim]!;
-      spans.addEnergy(row, joules);
-      collector.add(spans.workload(row), result.deviceSeconds[claim]!, joules, result.takenFromMs[claim]!, result.takenToMs[claim]!);
+      this.#spans.addEnergy(rows[index]!, joules);
+      collector.add(spans[index]!.activity.workload, result.deviceSeconds[claim]!, joules, result.takenFromMs[claim]!, result.takenToMs[claim]!);
     });
-    collector.drainInto(out);
-    return result;
+    collector.drainInto(this.#claimed);
   }
 
   #noteSender(book: DeviceBook, sender: string): void {
     if (book.senders.has(sender) || book.senders.size < MAX_SENDERS_PER_DEVICE) book.senders.set(sender, this.#lastCloseMs);
   }
 
-  /** Spans that no pending interval can still touch and that hold no open claim are done: report their requests, drop them. */
+  /** Spans that no pending interval can still touch are done: report their requests, drop them. */
   #finishSpans(): RequestEnergy[] {
     let oldestPendingMs = this.#closedUntilMs;
     for (const book of this.#devices.values()) for (const interval of book.pending) oldestPendingMs = Math.min(oldestPendingMs, interval.startMs);
     const done: RequestEnergy[] = [];
-    this.#spans.finish(oldestPendingMs, this.#claimsFinalUntilMs, (request, energyJoules) => done.push({ request, energyJoules }));
+    this.#spans.finish(oldestPendingMs, (request, energyJoules) => done.push({ request, energyJoules }));
     return done;
   }
 }

@@ -64,11 +64,15 @@ function merge(a: ProvisionalIdle, b: ProvisionalIdle): ProvisionalIdle {
   const powerWatts = deviceJoules / seconds;
   // At zero power every share is zero joules: keep the time-weighted shares instead.
   const share = (of: (stretch: ProvisionalIdle) => number) =>
-    deviceJoules > 0
-      ? (of(a) * a.powerWatts * aSeconds + of(b) * b.powerWatts * bSeconds) / deviceJoules
-      : (of(a) * aSeconds + of(b) * bSeconds) / seconds;
-  const fraction = Math.min(1, share((stretch) => stretch.fraction));
-  const lostFraction = Math.min(1 - fraction, share((stretch) => stretch.lostFraction));
+    deviceJoules > 0 ? (of(a) * a.powerWatts * aSeconds + of(b) * b.powerWatts * bSeconds) / deviceJoules : (of(a) * aSeconds + of(b) * bSeconds) / seconds;
+  const fraction = Math.min(
+    1,
+    share((stretch) => stretch.fraction),
+  );
+  const lostFraction = Math.min(
+    1 - fraction,
+    share((stretch) => stretch.lostFraction),
+  );
   const takers = [a, b].filter((stretch) => stretch.fraction < 1).map((stretch) => stretch.takenBy ?? MIXED);
   const takenBy = takers.reduce<string | undefined>(joinTaker, undefined);
   return { startMs: a.startMs, endMs: b.endMs, powerWatts, fraction, lostFraction, ...(takenBy !== undefined && { takenBy }) };
@@ -109,14 +113,6 @@ export interface Claims {
   key: string[];
 }
 
-export interface ClaimOptions {
-  /** Claims take the unclaimed time within [takeFromMs, takeToMs) only (the rest waits or is past). */
-  takeFromMs: number;
-  takeToMs: number;
-  /** Count, once per joule, the time other workloads took that the claims cover. */
-  countLost: boolean;
-}
-
 export interface ClaimResult {
   stretches: ProvisionalIdle[];
   energyJoules: Float64Array;
@@ -126,12 +122,12 @@ export interface ClaimResult {
   takenToMs: Float64Array;
   /** 1 where the claim covers time that another workload took. */
   lost: Uint8Array;
-  /** Joules of such time not counted before. */
+  /** Joules of such time not counted before: each lost joule is counted once, however often it is claimed. */
   lostJoules: number;
 }
 
-/** Lets `claims` take the unclaimed time of `stretches` in the take range; returns the new stretches. */
-export function claimStretches(stretches: readonly ProvisionalIdle[], claims: Claims, options: ClaimOptions): ClaimResult {
+/** Lets `claims` take the unclaimed time of `stretches`; returns the new stretches. */
+export function claimStretches(stretches: readonly ProvisionalIdle[], claims: Claims): ClaimResult {
   const { count } = claims;
   const shares = new SenderShares(claims.senderCount, 2);
   const atStart = new Float64Array(count * 2);
@@ -193,13 +189,12 @@ export function claimStretches(stretches: readonly ProvisionalIdle[], claims: Cl
     while (fromMs < stretch.endMs) {
       while (next < order.length && timeOf(order[next]!) <= fromMs) apply(order[next++]!);
       const eventMs = next < order.length ? timeOf(order[next]!) : Number.POSITIVE_INFINITY;
-      const takeEdgeMs = fromMs < options.takeFromMs ? options.takeFromMs : fromMs < options.takeToMs ? options.takeToMs : Number.POSITIVE_INFINITY;
-      const toMs = Math.min(stretch.endMs, eventMs, takeEdgeMs);
+      const toMs = Math.min(stretch.endMs, eventMs);
       const seconds = (toMs - fromMs) / 1000;
       const piece: ProvisionalIdle = { ...stretch, startMs: fromMs, endMs: toMs };
       const claimed = activeKeys.size > 0;
       const takenShare = 1 - stretch.fraction;
-      if (options.countLost && takenShare > TAKEN_EPSILON) {
+      if (takenShare > TAKEN_EPSILON) {
         lostSegments++;
         lostSegmentsBy.set(stretch.takenBy, (lostSegmentsBy.get(stretch.takenBy) ?? 0) + 1);
         const othersWant = activeKeys.size > 1 || (claimed && soleKey() !== stretch.takenBy);
@@ -208,8 +203,7 @@ export function claimStretches(stretches: readonly ProvisionalIdle[], claims: Cl
           piece.lostFraction = takenShare;
         }
       }
-      const inTake = fromMs >= options.takeFromMs && toMs <= options.takeToMs;
-      if (claimed && inTake && stretch.fraction > 0) {
+      if (claimed && stretch.fraction > 0) {
         shares.advance(stretch.fraction * seconds, stretch.fraction * seconds * stretch.powerWatts);
         takingStretchStart.push(stretch.startMs);
         takingStretchEnd.push(stretch.endMs);

@@ -45,11 +45,6 @@ export class SpanTable {
   #weight = new Float64Array(INITIAL_ROWS);
   /** Energy the span was given so far, reported with its request when it finishes. */
   #energyJoules = new Float64Array(INITIAL_ROWS);
-  /**
-   * Until when (device time) the span holds a claim on provisional idle that is still open to other
-   * senders' claims (-Infinity: none): it is not finished before that time is final.
-   */
-  #claimOpenUntilMs = new Float64Array(INITIAL_ROWS);
   #workloads: Workload[] = [];
   #senderKeys: (string | undefined)[] = [];
   #deviceIds: (string[] | undefined)[] = [];
@@ -77,7 +72,6 @@ export class SpanTable {
     this.#endMs[row] = activity.endMs;
     this.#weight[row] = activity.weight ?? 1;
     this.#energyJoules[row] = 0;
-    this.#claimOpenUntilMs[row] = Number.NEGATIVE_INFINITY;
     this.#workloads[row] = this.#workload(activity.workload);
     this.#senderKeys[row] = activity.senderKey;
     this.#deviceIds[row] = activity.deviceIds && this.#deviceList(activity.deviceIds);
@@ -115,27 +109,15 @@ export class SpanTable {
     return this.#senderKeys[row];
   }
 
-  claimOpenUntilMs(row: number): number {
-    return this.#claimOpenUntilMs[row]!;
-  }
-
-  /** Notes that the span claims open time up to `untilMs`. */
-  holdClaim(row: number, untilMs: number): void {
-    this.#claimOpenUntilMs[row] = Math.max(this.#claimOpenUntilMs[row]!, untilMs);
-  }
-
   addEnergy(row: number, joules: number): void {
     this.#energyJoules[row]! += joules;
   }
 
-  /**
-   * Hands every span that ended by `untilMs` and holds no claim open past `claimsFinalUntilMs` to
-   * `done` with its energy, and drops it.
-   */
-  finish(untilMs: number, claimsFinalUntilMs: number, done: (request: RequestRecord, energyJoules: number) => void): void {
+  /** Hands every span that ended by `untilMs` to `done` with its energy, and drops it. */
+  finish(untilMs: number, done: (request: RequestRecord, energyJoules: number) => void): void {
     let kept = 0;
     for (let row = 0; row < this.#rows; row++) {
-      if (this.#endMs[row]! <= untilMs && this.#claimOpenUntilMs[row]! <= claimsFinalUntilMs) {
+      if (this.#endMs[row]! <= untilMs) {
         done(this.#request(row), this.#energyJoules[row]!);
         continue;
       }
@@ -170,7 +152,6 @@ export class SpanTable {
     this.#endMs[to] = this.#endMs[from]!;
     this.#weight[to] = this.#weight[from]!;
     this.#energyJoules[to] = this.#energyJoules[from]!;
-    this.#claimOpenUntilMs[to] = this.#claimOpenUntilMs[from]!;
     this.#workloads[to] = this.#workloads[from]!;
     this.#senderKeys[to] = this.#senderKeys[from];
     this.#deviceIds[to] = this.#deviceIds[from];
@@ -189,7 +170,6 @@ export class SpanTable {
     this.#endMs = growFloat64(this.#endMs.subarray(0, this.#rows), rows);
     this.#weight = growFloat64(this.#weight.subarray(0, this.#rows), rows);
     this.#energyJoules = growFloat64(this.#energyJoules.subarray(0, this.#rows), rows);
-    this.#claimOpenUntilMs = growFloat64(this.#claimOpenUntilMs.subarray(0, this.#rows), rows);
     this.#requestStartMs = growFloat64(this.#requestStartMs.subarray(0, this.#rows), rows);
     this.#requestEndMs = growFloat64(this.#requestEndMs.subarray(0, this.#rows), rows);
     this.#inputTokens = growFloat64(this.#inputTokens.subarray(0, this.#rows), rows);
