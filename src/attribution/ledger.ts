@@ -68,7 +68,7 @@ interface DeviceBook {
 }
 
 /** Provisional stretches kept per device; past it neighbours merge (joules kept). 4096 is ~150 ms resolution over the 10 min horizon. */
-export const MAX_STRETCHES_PER_DEVICE = 4096;
+const MAX_STRETCHES_PER_DEVICE = 4096;
 
 /** Late claims one addSpans call (one export) may make; the spans past it claim nothing and are truncated. */
 export const MAX_LATE_CLAIMS_PER_REQUEST = 2048;
