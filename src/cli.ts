@@ -49,6 +49,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['windowsPerClient', 'most windows one client (peer address) may hold open', 'N'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
   ['attributionHorizon', 'how long idle time stays claimable by long spans that arrive after it was split (>= attribution lag)', 'DURATION'],
+  ['attributionClaimWindow', 'on a device spans of several senders use, how long intervals wait instead of the lag (within lag..horizon)', 'DURATION'],
   ['weightByTokens', 'share overlapping spans by their tokens instead of equally (true|false)', 'BOOL'],
   ['seriesIdleTimeout', 'drop workload series not updated for this long', 'DURATION'],
   ['cardinalityLimit', 'most attribute sets per metric; more go to the overflow series', 'N'],

@@ -128,6 +128,12 @@ const configSchema = z
     attributionLag: duration(0, 600_000).default(15_000),
     /** How long idle time stays claimable by spans that arrive after their intervals closed; at least attributionLag. */
     attributionHorizon: duration(0, 3_600_000).default(600_000),
+    /**
+     * How long the intervals of a device that spans of two or more senders use wait instead of
+     * attributionLag, so one sender cannot take a long request's time before its span arrives; used
+     * within [attributionLag, attributionHorizon].
+     */
+    attributionClaimWindow: duration(0, 3_600_000).default(60_000),
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),

@@ -137,6 +137,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     const ledger = new Ledger({
       lagMs: config.attributionLag,
       horizonMs: config.attributionHorizon,
+      claimWindowMs: config.attributionClaimWindow,
       providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows],
     });
     const meter = new EnergyMeter({ maxGapMs: MAX_GAP_INTERVALS * config.interval });

@@ -26,6 +26,12 @@ export interface Activity {
    * a pod's CPU time over the interval divided by the CPU capacity. Only pod activities use it.
    */
   fraction?: number;
+  /**
+   * Who sent it (spans: the peer address of the export; windows: the client that opened it). Spans
+   * and windows share device time by sender first, so one client's many activities take one share;
+   * absent: one anonymous sender for all activities without a key.
+   */
+  senderKey?: string;
 }
 
 /** The phase of start-up spans (loading weights, warm-up): energy for the model, never a request. */

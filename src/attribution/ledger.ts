@@ -5,10 +5,15 @@
 // claims from it, and idle is published only when the horizon passes. Conservation holds by
 // construction: every interval's joules are either published (to activities or idle) or unsettled
 // (a pending interval or provisional idle), and the unsettled joules are reported per device.
+// Fairness between clients: time is shared by sender first (see split.ts), and the intervals of a
+// device that spans of several senders cover wait for the claim window instead of the lag, so a
+// client that sends first does not take a long request's time before that request's span arrives.
 import type { EnergyInterval } from '../energy/meter.ts';
 import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
+import { type Claims, claimStretches, coarsen, joinTaker, type ProvisionalIdle, pushMerged, unclaimedJoules } from './provisional-idle.ts';
+import { SenderIds } from './sender-shares.ts';
 import { SpanTable } from './span-table.ts';
-import { addActivity, addColumn, emptyColumns, SPAN_TIER, splitColumns, splitInterval } from './split.ts';
+import { addActivity, addColumn, emptyColumns, SPAN_TIER, splitColumns } from './split.ts';
 import { IDLE, workloadKey } from './workload-key.ts';
 
 /** One workload's part of one device interval (or of a stretch of one). */
@@ -41,48 +46,35 @@ export interface LedgerOptions {
   lagMs: number;
   /** How long the idle part of a closed interval stays claimable by late spans (>= lagMs). */
   horizonMs: number;
-  providers: ActivityProvider[];
-}
-
-/** A span of the current addSpans call while it claims: its activity and its row in the span table. */
-interface Claimant {
-  activity: Activity;
-  row: number;
-}
-
-/** Idle time of a closed interval, claimable by late spans until the horizon passes. */
-interface ProvisionalIdle {
-  startMs: number;
-  endMs: number;
-  /** The interval's mean power (its energy over its duration): power is constant within an interval. */
-  powerWatts: number;
-  /** Share of the device's time in the range that nobody took (0..1); 0 is kept so lost joules are known. */
-  fraction: number;
   /**
-   * The workload key that took the rest of the range when exactly one did (MIXED when several, absent
-   * when nobody did). A late span of that same workload that misses this time is not truncated: the
-   * energy already went to its workload, only to an earlier request of it.
+   * How long the intervals of a contested device (spans of two or more senders within the horizon)
+   * wait instead of lagMs, so the spans of every sender that ran then share them; held within
+   * [lagMs, horizonMs]. Default: lagMs.
    */
-  takenBy?: string;
+  claimWindowMs?: number;
+  providers: ActivityProvider[];
 }
 
 interface DeviceBook {
   pending: EnergyInterval[];
-  /** Closed time still held, in time order, adjacent stretches of equal power and fraction merged. */
+  /** Closed time still held, in time order, adjacent alike stretches merged, at most MAX_STRETCHES_PER_DEVICE. */
   provisional: ProvisionalIdle[];
   /** Where the device's first interval started: no energy was measured before. */
   measuredFromMs: number;
   /** Everything before this was settled: its idle is published and no span can claim it any more. */
   settledUntilMs: number;
+  /** Senders of spans for this device (key '' for none) and when last seen; two or more: contested. */
+  senders: Map<string, number>;
 }
 
-/** `takenBy` of a range that several workloads took. */
-const MIXED = '\u0000mixed';
+/** Provisional stretches kept per device; past it neighbours merge (joules kept). 4096 is ~150 ms resolution over the 10 min horizon. */
+const MAX_STRETCHES_PER_DEVICE = 4096;
 
-/** Who took a range once `key` takes part of it too. */
-function joinTaker(takenBy: string | undefined, key: string): string {
-  return takenBy === undefined || takenBy === key ? key : MIXED;
-}
+/** Late claims one addSpans call (one export) may make; the spans past it claim nothing and are truncated. */
+export const MAX_LATE_CLAIMS_PER_REQUEST = 2048;
+
+/** Senders remembered per device: two already make it contested, the rest only keep it so. */
+const MAX_SENDERS_PER_DEVICE = 64;
 
 /** Device time below this (seconds) a span may miss without being reported truncated: float residue. */
 const LOST_SECONDS_EPSILON = 1e-9;
@@ -95,46 +87,34 @@ function secondsOf(range: { startMs: number; endMs: number }): number {
   return (range.endMs - range.startMs) / 1000;
 }
 
-function pushMerged(stretches: ProvisionalIdle[], stretch: ProvisionalIdle): void {
-  if (stretch.endMs <= stretch.startMs) return;
-  const last = stretches[stretches.length - 1];
-  const same = last && last.powerWatts === stretch.powerWatts && last.fraction === stretch.fraction && last.takenBy === stretch.takenBy;
-  if (last && same && last.endMs === stretch.startMs) last.endMs = stretch.endMs;
-  else stretches.push(stretch);
-}
-
-/** Sums shares per workload for one device range. */
+/** Sums shares per workload on one device; each share's range covers the ranges it was given for. */
 class ShareCollector {
   readonly #byWorkload = new Map<string, AttributedEnergy>();
-  readonly #range: { deviceId: string; startMs: number; endMs: number };
+  readonly #deviceId: string;
 
-  constructor(deviceId: string, startMs: number, endMs: number) {
-    this.#range = { deviceId, startMs, endMs };
+  constructor(deviceId: string) {
+    this.#deviceId = deviceId;
   }
 
-  add(workload: Workload, seconds: number, powerWatts: number): void {
+  add(workload: Workload, seconds: number, joules: number, startMs: number, endMs: number): void {
     if (seconds <= 0) return;
     const key = workloadKey(workload);
     const existing = this.#byWorkload.get(key);
     if (existing) {
       existing.deviceSeconds += seconds;
-      existing.energyJoules += seconds * powerWatts;
+      existing.energyJoules += joules;
+      existing.startMs = Math.min(existing.startMs, startMs);
+      existing.endMs = Math.max(existing.endMs, endMs);
     } else {
-      this.#byWorkload.set(key, {
-        deviceId: this.#range.deviceId,
-        workload,
-        startMs: this.#range.startMs,
-        endMs: this.#range.endMs,
-        energyJoules: seconds * powerWatts,
-        deviceSeconds: seconds,
-      });
+      this.#byWorkload.set(key, { deviceId: this.#deviceId, workload, startMs, endMs, energyJoules: joules, deviceSeconds: seconds });
     }
   }
 
   /** The one workload key that took time here, MIXED for several, undefined for none. */
   get taker(): string | undefined {
-    if (this.#byWorkload.size === 0) return undefined;
-    return this.#byWorkload.size === 1 ? this.#byWorkload.keys().next().value : MIXED;
+    let taker: string | undefined;
+    for (const key of this.#byWorkload.keys()) taker = joinTaker(taker, key);
+    return taker;
   }
 
   drainInto(out: AttributedEnergy[]): void {
@@ -144,15 +124,19 @@ class ShareCollector {
 
 export class Ledger implements ActivitySink {
   readonly #options: LedgerOptions;
+  readonly #claimWindowMs: number;
   readonly #devices = new Map<string, DeviceBook>();
   readonly #spans = new SpanTable();
   /** Shares late spans claimed since the last close, published with it. */
   #claimed: AttributedEnergy[] = [];
   #truncatedJoules = 0;
   #closedUntilMs = -Infinity;
+  /** `nowMs` of the last close: when senders were last seen. */
+  #lastCloseMs = -Infinity;
 
   constructor(options: LedgerOptions) {
     this.#options = options;
+    this.#claimWindowMs = Math.min(Math.max(options.claimWindowMs ?? options.lagMs, options.lagMs), options.horizonMs);
   }
 
   get pendingIntervals(): number {
@@ -164,7 +148,7 @@ export class Ledger implements ActivitySink {
   addInterval(interval: EnergyInterval): void {
     let book = this.#devices.get(interval.deviceId);
     if (!book) {
-      book = { pending: [], provisional: [], measuredFromMs: interval.startMs, settledUntilMs: -Infinity };
+      book = { pending: [], provisional: [], measuredFromMs: interval.startMs, settledUntilMs: -Infinity, senders: new Map() };
       this.#devices.set(interval.deviceId, book);
     }
     book.pending.push(interval);
@@ -172,17 +156,31 @@ export class Ledger implements ActivitySink {
 
   /**
    * Takes finished spans. Each claims, from the provisional idle of closed intervals it overlaps, the
-   * time nobody took (spans of one call share it by weight); the rest of its range is split when its
-   * intervals close. A span that misses device time (settled, or taken by others) is `truncated`.
+   * time nobody took (spans of one call share it by sender, then weight); the rest of its range is
+   * split when its intervals close. A span that misses device time (settled, or taken by other
+   * workloads) is `truncated`.
    */
   addSpans(spans: SpanActivity[]): IngestOutcome[] {
-    const claimants = spans.map((span): Claimant => ({ activity: span.activity, row: this.#spans.push(span) }));
-    const lostSeconds = new Map<Claimant, number>();
-    for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, claimants, lostSeconds);
-    return claimants.map((span) => ((lostSeconds.get(span) ?? 0) > LOST_SECONDS_EPSILON ? 'truncated' : 'accepted'));
+    const rows = spans.map((span) => this.#spans.push(span));
+    const truncated = new Uint8Array(spans.length);
+    for (const { activity } of spans) {
+      for (const [deviceId, book] of this.#devices) if (appliesTo(activity.deviceIds, deviceId)) this.#noteSender(book, activity.senderKey ?? '');
+    }
+    // Only spans that start before the closed time ends can claim; the first few of one export do.
+    const late: number[] = [];
+    spans.forEach((span, index) => {
+      if (span.activity.startMs >= this.#closedUntilMs) return;
+      if (late.length < MAX_LATE_CLAIMS_PER_REQUEST) late.push(index);
+      else truncated[index] = 1;
+    });
+    if (late.length > 0) for (const [deviceId, book] of this.#devices) this.#claim(deviceId, book, spans, rows, late, truncated);
+    return spans.map((_, index) => (truncated[index] ? 'truncated' : 'accepted'));
   }
 
-  /** Closes every interval that ended at least `lagMs` before `nowMs`; settles idle older than the horizon. */
+  /**
+   * Closes every interval that ended at least `lagMs` (on a contested device, the claim window)
+   * before `nowMs`; settles idle older than the horizon.
+   */
   close(nowMs: number): LedgerClose {
     const cutoffMs = nowMs - this.#options.lagMs;
     const settleBeforeMs = nowMs - this.#options.horizonMs;
@@ -190,19 +188,23 @@ export class Ledger implements ActivitySink {
     this.#claimed = [];
     const unsettledJoules = new Map<string, number>();
     for (const [deviceId, book] of this.#devices) {
+      for (const [sender, seenMs] of book.senders) if (seenMs < settleBeforeMs) book.senders.delete(sender);
+      const deviceCutoffMs = book.senders.size > 1 ? nowMs - this.#claimWindowMs : cutoffMs;
       const open: EnergyInterval[] = [];
       for (const interval of book.pending) {
-        if (interval.endMs <= cutoffMs) this.#split(interval, book, shares);
+        if (interval.endMs <= deviceCutoffMs) this.#split(interval, book, shares);
         else open.push(interval);
       }
       book.pending = open;
       this.#settle(deviceId, book, settleBeforeMs, shares);
+      book.provisional = coarsen(book.provisional, MAX_STRETCHES_PER_DEVICE);
       let joules = 0;
       for (const interval of book.pending) joules += interval.energyJoules;
-      for (const stretch of book.provisional) joules += secondsOf(stretch) * stretch.fraction * stretch.powerWatts;
+      for (const stretch of book.provisional) joules += unclaimedJoules(stretch);
       unsettledJoules.set(deviceId, joules);
     }
     if (cutoffMs > this.#closedUntilMs) this.#closedUntilMs = cutoffMs;
+    this.#lastCloseMs = Math.max(this.#lastCloseMs, nowMs);
     const truncatedJoules = this.#truncatedJoules;
     this.#truncatedJoules = 0;
     return { shares, requests: this.#finishSpans(), unsettledJoules, truncatedJoules };
@@ -212,17 +214,19 @@ export class Ledger implements ActivitySink {
     const pulled = this.#options.providers.flatMap((provider) => provider.activitiesBetween(interval.startMs, interval.endMs));
     const spans = this.#spans;
     const columns = emptyColumns(spans.rows + pulled.length);
+    const senders = new SenderIds();
     // Which span row each column is (-1: a pulled activity, kept in `pulledAt`).
     const rowAt = new Int32Array(columns.tier.length);
     const pulledAt: Activity[] = [];
     for (let row = 0; row < spans.rows; row++) {
       if (!appliesTo(spans.deviceIds(row), interval.deviceId)) continue;
-      const index = addColumn(columns, SPAN_TIER, spans.weight(row), spans.startMs(row), spans.endMs(row), interval.startMs, interval.endMs);
+      const sender = senders.idOf(spans.senderKey(row));
+      const index = addColumn(columns, SPAN_TIER, spans.weight(row), sender, spans.startMs(row), spans.endMs(row), interval.startMs, interval.endMs);
       if (index >= 0) rowAt[index] = row;
     }
     for (const activity of pulled) {
       if (!appliesTo(activity.deviceIds, interval.deviceId)) continue;
-      const index = addActivity(columns, activity, interval.startMs, interval.endMs);
+      const index = addActivity(columns, activity, senders, interval.startMs, interval.endMs);
       if (index >= 0) {
         rowAt[index] = -1;
         pulledAt[index] = activity;
@@ -231,20 +235,19 @@ export class Ledger implements ActivitySink {
 
     const { seconds, idle } = splitColumns(interval.startMs, interval.endMs, columns);
     const powerWatts = interval.energyJoules / secondsOf(interval);
-    const collector = new ShareCollector(interval.deviceId, interval.startMs, interval.endMs);
+    const collector = new ShareCollector(interval.deviceId);
     for (let index = 0; index < columns.count; index++) {
       const row = rowAt[index]!;
       const shareSeconds = seconds[index]!;
-      if (row < 0) {
-        collector.add(pulledAt[index]!.workload, shareSeconds, powerWatts);
-      } else {
-        collector.add(spans.workload(row), shareSeconds, powerWatts);
-        spans.addEnergy(row, shareSeconds * powerWatts);
-      }
+      const workload = row < 0 ? pulledAt[index]!.workload : spans.workload(row);
+      collector.add(workload, shareSeconds, shareSeconds * powerWatts, interval.startMs, interval.endMs);
+      if (row >= 0) spans.addEnergy(row, shareSeconds * powerWatts);
     }
     const takenBy = collector.taker;
     collector.drainInto(out);
-    for (const stretch of idle) pushMerged(book.provisional, { ...stretch, powerWatts, ...(takenBy !== undefined && stretch.fraction < 1 && { takenBy }) });
+    for (const stretch of idle) {
+      pushMerged(book.provisional, { ...stretch, powerWatts, lostFraction: 0, ...(takenBy !== undefined && stretch.fraction < 1 && { takenBy }) });
+    }
   }
 
   /** Publishes, as one idle share, the provisional idle that ended before `beforeMs`. */
@@ -266,63 +269,52 @@ export class Ledger implements ActivitySink {
     if (idle) out.push(idle);
   }
 
-  /** Lets `spans` take the provisional idle of `deviceId` they overlap, and notes the time they miss. */
-  #claim(deviceId: string, book: DeviceBook, spans: Claimant[], lostSeconds: Map<Claimant, number>): void {
-    // Only spans that start before the device's closed time ends can miss or claim any of it.
+  /**
+   * Lets the `late` spans (indices into `spans`, rows in the span table) take the provisional idle
+   * of `deviceId` they overlap, and marks those that miss time others took or that was settled.
+   */
+  #claim(deviceId: string, book: DeviceBook, spans: SpanActivity[], rows: number[], late: number[], truncated: Uint8Array): void {
     const closedEndMs = Math.max(book.settledUntilMs, book.provisional[book.provisional.length - 1]?.endMs ?? -Infinity);
-    const claimants = spans.filter((span) => span.activity.startMs < closedEndMs && appliesTo(span.activity.deviceIds, deviceId));
-    if (claimants.length === 0) return;
-    const lose = (span: Claimant, seconds: number) => lostSeconds.set(span, (lostSeconds.get(span) ?? 0) + seconds);
-    // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
-    for (const span of claimants) {
-      const fromMs = Math.max(span.activity.startMs, book.measuredFromMs);
-      const toMs = Math.min(span.activity.endMs, book.settledUntilMs);
-      if (toMs > fromMs) lose(span, (toMs - fromMs) / 1000);
-    }
-    const kept: ProvisionalIdle[] = [];
-    for (const stretch of book.provisional) {
-      const over = claimants.filter((span) => span.activity.startMs < stretch.endMs && span.activity.endMs > stretch.startMs);
-      if (over.length === 0) {
-        pushMerged(kept, stretch);
-        continue;
-      }
-      const spanOf = new Map(over.map((span) => [span.activity, span]));
-      const { shares, idle } = splitInterval(
-        stretch.startMs,
-        stretch.endMs,
-        over.map((span) => span.activity),
-      );
-      const collector = new ShareCollector(deviceId, stretch.startMs, stretch.endMs);
-      let takenBy = stretch.takenBy;
-      for (const share of shares) {
-        const span = spanOf.get(share.activity)!;
-        const key = workloadKey(span.activity.workload);
-        const claimedSeconds = share.seconds * stretch.fraction;
-        const missedSeconds = share.seconds - claimedSeconds;
-        this.#spans.addEnergy(span.row, claimedSeconds * stretch.powerWatts);
-        collector.add(span.activity.workload, claimedSeconds, stretch.powerWatts);
-        // Time its own workload took is not lost to it: that energy is already in its series.
-        if (missedSeconds > 0 && stretch.takenBy !== key) {
-          lose(span, missedSeconds);
-          this.#truncatedJoules += missedSeconds * stretch.powerWatts;
-        }
-        if (claimedSeconds > 0) takenBy = joinTaker(takenBy, key);
-      }
-      collector.drainInto(this.#claimed);
-      // Time a claimant covers is taken now; time none covers keeps its idle.
-      for (const piece of idle) {
-        const untouched = piece.fraction > 0;
-        const pieceTakenBy = untouched ? stretch.takenBy : takenBy;
-        pushMerged(kept, {
-          startMs: piece.startMs,
-          endMs: piece.endMs,
-          powerWatts: stretch.powerWatts,
-          fraction: untouched ? stretch.fraction : 0,
-          ...(pieceTakenBy !== undefined && { takenBy: pieceTakenBy }),
-        });
-      }
-    }
-    book.provisional = kept;
+    const claiming = late.filter((index) => spans[index]!.activity.startMs < closedEndMs && appliesTo(spans[index]!.activity.deviceIds, deviceId));
+    if (claiming.length === 0) return;
+    const senders = new SenderIds();
+    const claims: Claims = {
+      count: claiming.length,
+      fromMs: new Float64Array(claiming.length),
+      toMs: new Float64Array(claiming.length),
+      weight: new Float64Array(claiming.length),
+      sender: new Uint32Array(claiming.length),
+      senderCount: 0,
+      key: [],
+    };
+    claiming.forEach((index, claim) => {
+      const { activity } = spans[index]!;
+      // Settled time is gone: its idle was published. Its power is no longer known, so only the time counts.
+      const settledMs = Math.min(activity.endMs, book.settledUntilMs) - Math.max(activity.startMs, book.measuredFromMs);
+      if (settledMs / 1000 > LOST_SECONDS_EPSILON) truncated[index] = 1;
+      const row = rows[index]!;
+      claims.fromMs[claim] = activity.startMs;
+      claims.toMs[claim] = Math.max(activity.startMs, activity.endMs);
+      claims.weight[claim] = this.#spans.weight(row);
+      claims.sender[claim] = senders.idOf(activity.senderKey);
+      claims.key.push(workloadKey(activity.workload));
+    });
+    claims.senderCount = senders.count;
+    const result = claimStretches(book.provisional, claims);
+    book.provisional = coarsen(result.stretches, MAX_STRETCHES_PER_DEVICE);
+    this.#truncatedJoules += result.lostJoules;
+    const collector = new ShareCollector(deviceId);
+    claiming.forEach((index, claim) => {
+      if (result.lost[claim]) truncated[index] = 1;
+      const joules = result.energyJoules[claim]!;
+      this.#spans.addEnergy(rows[index]!, joules);
+      collector.add(spans[index]!.activity.workload, result.deviceSeconds[claim]!, joules, result.takenFromMs[claim]!, result.takenToMs[claim]!);
+    });
+    collector.drainInto(this.#claimed);
+  }
+
+  #noteSender(book: DeviceBook, sender: string): void {
+    if (book.senders.has(sender) || book.senders.size < MAX_SENDERS_PER_DEVICE) book.senders.set(sender, this.#lastCloseMs);
   }
 
   /** Spans that no pending interval can still touch are done: report their requests, drop them. */

@@ -46,6 +46,7 @@ export class SpanTable {
   /** Energy the span was given so far, reported with its request when it finishes. */
   #energyJoules = new Float64Array(INITIAL_ROWS);
   #workloads: Workload[] = [];
+  #senderKeys: (string | undefined)[] = [];
   #deviceIds: (string[] | undefined)[] = [];
   #requestStartMs = new Float64Array(INITIAL_ROWS);
   #requestEndMs = new Float64Array(INITIAL_ROWS);
@@ -72,6 +73,7 @@ export class SpanTable {
     this.#weight[row] = activity.weight ?? 1;
     this.#energyJoules[row] = 0;
     this.#workloads[row] = this.#workload(activity.workload);
+    this.#senderKeys[row] = activity.senderKey;
     this.#deviceIds[row] = activity.deviceIds && this.#deviceList(activity.deviceIds);
     this.#requestStartMs[row] = request.startMs;
     this.#requestEndMs[row] = request.endMs;
@@ -103,6 +105,10 @@ export class SpanTable {
     return this.#workloads[row]!;
   }
 
+  senderKey(row: number): string | undefined {
+    return this.#senderKeys[row];
+  }
+
   addEnergy(row: number, joules: number): void {
     this.#energyJoules[row]! += joules;
   }
@@ -120,7 +126,7 @@ export class SpanTable {
     }
     if (kept === this.#rows) return;
     this.#rows = kept;
-    this.#workloads.length = this.#deviceIds.length = kept;
+    this.#workloads.length = this.#senderKeys.length = this.#deviceIds.length = kept;
     this.#requestWorkloads.length = this.#requestDeviceIds.length = this.#operations.length = kept;
     if (kept * 4 < this.#startMs.length && this.#startMs.length > INITIAL_ROWS) this.#grow(Math.max(INITIAL_ROWS, kept * 2));
     // Workloads no live span uses would otherwise stay interned for ever.
@@ -147,6 +153,7 @@ export class SpanTable {
     this.#weight[to] = this.#weight[from]!;
     this.#energyJoules[to] = this.#energyJoules[from]!;
     this.#workloads[to] = this.#workloads[from]!;
+    this.#senderKeys[to] = this.#senderKeys[from];
     this.#deviceIds[to] = this.#deviceIds[from];
     this.#requestStartMs[to] = this.#requestStartMs[from]!;
     this.#requestEndMs[to] = this.#requestEndMs[from]!;

@@ -2,12 +2,15 @@
 //
 // Power is taken as constant within an interval (it is one counter delta), so splitting time splits
 // energy. At each instant the time goes to the highest tier that has someone active:
-//   1. spans and windows, shared by weight;
+//   1. spans and windows, shared by sender (each sender active at the instant an equal share), and
+//      a sender's share among its activities by weight;
 //   2. pods that own the device (no `fraction`), shared by weight;
 //   3. pods with a CPU-time `fraction`, each its fraction (scaled down if they add up past 1);
 // and whatever no tier takes is idle. Each activity's seconds are w * (G(end) - G(start)) where
-// G accumulates segmentLength / totalActiveWeight, which keeps the sweep O(n log n) in activities.
+// G accumulates segmentLength / totalActiveWeight (tier 1: / (activeSenders x senderWeight)), which
+// keeps the sweep O(n log n) in activities.
 import type { Activity } from './activity.ts';
+import { eventOrder, SenderIds, SenderShares } from './sender-shares.ts';
 
 interface TimeShare {
   activity: Activity;
@@ -51,22 +54,32 @@ export interface SplitColumns {
   count: number;
   tier: Uint8Array;
   weight: Float64Array;
+  /** Sender id (`SenderIds`): spans and windows share their tier's time by sender first. */
+  sender: Uint32Array;
   fromMs: Float64Array;
   toMs: Float64Array;
 }
 
 export function emptyColumns(count: number): SplitColumns {
-  return { count: 0, tier: new Uint8Array(count), weight: new Float64Array(count), fromMs: new Float64Array(count), toMs: new Float64Array(count) };
+  return {
+    count: 0,
+    tier: new Uint8Array(count),
+    weight: new Float64Array(count),
+    sender: new Uint32Array(count),
+    fromMs: new Float64Array(count),
+    toMs: new Float64Array(count),
+  };
 }
 
 /**
- * Appends an activity of `tier` and `weight` over [activityStartMs, activityEndMs) clipped to the
- * interval [startMs, endMs); returns its index, or -1 when it takes no time there.
+ * Appends an activity of `tier`, `weight` and `sender` over [activityStartMs, activityEndMs) clipped
+ * to the interval [startMs, endMs); returns its index, or -1 when it takes no time there.
  */
 export function addColumn(
   columns: SplitColumns,
   tier: Tier,
   weight: number,
+  sender: number,
   activityStartMs: number,
   activityEndMs: number,
   startMs: number,
@@ -78,87 +91,83 @@ export function addColumn(
   const index = columns.count++;
   columns.tier[index] = tier;
   columns.weight[index] = weight;
+  columns.sender[index] = sender;
   columns.fromMs[index] = fromMs;
   columns.toMs[index] = toMs;
   return index;
 }
 
-export function addActivity(columns: SplitColumns, activity: Activity, startMs: number, endMs: number): number {
-  return addColumn(columns, tierOf(activity), weightOf(activity), activity.startMs, activity.endMs, startMs, endMs);
+export function addActivity(columns: SplitColumns, activity: Activity, senders: SenderIds, startMs: number, endMs: number): number {
+  return addColumn(columns, tierOf(activity), weightOf(activity), senders.idOf(activity.senderKey), activity.startMs, activity.endMs, startMs, endMs);
 }
 
 /** Splits [startMs, endMs) among the columns; `seconds[i]` is what column i got. */
 export function splitColumns(startMs: number, endMs: number, columns: SplitColumns): { seconds: Float64Array; idleSeconds: number; idle: IdleStretch[] } {
-  const deltas = new Map<number, [number, number, number]>();
-  const delta = (timeMs: number) => {
-    let entry = deltas.get(timeMs);
-    if (!entry) {
-      entry = [0, 0, 0];
-      deltas.set(timeMs, entry);
-    }
-    return entry;
-  };
-  delta(startMs);
-  delta(endMs);
-  for (let index = 0; index < columns.count; index++) {
-    const tier = columns.tier[index]! as Tier;
-    delta(columns.fromMs[index]!)[tier] += columns.weight[index]!;
-    delta(columns.toMs[index]!)[tier] -= columns.weight[index]!;
-  }
-  const times = [...deltas.keys()].sort((a, b) => a - b);
-
-  // G per tier at each breakpoint, in seconds per unit weight.
-  const accumulated = new Map<number, [number, number, number]>();
+  const { count } = columns;
+  let senderCount = 1;
+  for (let index = 0; index < count; index++) senderCount = Math.max(senderCount, columns.sender[index]! + 1);
+  // Spans and windows share by sender, then weight; the pod tiers keep G per tier, seconds per unit weight.
+  const spanTier = new SenderShares(senderCount, 1);
   const active: [number, number, number] = [0, 0, 0];
   const integral: [number, number, number] = [0, 0, 0];
+  const integralAtStart = new Float64Array(count);
+  const seconds = new Float64Array(count);
   let takenSeconds = 0;
   const idle: IdleStretch[] = [];
   const addIdle = (fromMs: number, toMs: number, fraction: number) => {
+    if (toMs <= fromMs) return;
     const last = idle[idle.length - 1];
     if (last && last.fraction === fraction && last.endMs === fromMs) last.endMs = toMs;
     else idle.push({ startMs: fromMs, endMs: toMs, fraction });
   };
-  for (let index = 0; index < times.length; index++) {
-    const timeMs = times[index]!;
-    accumulated.set(timeMs, [integral[0], integral[1], integral[2]]);
-    const change = deltas.get(timeMs)!;
-    for (const tier of [0, 1, 2] as const) active[tier] += change[tier];
-    const next = times[index + 1];
-    if (next === undefined) break;
-    const seconds = (next - timeMs) / 1000;
-    // Float sums of weights can leave 1e-16 residues after every activity ended.
-    const present = (tier: Tier) => active[tier] > 1e-12;
-    if (present(0)) {
-      integral[0] += seconds / active[0];
-      takenSeconds += seconds;
-      addIdle(timeMs, next, 0);
+  // Float sums of weights can leave 1e-16 residues after every activity ended.
+  const present = (tier: Tier) => active[tier] > 1e-12;
+  const pass = (fromMs: number, toMs: number) => {
+    if (toMs <= fromMs) return;
+    const segmentSeconds = (toMs - fromMs) / 1000;
+    if (spanTier.activeSenders > 0) {
+      spanTier.advance(segmentSeconds);
+      takenSeconds += segmentSeconds;
+      addIdle(fromMs, toMs, 0);
     } else if (present(1)) {
-      integral[1] += seconds / active[1];
-      takenSeconds += seconds;
-      addIdle(timeMs, next, 0);
+      integral[1] += segmentSeconds / active[1];
+      takenSeconds += segmentSeconds;
+      addIdle(fromMs, toMs, 0);
     } else if (present(2)) {
-      const scale = Math.max(1, active[2]);
-      integral[2] += seconds / scale;
-      takenSeconds += seconds * Math.min(active[2], 1);
-      addIdle(timeMs, next, 1 - Math.min(active[2], 1));
+      integral[2] += segmentSeconds / Math.max(1, active[2]);
+      takenSeconds += segmentSeconds * Math.min(active[2], 1);
+      addIdle(fromMs, toMs, 1 - Math.min(active[2], 1));
     } else {
-      addIdle(timeMs, next, 1);
+      addIdle(fromMs, toMs, 1);
     }
-  }
+  };
 
-  const seconds = new Float64Array(columns.count);
-  for (let index = 0; index < columns.count; index++) {
+  let cursorMs = startMs;
+  for (const event of eventOrder(count, columns.fromMs, columns.toMs)) {
+    const starts = event < count;
+    const index = starts ? event : event - count;
+    const timeMs = starts ? columns.fromMs[index]! : columns.toMs[index]!;
+    pass(cursorMs, timeMs);
+    cursorMs = timeMs;
     const tier = columns.tier[index]! as Tier;
-    seconds[index] = columns.weight[index]! * (accumulated.get(columns.toMs[index]!)![tier] - accumulated.get(columns.fromMs[index]!)![tier]);
+    const weight = columns.weight[index]!;
+    const sender = columns.sender[index]!;
+    const now = tier === SPAN_TIER ? spanTier.integral(sender, 0) : integral[tier];
+    if (starts) integralAtStart[index] = now;
+    else seconds[index] = weight * (now - integralAtStart[index]!);
+    if (tier === SPAN_TIER) spanTier.change(sender, starts ? weight : -weight);
+    else active[tier] += starts ? weight : -weight;
   }
+  pass(cursorMs, endMs);
   const totalSeconds = (endMs - startMs) / 1000;
   return { seconds, idleSeconds: Math.max(0, totalSeconds - takenSeconds), idle };
 }
 
 export function splitInterval(startMs: number, endMs: number, activities: Activity[]): IntervalSplit {
   const columns = emptyColumns(activities.length);
+  const senders = new SenderIds();
   const taking: Activity[] = [];
-  for (const activity of activities) if (addActivity(columns, activity, startMs, endMs) >= 0) taking.push(activity);
+  for (const activity of activities) if (addActivity(columns, activity, senders, startMs, endMs) >= 0) taking.push(activity);
   const { seconds, idleSeconds, idle } = splitColumns(startMs, endMs, columns);
   return { shares: taking.map((activity, index) => ({ activity, seconds: seconds[index]! })), idleSeconds, idle };
 }

@@ -177,7 +177,7 @@ describe('Ledger', () => {
     ]);
   });
 
-  it('conserves every device joule at every tick (attributed + unsettled == measured) for late and long spans, and gives no span more than its overlap (property)', () => {
+  it('conserves every device joule at every tick (attributed + unsettled == measured) for late and long spans of several senders, and gives no span more than its overlap (property)', () => {
     const activityArb = fc.record({
       device: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
       startMs: fc.integer({ min: 0, max: 20_000 }),
@@ -187,6 +187,7 @@ describe('Ledger', () => {
       batch: fc.integer({ min: 0, max: 3 }),
       source: fc.constantFrom('span', 'span', 'pod-owner', 'pod-cpu'),
       fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+      sender: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
     });
     const intervalArb = fc.array(
       fc.record({
@@ -196,11 +197,20 @@ describe('Ledger', () => {
       }),
       { maxLength: 40 },
     );
-    const optionsArb = fc.record({ lagMs: fc.integer({ min: 0, max: 5000 }), extraHorizonMs: fc.integer({ min: 0, max: 20_000 }) });
+    const optionsArb = fc.record({
+      lagMs: fc.integer({ min: 0, max: 5000 }),
+      extraHorizonMs: fc.integer({ min: 0, max: 20_000 }),
+      extraClaimWindowMs: fc.integer({ min: 0, max: 20_000 }),
+    });
     fc.assert(
-      fc.property(intervalArb, fc.array(activityArb, { maxLength: 40 }), optionsArb, (intervals, activities, { lagMs, extraHorizonMs }) => {
+      fc.property(intervalArb, fc.array(activityArb, { maxLength: 40 }), optionsArb, (intervals, activities, { lagMs, extraHorizonMs, extraClaimWindowMs }) => {
         const pods: Activity[] = [];
-        const ledger = new Ledger({ lagMs, horizonMs: lagMs + extraHorizonMs, providers: [{ name: 'pods', activitiesBetween: () => pods }] });
+        const ledger = new Ledger({
+          lagMs,
+          horizonMs: lagMs + extraHorizonMs,
+          claimWindowMs: lagMs + extraClaimWindowMs,
+          providers: [{ name: 'pods', activitiesBetween: () => pods }],
+        });
         const clocks = [0, 0, 0];
         const measured = [0, 0, 0];
         const attributed = [0, 0, 0];
@@ -234,6 +244,7 @@ describe('Ledger', () => {
               deviceIds: next.device === undefined ? undefined : [`d${next.device}`],
               weight: next.weight,
               fraction: next.source === 'pod-cpu' ? next.fraction : undefined,
+              senderKey: next.sender === undefined ? undefined : `10.0.0.${next.sender}`,
             };
             if (activity.source === 'span') batch.push(pushed(activity));
             else pods.push(activity);
