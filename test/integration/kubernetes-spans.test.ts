@@ -12,7 +12,7 @@ import { startFakeApiServer, type ApiPod, type FakeApiServer } from '../support/
 import { startFakeKubelet, type FakeKubelet } from '../support/k8s-kubelet.ts';
 import { recordVllmRequest, type RequestTimes } from '../support/llm-span-shapes.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { sampleSum, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { eventually, sleep } from '../support/eventually.ts';
 
 const NODE = 'gpu-node-1';
@@ -30,15 +30,6 @@ function pod(name: string, uid: string, model: string, podIP: string): ApiPod {
     spec: { nodeName: NODE, containers: [{ name: 'vllm' }] },
     status: { podIP, podIPs: [{ ip: podIP }] },
   };
-}
-
-function sampleSum(exposition: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of exposition.split('\n')) {
-    if (line.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }
 
 describe('spans from pods in Kubernetes mode', () => {

@@ -54,3 +54,13 @@ export function sampleValue(exposition: string, name: string, labels: Record<str
   }
   return undefined;
 }
+
+/** The sum of every series of `name` whose labels include `labels` (a metric summed over the labels not named). */
+export function sampleSum(exposition: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of exposition.split('\n')) {
+    if (line.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
