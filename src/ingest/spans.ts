@@ -523,6 +523,8 @@ function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: R
   // Weighting by tokens: a span without token counts still weighs 1 so it is not erased.
   const weight = options.weightByTokens ? Math.max(1, (inputTokens ?? 0) + (outputTokens ?? 0)) : 1;
   const activity: Activity = { source: 'span', workload, startMs, endMs, weight };
+  // Device time is shared by sender first (docs/methodology.md, fairness): one client's many spans take one share.
+  if (options.peerAddress !== undefined) activity.senderKey = options.peerAddress;
   const request: RequestRecord = { workload, startMs, endMs };
   if (deviceIds) activity.deviceIds = request.deviceIds = deviceIds;
   if (inputTokens !== undefined) request.inputTokens = inputTokens;

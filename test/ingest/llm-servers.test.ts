@@ -39,7 +39,7 @@ describe.each(Object.keys(EXPORTERS))('LLM server spans over %s', (exporter) => 
     ingest = await startIngest();
     await send(ingest, exporter, 'meta-llama/Llama-3.1-8B-Instruct', (tracer) => recordVllmRequest(tracer, TIMES, { prompt: 17, completion: 230 }));
     expect(ingest.sink.requests).toEqual([{ workload: { model: 'meta-llama/Llama-3.1-8B-Instruct' }, ...TIMES, inputTokens: 17, outputTokens: 230 }]);
-    expect(ingest.sink.activities).toEqual([{ source: 'span', workload: { model: 'meta-llama/Llama-3.1-8B-Instruct' }, ...TIMES, weight: 1 }]);
+    expect(ingest.sink.activities).toEqual([{ source: 'span', senderKey: '127.0.0.1', workload: { model: 'meta-llama/Llama-3.1-8B-Instruct' }, ...TIMES, weight: 1 }]);
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 1 });
   });
 

@@ -44,7 +44,7 @@ describe('inference servers as they ship', () => {
       recordTgiChat(routerProcess!.tracer('opentelemetry-otlp'), shardProcess!.tracer('text_generation_server.tracing'), TIMES, 4),
     );
     expect(ingest!.sink.requests).toEqual([{ workload: { model: 'text-generation-inference.router' }, ...TIMES }]);
-    expect(ingest!.sink.activities).toEqual([{ source: 'span', workload: { model: 'text-generation-inference.router' }, ...TIMES, weight: 1 }]);
+    expect(ingest!.sink.activities).toEqual([{ source: 'span', senderKey: '127.0.0.1', workload: { model: 'text-generation-inference.router' }, ...TIMES, weight: 1 }]);
     // 5 spans in the request's trace + 4 steps x (4 router spans + 2 shard spans), one of them the request.
     expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 1, ignored: 28 });
   });
@@ -108,7 +108,7 @@ describe('inference servers as they ship', () => {
     );
     const remote = { model: 'gpt-4o-mini', phase: 'remote' };
     expect(ingest!.sink.requests).toEqual([{ workload: remote, ...TIMES, inputTokens: 21, outputTokens: 9, operation: 'chat', deviceIds: [] }]);
-    expect(ingest!.sink.activities).toEqual([{ source: 'span', workload: remote, ...TIMES, weight: 1, deviceIds: [] }]);
+    expect(ingest!.sink.activities).toEqual([{ source: 'span', senderKey: '127.0.0.1', workload: remote, ...TIMES, weight: 1, deviceIds: [] }]);
 
     // `hosted_vllm/<model>` in LiteLLM's config; vLLM's own span is the request (with
     // forward_traceparent_to_llm_provider both are children of the caller's span).
@@ -131,9 +131,9 @@ describe('inference servers as they ship', () => {
     const byStart = [...ingest!.sink.activities].sort((a, b) => a.startMs - b.startMs);
     const load = { model, phase: 'load' };
     expect(byStart).toEqual([
-      { source: 'span', workload: load, startMs: TIMES.startMs, endMs: TIMES.endMs, weight: 1 },
-      { source: 'span', workload: load, startMs: TIMES.startMs + 40, endMs: TIMES.endMs - 20, weight: 1 },
-      { source: 'span', workload: load, startMs: TIMES.startMs + 60, endMs: TIMES.endMs - 30, weight: 1 },
+      { source: 'span', senderKey: '127.0.0.1', workload: load, startMs: TIMES.startMs, endMs: TIMES.endMs, weight: 1 },
+      { source: 'span', senderKey: '127.0.0.1', workload: load, startMs: TIMES.startMs + 40, endMs: TIMES.endMs - 20, weight: 1 },
+      { source: 'span', senderKey: '127.0.0.1', workload: load, startMs: TIMES.startMs + 60, endMs: TIMES.endMs - 30, weight: 1 },
     ]);
     expect(ingest!.sink.requests.filter(countsAsRequest)).toEqual([]);
   });
