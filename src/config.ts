@@ -98,6 +98,16 @@ const configSchema = z
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
+    /**
+     * Exposition bytes the live workload series (ml.*) may take together; label values come from
+     * outside, so the count limit alone let 128-byte values make a 46 MB /metrics.
+     */
+    workloadSeriesMaxBytes: z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(1024 * 1024),
     ingestMaxBodyBytes: z.coerce
       .number()
       .int()

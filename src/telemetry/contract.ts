@@ -201,7 +201,7 @@ export const METRICS = {
     'footprint_series_overflow',
     'counter',
     '{series}',
-    'Attribute sets folded into the overflow series because a metric reached its cardinality limit.',
+    'Attribute sets folded into the overflow series because a metric reached its cardinality limit, or the workload series their byte budget.',
     ['metric'],
   ),
   sampleDuration: spec(
