@@ -99,15 +99,15 @@ const configSchema = z
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
     /**
-     * Exposition bytes the live workload series (ml.*) may take together; label values come from
-     * outside, so the count limit alone let 128-byte values make a 46 MB /metrics.
+     * Exposition bytes one workload metric's (ml.*) live series may take; their label values come from
+     * outside, so the count limit alone let 128-character values make a 46 MB /metrics.
      */
-    workloadSeriesMaxBytes: z.coerce
+    cardinalityLimitBytes: z.coerce
       .number()
       .int()
-      .min(64 * 1024)
+      .min(16 * 1024)
       .max(1024 * 1024 * 1024)
-      .default(1024 * 1024),
+      .default(128 * 1024),
     ingestMaxBodyBytes: z.coerce
       .number()
       .int()

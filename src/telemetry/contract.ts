@@ -201,7 +201,7 @@ export const METRICS = {
     'footprint_series_overflow',
     'counter',
     '{series}',
-    'Attribute sets folded into the overflow series because a metric reached its cardinality limit, or the workload series their byte budget.',
+    'Attribute sets folded into the overflow series because a metric reached its cardinality limit, or its byte limit (workload metrics).',
     ['metric'],
   ),
   sampleDuration: spec(

@@ -3,7 +3,7 @@
 // label values come from outside) and expiry of idle workload series.
 // The OTel JS SDK keeps every attribute set it ever saw; owning the state here lets a finished
 // workload's series disappear from /metrics after the idle timeout.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { InstrumentSpec } from './contract.ts';
 
 export type Attributes = Readonly<Record<string, string>>;
@@ -29,10 +29,11 @@ export interface SeriesStoreOptions {
   idleTimeoutMs: number;
   cardinalityLimit: number;
   /**
-   * Exposition bytes the live workload series (metrics whose series expire) may take together, as
-   * exposedBytes counts them; a new workload series past it folds into the overflow series.
+   * Exposition bytes, as exposedBytes counts them, the live series of one workload metric (one whose
+   * series expire; their label values come from outside) may take; a new series past it folds into
+   * the overflow series. Per metric, so a flood of request series leaves ml.energy its share.
    */
-  workloadSeriesMaxBytes: number;
+  cardinalityLimitBytes: number;
   /** Told once per attribute set folded into an overflow series (while the set is remembered, see foldedMemory). */
   onOverflow?: (spec: InstrumentSpec) => void;
 }
@@ -50,17 +51,18 @@ const OVERFLOW_KEY_PREFIX = '\u0001overflow';
 /**
  * How many folded sets per metric are remembered, so each is counted once without unbounded memory:
  * ten times the limit, at least 10,000; past it the oldest are forgotten. Each is remembered by a
- * fixed-size hash of its key (about 60 bytes an entry however long its values), not by the key.
+ * fixed-size hash of its key (about 90 bytes an entry however long its values), not by the key.
  */
 const foldedMemory = (cardinalityLimit: number) => Math.max(10 * cardinalityLimit, 10_000);
 
 /**
- * A folded set's key as a 48-bit number (a double holds it exactly): the first 6 bytes of its SHA-256.
- * Two of 20,000 remembered sets share one with odds of about 1 in 1.4 million; if they did, the
- * second would go uncounted in footprint.series.overflow, never misattributed (values are not keyed by it).
+ * A folded set's key as a 48-bit number (a double holds it exactly): the first 6 bytes of its SHA-1
+ * (about 1 µs, once per add to an overflow series). Two of 20,000 remembered sets share one with odds
+ * of about 1 in 1.4 million; if they do, the second goes uncounted in footprint.series.overflow, its
+ * values still added (no series is keyed by the hash).
  */
 function foldedKeyHash(key: string): number {
-  return createHash('sha256').update(key).digest().readUIntBE(0, 6);
+  return hash('sha1', key, 'buffer').readUIntBE(0, 6);
 }
 
 /**
@@ -93,8 +95,8 @@ export class SeriesStore {
   readonly #overflowCount = new Map<InstrumentSpec, number>();
   /** Folded attribute-set key hashes per metric -> when last seen, oldest first, for counting each set once. */
   readonly #folded = new Map<InstrumentSpec, Map<number, number>>();
-  /** exposedBytes of the live workload series (overflow series not counted), against workloadSeriesMaxBytes. */
-  #workloadBytes = 0;
+  /** exposedBytes of each workload metric's live series (overflow series not counted), against cardinalityLimitBytes. */
+  readonly #exposedBytes = new Map<InstrumentSpec, number>();
 
   constructor(options: SeriesStoreOptions) {
     this.#options = options;
@@ -176,9 +178,9 @@ export class SeriesStore {
     const overflows = this.#overflowCount.get(spec) ?? 0;
     if (series.size - overflows >= this.#options.cardinalityLimit) return this.#overflowPoint(spec, series, key, attributes, nowMs);
     if (spec.expires) {
-      const bytes = exposedBytes(spec, values);
-      if (this.#workloadBytes + bytes > this.#options.workloadSeriesMaxBytes) return this.#overflowPoint(spec, series, key, attributes, nowMs);
-      this.#workloadBytes += bytes;
+      const bytes = (this.#exposedBytes.get(spec) ?? 0) + exposedBytes(spec, values);
+      if (bytes > this.#options.cardinalityLimitBytes) return this.#overflowPoint(spec, series, key, attributes, nowMs);
+      this.#exposedBytes.set(spec, bytes);
     }
     const point: SeriesPoint = {
       attributes: Object.fromEntries(spec.attributes.map((name, index) => [name, values[index]!])),
@@ -233,10 +235,9 @@ export class SeriesStore {
     if (!point) return;
     series.delete(key);
     if (point.attributes['otel.metric.overflow'] !== undefined) this.#overflowCount.set(spec, this.#overflowCount.get(spec)! - 1);
-    else if (spec.expires)
-      this.#workloadBytes -= exposedBytes(
-        spec,
-        spec.attributes.map((name) => point.attributes[name]!),
-      );
+    else if (spec.expires) {
+      const values = spec.attributes.map((name) => point.attributes[name]!);
+      this.#exposedBytes.set(spec, this.#exposedBytes.get(spec)! - exposedBytes(spec, values));
+    }
   }
 }

@@ -7,7 +7,7 @@
 import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { residentBytes, spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { CHART_NODE_ENV, residentBytes, spawnDaemon, timedScrape, type DaemonProcess } from '../support/daemon-process.ts';
 import { sleep } from '../support/eventually.ts';
 import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { sampleValue } from '../support/daemon.ts';
@@ -16,24 +16,11 @@ const SILENT_SOCKETS = 3000;
 const SOCKET_BATCH = 250;
 const FLOOD_CLIENTS = 16;
 const FLOOD_SECONDS = 10;
-/**
- * The Node settings the chart gives the daemon at its default 512Mi limit (templates/daemonset.yaml,
- * asserted in test/helm/chart.test.ts): a 64 MiB old generation (the limit / 8Mi), 1 MiB
- * semi-spaces, two malloc arenas. The RSS bound below is for the agent as deployed.
- */
-const CHART_ENV = { NODE_OPTIONS: '--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1', MALLOC_ARENA_MAX: '2' };
 const FLOOD_MAX_RSS_BYTES = 256 * 2 ** 20;
 
 let daemon: DaemonProcess;
 let metricsUrl: string;
 let ingestPort: number;
-
-async function timedScrape(): Promise<{ status: number; ms: number; body: string }> {
-  const startMs = performance.now();
-  const response = await fetch(`${metricsUrl}/metrics`);
-  const body = await response.text();
-  return { status: response.status, ms: performance.now() - startMs, body };
-}
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -42,7 +29,7 @@ function percentile(values: number[], p: number): number {
 
 beforeAll(async () => {
   // This machine's soft limit is 20000 descriptors; 3,000 client sockets here plus the daemon's fit.
-  daemon = await spawnDaemon({ env: CHART_ENV });
+  daemon = await spawnDaemon({ env: CHART_NODE_ENV });
   ({ metricsUrl, ingestPort } = daemon);
 }, 60_000);
 afterAll(() => daemon?.stop());
@@ -75,7 +62,7 @@ describe('ingest listener under connection abuse', () => {
     for (let opened = 0; opened < SILENT_SOCKETS; opened += SOCKET_BATCH) await open(Math.min(SOCKET_BATCH, SILENT_SOCKETS - opened));
     const scrapes: Array<{ status: number; ms: number }> = [];
     while (closed < SILENT_SOCKETS && Date.now() - startMs < 30_000) {
-      const { status, ms } = await timedScrape();
+      const { status, ms } = await timedScrape(metricsUrl);
       scrapes.push({ status, ms });
       await sleep(250);
     }
@@ -128,7 +115,7 @@ describe('ingest listener under connection abuse', () => {
     );
     while (answers.length < STALLED && Date.now() - startMs < 30_000) {
       residents.push(residentBytes(daemon.pid));
-      expect((await timedScrape()).status).toBe(200);
+      expect((await timedScrape(metricsUrl)).status).toBe(200);
       await sleep(200);
     }
     for (const socket of sockets) socket.destroy();
@@ -171,7 +158,7 @@ describe('ingest listener under connection abuse', () => {
     const watcher = async () => {
       while (Date.now() < endMs) {
         residents.push(residentBytes(daemon.pid));
-        const { status, ms } = await timedScrape();
+        const { status, ms } = await timedScrape(metricsUrl);
         expect(status).toBe(200);
         scrapesMs.push(ms);
         await sleep(50);
@@ -181,7 +168,7 @@ describe('ingest listener under connection abuse', () => {
     agent.destroy();
     const p99Ms = percentile(scrapesMs, 99);
     const maxResident = Math.max(...residents);
-    const after = await timedScrape();
+    const after = await timedScrape(metricsUrl);
     console.log(
       JSON.stringify({
         clients: FLOOD_CLIENTS,

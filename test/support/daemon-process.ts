@@ -15,6 +15,21 @@ export function residentBytes(pid: number): number {
 }
 
 export const FOOTPRINT_BIN = join(import.meta.dirname, '../../bin/footprint.js');
+
+/**
+ * The Node settings the chart gives the daemon at its default 512Mi limit (templates/daemonset.yaml,
+ * asserted in test/helm/chart.test.ts): a 64 MiB old generation (the limit / 8Mi), 1 MiB
+ * semi-spaces, two malloc arenas. RSS bounds asserted under it are for the agent as deployed.
+ */
+export const CHART_NODE_ENV = { NODE_OPTIONS: '--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1', MALLOC_ARENA_MAX: '2' };
+
+/** One GET of /metrics: its status, how long until the whole body arrived, and the body. */
+export async function timedScrape(metricsUrl: string): Promise<{ status: number; ms: number; body: string }> {
+  const startMs = performance.now();
+  const response = await fetch(`${metricsUrl}/metrics`);
+  const body = await response.text();
+  return { status: response.status, ms: performance.now() - startMs, body };
+}
 export interface ListenerPorts {
   metricsPort: number;
   ingestPort: number;

@@ -21,11 +21,11 @@ async function exposition(store: SeriesStore): Promise<string> {
   return new PrometheusSerializer(undefined, false, undefined, true, true).serialize(resourceMetrics);
 }
 
-/** Bytes of the lines that are not comments and not overflow series. */
-const liveSeriesBytes = (text: string) =>
+/** Bytes of a metric's sample lines, but for its overflow series. */
+const liveSeriesBytes = (text: string, metric: string) =>
   text
     .split('\n')
-    .filter((line) => line !== '' && !line.startsWith('#') && !line.includes('otel_metric_overflow'))
+    .filter((line) => line.startsWith(metric) && !line.includes('otel_metric_overflow'))
     .reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
 
 describe('SeriesStore', () => {
@@ -34,7 +34,7 @@ describe('SeriesStore', () => {
     const store = new SeriesStore({
       idleTimeoutMs: 60_000,
       cardinalityLimit: 1000,
-      workloadSeriesMaxBytes: MIB,
+      cardinalityLimitBytes: MIB,
       onOverflow: (spec) => overflowed.push(spec.name),
     });
     for (let index = 0; index < 100_000; index++) store.add(METRICS.mlRequests, { 'ml.model': `model-${index}`, 'ml.phase': 'inference' }, 1, 0);
@@ -57,7 +57,7 @@ describe('SeriesStore', () => {
     const store = new SeriesStore({
       idleTimeoutMs: 60_000,
       cardinalityLimit: 10,
-      workloadSeriesMaxBytes: MIB,
+      cardinalityLimitBytes: MIB,
       onOverflow: (spec) => overflowed.push(spec.name),
     });
     const devices = [
@@ -86,7 +86,7 @@ describe('SeriesStore', () => {
   });
 
   it('expires idle workload series but never device series', () => {
-    const store = new SeriesStore({ idleTimeoutMs: 1000, cardinalityLimit: 10, workloadSeriesMaxBytes: MIB });
+    const store = new SeriesStore({ idleTimeoutMs: 1000, cardinalityLimit: 10, cardinalityLimitBytes: MIB });
     store.add(METRICS.mlEnergy, { 'ml.model': 'old' }, 5, 0);
     store.add(METRICS.mlEnergy, { 'ml.model': 'busy' }, 5, 0);
     store.set(METRICS.hwEnergy, { 'hw.id': 'rapl:package-0' }, 42, 0);
@@ -97,7 +97,7 @@ describe('SeriesStore', () => {
   });
 
   it('buckets histogram observations by the contract boundaries', () => {
-    const store = new SeriesStore({ idleTimeoutMs: 1000, cardinalityLimit: 10, workloadSeriesMaxBytes: MIB });
+    const store = new SeriesStore({ idleTimeoutMs: 1000, cardinalityLimit: 10, cardinalityLimitBytes: MIB });
     for (const seconds of [0.004, 0.3, 0.3, 200]) store.observe(METRICS.mlRequestDuration, { 'ml.model': 'm' }, seconds, 0);
     const histogram = store.points(METRICS.mlRequestDuration)[0]!.histogram!;
     expect(histogram.counts[0]).toBe(1);
@@ -106,13 +106,13 @@ describe('SeriesStore', () => {
     expect([histogram.count, histogram.sum, histogram.min, histogram.max]).toEqual([4, 200.604, 0.004, 200]);
   });
 
-  it('folds a new workload series past the byte budget into its device overflow series: the exposition stays in budget, per-device sums hold', async () => {
+  it('folds a new workload series past the byte limit of its metric into its device overflow series: the exposition stays within it, per-device sums hold', async () => {
     const overflowed: string[] = [];
-    const budgetBytes = 64 * 1024;
+    const limitBytes = 64 * 1024;
     const store = new SeriesStore({
       idleTimeoutMs: 60_000,
       cardinalityLimit: 2000,
-      workloadSeriesMaxBytes: budgetBytes,
+      cardinalityLimitBytes: limitBytes,
       onOverflow: (spec) => overflowed.push(spec.name),
     });
     const fields = ['ml.model', 'ml.job', 'ml.phase', 'k8s.namespace.name', 'k8s.pod.name'];
@@ -126,9 +126,11 @@ describe('SeriesStore', () => {
         });
       }
     const text = await exposition(store);
-    // Counted bytes are an upper bound of what the exporter writes: the live series fit the budget.
-    expect(liveSeriesBytes(text)).toBeLessThanOrEqual(budgetBytes);
-    expect(liveSeriesBytes(text)).toBeGreaterThan(budgetBytes * 0.75);
+    // Counted bytes are an upper bound of what the exporter writes: each metric's live series fit its limit.
+    for (const metric of ['ml_energy_joules_total{', 'ml_request_energy_joules_']) {
+      expect(liveSeriesBytes(text, metric)).toBeLessThanOrEqual(limitBytes);
+      expect(liveSeriesBytes(text, metric)).toBeGreaterThan(limitBytes * 0.75);
+    }
     const points = store.points(METRICS.mlEnergy);
     const perDevice = (id: string) => points.filter((point) => point.attributes['hw.id'] === id).reduce((sum, point) => sum + point.value, 0);
     expect(perDevice('GPU-0')).toBeCloseTo((400 * 2 * 1) / 3, 9);
@@ -141,7 +143,7 @@ describe('SeriesStore', () => {
     const liveRequests = store.points(METRICS.mlRequestEnergy).filter((point) => point.attributes !== OVERFLOW_ATTRIBUTES).length;
     expect(overflowed.filter((name) => name === 'ml.energy')).toHaveLength(800 - liveEnergy);
     expect(overflowed.filter((name) => name === 'ml.request.energy')).toHaveLength(400 - liveRequests);
-    // A live series keeps counting after the budget is spent; device series are not under it.
+    // A live series keeps counting past the limit; device series are not under it.
     const first = Object.fromEntries(fields.map((field) => [field, astral(0, field)]));
     store.add(METRICS.mlEnergy, { ...first, ...DEVICES[0] }, 5, 2000);
     expect(store.points(METRICS.mlEnergy).find((point) => point.attributes['ml.model'] === first['ml.model'])!.value).toBeCloseTo(2 / 3 + 5, 9);
@@ -150,7 +152,7 @@ describe('SeriesStore', () => {
   });
 
   it('gives an expired series its bytes back', () => {
-    const store = new SeriesStore({ idleTimeoutMs: 1000, cardinalityLimit: 2000, workloadSeriesMaxBytes: 64 * 1024 });
+    const store = new SeriesStore({ idleTimeoutMs: 1000, cardinalityLimit: 2000, cardinalityLimitBytes: 64 * 1024 });
     const fill = (prefix: string, nowMs: number) => {
       for (let index = 0; index < 400; index++) store.add(METRICS.mlEnergy, { 'ml.model': astral(index, prefix), ...DEVICES[0] }, 1, nowMs);
       return store.points(METRICS.mlEnergy).filter((point) => point.attributes['ml.model']?.startsWith(prefix)).length;
@@ -166,11 +168,11 @@ describe('SeriesStore', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const overflowed: string[] = [];
-    // A limit of 2000 remembers 20,000 folded sets; the 64 KiB budget folds all but the first few dozen.
+    // A limit of 2000 remembers 20,000 folded sets; the 64 KiB limit folds all but the first few dozen.
     const store = new SeriesStore({
       idleTimeoutMs: 60_000,
       cardinalityLimit: 2000,
-      workloadSeriesMaxBytes: 64 * 1024,
+      cardinalityLimitBytes: 64 * 1024,
       onOverflow: (spec) => overflowed.push(spec.name),
     });
     const fields = ['ml.model', 'ml.job', 'ml.phase', 'k8s.namespace.name', 'k8s.pod.name'];
