@@ -78,7 +78,7 @@ const ESCAPED = /["\\\n]/g;
  * The bytes a series takes in the Prometheus exposition, at most: each of its lines (one, or a
  * histogram's buckets, sum and count) repeats its labels as `name="value",`, values as escaped UTF-8.
  */
-export function exposedBytes(spec: InstrumentSpec, values: readonly string[]): number {
+function exposedBytes(spec: InstrumentSpec, values: readonly string[]): number {
   let labelBytes = 0;
   spec.attributes.forEach((name, index) => {
     const value = values[index]!;
