@@ -1,6 +1,6 @@
 // The state behind every exported series: cumulative counters, gauges and histograms keyed by
-// attribute set, with a cardinality limit per metric, a byte budget on the workload series (whose
-// label values come from outside) and expiry of idle workload series.
+// attribute set, with a cardinality limit per metric, a byte limit per workload metric (whose label
+// values come from outside) and expiry of idle workload series.
 // The OTel JS SDK keeps every attribute set it ever saw; owning the state here lets a finished
 // workload's series disappear from /metrics after the idle timeout.
 import { hash } from 'node:crypto';
@@ -223,9 +223,9 @@ export class SeriesStore {
       folded = new Map();
       this.#folded.set(spec, folded);
     }
-    const hash = foldedKeyHash(key);
-    const known = folded.delete(hash);
-    folded.set(hash, nowMs);
+    const keyHash = foldedKeyHash(key);
+    const known = folded.delete(keyHash);
+    folded.set(keyHash, nowMs);
     if (folded.size > foldedMemory(this.#options.cardinalityLimit)) folded.delete(folded.keys().next().value!);
     if (!known) this.#options.onOverflow?.(spec);
   }
