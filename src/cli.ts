@@ -53,6 +53,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['weightByTokens', 'share overlapping spans by their tokens instead of equally (true|false)', 'BOOL'],
   ['seriesIdleTimeout', 'drop workload series not updated for this long', 'DURATION'],
   ['cardinalityLimit', 'most attribute sets per metric; more go to the overflow series', 'N'],
+  ['cardinalityLimitBytes', '/metrics bytes of the series of one workload metric (ml_*); more go to the overflow series', 'BYTES'],
   ['pricePerKwh', 'flat electricity price per kWh', 'PRICE'],
   ['currency', 'ISO 4217 currency of prices', 'CODE'],
   ['tariffTimeZone', 'IANA time zone of the time-of-use tariff', 'ZONE'],

@@ -137,6 +137,16 @@ const configSchema = z
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
+    /**
+     * Exposition bytes one workload metric's (ml.*) live series may take; their label values come from
+     * outside, so the count limit alone let 128-character values make a 46 MB /metrics.
+     */
+    cardinalityLimitBytes: z.coerce
+      .number()
+      .int()
+      .min(16 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(128 * 1024),
     ingestMaxBodyBytes: z.coerce
       .number()
       .int()

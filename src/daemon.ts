@@ -113,6 +113,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     const store = new SeriesStore({
       idleTimeoutMs: config.seriesIdleTimeout,
       cardinalityLimit: config.cardinalityLimit,
+      cardinalityLimitBytes: config.cardinalityLimitBytes,
       onOverflow: (spec) => publisher?.overflow(spec.name, Date.now()),
     });
     publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');

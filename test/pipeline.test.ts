@@ -51,7 +51,7 @@ async function rig(gpus: FakeGpu[]): Promise<Rig> {
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const config = parseConfig({ hostRoot: fixture.root, nvmlLibrary: double.libraryPath });
   const inventory = await discoverAll(createDeviceSources(config, pino({ level: 'silent' })), { hostRoot: fixture.root, logger: pino({ level: 'silent' }) });
-  const store = new SeriesStore({ idleTimeoutMs: 600_000, cardinalityLimit: 2000 });
+  const store = new SeriesStore({ idleTimeoutMs: 600_000, cardinalityLimit: 2000, cardinalityLimitBytes: 1024 * 1024 });
   const accountant = createCarbonAccountant(config, pino({ level: 'silent' }));
   const pipeline = new Pipeline({
     sources: inventory.sources,

@@ -17,43 +17,65 @@ export const GEN_AI_MODEL_KEYS = ['gen_ai.request.model', 'gen_ai.response.model
 
 export const DEVICE_ID_KEY = 'hw.id';
 
-/** Longest value kept, in characters (code points). */
-const MAX_ATTRIBUTE_VALUE_CHARS = 128;
+/**
+ * Longest value kept, in UTF-8 bytes (what a label costs in the exposition and, at most, in memory):
+ * 128 ASCII characters, or 32 astral-plane ones (4 bytes each), cut on a code-point boundary.
+ */
+const MAX_ATTRIBUTE_VALUE_BYTES = 128;
 /** Raw characters examined per value, so a 10 MB value costs no more than a short one. */
-const MAX_EXAMINED_CHARS = MAX_ATTRIBUTE_VALUE_CHARS * 8;
+const MAX_EXAMINED_CHARS = MAX_ATTRIBUTE_VALUE_BYTES * 8;
 /** Most devices one activity may name. */
 const MAX_DEVICE_IDS = 64;
 
-// C0/C1 controls and format characters (zero-width, bidi overrides): invisible in dashboards,
-// and a way to forge two label values that look the same. Whitespace controls (tab, newline)
-// are left for the whitespace rule, which turns them into a space.
-const INVISIBLE = /(?![\t\n\v\f\r])[\p{Cc}\p{Cf}]/gu;
+// C0/C1 controls, format characters (zero-width, bidi overrides) and lone surrogates (a JSON body's
+// "\ud800", which the exposition writes as U+FFFD): invisible in dashboards, and a way to forge two
+// label values that look the same. Whitespace controls (tab, newline) are left for the whitespace
+// rule, which turns them into a space.
+const INVISIBLE = /(?![\t\n\v\f\r])[\p{Cc}\p{Cf}\p{Cs}]/gu;
 const WHITESPACE_RUN = /\s+/gu;
 /**
  * Printable ASCII words separated by single spaces: already what normalising would make of it
- * (nothing to strip, collapse or trim; one code point per char), so the common case skips the
+ * (nothing to strip, collapse or trim; one byte per char), so the common case skips the
  * Unicode passes, which cost more than anything else per span at ingest (docs/benchmarks.md).
  */
 const ALREADY_NORMAL = /^[!-~]+(?: [!-~]+)*$/;
 
+/** UTF-8 bytes of one code point. */
+function utf8Bytes(codePoint: number): number {
+  return codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
+}
+
+/** The longest prefix of `text` within `maxBytes` UTF-8 bytes that ends on a code-point boundary. */
+function cutToUtf8Bytes(text: string, maxBytes: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    bytes += utf8Bytes(char.codePointAt(0)!);
+    if (bytes > maxBytes) return text.slice(0, end);
+    end += char.length;
+  }
+  return text;
+}
+
 /**
  * A string, number or boolean as a label value: controls stripped, whitespace runs collapsed to
- * one space, trimmed, capped at MAX_ATTRIBUTE_VALUE_CHARS. Case is kept (model names are
+ * one space, trimmed, capped at MAX_ATTRIBUTE_VALUE_BYTES of UTF-8. Case is kept (model names are
  * case-sensitive). Anything else, or an empty result, is undefined.
  */
 export function normaliseAttributeValue(value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
   const raw = String(value);
-  if (raw.length <= MAX_ATTRIBUTE_VALUE_CHARS && ALREADY_NORMAL.test(raw)) return raw;
+  if (raw.length <= MAX_ATTRIBUTE_VALUE_BYTES && ALREADY_NORMAL.test(raw)) return raw;
   const text = raw.slice(0, MAX_EXAMINED_CHARS).replace(INVISIBLE, '').replace(WHITESPACE_RUN, ' ').trim();
   if (text === '') return undefined;
-  const codePoints = Array.from(text);
-  return codePoints.length <= MAX_ATTRIBUTE_VALUE_CHARS ? text : codePoints.slice(0, MAX_ATTRIBUTE_VALUE_CHARS).join('').trimEnd();
+  return cutToUtf8Bytes(text, MAX_ATTRIBUTE_VALUE_BYTES).trimEnd();
 }
 
 /** Phases are a small vocabulary (`training`, `inference`); `Training` and `training` are one phase. */
 function normalisePhase(value: unknown): string | undefined {
-  return normaliseAttributeValue(value)?.toLowerCase();
+  // Lower case can take more bytes ('İ' is 2, 'i̇' 3), so the cut comes after it.
+  const phase = normaliseAttributeValue(value)?.toLowerCase();
+  return phase === undefined ? undefined : cutToUtf8Bytes(phase, MAX_ATTRIBUTE_VALUE_BYTES);
 }
 
 /** Reads one attribute by key from some source (a span's attribute map, a resource, a baggage). */
@@ -125,7 +147,7 @@ export function namesWorkload(workload: Workload): boolean {
  * Each id is normalised; duplicates are dropped; at most MAX_DEVICE_IDS are kept. Undefined when none.
  */
 export function parseDeviceIds(value: unknown): string[] | undefined {
-  const parts = typeof value === 'string' ? value.slice(0, MAX_DEVICE_IDS * MAX_ATTRIBUTE_VALUE_CHARS).split(',') : value;
+  const parts = typeof value === 'string' ? value.slice(0, MAX_DEVICE_IDS * MAX_ATTRIBUTE_VALUE_BYTES).split(',') : value;
   if (!Array.isArray(parts)) return undefined;
   const ids = new Set<string>();
   for (const part of parts.slice(0, MAX_DEVICE_IDS * 2)) {

@@ -121,7 +121,7 @@ export interface SpanBatch {
  * energy of the requests it did not send went to idle; `unnamed_service`, its `service.name` is
  * the SDK's default, so its requests carry no model unless a pod label or the executable names one.
  */
-export type Advisory = 'sampled' | 'unnamed_service';
+type Advisory = 'sampled' | 'unnamed_service';
 
 export interface SenderAdvisory {
   server: string;
@@ -498,15 +498,26 @@ const topLookup = lookupIn(topTable);
 const NO_DEVICES: string[] = [];
 
 /**
- * The counted span for the activity of `top`, named by `namers` (top first when it names too);
- * undefined when it is a gateway's span for a model server that reports its own.
+ * The counted span for the activity of `top`, named by `namers` (top first when it names too), then
+ * by `calls`, the outgoing GenAI spans below it; undefined when it is a gateway's span, or an app's
+ * call, for a model server that reports its own.
  */
-function countActivity(top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext, options: ReadSpansOptions): CountedSpan | undefined {
+function countActivity(
+  top: ValidSpan,
+  namers: readonly ValidSpan[],
+  calls: readonly ValidSpan[],
+  resource: ResourceContext,
+  options: ReadSpansOptions,
+): CountedSpan | undefined {
   readAttributes(top.span.attributes, options.limits, topTable);
   const sources: AttributeLookup[] = [topLookup];
   for (const namer of namers) if (namer !== top) sources.push(lookupIn(readAttributes(namer.span.attributes, options.limits, newTable())));
+  for (const call of calls) sources.push(lookupIn(readAttributes(call.span.attributes, options.limits, newTable())));
   sources.push(resource.lookup);
-  const upstream = top.role === LOAD_PHASE ? undefined : upstreamOf(providerOf(sources), top.profile?.gateway ?? false);
+  // An app whose only GenAI spans are its calls to a model (CLIENT `chat gpt-4o`) is a client of that model, as a gateway is.
+  const callsOnly = calls.length > 0 && !namers.some((namer) => namer.genAi);
+  const gateway = (top.profile?.gateway ?? false) || callsOnly;
+  const upstream = top.role === LOAD_PHASE ? undefined : upstreamOf(providerOf(sources), gateway);
   if (upstream === 'local') return undefined;
   const named = workloadFrom(sources, top.profile?.modelKeys);
   named.model ??= resource.fallbackModel();
@@ -549,8 +560,8 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
   const batch: SpanBatch = { counted: [], invalid: 0, overLimit: request.spansPastLimit ?? 0, ignored: 0, advisories: [] };
   const bounds = timeBounds(nowMs, limits);
   let seen = 0;
-  const count = (top: ValidSpan, namers: readonly ValidSpan[], resource: ResourceContext): boolean => {
-    const counted = countActivity(top, namers, resource, options);
+  const count = (top: ValidSpan, namers: readonly ValidSpan[], calls: readonly ValidSpan[], resource: ResourceContext): boolean => {
+    const counted = countActivity(top, namers, calls, resource, options);
     if (counted) batch.counted.push(counted);
     return counted !== undefined;
   };
@@ -595,7 +606,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       let activities = 0;
       for (const entry of valid) {
         if (isOutgoing(entry.span) || entry.role === 'work') continue;
-        if (count(entry, [entry], resource)) activities++;
+        if (count(entry, [entry], [], resource)) activities++;
       }
       batch.ignored += valid.length - activities;
       continue;
@@ -638,7 +649,7 @@ export function readSpans(request: TraceRequestMessage, options: ReadSpansOption
       else namersByTop.set(top, [entry]);
     }
     let activities = 0;
-    for (const [top, namers] of namersByTop) if (count(top, [...namers, ...(callsByTop.get(top) ?? [])], resource)) activities++;
+    for (const [top, namers] of namersByTop) if (count(top, namers, callsByTop.get(top) ?? [], resource)) activities++;
     batch.ignored += valid.length - activities;
   }
   return batch;

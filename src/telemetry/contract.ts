@@ -217,7 +217,7 @@ export const METRICS = {
     'footprint_series_overflow',
     'counter',
     '{series}',
-    'Attribute sets folded into the overflow series because a metric reached its cardinality limit.',
+    'Attribute sets folded into the overflow series because a metric reached its cardinality limit, or its byte limit (workload metrics).',
     ['metric'],
   ),
   memoryLimit: spec(

@@ -1,7 +1,9 @@
 // The state behind every exported series: cumulative counters, gauges and histograms keyed by
-// attribute set, with a cardinality limit per metric and expiry of idle workload series.
+// attribute set, with a cardinality limit per metric, a byte limit per workload metric (whose label
+// values come from outside) and expiry of idle workload series.
 // The OTel JS SDK keeps every attribute set it ever saw; owning the state here lets a finished
 // workload's series disappear from /metrics after the idle timeout.
+import { hash } from 'node:crypto';
 import type { InstrumentSpec } from './contract.ts';
 
 export type Attributes = Readonly<Record<string, string>>;
@@ -26,6 +28,12 @@ export interface SeriesPoint {
 export interface SeriesStoreOptions {
   idleTimeoutMs: number;
   cardinalityLimit: number;
+  /**
+   * Exposition bytes, as exposedBytes counts them, the live series of one workload metric (one whose
+   * series expire; their label values come from outside) may take; a new series past it folds into
+   * the overflow series. Per metric, so a flood of request series leaves ml.energy its share.
+   */
+  cardinalityLimitBytes: number;
   /** Told once per attribute set folded into an overflow series (while the set is remembered, see foldedMemory). */
   onOverflow?: (spec: InstrumentSpec) => void;
 }
@@ -42,17 +50,53 @@ const KEPT_ON_OVERFLOW = ['hw.id', 'hw.type'];
 const OVERFLOW_KEY_PREFIX = '\u0001overflow';
 /**
  * How many folded sets per metric are remembered, so each is counted once without unbounded memory:
- * ten times the limit, at least 10,000 (about 1 MB of keys); past it the oldest are forgotten.
+ * ten times the limit, at least 10,000; past it the oldest are forgotten. Each is remembered by a
+ * fixed-size hash of its key (about 90 bytes an entry however long its values), not by the key.
  */
 const foldedMemory = (cardinalityLimit: number) => Math.max(10 * cardinalityLimit, 10_000);
+
+/**
+ * A folded set's key as a 48-bit number (a double holds it exactly): the first 6 bytes of its SHA-1
+ * (about 1 µs, once per add to an overflow series). Two of 20,000 remembered sets share one with odds
+ * of about 1 in 1.4 million; if they do, the second goes uncounted in footprint.series.overflow, its
+ * values still added (no series is keyed by the hash).
+ */
+function foldedKeyHash(key: string): number {
+  return hash('sha1', key, 'buffer').readUIntBE(0, 6);
+}
+
+/**
+ * Bytes a line takes beyond the metric name and the series' labels, at most: a suffix (`_bucket`),
+ * the braces, an `le="..."` label, a space, a double in its longest form
+ * (-1.2345678901234567e-300, 24 bytes) and the newline.
+ */
+const LINE_OVERHEAD_BYTES = 56;
+/** Characters the exposition escapes with a backslash, so each takes two bytes there. */
+const ESCAPED = /["\\\n]/g;
+
+/**
+ * The bytes a series takes in the Prometheus exposition, at most: each of its lines (one, or a
+ * histogram's buckets, sum and count) repeats its labels as `name="value",`, values as escaped UTF-8.
+ */
+function exposedBytes(spec: InstrumentSpec, values: readonly string[]): number {
+  let labelBytes = 0;
+  spec.attributes.forEach((name, index) => {
+    const value = values[index]!;
+    labelBytes += name.length + 4 + Buffer.byteLength(value) + (value.match(ESCAPED)?.length ?? 0);
+  });
+  const lines = spec.kind === 'histogram' ? (spec.boundaries?.length ?? 0) + 3 : 1;
+  return lines * (spec.prometheusName.length + labelBytes + LINE_OVERHEAD_BYTES);
+}
 
 export class SeriesStore {
   readonly #options: SeriesStoreOptions;
   readonly #series = new Map<InstrumentSpec, Map<string, SeriesPoint>>();
   /** Overflow series per metric, which do not count against the limit. */
   readonly #overflowCount = new Map<InstrumentSpec, number>();
-  /** Folded attribute-set keys per metric -> when last seen, oldest first, for counting each set once. */
-  readonly #folded = new Map<InstrumentSpec, Map<string, number>>();
+  /** Folded attribute-set key hashes per metric -> when last seen, oldest first, for counting each set once. */
+  readonly #folded = new Map<InstrumentSpec, Map<number, number>>();
+  /** exposedBytes of each workload metric's live series (overflow series not counted), against cardinalityLimitBytes. */
+  readonly #exposedBytes = new Map<InstrumentSpec, number>();
 
   constructor(options: SeriesStoreOptions) {
     this.#options = options;
@@ -133,6 +177,11 @@ export class SeriesStore {
 
     const overflows = this.#overflowCount.get(spec) ?? 0;
     if (series.size - overflows >= this.#options.cardinalityLimit) return this.#overflowPoint(spec, series, key, attributes, nowMs);
+    if (spec.expires) {
+      const bytes = (this.#exposedBytes.get(spec) ?? 0) + exposedBytes(spec, values);
+      if (bytes > this.#options.cardinalityLimitBytes) return this.#overflowPoint(spec, series, key, attributes, nowMs);
+      this.#exposedBytes.set(spec, bytes);
+    }
     const point: SeriesPoint = {
       attributes: Object.fromEntries(spec.attributes.map((name, index) => [name, values[index]!])),
       startTimeMs: nowMs,
@@ -174,14 +223,21 @@ export class SeriesStore {
       folded = new Map();
       this.#folded.set(spec, folded);
     }
-    const known = folded.delete(key);
-    folded.set(key, nowMs);
+    const keyHash = foldedKeyHash(key);
+    const known = folded.delete(keyHash);
+    folded.set(keyHash, nowMs);
     if (folded.size > foldedMemory(this.#options.cardinalityLimit)) folded.delete(folded.keys().next().value!);
     if (!known) this.#options.onOverflow?.(spec);
   }
 
   #delete(spec: InstrumentSpec, series: Map<string, SeriesPoint>, key: string): void {
-    const overflow = series.get(key)?.attributes['otel.metric.overflow'] !== undefined;
-    if (series.delete(key) && overflow) this.#overflowCount.set(spec, this.#overflowCount.get(spec)! - 1);
+    const point = series.get(key);
+    if (!point) return;
+    series.delete(key);
+    if (point.attributes['otel.metric.overflow'] !== undefined) this.#overflowCount.set(spec, this.#overflowCount.get(spec)! - 1);
+    else if (spec.expires) {
+      const values = spec.attributes.map((name) => point.attributes[name]!);
+      this.#exposedBytes.set(spec, this.#exposedBytes.get(spec)! - exposedBytes(spec, values));
+    }
   }
 }

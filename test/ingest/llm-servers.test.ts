@@ -1,27 +1,21 @@
 // The recipes of docs/llm-servers.md: each server's span shape (test/support/llm-span-shapes.ts)
 // sent by the real OTel JS exporters (OTLP/gRPC, HTTP protobuf, HTTP JSON) reaches the ingest
 // listeners as one request per served request, named by a model, with its tokens.
-import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Tracer } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
 import { recordFastApiChat, recordOpenInferenceLlm, recordVllmRequest } from '../support/llm-span-shapes.ts';
+import { exporterFor, type OtlpProtocol } from '../support/serving-process.ts';
 
-const EXPORTERS: Record<string, (ingest: IngestHarness) => SpanExporter> = {
-  // vLLM's default (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL unset): gRPC to the endpoint as given.
-  grpc: (ingest) => new GrpcExporter({ url: `http://${ingest.grpcAddress}` }),
-  'http/protobuf': (ingest) => new ProtoExporter({ url: `${ingest.url}/v1/traces` }),
-  'http/json': (ingest) => new JsonExporter({ url: `${ingest.url}/v1/traces` }),
-};
+// vLLM's default (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL unset) is gRPC to the endpoint as given.
+const PROTOCOLS: OtlpProtocol[] = ['grpc', 'http/protobuf', 'http/json'];
 
-async function send(ingest: IngestHarness, exporter: string, serviceName: string, record: (tracer: Tracer) => void): Promise<void> {
+async function send(ingest: IngestHarness, exporter: OtlpProtocol, serviceName: string, record: (tracer: Tracer) => void): Promise<void> {
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': serviceName, 'telemetry.sdk.language': 'python', 'telemetry.sdk.name': 'opentelemetry' }),
-    spanProcessors: [new BatchSpanProcessor(EXPORTERS[exporter]!(ingest))],
+    spanProcessors: [new BatchSpanProcessor(exporterFor(exporter, ingest))],
   });
   record(provider.getTracer('recipe'));
   await provider.forceFlush();
@@ -31,7 +25,7 @@ async function send(ingest: IngestHarness, exporter: string, serviceName: string
 const START_MS = Date.now() - 3000;
 const TIMES = { startMs: START_MS, endMs: START_MS + 2500 };
 
-describe.each(Object.keys(EXPORTERS))('LLM server spans over %s', (exporter) => {
+describe.each(PROTOCOLS)('LLM server spans over %s', (exporter) => {
   let ingest: IngestHarness | undefined;
   afterEach(async () => ingest?.close());
 
@@ -39,7 +33,9 @@ describe.each(Object.keys(EXPORTERS))('LLM server spans over %s', (exporter) => 
     ingest = await startIngest();
     await send(ingest, exporter, 'meta-llama/Llama-3.1-8B-Instruct', (tracer) => recordVllmRequest(tracer, TIMES, { prompt: 17, completion: 230 }));
     expect(ingest.sink.requests).toEqual([{ workload: { model: 'meta-llama/Llama-3.1-8B-Instruct' }, ...TIMES, inputTokens: 17, outputTokens: 230 }]);
-    expect(ingest.sink.activities).toEqual([{ source: 'span', senderKey: '127.0.0.1', workload: { model: 'meta-llama/Llama-3.1-8B-Instruct' }, ...TIMES, weight: 1 }]);
+    expect(ingest.sink.activities).toEqual([
+      { source: 'span', senderKey: '127.0.0.1', workload: { model: 'meta-llama/Llama-3.1-8B-Instruct' }, ...TIMES, weight: 1 },
+    ]);
     expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 1 });
   });
 

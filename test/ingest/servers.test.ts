@@ -44,7 +44,9 @@ describe('inference servers as they ship', () => {
       recordTgiChat(routerProcess!.tracer('opentelemetry-otlp'), shardProcess!.tracer('text_generation_server.tracing'), TIMES, 4),
     );
     expect(ingest!.sink.requests).toEqual([{ workload: { model: 'text-generation-inference.router' }, ...TIMES }]);
-    expect(ingest!.sink.activities).toEqual([{ source: 'span', senderKey: '127.0.0.1', workload: { model: 'text-generation-inference.router' }, ...TIMES, weight: 1 }]);
+    expect(ingest!.sink.activities).toEqual([
+      { source: 'span', senderKey: '127.0.0.1', workload: { model: 'text-generation-inference.router' }, ...TIMES, weight: 1 },
+    ]);
     // 5 spans in the request's trace + 4 steps x (4 router spans + 2 shard spans), one of them the request.
     expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 1, ignored: 28 });
   });

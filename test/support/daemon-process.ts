@@ -15,6 +15,7 @@ export function residentBytes(pid: number): number {
 }
 
 export const FOOTPRINT_BIN = join(import.meta.dirname, '../../bin/footprint.js');
+
 export interface ListenerPorts {
   metricsPort: number;
   ingestPort: number;
