@@ -114,6 +114,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       defaultTtlMs: config.windowTtl,
       maxTtlMs: config.windowMaxTtl,
       maxWindowsPerClient: config.windowsPerClient,
+      ratePerSecond: config.windowRatePerSecond,
+      maxSegmentBytes: config.windowSegmentMaxBytes,
       retainMs: config.attributionLag + 10 * config.interval,
     });
     // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
@@ -193,6 +195,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       ...(kubernetes && { senderModel: kubernetes.senderModel }),
       sink,
       windows,
+      windowClientRatePerSecond: config.windowClientRatePerSecond,
       logger: logger.child({ component: 'ingest' }),
       onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
       planner: (query) => {

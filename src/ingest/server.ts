@@ -42,6 +42,8 @@ export interface IngestServerOptions {
   senderModel?: SenderModel;
   sink: ActivitySink;
   windows: WindowStore;
+  /** Window requests per second per client (config `windowClientRatePerSecond`). */
+  windowClientRatePerSecond?: number;
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
   /** Answers GET /v1/plan; without it the endpoint is absent. */
@@ -78,7 +80,10 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
   });
   const handleTraces = createTracesHttp(exportTraces, { maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs, budget: options.budget });
-  const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);
+  const handleWindows = createWindowsApi(options.windows, {
+    bodyTimeoutMs: options.bodyTimeoutMs,
+    ...(options.windowClientRatePerSecond !== undefined && { clientRatePerSecond: options.windowClientRatePerSecond }),
+  });
   // One connection cap for both ingest listeners, so ingestMaxConnections bounds ingest's descriptors.
   const connectionCap = new SharedConnectionCap(options.connections.maxConnections);
   const grpc =

@@ -7,9 +7,9 @@ describe('WindowStore', () => {
   it('splits a window into segments on a phase change, expires it at its last heartbeat and forgets old segments', () => {
     let nowMs = 1_000_000;
     const store = new WindowStore({ defaultTtlMs: 10_000, retainMs: 60_000, now: () => nowMs });
-    store.openWindow('w', { workload: { model: 'm', phase: 'training' }, deviceIds: ['GPU-0'] });
+    store.openWindow('w', { workload: { model: 'm', phase: 'training' }, deviceIds: ['GPU-0'] }, 'client');
     nowMs += 5000;
-    store.heartbeat('w', { workload: { model: 'm', phase: 'checkpointing' } });
+    store.heartbeat('w', { workload: { model: 'm', phase: 'checkpointing' } }, 'client');
     nowMs += 3000;
     expect(store.activitiesBetween(0, nowMs)).toEqual([
       { source: 'window', workload: { model: 'm', phase: 'training' }, deviceIds: ['GPU-0'], startMs: 1_000_000, endMs: 1_005_000 },
