@@ -4,6 +4,7 @@ import { Agent, request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WindowStore } from '../../src/ingest/windows.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
+import { windowRequest } from '../support/window-request.ts';
 
 let ingest: IngestHarness | undefined;
 afterEach(async () => {
@@ -11,27 +12,8 @@ afterEach(async () => {
   ingest = undefined;
 });
 
-function openWindow(agent: Agent, localAddress: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const url = new URL('/v1/windows', ingest!.url);
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const call = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        localAddress,
-        headers: { baggage: 'ml.job=flood', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
-      },
-      (response) => {
-        let answer = '';
-        response.on('data', (chunk: Buffer) => (answer += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(answer) as Record<string, unknown> }));
-      },
-    );
-    call.on('error', reject);
-    call.end(text);
-  });
+function openWindow(agent: Agent, localAddress: string, body: unknown) {
+  return windowRequest({ ingestUrl: ingest!.url, method: 'POST', path: '/v1/windows', agent, localAddress, baggage: 'ml.job=flood', body });
 }
 
 describe('windows limits', () => {

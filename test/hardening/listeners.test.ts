@@ -7,7 +7,7 @@
 import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { residentBytes, spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { CHART_ENV, residentBytes, spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
 import { sleep } from '../support/eventually.ts';
 import { httpExport, serverSpanBatch } from '../support/otlp-export.ts';
 import { sampleValue } from '../support/daemon.ts';
@@ -16,12 +16,6 @@ const SILENT_SOCKETS = 3000;
 const SOCKET_BATCH = 250;
 const FLOOD_CLIENTS = 16;
 const FLOOD_SECONDS = 10;
-/**
- * The Node settings the chart gives the daemon at its default 512Mi limit (templates/daemonset.yaml,
- * asserted in test/helm/chart.test.ts): a 64 MiB old generation (the limit / 8Mi), 1 MiB
- * semi-spaces, two malloc arenas. The RSS bound below is for the agent as deployed.
- */
-const CHART_ENV = { NODE_OPTIONS: '--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1', MALLOC_ARENA_MAX: '2' };
 const FLOOD_MAX_RSS_BYTES = 256 * 2 ** 20;
 
 let daemon: DaemonProcess;

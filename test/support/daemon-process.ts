@@ -14,6 +14,13 @@ export function residentBytes(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 }
 
+/**
+ * The Node settings the chart gives the daemon at its default 512Mi limit (templates/daemonset.yaml,
+ * asserted in test/helm/chart.test.ts): a 64 MiB old generation (the limit / 8Mi), 1 MiB
+ * semi-spaces, two malloc arenas. RSS bounds asserted under it are for the agent as deployed.
+ */
+export const CHART_ENV = { NODE_OPTIONS: '--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1', MALLOC_ARENA_MAX: '2' };
+
 export const FOOTPRINT_BIN = join(import.meta.dirname, '../../bin/footprint.js');
 export interface ListenerPorts {
   metricsPort: number;
