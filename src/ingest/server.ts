@@ -44,6 +44,8 @@ export interface IngestServerOptions {
   windows: WindowStore;
   /** Window requests per second per client (config `windowClientRatePerSecond`). */
   windowClientRatePerSecond?: number;
+  /** Why memory is too short for a window request, or undefined; default: the heap guard the span queue uses. */
+  memoryPressure?: () => string | undefined;
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
   /** Answers GET /v1/plan; without it the endpoint is absent. */
@@ -83,6 +85,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const handleWindows = createWindowsApi(options.windows, {
     bodyTimeoutMs: options.bodyTimeoutMs,
     ...(options.windowClientRatePerSecond !== undefined && { clientRatePerSecond: options.windowClientRatePerSecond }),
+    ...(options.memoryPressure && { memoryPressure: options.memoryPressure }),
   });
   // One connection cap for both ingest listeners, so ingestMaxConnections bounds ingest's descriptors.
   const connectionCap = new SharedConnectionCap(options.connections.maxConnections);

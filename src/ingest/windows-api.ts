@@ -125,7 +125,12 @@ export function createWindowsApi(store: WindowStore, options: WindowsApiOptions)
     const workload = workloadFrom([context.baggage]);
     const window = store.heartbeat(id, { ...body.update, ...(namesWorkload(workload) && { workload }) }, clientOf(request));
     if (window) sendJson(response, 200, describe(window, context.traceId));
-    else sendJsonError(response, 404, `no open window '${id}' of this client (it ended or expired, or another address opened it); open it again with POST /v1/windows`);
+    else
+      sendJsonError(
+        response,
+        404,
+        `no open window '${id}' of this client (it ended or expired, or another address opened it); open it again with POST /v1/windows`,
+      );
   }
 
   function end(id: string, request: IncomingMessage, response: ServerResponse): void {
