@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigError, flagName, loadConfig, type Config } from './config.ts';
 import { startDaemon, type RunningDaemon } from './daemon.ts';
+import { ZONES_EXAMPLE } from './carbon/zones.ts';
 import { StartupError } from './listener.ts';
 import { createLogger } from './logger.ts';
 import { reportCommand } from './report/command.ts';
@@ -167,7 +168,7 @@ export function buildProgram(): Command {
       .option('--by <TIME>', 'the job must end by then: ISO 8601 with a zone, e.g. 2026-12-02T06:00Z')
       .option('--model <NAME>', "take the power from this ml.model's measured average over the last day (needs --prometheus)")
       .option('--prometheus <URL>', 'Prometheus that scrapes footprint, for --model')
-      .option('--zones <CODES>', 'where: compare these grid zones (comma-separated, e.g. DE,FR,SE-SE3), each under its own forecast')
+      .option('--zones <CODES>', `where: compare these grid zones (comma-separated, e.g. ${ZONES_EXAMPLE}), each under its own forecast`)
       .option('--format <FORMAT>', 'json | text', 'text'),
     CARBON_KEYS,
   ).action(async (options) => {

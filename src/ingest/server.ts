@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
-import { SharedConnectionCap, applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
+import { SharedConnectionCap, applyListenerLimits, closeServer, listen, useOriginForm, type ListenerLimits } from '../listener.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
@@ -104,6 +104,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const handlePlan = options.planner && createPlanApi(options.planner);
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    useOriginForm(request);
     const path = (request.url ?? '/').split('?')[0]!;
     const windowsMatch = WINDOWS_PATH.exec(path);
     if (path !== '/v1/traces' && !windowsMatch && !(handlePlan && path === '/v1/plan')) {
