@@ -56,8 +56,11 @@ export const WINDOW_DEFAULTS = {
   clientRatePerSecond: 50,
   /** A heartbeat every few seconds and phase changes now and then need far less. */
   ratePerSecond: 5,
-  /** 87,000 segments of labels they share, or 1,500 of five distinct 128-character astral-plane labels each. */
-  segmentMaxBytes: 8 * 1024 * 1024,
+  /**
+   * 43,000 segments of labels they share, or 900 with five distinct 128-character astral-plane labels
+   * each: a sixteenth of the chart's 64 MiB old generation, so trace ingest keeps its room under the heap guard.
+   */
+  segmentMaxBytes: 4 * 1024 * 1024,
 };
 
 const configSchema = z

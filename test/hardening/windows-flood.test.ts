@@ -7,6 +7,7 @@
 import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHART_ENV, residentBytes, spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
+import { sleep } from '../support/eventually.ts';
 import { windowRequest, type WindowAnswer } from '../support/window-request.ts';
 
 const FLIPS = 50_000;
@@ -53,8 +54,12 @@ async function flood(ingestUrl: string, pid: number) {
   await Promise.all(Array.from({ length: CONNECTIONS }, connection));
   maxRssBytes = Math.max(maxRssBytes, residentBytes(pid));
   const seconds = (Date.now() - startMs) / 1000;
-  // The owner's window survived: a plain heartbeat answers 200, or 429 while its rate is spent.
-  const heartbeat = await windowRequest({ ingestUrl, method: 'PUT', path: '/v1/windows/flipped', agent });
+  // The owner's window survived: a plain heartbeat, retried as its Retry-After says (rate or heap guard), answers 200.
+  let heartbeat = await windowRequest({ ingestUrl, method: 'PUT', path: '/v1/windows/flipped', agent });
+  for (let retry = 0; heartbeat.status === 429 && retry < 10; retry++) {
+    await sleep(1000 * Number(heartbeat.retryAfter));
+    heartbeat = await windowRequest({ ingestUrl, method: 'PUT', path: '/v1/windows/flipped', agent });
+  }
   agent.destroy();
   return { statuses, refusals: [...refusals], maxRssBytes, seconds, heartbeat };
 }
@@ -76,6 +81,7 @@ describe('a window flipped 50,000 times with astral-plane labels, under the char
     expect(result.refusals.some((refusal) => refusal.includes('windowSegmentMaxBytes'))).toBe(true);
     expect(result.maxRssBytes).toBeLessThanOrEqual(MAX_RSS_BYTES);
     expect(result.heartbeat.status).toBe(200);
+    expect(result.heartbeat.json.workload).toMatchObject({ phase: expect.stringMatching(/^\d+$/) });
     expect((await fetch(`${daemon.metricsUrl}/healthz`)).status).toBe(200);
   });
 
@@ -90,6 +96,6 @@ describe('a window flipped 50,000 times with astral-plane labels, under the char
     expect(result.statuses[200]! + result.statuses[429]!).toBe(FLIPS);
     expect(result.refusals.every((refusal) => /windowRatePerSecond|windowClientRatePerSecond/.test(refusal))).toBe(true);
     expect(result.maxRssBytes).toBeLessThanOrEqual(MAX_RSS_BYTES);
-    expect([200, 429]).toContain(result.heartbeat.status);
+    expect(result.heartbeat.status).toBe(200);
   });
 });

@@ -26,8 +26,8 @@ describe('WindowStore', () => {
 });
 
 describe('WindowStore limits', () => {
-  /** What a distinct workload is charged once (interned): 256 bytes plus twice its key's UTF-8 bytes. */
-  const workloadBytes = (model: string, phase: string) => 256 + 2 * Buffer.byteLength(JSON.stringify([model, null, phase, null, null]));
+  /** What a distinct workload is charged once (interned): 448 bytes plus twice its key's UTF-8 bytes. */
+  const workloadBytes = (model: string, phase: string) => 448 + 2 * Buffer.byteLength(JSON.stringify([model, null, phase, null, null]));
   const SEGMENT_BYTES = 96;
 
   it('charges ended segments 96 bytes each and a workload they share once', () => {
