@@ -49,6 +49,7 @@ export class KeyedRateLimiter {
   readonly #ratePerSecond: number;
   readonly #maxKeys: number;
   readonly #buckets = new Map<string, TokenBucket>();
+  #sweptAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(ratePerSecond: number, maxKeys: number) {
     this.#ratePerSecond = ratePerSecond;
@@ -60,7 +61,11 @@ export class KeyedRateLimiter {
     let bucket = this.#buckets.get(key);
     if (!bucket) {
       if (this.#buckets.size >= this.#maxKeys) {
-        for (const [oldKey, oldBucket] of this.#buckets) if (oldBucket.isFull(nowMs)) this.#buckets.delete(oldKey);
+        // One pass a second at most: a table full of busy keys would otherwise be scanned on every new key.
+        if (nowMs - this.#sweptAtMs >= 1000) {
+          this.#sweptAtMs = nowMs;
+          for (const [oldKey, oldBucket] of this.#buckets) if (oldBucket.isFull(nowMs)) this.#buckets.delete(oldKey);
+        }
         if (this.#buckets.size >= this.#maxKeys) return 1000;
       }
       bucket = new TokenBucket(this.#ratePerSecond, nowMs);
