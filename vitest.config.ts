@@ -10,6 +10,7 @@ const ALONE = [
   'test/hardening/heap-cap.test.ts',
   'test/hardening/memory-budget.test.ts',
   'test/hardening/series-memory.test.ts',
+  'test/hardening/windows-flood.test.ts',
 ];
 
 const shared = { testTimeout: 60_000, hookTimeout: 60_000 };

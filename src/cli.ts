@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigError, flagName, loadConfig, type Config } from './config.ts';
 import { startDaemon, type RunningDaemon } from './daemon.ts';
+import { ZONES_EXAMPLE } from './carbon/zones.ts';
 import { StartupError } from './listener.ts';
 import { createLogger } from './logger.ts';
 import { reportCommand } from './report/command.ts';
@@ -47,6 +48,9 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['windowTtl', 'a window that stops heart-beating ends after this long', 'DURATION'],
   ['windowMaxTtl', 'longest TTL a window may ask for', 'DURATION'],
   ['windowsPerClient', 'most windows one client (peer address) may hold open', 'N'],
+  ['windowClientRatePerSecond', 'window requests per second from one client (peer address), burst 2 s; more get 429', 'RATE'],
+  ['windowRatePerSecond', 'updates per second of one window, burst 2 s; more get 429', 'RATE'],
+  ['windowSegmentMaxBytes', 'bytes of ended window segments kept for the ledger; a phase change past it gets 429', 'BYTES'],
   ['attributionLag', 'how long an interval waits for late spans before it is split', 'DURATION'],
   ['attributionHorizon', 'how long idle time stays claimable by long spans that arrive after it was split (>= attribution lag)', 'DURATION'],
   ['attributionClaimWindow', 'on a device spans of several senders use, how long intervals wait instead of the lag (within lag..horizon)', 'DURATION'],
@@ -171,7 +175,7 @@ export function buildProgram(): Command {
       .option('--by <TIME>', 'the job must end by then: ISO 8601 with a zone, e.g. 2026-12-02T06:00Z')
       .option('--model <NAME>', "take the power from this ml.model's measured average over the last day (needs --prometheus)")
       .option('--prometheus <URL>', 'Prometheus that scrapes footprint, for --model')
-      .option('--zones <CODES>', 'where: compare these grid zones (comma-separated, e.g. DE,FR,SE-SE3), each under its own forecast')
+      .option('--zones <CODES>', `where: compare these grid zones (comma-separated, e.g. ${ZONES_EXAMPLE}), each under its own forecast`)
       .option('--format <FORMAT>', 'json | text', 'text'),
     CARBON_KEYS,
   ).action(async (options) => {

@@ -77,6 +77,19 @@ const touRate = z.object({
   pricePerKwh: z.number().nonnegative(),
 });
 
+/** Defaults of the windows API's limits, also the WindowStore's and the API's own when constructed without config (tests). */
+export const WINDOW_DEFAULTS = {
+  /** A Node SDK opening and ending a window per training step at 25 steps a second. */
+  clientRatePerSecond: 50,
+  /** A heartbeat every few seconds and phase changes now and then need far less. */
+  ratePerSecond: 5,
+  /**
+   * 43,000 segments of labels they share, or 900 with five distinct 128-character astral-plane labels
+   * each: a sixteenth of the chart's 64 MiB old generation, so trace ingest keeps its room under the heap guard.
+   */
+  segmentMaxBytes: 4 * 1024 * 1024,
+};
+
 const configSchema = z
   .object({
     listen: hostPort.default('0.0.0.0:9464'),
@@ -174,6 +187,17 @@ const configSchema = z
     /** Longest TTL a window may ask for; longer asks are cut to it. */
     windowMaxTtl: duration(1000, 86_400_000).default(600_000),
     windowsPerClient: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+    /** Window requests per second from one client (peer address), with a two-second burst. */
+    windowClientRatePerSecond: z.coerce.number().finite().min(0.1).max(1_000_000).default(WINDOW_DEFAULTS.clientRatePerSecond),
+    /** Updates per second of one window (heartbeats, phase changes), with a two-second burst. */
+    windowRatePerSecond: z.coerce.number().finite().min(0.1).max(1_000_000).default(WINDOW_DEFAULTS.ratePerSecond),
+    /** Bytes of ended window segments kept for the ledger (labels counted once per distinct value). */
+    windowSegmentMaxBytes: z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(WINDOW_DEFAULTS.segmentMaxBytes),
 
     // Kubernetes
     kubernetes: booleanish.default(false),

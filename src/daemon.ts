@@ -121,6 +121,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       defaultTtlMs: config.windowTtl,
       maxTtlMs: config.windowMaxTtl,
       maxWindowsPerClient: config.windowsPerClient,
+      ratePerSecond: config.windowRatePerSecond,
+      maxSegmentBytes: config.windowSegmentMaxBytes,
       retainMs: config.attributionLag + 10 * config.interval,
     });
     // The Kubernetes client is loaded only in Kubernetes mode (tens of MB of RSS).
@@ -203,6 +205,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       ...(kubernetes && { senderModel: kubernetes.senderModel }),
       sink,
       windows,
+      windowClientRatePerSecond: config.windowClientRatePerSecond,
       logger: logger.child({ component: 'ingest' }),
       onSpanOutcome: (outcome, count) => publisher.ingestSpans(outcome, count, Date.now()),
       onAdvisory: (advisory) => publisher.ingestAdvisory(advisory, Date.now()),

@@ -1,6 +1,6 @@
 // What the listeners (metrics, ingest HTTP and gRPC) share: connection limits and a listen() whose
 // failures become one start-up line naming the config key, the value and what to do.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 
 /** A start-up failure the CLI prints as one line and exits 2 on, like a config error. */
@@ -61,6 +61,21 @@ export class SharedConnectionCap {
     const freeConnections = Math.max(0, this.maxConnections - this.#open);
     for (const entry of this.#servers) entry.server.maxConnections = Math.max(1, entry.open + freeConnections);
   }
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
+
+/**
+ * Rewrites an absolute-form request target (`GET http://node:4318/v1/plan?duration=4h`, which a
+ * client talking through a proxy sends and RFC 9112 section 3.2.2 says a server must accept) to its
+ * origin form (`/v1/plan?duration=4h`), so every listener routes it as it routes the path.
+ */
+export function useOriginForm(request: IncomingMessage): void {
+  const target = request.url ?? '/';
+  const authority = ABSOLUTE_FORM.exec(target);
+  if (!authority) return;
+  const rest = target.slice(authority[0].length);
+  request.url = rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 function advice(code: string | undefined, port: number): string {

@@ -5,6 +5,7 @@ import { createCarbonAccountant } from './carbon/create-accountant.ts';
 import { answerPlan, planLine, type PlanAnswer } from './carbon/plan-answer.ts';
 import { parseDeadline, parsePlanDuration, parsePower } from './carbon/plan-args.ts';
 import { PlanError } from './carbon/plan.ts';
+import { ZONES_EXAMPLE } from './carbon/zones.ts';
 import { ConfigError, type Config } from './config.ts';
 import { PrometheusClient, PrometheusError } from './report/prometheus-client.ts';
 
@@ -38,7 +39,7 @@ function parseZones(text: string): string[] {
     ),
   ];
   if (zones.length < 1 || zones.length > MAX_ZONES || zones.some((zone) => !/^[A-Za-z0-9_-]{1,64}$/.test(zone))) {
-    throw new PlanError(`zones: '${text.slice(0, 64)}' is invalid: expected 1-${MAX_ZONES} comma-separated zone codes, e.g. DE,FR,SE-SE3`);
+    throw new PlanError(`zones: '${text.slice(0, 64)}' is invalid: expected 1-${MAX_ZONES} comma-separated zone codes, e.g. ${ZONES_EXAMPLE}`);
   }
   return zones;
 }

@@ -2,6 +2,12 @@
 import { parseDurationMs } from '../config.ts';
 import { PlanError } from './plan.ts';
 
+/**
+ * Shortest job planned: one second. Shorter jobs have no start worth shifting (forecasts change every 5-60
+ * minutes), and below about 0.2 µs `now + duration` is `now` in float64 milliseconds, which made the mean
+ * intensity 0/0 and the grams null.
+ */
+const MIN_DURATION_MS = 1000;
 /** Longest job planned: a week (forecasts reach 72 h at most, so longer jobs cannot be shifted anyway). */
 const MAX_DURATION_MS = 7 * 86_400_000;
 /** Largest job power: 100 MW, a whole data hall. */
@@ -18,8 +24,8 @@ export interface PlanArgs {
 
 export function parsePlanDuration(text: string): number {
   const durationMs = parseDurationMs(text);
-  if (durationMs === undefined || !(durationMs > 0) || durationMs > MAX_DURATION_MS) {
-    throw new PlanError(`duration: '${text.slice(0, 64)}' is invalid: expected a duration like 90m or 4h, at most 7d`);
+  if (durationMs === undefined || !(durationMs >= MIN_DURATION_MS) || durationMs > MAX_DURATION_MS) {
+    throw new PlanError(`duration: '${text.slice(0, 64)}' is invalid: expected a duration like 90m or 4h, at least 1s and at most 7d`);
   }
   return durationMs;
 }

@@ -1,7 +1,7 @@
 // Which static intensity applies: --intensity override, else the zone (or the cloud region's zone), else the world average.
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config.ts';
-import { lookupZone, worldAverage, zoneForCloudRegion, type ZoneIntensity } from './zones.ts';
+import { bundledZonesLike, lookupZone, worldAverage, zoneForCloudRegion, type ZoneIntensity } from './zones.ts';
 
 /** Zone label when --intensity is given without a zone or region. */
 export const CUSTOM_ZONE = 'custom';
@@ -40,8 +40,10 @@ export function resolveStaticIntensity(config: Pick<Config, 'zone' | 'cloudRegio
   const row = lookupZone(zone);
   if (row) return row;
   if (config.intensityProvider === 'static') {
+    const like = bundledZonesLike(zone);
+    const suggestion = like.length > 0 ? `; the bundled table has ${like.join(', ')}` : '';
     throw new ConfigError(
-      `config: zone: '${zone}' is invalid: expected an ISO 3166-1 alpha-2 country code (DE, US) or a grid region such as US-CAL-CISO listed in docs/methodology.md`,
+      `config: zone: '${zone}' is invalid: expected an ISO 3166-1 alpha-2 country code (DE, US) or a grid region such as US-CAL-CISO listed in docs/methodology.md${suggestion}`,
     );
   }
   // A provider's own region name (WattTime's CAISO_NORTH): the cloud region, if given, still locates the grid.

@@ -27,6 +27,20 @@ export function lookupZone(zone: string): ZoneIntensity | undefined {
   return row ? { zone: key, ...row } : undefined;
 }
 
+/** The zones examples name (`plan --zones`): each is in the bundled table, so the static provider, the default, accepts them. */
+export const ZONES_EXAMPLE = 'DE,FR,US-CAL-CISO';
+
+/** Most zones an error suggests (the US alone has 19 grid regions). */
+const MAX_SUGGESTED_ZONES = 8;
+
+/** Bundled zones of `zone`'s country (SE for SE-SE3; US-CAL-CISO, US-TEX-ERCO... for US-X), for an error to suggest. */
+export function bundledZonesLike(zone: string): string[] {
+  const country = zone.trim().toUpperCase().split('-')[0]!;
+  return Object.keys(zoneTable)
+    .filter((key) => key === country || key.startsWith(`${country}-`))
+    .slice(0, MAX_SUGGESTED_ZONES);
+}
+
 export function worldAverage(): ZoneIntensity {
   return { zone: WORLD_ZONE, ...gridIntensity.world };
 }

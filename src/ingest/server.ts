@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ActivitySink } from '../attribution/activity.ts';
-import { SharedConnectionCap, applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
+import { SharedConnectionCap, applyListenerLimits, closeServer, listen, useOriginForm, type ListenerLimits } from '../listener.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { bearerTokenCheck } from './bearer-token.ts';
 import { sendJsonError } from './http-answers.ts';
@@ -45,6 +45,8 @@ export interface IngestServerOptions {
   senderModel?: SenderModel;
   sink: ActivitySink;
   windows: WindowStore;
+  /** Window requests per second per client (config `windowClientRatePerSecond`). */
+  windowClientRatePerSecond?: number;
   logger: Logger;
   onSpanOutcome?: (outcome: SpanOutcome, count: number) => void;
   onAdvisory?: TracesApiOptions['onAdvisory'];
@@ -87,7 +89,11 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     ...(options.onAdvisory && { onAdvisory: options.onAdvisory }),
   });
   const handleTraces = createTracesHttp(exportTraces, { maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs, budget: options.budget });
-  const handleWindows = createWindowsApi(options.windows, options.bodyTimeoutMs);
+  const handleWindows = createWindowsApi(options.windows, {
+    bodyTimeoutMs: options.bodyTimeoutMs,
+    ...(options.windowClientRatePerSecond !== undefined && { clientRatePerSecond: options.windowClientRatePerSecond }),
+    memoryPressure: () => options.memory.pressure(),
+  });
   // One connection cap for both ingest listeners, so ingestMaxConnections bounds ingest's descriptors.
   const connectionCap = new SharedConnectionCap(options.connections.maxConnections);
   const grpc =
@@ -105,6 +111,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const handlePlan = options.planner && createPlanApi(options.planner);
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    useOriginForm(request);
     const path = (request.url ?? '/').split('?')[0]!;
     const windowsMatch = WINDOWS_PATH.exec(path);
     if (path !== '/v1/traces' && !windowsMatch && !(handlePlan && path === '/v1/plan')) {

@@ -1,14 +1,17 @@
 // The windows HTTP API: POST /v1/windows opens (or re-opens) a window named by the W3C baggage
 // header, PUT /v1/windows/{id} heartbeats and may change its workload, DELETE ends it.
-// See docs/api.md.
+// See docs/api.md. Every request counts against its client's rate, and is refused while memory is
+// short, before its body is read: windows hold what clients send, as trace ingest does.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseDurationMs } from '../config.ts';
+import { parseDurationMs, WINDOW_DEFAULTS } from '../config.ts';
 import { namesWorkload, parseDeviceIds, workloadFrom, DEVICE_ID_KEY } from '../attribution/workload-attributes.ts';
 import { BodyError, readBody } from './body.ts';
 import { extractRequestContext } from './context.ts';
 import { sendJson, sendJsonError } from './http-answers.ts';
+import { KeyedRateLimiter } from './rate-limit.ts';
 import { WindowLimitError, type WindowInfo, type WindowStore, type WindowUpdate } from './windows.ts';
+import { peerIp } from './traces-api.ts';
 
 /** A window request body is a handful of fields. */
 const MAX_WINDOW_BODY_BYTES = 4096;
@@ -66,7 +69,46 @@ function describe(window: WindowInfo, traceId: string | undefined) {
   };
 }
 
-export function createWindowsApi(store: WindowStore, bodyTimeoutMs: number) {
+export interface WindowsApiOptions {
+  bodyTimeoutMs: number;
+  /** Requests per second one client may make, with a two-second burst (config `windowClientRatePerSecond`). */
+  clientRatePerSecond?: number;
+  /** Why memory is too short to take a request now, or undefined: the daemon's memory guard, as for trace ingest. */
+  memoryPressure: () => string | undefined;
+  now?: () => number;
+}
+
+/** Clients whose rate is tracked at once; a flood from more addresses than this waits a second per new one. */
+const MAX_RATE_LIMITED_CLIENTS = 65_536;
+/** Retry-After when memory is short: the trace exporters' retry is as soon. */
+const MEMORY_RETRY_MS = 1000;
+
+/**
+ * Who owns a window and whose rate a request counts against: the peer address. The ingest token
+ * (when one is set) is one secret shared by every workload of the node, so it tells no two of them
+ * apart; the peer address does (in Kubernetes, the pod's IP).
+ */
+function clientOf(request: IncomingMessage): string {
+  // As spans name their sender (an IPv4 peer without the IPv4-mapped prefix), so a client's windows and spans are one sender.
+  return peerIp(request.socket.remoteAddress) ?? '';
+}
+
+export function createWindowsApi(store: WindowStore, options: WindowsApiOptions) {
+  const { bodyTimeoutMs } = options;
+  const now = options.now ?? Date.now;
+  const { memoryPressure } = options;
+  const clientRatePerSecond = options.clientRatePerSecond ?? WINDOW_DEFAULTS.clientRatePerSecond;
+  const clientRate = new KeyedRateLimiter(clientRatePerSecond, MAX_RATE_LIMITED_CLIENTS);
+
+  /** Why this request must wait (rate or memory), or undefined. */
+  function refusal(client: string): WindowLimitError | undefined {
+    const waitMs = clientRate.take(client, now());
+    if (waitMs > 0)
+      return new WindowLimitError(`this client sends more than ${clientRatePerSecond} window requests a second (windowClientRatePerSecond)`, waitMs);
+    const pressure = memoryPressure();
+    return pressure === undefined ? undefined : new WindowLimitError(pressure, MEMORY_RETRY_MS);
+  }
+
   async function open(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const context = extractRequestContext(request.headers);
     const workload = workloadFrom([context.baggage]);
@@ -74,7 +116,7 @@ export function createWindowsApi(store: WindowStore, bodyTimeoutMs: number) {
     if (!namesWorkload(workload))
       throw new WindowRequestError('the baggage header must name ml.model, ml.job or ml.phase (W3C limits: within its first 180 members and 8192 bytes)');
     const id = body.id ?? randomUUID();
-    const { window, created } = store.openWindow(id, { ...body.update, workload }, request.socket.remoteAddress);
+    const { window, created } = store.openWindow(id, { ...body.update, workload }, clientOf(request));
     sendJson(response, created ? 201 : 200, describe(window, context.traceId), { Location: `/v1/windows/${id}` });
   }
 
@@ -82,16 +124,21 @@ export function createWindowsApi(store: WindowStore, bodyTimeoutMs: number) {
     const context = extractRequestContext(request.headers);
     const body = await readWindowBody(request, bodyTimeoutMs);
     const workload = workloadFrom([context.baggage]);
-    const window = store.heartbeat(id, { ...body.update, ...(namesWorkload(workload) && { workload }) });
+    const window = store.heartbeat(id, { ...body.update, ...(namesWorkload(workload) && { workload }) }, clientOf(request));
     if (window) sendJson(response, 200, describe(window, context.traceId));
-    else sendJsonError(response, 404, `no open window '${id}' (it ended or expired); open it again with POST /v1/windows`);
+    else
+      sendJsonError(
+        response,
+        404,
+        `no open window '${id}' of this client (it ended or expired, or another address opened it); open it again with POST /v1/windows`,
+      );
   }
 
-  function end(id: string, response: ServerResponse): void {
-    if (store.end(id)) {
+  function end(id: string, request: IncomingMessage, response: ServerResponse): void {
+    if (store.end(id, clientOf(request))) {
       response.writeHead(204);
       response.end();
-    } else sendJsonError(response, 404, `no open window '${id}'`);
+    } else sendJsonError(response, 404, `no open window '${id}' of this client`);
   }
 
   /** Routes one request under /v1/windows; `id` is the path segment after it, if any. */
@@ -106,13 +153,16 @@ export function createWindowsApi(store: WindowStore, bodyTimeoutMs: number) {
       return;
     }
     try {
+      const refused = refusal(clientOf(request));
+      if (refused) throw refused;
       if (id === undefined) await open(request, response);
       else if (request.method === 'PUT') await update(id, request, response);
-      else end(id, response);
+      else end(id, request, response);
     } catch (error) {
       if (error instanceof WindowRequestError) sendJsonError(response, 400, error.message);
       else if (error instanceof BodyError) sendJsonError(response, error.status, error.message, { Connection: 'close' });
-      else if (error instanceof WindowLimitError) sendJsonError(response, 429, error.message, { 'Retry-After': '10' });
+      else if (error instanceof WindowLimitError)
+        sendJsonError(response, 429, error.message, { 'Retry-After': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) });
       else throw error;
     }
   };

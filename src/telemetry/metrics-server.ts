@@ -1,7 +1,7 @@
 // The metrics listener: /metrics through the OTel Prometheus exporter, plus health probes.
 import { createServer } from 'node:http';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { applyListenerLimits, closeServer, listen, type ListenerLimits } from '../listener.ts';
+import { applyListenerLimits, closeServer, listen, useOriginForm, type ListenerLimits } from '../listener.ts';
 
 export interface MetricsServerOptions {
   host: string;
@@ -21,6 +21,7 @@ export async function startMetricsServer({
   isReady,
 }: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
+    useOriginForm(request);
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD' }).end();

@@ -74,8 +74,14 @@ describe('plan arguments', () => {
   it('names the argument and the accepted form of each bad value', () => {
     expect(() => parsePlanArgs({ power: '1kW' }, T0)).toThrow('duration: (missing) is invalid: expected a duration like 4h');
     expect(() => parsePlanArgs({ duration: '4 weeks', power: '1kW' }, T0)).toThrow(
-      "duration: '4 weeks' is invalid: expected a duration like 90m or 4h, at most 7d",
+      "duration: '4 weeks' is invalid: expected a duration like 90m or 4h, at least 1s and at most 7d",
     );
+    // Below float resolution `now + duration` was `now`: 200 with null grams.
+    expect(() => parsePlanArgs({ duration: '0.0001ms', power: '1kW' }, T0)).toThrow(
+      "duration: '0.0001ms' is invalid: expected a duration like 90m or 4h, at least 1s",
+    );
+    expect(() => parsePlanArgs({ duration: '999ms', power: '1kW' }, T0)).toThrow("duration: '999ms' is invalid");
+    expect(parsePlanArgs({ duration: '1s', power: '1kW' }, T0).durationMs).toBe(1000);
     expect(() => parsePlanArgs({ duration: '8d', power: '1kW' }, T0)).toThrow("duration: '8d' is invalid");
     expect(() => parsePower('2400')).toThrow("power: '2400' is invalid: expected a power like 300W, 2.4kW or 1.2MW, above 0 and at most 100MW");
     expect(() => parsePower('0W')).toThrow("power: '0W' is invalid");

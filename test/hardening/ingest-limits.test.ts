@@ -4,6 +4,7 @@ import { Agent, request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WindowStore } from '../../src/ingest/windows.ts';
 import { startIngest, type IngestHarness } from '../support/ingest-harness.ts';
+import { windowRequest } from '../support/window-request.ts';
 
 let ingest: IngestHarness | undefined;
 afterEach(async () => {
@@ -11,32 +12,14 @@ afterEach(async () => {
   ingest = undefined;
 });
 
-function openWindow(agent: Agent, localAddress: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const url = new URL('/v1/windows', ingest!.url);
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const call = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        localAddress,
-        headers: { baggage: 'ml.job=flood', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
-      },
-      (response) => {
-        let answer = '';
-        response.on('data', (chunk: Buffer) => (answer += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(answer) as Record<string, unknown> }));
-      },
-    );
-    call.on('error', reject);
-    call.end(text);
-  });
+function openWindow(agent: Agent, localAddress: string, body: unknown) {
+  return windowRequest({ ingestUrl: ingest!.url, method: 'POST', path: '/v1/windows', agent, localAddress, baggage: 'ml.job=flood', body });
 }
 
 describe('windows limits', () => {
   it('a 10,000-window attempt from one client takes its 1,000 and leaves the others theirs', { timeout: 60_000 }, async () => {
-    ingest = await startIngest({ windows: new WindowStore({ defaultTtlMs: 120_000, retainMs: 60_000 }) });
+    // The request rate lifted, so the open-windows limit is what refuses.
+    ingest = await startIngest({ windows: new WindowStore({ defaultTtlMs: 120_000, retainMs: 60_000 }), windowClientRatePerSecond: 1_000_000 });
     const attacker = new Agent({ keepAlive: true, maxSockets: 8 });
     const statuses: Record<number, number> = {};
     for (let batch = 0; batch < 10_000; batch += 100) {
@@ -61,14 +44,14 @@ describe('windows limits', () => {
     const store = new WindowStore({ defaultTtlMs: 10_000, maxTtlMs: 60_000, retainMs: 1_000_000, maxWindowsPerClient: 5000, now: () => nowMs });
     for (let index = 0; index < 3000; index++) store.openWindow(`w${index}`, { workload: { job: 'j' }, ttlMs: 1000 * (1 + (index % 30)) }, 'client');
     nowMs = 500;
-    store.heartbeat('w0', { ttlMs: 60_000 }); // lengthened: lives to 60.5 s
-    store.heartbeat('w29', { ttlMs: 1000 }); // shortened from 30 s: ends at 1.5 s
+    store.heartbeat('w0', { ttlMs: 60_000 }, 'client'); // lengthened: lives to 60.5 s
+    store.heartbeat('w29', { ttlMs: 1000 }, 'client'); // shortened from 30 s: ends at 1.5 s
     nowMs = 1501;
     // w0 lengthened; 100 windows of 1 s (index % 30 === 0) less w0; w29 shortened.
     expect(store.openCount).toBe(3000 - 99 - 1);
     nowMs = 30_001;
     expect(store.openCount).toBe(1);
-    expect(store.info('w0')!.expiresAtMs).toBe(60_500);
+    expect(store.info('w0', 'client')!.expiresAtMs).toBe(60_500);
     nowMs = 60_501;
     expect(store.openCount).toBe(0);
     expect(store.activitiesBetween(0, nowMs).find((activity) => activity.endMs === 500 && activity.startMs === 0)).toBeDefined();

@@ -4,6 +4,7 @@
 // it, against the doubles, a file forecast, a failing provider and an empty forecast. Expected
 // figures are computed by hand in the comments.
 import { execFile, spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +145,10 @@ describe.skipIf(skip)('carbon-aware planning', () => {
       body: { code: 3, message: "power: '2400' is invalid: expected a power like 300W, 2.4kW or 1.2MW, above 0 and at most 100MW" },
     });
     expect(await plan('power=1kW')).toEqual({ status: 400, body: { code: 3, message: 'duration: (missing) is invalid: expected a duration like 4h' } });
+    expect(await plan('duration=0.0001ms&power=1kW')).toEqual({
+      status: 400,
+      body: { code: 3, message: "duration: '0.0001ms' is invalid: expected a duration like 90m or 4h, at least 1s and at most 7d" },
+    });
     expect(await plan('duration=2h&power=1kW&by=tomorrow')).toEqual({
       status: 400,
       body: { code: 3, message: "by: 'tomorrow' is invalid: expected an ISO 8601 time with a zone, e.g. 2026-12-02T06:00Z" },
@@ -213,7 +218,7 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     const bad = await runCli([...base, '--zones', 'DE,,F R']);
     expect([bad.status, bad.stderr.trim()]).toEqual([
       2,
-      "footprint: plan: zones: 'DE,,F R' is invalid: expected 1-16 comma-separated zone codes, e.g. DE,FR,SE-SE3",
+      "footprint: plan: zones: 'DE,,F R' is invalid: expected 1-16 comma-separated zone codes, e.g. DE,FR,US-CAL-CISO",
     ]);
   });
 
@@ -275,10 +280,60 @@ describe.skipIf(skip)('carbon-aware planning', () => {
     expect(empty.stdout).toMatch(/; CAISO_NORTH static fallback \(watttime: WattTime forecast: empty data; the static annual average is held flat\)\n$/);
   });
 
+  it('footprint plan --zones: the zones its error suggests are ones the static provider (the default) accepts', async () => {
+    const bad = await runCli(['plan', '--duration', '1h', '--power', '1kW', '--zones', 'DE,,F R']);
+    const example = /e\.g\. (\S+)\n$/.exec(bad.stderr)![1]!;
+    const suggested = await runCli(['plan', '--duration', '1h', '--power', '1kW', '--zones', example, '--format', 'json']);
+    expect(suggested.stderr).toBe('');
+    const { zones } = JSON.parse(suggested.stdout) as { zones: { zone: string; source: string }[] };
+    expect(zones.map((answer) => [answer.zone, answer.source]).sort()).toEqual(
+      example
+        .split(',')
+        .map((zone) => [zone, 'static'])
+        .sort(),
+    );
+    // A sub-national zone the table does not have names the ones of its country that it has.
+    const unknown = await runCli(['plan', '--duration', '1h', '--power', '1kW', '--zones', 'DE,SE-SE3']);
+    expect([unknown.status, unknown.stderr]).toEqual([
+      2,
+      "footprint: config: zone: 'SE-SE3' is invalid: expected an ISO 3166-1 alpha-2 country code (DE, US) or a grid region such as US-CAL-CISO listed in docs/methodology.md; the bundled table has SE\n",
+    ]);
+  });
+
+  it('answers absolute-form request targets (RFC 9112 section 3.2.2) as it answers their path, on the ingest and the metrics listener', async () => {
+    const absolute = (base: string, path: string, method = 'GET') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const { hostname, port } = new URL(base);
+        // node:http sends `path` as the request target verbatim: here the absolute form a proxy client sends.
+        const call = request({ host: hostname, port, method, path: `${base}${path}`, headers: { baggage: 'ml.job=absolute' } }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        call.on('error', reject);
+        call.end();
+      });
+    const viaAbsolute = await absolute(suite.daemon.ingestUrl, '/v1/plan?duration=2h&power=2.4kW');
+    const viaOrigin = await plan('duration=2h&power=2.4kW');
+    expect(viaAbsolute.status).toBe(200);
+    expect((JSON.parse(viaAbsolute.body) as { bestStart: string }).bestStart).toBe(viaOrigin.body.bestStart);
+    expect((await absolute(suite.daemon.ingestUrl, '/v1/windows', 'POST')).status).toBe(201);
+    const metrics = await absolute(suite.daemon.metricsUrl, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(sampleValue(metrics.body, 'carbon_forecast_best_intensity_grams_per_kilowatt_hour', { forecast_duration: '1h' })).toBe(100);
+    expect((await absolute(suite.daemon.metricsUrl, '/healthz')).body).toBe('ok\n');
+  });
+
   it('footprint plan: a bad argument is one line and exit 2', async () => {
     const result = await runCli(['plan', '--duration', '4h', '--power', '2.4kW', '--by', '2020-01-01T00:00Z']);
     expect(result.status).toBe(2);
     expect(result.stderr).toBe("footprint: plan: by: '2020-01-01T00:00Z' is invalid: expected a time after now and at most 7 days ahead\n");
+    // Below float resolution `now + duration` was `now`: 200 with null grams.
+    const tiny = await runCli(['plan', '--duration', '0.0001ms', '--power', '2.4kW']);
+    expect([tiny.status, tiny.stderr]).toEqual([
+      2,
+      "footprint: plan: duration: '0.0001ms' is invalid: expected a duration like 90m or 4h, at least 1s and at most 7d\n",
+    ]);
     const both = await runCli(['plan', '--duration', '4h', '--power', '2.4kW', '--model', 'llama']);
     expect(both).toMatchObject({ status: 2, stderr: 'footprint: plan: power: give --power, or --model with --prometheus, not both\n' });
   });

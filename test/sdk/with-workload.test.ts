@@ -5,7 +5,11 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CBaggagePropagator } from '@opentelemetry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withWorkload } from '../../packages/sdk/src/index.ts';
+import { sampleValue, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { eventually, sleep } from '../support/eventually.ts';
 import { startIngest } from '../support/ingest-harness.ts';
+import { freePort } from '../support/prom-server.ts';
+import { createSysfsFixture } from '../support/sysfs-fixture.ts';
 
 // What the Node SDK registers in an instrumented application.
 beforeAll(() => {
@@ -70,4 +74,37 @@ describe('withWorkload', () => {
     expect(errors).toHaveLength(1);
     await expect(withWorkload({ phase: 'evaluation' }, () => Promise.reject(new Error('own failure')), options)).rejects.toThrow('own failure');
   });
+
+  it('opens its window again when the daemon answers a heartbeat with 404 (the daemon restarted): the joules after go to the workload', async () => {
+    const fixture = createSysfsFixture();
+    fixture.setCpuVendor('GenuineIntel', 1);
+    fixture.addRaplZone('intel-rapl:0', { name: 'package-0', energyMicrojoules: 1_000_000 });
+    const ingestListen = `127.0.0.1:${await freePort()}`;
+    const start = () => startTestDaemon({ hostRoot: fixture.root, zone: 'DE', ingestListen });
+    const errors: Error[] = [];
+    let daemon: TestDaemon = await start();
+    try {
+      await withWorkload(
+        { model: 'reopened', job: 'restart-test', phase: 'training' },
+        async () => {
+          await daemon.close();
+          daemon = await start(); // holds no window: the next heartbeat is answered 404
+          await eventually(async () => sampleValue(await daemon.scrape(), 'hw_energy_joules_total', { hw_id: 'rapl:package-0' }), 10_000, 'first reading');
+          // Past a heartbeat (100 ms) and one 200 ms sample after it, so the interval that sees the 10 J lies inside the re-opened window.
+          await sleep(500);
+          fixture.setEnergy('intel-rapl:0', 11_000_000);
+          await daemon.scrapeUntil('10 J attributed to the re-opened window', (exposition) => {
+            const labels = { hw_id: 'rapl:package-0', ml_model: 'reopened', ml_job: 'restart-test', ml_phase: 'training' };
+            return sampleValue(exposition, 'ml_energy_joules_total', labels) === 10;
+          });
+        },
+        { ingestUrl: `http://${ingestListen}`, hwIds: ['rapl:package-0'], heartbeatIntervalMs: 100, onError: (error) => errors.push(error) },
+      );
+      // Only heartbeats sent while no daemon listened failed; no 404 reached onError, and the DELETE found the window.
+      expect(errors.map((error) => error.message).filter((message) => !message.includes('fetch failed'))).toEqual([]);
+    } finally {
+      await daemon.close();
+      fixture.remove();
+    }
+  }, 60_000);
 });

@@ -30,6 +30,16 @@ const propagator = new CompositePropagator({ propagators: [new W3CTraceContextPr
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 
+/** The daemon answered, with a status other than 2xx. */
+class WindowCallError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 async function call(options: WindowClientOptions, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Response> {
   const response = await fetch(new URL(path, options.ingestUrl), {
     method,
@@ -41,7 +51,7 @@ async function call(options: WindowClientOptions, method: string, path: string, 
     ...(body !== undefined && { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
   });
-  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+  if (!response.ok) throw new WindowCallError(`${method} ${path} answered ${response.status}: ${(await response.text()).slice(0, 200)}`, response.status);
   return response;
 }
 
@@ -62,10 +72,19 @@ export async function openWindow(workloadContext: Context, options: WindowClient
   }
 
   const path = `/v1/windows/${encodeURIComponent(id)}`;
+  // A 404 means the daemon no longer holds the window (it restarted, or a missed heartbeat let the
+  // window expire): open it again under the same id, so the work goes on being attributed.
+  let reopening: Promise<unknown> | undefined;
+  const reopen = () => {
+    reopening = call(options, 'POST', '/v1/windows', headers, { ...settings, id }).then(
+      (response) => response.body?.cancel(),
+      (error: Error) => options.onError(error),
+    );
+  };
   const heartbeat = setInterval(() => {
     call(options, 'PUT', path, headers).then(
       (response) => response.body?.cancel(),
-      (error: Error) => options.onError(error),
+      (error: Error) => (error instanceof WindowCallError && error.status === 404 ? reopen() : options.onError(error)),
     );
   }, options.heartbeatIntervalMs);
   // A heartbeat must not keep a finished process alive.
@@ -74,10 +93,13 @@ export async function openWindow(workloadContext: Context, options: WindowClient
   return {
     async end() {
       clearInterval(heartbeat);
+      // A re-open still on its way would otherwise land after the DELETE and leave the window open until its TTL.
+      await reopening;
       try {
         await call(options, 'DELETE', path, {});
       } catch (error) {
-        options.onError(error as Error);
+        // 404: it had ended already (expired); nothing is lost by not ending it again.
+        if (!(error instanceof WindowCallError && error.status === 404)) options.onError(error as Error);
       }
     },
   };
