@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { describeInventory, hostInventory, type HardwareInventory } from './devices/inventory.ts';
 import { createDeviceSources, discoverAll } from './devices/registry.ts';
+import { senderAdvice } from './doctor-senders.ts';
 
 export async function runDoctor(config: Config, logger: Logger, inventory: Promise<HardwareInventory> = hostInventory(config.hostRoot)): Promise<string> {
   const { devices, problems, sources } = await discoverAll(createDeviceSources(config, logger), { hostRoot: config.hostRoot, logger });
@@ -22,5 +23,6 @@ export async function runDoctor(config: Config, logger: Logger, inventory: Promi
   out.push('Inventory (for embodied emissions):', ...describeInventory(await inventory).map((line) => `  ${line}`), '');
   if (problems.length === 0) out.push('Nothing missing.');
   else out.push('Missing:', ...problems.map((problem) => `- ${problem.source}: ${problem.message}\n  fix: ${problem.fix}`));
+  out.push('', ...(await senderAdvice(config.listen)));
   return `${out.join('\n')}\n`;
 }

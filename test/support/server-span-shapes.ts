@@ -258,6 +258,7 @@ export function recordRayServeRequest(
   replica: Tracer,
   { startMs, endMs }: RequestTimes,
   route: { app: string; deployment: string; multiplexedModelId: string },
+  caller: Context = context.active(),
 ): void {
   const http = proxy.startSpan(
     'proxy_http_request',
@@ -266,7 +267,7 @@ export function recordRayServeRequest(
       startTime: startMs,
       attributes: { 'http.method': 'POST', 'http.route': `/${route.app}`, request_id: 'b2c3d4e5-6f70-4182-93a4-b5c6d7e8f901' },
     },
-    context.active(),
+    caller,
   );
   const toReplica = proxy.startSpan(
     'proxy_route_to_replica',

@@ -11,4 +11,8 @@ export const rayServe: ServerProfile = {
   matches: ({ scopeName }) => scopeName?.startsWith('ray.serve') === true,
   roleOf: ({ name }) => (name?.startsWith('proxy_') ? 'work' : undefined),
   modelKeys: ['multiplexed_model_id', 'deployment', 'app'],
+  fixes: {
+    sampled: "raise the tracing hook's sampling ratio to 1.0 (Ray Serve samples 1% by default) and sample in a Collector for your tracing backend",
+    unnamed_service: "set service.name in the tracing hook's TracerProvider resource, or OTEL_SERVICE_NAME on the Serve processes",
+  },
 };

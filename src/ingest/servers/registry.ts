@@ -16,6 +16,11 @@ const PROFILES: readonly ServerProfile[] = [vllm, sglang, tgi, triton, rayServe,
 /** Every span attribute a profile names models by: the wire reader must decode them. */
 export const SERVER_MODEL_KEYS: readonly string[] = [...new Set(PROFILES.flatMap((profile) => profile.modelKeys ?? []))];
 
+/** The profile of a server by its name (doctor's advice). */
+export function profileNamed(server: string): ServerProfile | undefined {
+  return PROFILES.find((profile) => profile.server === server);
+}
+
 /** The profile of the server that sent spans of this resource and scope, if any. */
 export function profileFor(sender: SpanSender): ServerProfile | undefined {
   for (const profile of PROFILES) if (profile.matches(sender)) return profile;

@@ -40,6 +40,8 @@ export interface ServerProfile {
   readonly modelKeys?: readonly string[];
   /** Its own `gen_ai.operation.name` values with the GenAI conventions' name for each (LiteLLM's `acompletion` is `chat`). */
   readonly operations?: ReadonlyMap<string, string>;
+  /** What to change on this server when its spans are sampled, or name no service: doctor prints it. */
+  readonly fixes?: { readonly sampled?: string; readonly unnamed_service?: string };
   /**
    * Its entry spans forward each request to a model server (a gateway such as LiteLLM): the model
    * runs upstream, so the span takes no energy here (../servers/gateway.ts).

@@ -10,4 +10,5 @@ export const tensorrtLlm: ServerProfile = {
   server: 'tensorrt-llm',
   source: 'NVIDIA/TensorRT-LLM@0fb7f758 tensorrt_llm/llmapi/tracing.py',
   matches: ({ scopeName }) => scopeName === 'trt.llm',
+  fixes: { unnamed_service: 'set OTEL_SERVICE_NAME=<model> (or OTEL_RESOURCE_ATTRIBUTES=ml.model=<model>) for trtllm-serve' },
 };

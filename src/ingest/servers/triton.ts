@@ -10,4 +10,5 @@ export const triton: ServerProfile = {
   matches: ({ serviceName }) => serviceName === 'triton-inference-server',
   roleOf: ({ name }) => (name === 'compute' ? 'work' : undefined),
   modelKeys: ['triton.model_name'],
+  fixes: { sampled: 'trace every request: tritonserver --trace-config rate=1 (the default traces 1 in 1000)' },
 };
