@@ -2,8 +2,6 @@
 // and 20,000 seeded mutations of them) and on the span shapes real LLM servers export (sent by the
 // real OTel JS protobuf exporter), both must give the same SpanBatch from readSpans, or both refuse
 // the body. Also: spans are counted without decoding, and a huge body does not hold the event loop.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -14,7 +12,9 @@ import { countSpans, readTraceRequest, readTraceRequestSync } from '../../src/in
 import { DEFAULT_SPAN_LIMITS } from '../../src/ingest/server.ts';
 import { readSpans, type SpanLimits } from '../../src/ingest/spans.ts';
 import { recordFastApiChat, recordOpenInferenceLlm, recordVllmRequest } from '../support/llm-span-shapes.ts';
+import { catchExportBodies } from '../support/otlp-body-catcher.ts';
 import { mutate, seedBodies, seededRandom } from '../support/otlp-fuzz.ts';
+import { recordTgiChat, recordTritonInfer } from '../support/server-span-shapes.ts';
 
 const NOW_MS = 1_750_000_000_000;
 const NOW_NS = BigInt(NOW_MS) * 1_000_000n;
@@ -50,29 +50,23 @@ function fuzzCorpus(): Buffer[] {
 
 /** Bodies the real OTel JS protobuf exporter sends for the recipe span shapes, caught by a loopback server. */
 async function recipeBodies(): Promise<Buffer[]> {
-  const bodies: Buffer[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      bodies.push(Buffer.concat(chunks));
-      response.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const catcher = await catchExportBodies();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'meta-llama/Llama-3.1-8B-Instruct', 'telemetry.sdk.language': 'python' }),
-    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces` }))],
+    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${catcher.url}/v1/traces` }))],
   });
   const tracer = provider.getTracer('recipe');
   const times = { startMs: NOW_MS - 3000, endMs: NOW_MS - 500 };
   recordVllmRequest(tracer, times, { prompt: 17, completion: 230 });
   recordFastApiChat(tracer, times, 'gpt-oss-20b', { input: 40, output: 12 });
   recordOpenInferenceLlm(tracer, times, 'mistral-7b', { prompt: 9, completion: 81 });
+  // Server shapes with names, trace states and scopes the reader now reads: TGI (1 step) and Triton.
+  recordTgiChat(provider.getTracer('opentelemetry-otlp'), provider.getTracer('text_generation_server.tracing'), times, 1);
+  recordTritonInfer(provider.getTracer('triton-server'), times, 'densenet_onnx');
   await provider.forceFlush();
   await provider.shutdown();
-  server.close();
-  return bodies;
+  await catcher.close();
+  return catcher.bodies;
 }
 
 describe('lean wire reader', () => {
@@ -105,8 +99,8 @@ describe('lean wire reader', () => {
 
   it("gives protobufjs's SpanBatch on the bodies the OTel JS exporter sends for vLLM, FastAPI GenAI and OpenInference spans", { timeout: 30_000 }, async () => {
     const bodies = await recipeBodies();
-    // SimpleSpanProcessor: one body per span (vLLM 1, FastAPI 2, OpenInference 2).
-    expect(bodies.length).toBe(5);
+    // SimpleSpanProcessor: one body per span (vLLM 1, FastAPI 2, OpenInference 2, TGI 5 + 6, Triton 3).
+    expect(bodies.length).toBe(19);
     for (const body of bodies) {
       const expected = reference(body, DEFAULT_SPAN_LIMITS);
       expect(expected.refused).toBe(false);
