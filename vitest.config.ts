@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * heap) run after everything else, one file at a time: beside another test file the machine's two
  * cores are shared and the daemon's garbage collection lags, which moves RSS peaks by 40-60 MiB.
  */
-const ALONE = ['test/hardening/listeners.test.ts', 'test/hardening/heap-cap.test.ts'];
+const ALONE = ['test/hardening/listeners.test.ts', 'test/hardening/heap-cap.test.ts', 'test/hardening/grpc-memory.test.ts'];
 
 const shared = { testTimeout: 60_000, hookTimeout: 60_000 };
 

@@ -2,9 +2,10 @@
 // so that what a client sends is checked before grpc-js holds it:
 // - the bearer token is checked on the call's metadata: a call without it is answered UNAUTHENTICATED
 //   before its stream is read, so none of its message bytes are buffered;
-// - message bytes are charged to the ingest byte budget as each DATA chunk arrives, before grpc-js's
-//   message decoder sees the chunk, and a compressed message is charged its worst inflated size when
-//   its last byte arrives, before grpc-js inflates it (a call over the budget: RESOURCE_EXHAUSTED);
+// - a message is charged to the ingest byte budget for the length its prefix announces when that
+//   prefix arrives, before grpc-js's message decoder sees the chunk, and a compressed message its
+//   worst inflated size when its last byte arrives, before grpc-js inflates it; a call the budget
+//   cannot take is answered RESOURCE_EXHAUSTED at that chunk, so it never holds more;
 // - a unary call takes one message: a second is refused at its first byte;
 // - a call must reach its status within the body timeout from its headers, or it is answered
 //   DEADLINE_EXCEEDED, its stream is reset and its bytes released (a message without END_STREAM,
@@ -81,7 +82,7 @@ export function callGuard(options: CallGuardOptions): ServerInterceptor {
     let statusSent = false;
     let halfClosed = false;
     let endBusy: ((exported: boolean) => void) | undefined;
-    const frames = new GrpcFrameReader();
+    const frameReader = new GrpcFrameReader();
 
     const finish = (exported: boolean) => {
       reservation.release();
@@ -110,22 +111,26 @@ export function callGuard(options: CallGuardOptions): ServerInterceptor {
     // Before grpc-js's own listener: a chunk is charged (or the call refused) before grpc-js holds it.
     stream.prependListener('data', (chunk: Buffer) => {
       if (statusSent) return;
-      const completedCompressed = frames.read(chunk);
-      if (frames.messagesStarted > 1) {
+      const frames = frameReader.read(chunk);
+      if (frameReader.messagesStarted > 1) {
         refuse(answer(status.INTERNAL, 'a unary call takes one request message; a second one arrived'));
         return;
       }
+      // A message's announced length is charged when its prefix arrives, so its body is paid for before
+      // it comes and a call the budget cannot take is refused at its first chunk. grpc-js refuses a
+      // length over the limit at the prefix.
+      let bytes = frames.prefixBytes;
+      for (const announcedBytes of frames.announcedBytes) if (announcedBytes <= options.maxMessageBytes) bytes += announcedBytes;
+      if (frames.compressedCompleted > 0) bytes += inflateChargeBytes;
       try {
-        reservation.grow(chunk.length);
-        wireBytes += chunk.length;
-        if (completedCompressed > 0) {
-          reservation.grow(inflateChargeBytes);
-          inflateCharged = true;
-        }
+        reservation.grow(bytes);
       } catch (error) {
         if (!(error instanceof ByteBudgetExhausted)) throw error;
         refuse(throttledStatus(error.message));
+        return;
       }
+      wireBytes += chunk.length;
+      inflateCharged ||= frames.compressedCompleted > 0;
     });
 
     return new ServerInterceptingCall(call, {
