@@ -18,14 +18,23 @@ export function grpcMessage(message: Buffer, compressed = false): Buffer {
   return Buffer.concat([messagePrefix(message.length, compressed), message]);
 }
 
-/** An HTTP/2 connection to `address` (host:port); `closed` resolves when it closes, with the ms since it opened. */
-export function rawSession(address: string, settings: Settings = {}): { session: ClientHttp2Session; closed: Promise<number> } {
+/**
+ * An HTTP/2 connection to `address` (host:port); `closed` resolves when it closes, with the ms since it
+ * opened. The client closes it itself after `limitMs`, so an attack the server does not end still ends.
+ */
+export function rawSession(address: string, settings: Settings = {}, limitMs = 30_000): { session: ClientHttp2Session; closed: Promise<number> } {
   const openedMs = Date.now();
   // An attacker's session buffers far more than Node's default 10 MB of writes; without this the client
   // itself would reset its streams (ENHANCE_YOUR_CALM).
   const session = connect(`http://${address}`, { settings, maxSessionMemory: 1024 });
   session.on('error', () => undefined);
-  const closed = new Promise<number>((resolve) => session.once('close', () => resolve(Date.now() - openedMs)));
+  const limit = setTimeout(() => session.destroy(), limitMs);
+  const closed = new Promise<number>((resolve) =>
+    session.once('close', () => {
+      clearTimeout(limit);
+      resolve(Date.now() - openedMs);
+    }),
+  );
   return { session, closed };
 }
 
