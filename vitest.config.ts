@@ -11,6 +11,7 @@ const ALONE = [
   'test/hardening/memory-budget.test.ts',
   'test/hardening/series-memory.test.ts',
   'test/hardening/windows-flood.test.ts',
+  'test/hardening/grpc-memory.test.ts',
 ];
 
 const shared = { testTimeout: 60_000, hookTimeout: 60_000 };

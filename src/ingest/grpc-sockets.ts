@@ -5,18 +5,20 @@
 // connection arrives (grpc-js loads then); a connection accepted meanwhile waits with its bytes
 // buffered in its socket, which Node's HTTP/2 session reads first when it takes the socket over.
 import type { ConnectionInjector } from '@grpc/grpc-js';
+import type { CallBusy } from './grpc-call-guard.ts';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { listen, type SharedConnectionCap } from '../listener.ts';
 
 interface ConnectionState {
   socket: Socket;
-  /** Calls between their message's arrival and their status. */
+  /** Calls between their half-close (the whole request arrived) and their status. */
   busyCalls: number;
+  /** When the connection was accepted or last finished an export of a non-empty message. */
   lastActiveMs: number;
 }
 
 export interface GrpcSocketsOptions {
-  /** A connection with no call in flight and none finished for this long is closed (config `ingestIdleTimeout`). */
+  /** A connection with no call in flight and no export finished for this long is closed (config `ingestIdleTimeout`). */
   idleTimeoutMs: number;
   cap: SharedConnectionCap;
   /** Called once, at the first connection. */
@@ -27,8 +29,11 @@ export interface GrpcSocketsOptions {
 
 export interface GrpcSockets {
   listen(host: string, port: number): Promise<AddressInfo>;
-  /** A call on the connection from `remoteAddress:remotePort` got its message; the returned function ends it. Safe to call that more than once. */
-  callBusy(remoteAddress: string | undefined, remotePort: number | undefined): () => void;
+  /**
+   * A call on the connection from `remoteAddress:remotePort` has its whole request; the returned function
+   * ends that, once however often it is called, `exported` counting as the connection's activity.
+   */
+  callBusy: CallBusy;
   close(): Promise<void>;
 }
 
@@ -45,7 +50,8 @@ export function createGrpcSockets({ idleTimeoutMs, cap, loadInjector, onInjector
     socket.once('close', () => connections.delete(key));
     // HTTP/2 reads the socket's handle in native code, so traffic does not re-arm a socket timeout:
     // the timer, armed at connect, checks the connection's calls instead. A socket that never sends
-    // a byte, a stream that never completes its message and a client that only pings are closed.
+    // a byte, a stream that never completes its message, a client that only pings and one whose calls
+    // are refused or carry empty messages are closed.
     socket.setTimeout(idleTimeoutMs);
     socket.on('timeout', () => {
       const idleMs = Date.now() - state.lastActiveMs;
@@ -72,13 +78,12 @@ export function createGrpcSockets({ idleTimeoutMs, cap, loadInjector, onInjector
       const state = connections.get(connectionKey(remoteAddress, remotePort));
       if (!state) return () => undefined;
       state.busyCalls++;
-      state.lastActiveMs = Date.now();
       let done = false;
-      return () => {
+      return (exported) => {
         if (done) return;
         done = true;
         state.busyCalls--;
-        state.lastActiveMs = Date.now();
+        if (exported) state.lastActiveMs = Date.now();
       };
     },
     close() {

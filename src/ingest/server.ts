@@ -103,6 +103,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       maxBodyBytes: options.maxBodyBytes,
       budget: options.budget,
       cap: connectionCap,
+      bodyTimeoutMs: options.bodyTimeoutMs,
       idleTimeoutMs: options.connections.idleTimeoutMs,
       exportTraces,
       authorised,

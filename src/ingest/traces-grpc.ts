@@ -21,6 +21,8 @@ export interface TracesGrpcOptions {
   budget: ByteBudget;
   /** Shared with the OTLP/HTTP listener (config `ingestMaxConnections`). */
   cap: SharedConnectionCap;
+  /** A call must reach its status within this time from its headers (config `ingestBodyTimeout`). */
+  bodyTimeoutMs: number;
   /** A connection without a call for this long is closed (config `ingestIdleTimeout`). */
   idleTimeoutMs: number;
   exportTraces: ExportTraces;

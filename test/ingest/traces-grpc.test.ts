@@ -2,6 +2,9 @@
 // grpc-js client sending raw message bytes; after each hostile call the listener must still take
 // a good one. Status codes as the OTLP spec maps them (https://opentelemetry.io/docs/specs/otlp/#failures-1).
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import type { ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExportTraceServiceResponse, RetryInfo, RpcStatus } from '../../src/ingest/otlp-schema.ts';
@@ -76,6 +79,31 @@ describe('OTLP/gRPC TraceService/Export', () => {
       expect([error?.code, error?.details]).toEqual([status.UNAUTHENTICATED, 'missing or wrong bearer token']);
     }
     expect(ingest.sink.activities).toEqual([]);
+  });
+
+  it("takes the OTel gRPC exporter's gzip exports with the bearer token, and refuses them without", async () => {
+    ingest = await startIngest({ token: 's3cret' });
+    const finished: ReadableSpan[] = [];
+    const provider = new BasicTracerProvider({
+      spanProcessors: [{ onStart: () => undefined, onEnd: (span) => finished.push(span), forceFlush: async () => undefined, shutdown: async () => undefined }],
+    });
+    provider
+      .getTracer('test')
+      .startSpan('infer', { attributes: { 'ml.model': 'zipped' } })
+      .end();
+    const exportWith = async (token: string | undefined) => {
+      const metadata = new Metadata();
+      if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+      type Config = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
+      const exporter = new OTLPTraceExporter({ url: `http://${ingest!.grpcAddress}`, compression: 'gzip' as Config['compression'], metadata });
+      const result = await new Promise<ExportResult>((resolve) => exporter.export(finished, resolve));
+      await exporter.shutdown();
+      return result;
+    };
+    expect((await exportWith('s3cret')).code).toBe(0);
+    const refused = await exportWith(undefined);
+    expect([refused.code, (refused.error as ServiceError | undefined)?.code]).toEqual([1, status.UNAUTHENTICATED]);
+    expect(ingest.sink.activities.map((activity) => activity.workload.model)).toEqual(['zipped']);
   });
 
   it('answers INVALID_ARGUMENT to a truncated message and to bytes that are no message', async () => {
