@@ -22,6 +22,8 @@ export async function startTestDaemon(flags: Record<string, unknown>, hooks?: Da
       attributionLag: '0ms',
       attributionHorizon: flags.attributionLag ?? '0ms',
       logLevel: 'silent',
+      // In-process, the daemon's RSS is the whole test worker's: the memory budget is tested on spawned daemons (test/hardening).
+      memoryLimit: '64Gi',
       ...flags,
     },
     env: {},
