@@ -8,8 +8,8 @@ export interface SenderPod {
   name: string;
   /** Whether the sources name another pod (`k8s.pod.uid`, `k8s.namespace.name`, `k8s.pod.name`). */
   claimsAnotherPod(sources: readonly AttributeLookup[]): boolean;
-  /** Whether `hw.id` may name this device: not a GPU the kubelet allocated to another pod. */
-  mayUseDevice(deviceId: string): boolean;
+  /** Whether device ids (`hw.id`) name a GPU the kubelet allocated to another pod. */
+  namesForeignDevice(deviceIds: readonly string[] | undefined): boolean;
 }
 
 /** Who sent a resource's spans, as a pod-aware resolver (Kubernetes mode) finds them. */

@@ -535,7 +535,7 @@ function countActivity(
   let deviceIds = upstream === 'remote' ? NO_DEVICES : deviceIdsFrom(sources);
   // A pod's spans count under that pod and on its devices, whatever pod or GPU they name (docs/security.md, trust boundary).
   const pod = resource.sender()?.pod;
-  const foreignDevices = pod !== undefined && deviceIds !== undefined && deviceIds.some((id) => !pod.mayUseDevice(id));
+  const foreignDevices = pod?.namesForeignDevice(deviceIds) ?? false;
   const spoofed = foreignDevices || (pod?.claimsAnotherPod(sources) ?? false);
   if (foreignDevices) deviceIds = undefined;
   if (pod) {

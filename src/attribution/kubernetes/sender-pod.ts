@@ -31,7 +31,7 @@ export function senderPodOf(info: PodInfo, isAllocatedElsewhere: AllocatedElsewh
       }
       return false;
     },
-    mayUseDevice: (deviceId) => !isAllocatedElsewhere(deviceId, info.namespace, info.name),
+    namesForeignDevice: (deviceIds) => deviceIds?.some((id) => isAllocatedElsewhere(id, info.namespace, info.name)) ?? false,
   };
 }
 
@@ -41,7 +41,7 @@ export function senderPodOf(info: PodInfo, isAllocatedElsewhere: AllocatedElsewh
  */
 export function confineToSender(activity: Activity, pod: SenderPod): Activity {
   const { workload, deviceIds } = activity;
-  const foreignDevices = deviceIds !== undefined && deviceIds.some((id) => !pod.mayUseDevice(id));
+  const foreignDevices = pod.namesForeignDevice(deviceIds);
   if (!foreignDevices && workload.namespace === pod.namespace && workload.pod === pod.name) return activity;
   const confined: Activity = { ...activity, workload: { ...workload, namespace: pod.namespace, pod: pod.name } };
   if (foreignDevices) delete confined.deviceIds;
