@@ -89,7 +89,10 @@ export async function startKubernetesAttribution(config: Config, devices: Device
       const { namespace, pod } = activity.workload;
       if (activity.deviceIds !== undefined || !namespace || !pod) return activity;
       const deviceIds = provider.devicesOfPod(namespace, pod);
-      return deviceIds ? { ...activity, deviceIds } : activity;
+      // A pod's own spans with no GPU of the node's known to belong to anyone (no allocations, no GPU
+      // processes): they run on every device, as without Kubernetes, rather than on none.
+      if (!deviceIds || (sender && deviceIds.length === 0 && !provider.knowsGpuOwners())) return activity;
+      return { ...activity, deviceIds };
     },
     senderIdentity(resource, peerAddress) {
       const sender = confiningPod(peerAddress);

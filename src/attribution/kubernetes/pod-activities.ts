@@ -93,6 +93,11 @@ export class PodActivityProvider implements ActivityProvider {
     return [...new Set(latest.filter((share) => share.workload.namespace === namespace && share.workload.pod === pod).map((share) => share.deviceId))];
   }
 
+  /** Whether the last sample found any GPU's pod (an allocation, or a pod's process on it). */
+  knowsGpuOwners(): boolean {
+    return (this.#gpuShares.points().at(-1)?.value.length ?? 0) > 0;
+  }
+
   /**
    * Whether the kubelet allocated this board (or a partition of it) to pods other than this one, as
    * last sampled: a span from this pod may not name it. Boards no pod was allocated are anyone's.
