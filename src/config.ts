@@ -68,7 +68,7 @@ const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Namespaces as a YAML list, or comma-separated in a flag or the environment. */
 const namespaceList = z
   .union([z.string().transform((text) => (text.trim() === '' ? [] : text.split(',').map((name) => name.trim()))), z.array(z.string())])
-  .pipe(z.array(z.string().regex(NAMESPACE_NAME, 'expected Kubernetes namespace names (lower-case DNS labels), comma-separated')))
+  .refine((names) => names.every((name) => NAMESPACE_NAME.test(name)), 'expected Kubernetes namespace names (lower-case DNS labels), comma-separated')
   .default([]);
 
 const embodiedOverride = z.object({
