@@ -66,6 +66,7 @@ const FLAGS: Array<[keyof Config, string, string?]> = [
   ['podLabelModel', 'pod label or annotation naming ml.model', 'KEY'],
   ['podLabelJob', 'pod label or annotation naming ml.job', 'KEY'],
   ['podLabelPhase', 'pod label or annotation naming ml.phase', 'KEY'],
+  ['trustedForwarderNamespaces', 'namespaces whose pods may send spans for other pods (a node-local OTel Collector), comma-separated', 'NAMES'],
   ['logLevel', 'fatal | error | warn | info | debug | trace', 'LEVEL'],
   ['logFormat', 'json | pretty', 'FORMAT'],
 ];

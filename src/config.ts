@@ -63,6 +63,13 @@ const hostPort = z
   .refine((address) => Number(address.slice(address.lastIndexOf(':') + 1)) <= 65535, 'the port must be 1-65535 (or 0 for any free port)');
 const booleanish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((value) => value === true || value === 'true' || value === '1');
 const optionalString = z.string().min(1).optional();
+/** A DNS-1123 label, as Kubernetes names a namespace. */
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Namespaces as a YAML list, or comma-separated in a flag or the environment. */
+const namespaceList = z
+  .union([z.string().transform((text) => (text.trim() === '' ? [] : text.split(',').map((name) => name.trim()))), z.array(z.string())])
+  .refine((names) => names.every((name) => NAMESPACE_NAME.test(name)), 'expected Kubernetes namespace names (lower-case DNS labels), comma-separated')
+  .default([]);
 
 const embodiedOverride = z.object({
   /** Matches the device's hw.name (substring, case-insensitive) or hw.type. */
@@ -205,6 +212,11 @@ const configSchema = z
     podLabelModel: z.string().default('footprint.dev/model'),
     podLabelJob: z.string().default('footprint.dev/job'),
     podLabelPhase: z.string().default('footprint.dev/phase'),
+    /**
+     * Namespaces whose pods may send spans for other pods (a node-local OTel Collector): their
+     * resource's k8s.pod.uid or namespace + name is believed; any other pod's spans count under itself.
+     */
+    trustedForwarderNamespaces: namespaceList,
 
     // Export
     otlpEndpoint: z.url().optional(),

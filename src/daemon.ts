@@ -202,7 +202,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       token,
       weightByTokens: config.weightByTokens,
       limits: { maxSpanDurationMs: config.maxSpanDuration },
-      ...(kubernetes && { senderModel: kubernetes.senderModel }),
+      ...(kubernetes && { senderIdentity: kubernetes.senderIdentity }),
       sink,
       windows,
       windowClientRatePerSecond: config.windowClientRatePerSecond,

@@ -41,6 +41,20 @@ describe('config', () => {
     await expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).rejects.toThrow(/^config: --config: cannot read '\/nonexistent.yaml'/);
   });
 
+  it('takes trusted forwarder namespaces as a YAML list or comma-separated, none by default, and names the key of a bad one', async () => {
+    expect((await loadConfig({ env: {} })).trustedForwarderNamespaces).toEqual([]);
+    expect((await loadConfig({ env: { FOOTPRINT_TRUSTED_FORWARDER_NAMESPACES: 'observability, otel' } })).trustedForwarderNamespaces).toEqual([
+      'observability',
+      'otel',
+    ]);
+    expect((await loadConfig({ file: yamlFile('trustedForwarderNamespaces: [observability]\n'), env: {} })).trustedForwarderNamespaces).toEqual([
+      'observability',
+    ]);
+    await expect(loadConfig({ env: {}, flags: { trustedForwarderNamespaces: 'Observability' } })).rejects.toThrow(
+      "config: trustedForwarderNamespaces: 'Observability' is invalid: expected Kubernetes namespace names (lower-case DNS labels), comma-separated",
+    );
+  });
+
   it('keeps idle claimable for 10 minutes by default and refuses a horizon shorter than the lag', async () => {
     const config = await loadConfig({ env: {} });
     expect([config.attributionLag, config.attributionHorizon]).toEqual([15_000, 600_000]);

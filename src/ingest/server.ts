@@ -11,7 +11,8 @@ import { sendJsonError } from './http-answers.ts';
 import type { MemoryGuard } from './memory-guard.ts';
 import { createPlanApi, type Planner } from './plan-api.ts';
 import { SpanQueue, type RefusalReason } from './queue.ts';
-import type { SenderModel, SpanLimits } from './spans.ts';
+import type { SenderIdentity } from '../attribution/sender.ts';
+import type { SpanLimits } from './spans.ts';
 import { createTracesApi, type SpanOutcome, type TracesApiOptions } from './traces-api.ts';
 import { createTracesGrpc } from './traces-grpc.ts';
 import { createTracesHttp } from './traces-http.ts';
@@ -41,8 +42,8 @@ export interface IngestServerOptions {
   /** Weight span activities by their token count (config `weightByTokens`). */
   weightByTokens?: boolean;
   limits?: Partial<SpanLimits>;
-  /** The model of a span's sending pod (Kubernetes mode), tried before `service.name`. */
-  senderModel?: SenderModel;
+  /** The pod that sent a span (Kubernetes mode): its identity, and its model tried before `service.name`. */
+  senderIdentity?: SenderIdentity;
   sink: ActivitySink;
   windows: WindowStore;
   /** Window requests per second per client (config `windowClientRatePerSecond`). */
@@ -84,7 +85,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       ...(options.schedule && { schedule: options.schedule }),
     }),
     sink: options.sink,
-    ...(options.senderModel && { senderModel: options.senderModel }),
+    ...(options.senderIdentity && { senderIdentity: options.senderIdentity }),
     ...(options.onSpanOutcome && { onSpanOutcome: options.onSpanOutcome }),
     ...(options.onAdvisory && { onAdvisory: options.onAdvisory }),
   });

@@ -9,6 +9,7 @@ import {
   workloadFrom,
   type AttributeLookup,
 } from '../attribution/workload-attributes.ts';
+import type { Sender, SenderIdentity } from '../attribution/sender.ts';
 import { workloadKeyOf } from '../attribution/workload-key.ts';
 import { SpanKind, type AnyValueMessage, type Int64Like, type KeyValueMessage, type SpanMessage, type TraceRequestMessage } from './otlp-schema.ts';
 import { PROVIDER_KEYS, upstreamOf } from './servers/gateway.ts';
@@ -100,6 +101,8 @@ export interface SpanLimits {
 interface CountedSpan {
   activity: Activity;
   request: RequestRecord;
+  /** It claimed another pod than the one that sent it, and counts under the sender instead. */
+  spoofed?: true;
 }
 
 export interface SpanBatch {
@@ -372,16 +375,13 @@ interface ValidSpan {
   parentKey?: string;
 }
 
-/** The model a pod-aware resolver finds for the sender (Kubernetes mode), before `service.name`. */
-export type SenderModel = (resource: AttributeLookup, peerAddress: string | undefined) => string | undefined;
-
 export interface ReadSpansOptions {
   limits: SpanLimits;
   weightByTokens: boolean;
   /** The receiver's clock, for the future-skew bound. */
   nowMs: number;
-  senderModel?: SenderModel;
-  /** The IP address the request came from (for senderModel). */
+  senderIdentity?: SenderIdentity;
+  /** The IP address the request came from (for senderIdentity). */
   peerAddress?: string;
 }
 
@@ -419,7 +419,9 @@ function topOf(span: ValidSpan, byKey: ReadonlyMap<string, ValidSpan>, tops: Map
 interface ResourceContext {
   lookup: AttributeLookup;
   serviceName: string | undefined;
-  /** The model for activities that name none: senderModel, then the service's name; computed when first needed. */
+  /** The sender as senderIdentity finds it; computed when first needed. */
+  sender(): Sender | undefined;
+  /** The model for activities that name none: the sender's, then the service's name; computed when first needed. */
   fallbackModel(): string | undefined;
 }
 
@@ -435,15 +437,21 @@ function serviceModel(serviceName: string | undefined, lookup: AttributeLookup):
 function resourceContext(table: AttributeTable, options: ReadSpansOptions): ResourceContext {
   const lookup = lookupIn(table);
   const serviceName = normaliseAttributeValue(lookup(SERVICE_NAME_KEY));
+  let sender: { found: Sender | undefined } | undefined;
   let fallback: { model: string | undefined } | undefined;
-  return {
+  const context: ResourceContext = {
     lookup,
     serviceName,
+    sender() {
+      sender ??= { found: options.senderIdentity?.(lookup, options.peerAddress) };
+      return sender.found;
+    },
     fallbackModel() {
-      fallback ??= { model: options.senderModel?.(lookup, options.peerAddress) ?? serviceModel(serviceName, lookup) };
+      fallback ??= { model: context.sender()?.model ?? serviceModel(serviceName, lookup) };
       return fallback.model;
     },
   };
+  return context;
 }
 
 /** Whether a resource names its service by the SDK's default (`unknown_service...`), or not at all. */
@@ -524,10 +532,19 @@ function countActivity(
   if (named.model === undefined) delete named.model;
   if (top.role === LOAD_PHASE) named.phase = LOAD_PHASE;
   else if (upstream === 'remote') named.phase = REMOTE_PHASE;
+  let deviceIds = upstream === 'remote' ? NO_DEVICES : deviceIdsFrom(sources);
+  // A pod's spans count under that pod and on its devices, whatever pod or GPU they name (docs/security.md, trust boundary).
+  const pod = resource.sender()?.pod;
+  const foreignDevices = pod?.namesForeignDevice(deviceIds) ?? false;
+  const spoofed = foreignDevices || (pod?.claimsAnotherPod(sources) ?? false);
+  if (foreignDevices) deviceIds = undefined;
+  if (pod) {
+    named.namespace = pod.namespace;
+    named.pod = pod.name;
+  }
   const workload = internWorkload(named);
   const startMs = nanosToMs(top.startNanos);
   const endMs = nanosToMs(top.endNanos);
-  const deviceIds = upstream === 'remote' ? NO_DEVICES : deviceIdsFrom(sources);
   const inputTokens = tokenCount(sources, TOKEN_KEYS.input);
   const outputTokens = tokenCount(sources, TOKEN_KEYS.output);
   const operation = operationOf(sources, top.profile?.operations);
@@ -541,7 +558,7 @@ function countActivity(
   if (inputTokens !== undefined) request.inputTokens = inputTokens;
   if (outputTokens !== undefined) request.outputTokens = outputTokens;
   if (operation !== undefined) request.operation = operation;
-  return { activity, request };
+  return spoofed ? { activity, request, spoofed } : { activity, request };
 }
 
 /**

@@ -5,15 +5,19 @@
 import type { ActivitySink } from '../attribution/activity.ts';
 import type { OtlpCodec } from './otlp-schema.ts';
 import { QueueRefusal, type SpanQueue } from './queue.ts';
-import { readSpans, type SenderAdvisory, type SenderModel, type SpanBatch, type SpanLimits } from './spans.ts';
+import type { SenderIdentity } from '../attribution/sender.ts';
+import { readSpans, type SenderAdvisory, type SpanBatch, type SpanLimits } from './spans.ts';
 
-/** What became of spans, for the `footprint.ingest.spans` counter (attribute `outcome`). */
-export type SpanOutcome = 'accepted' | 'truncated' | 'invalid' | 'ignored' | 'over_limit' | 'throttled';
+/**
+ * What became of spans, for the `footprint.ingest.spans` counter (attribute `outcome`). `spoofed`:
+ * counted, under the pod that sent it rather than the pod or GPU it named (Kubernetes mode).
+ */
+export type SpanOutcome = 'accepted' | 'truncated' | 'spoofed' | 'invalid' | 'ignored' | 'over_limit' | 'throttled';
 
 export interface TracesApiOptions {
   limits: SpanLimits;
-  /** The model of a span's sending pod (Kubernetes mode), tried before `service.name`. */
-  senderModel?: SenderModel;
+  /** The pod that sent a span (Kubernetes mode): its identity, and its model tried before `service.name`. */
+  senderIdentity?: SenderIdentity;
   weightByTokens: boolean;
   queue: SpanQueue;
   sink: ActivitySink;
@@ -38,23 +42,30 @@ export type ExportAnswer =
 interface Delivery {
   accepted: number;
   truncated: number;
+  spoofed: number;
 }
 
 function deliver(batch: SpanBatch, sink: ActivitySink): Delivery {
-  const delivery: Delivery = { accepted: 0, truncated: 0 };
+  const delivery: Delivery = { accepted: 0, truncated: 0, spoofed: 0 };
   // A truncated span still counts its request and tokens; only part of its energy is lost.
-  for (const outcome of sink.addSpans(batch.counted)) delivery[outcome]++;
+  // A spoofed one counts under its sender, and as spoofed whatever became of its time.
+  const outcomes = sink.addSpans(batch.counted);
+  for (let index = 0; index < outcomes.length; index++) delivery[batch.counted[index]!.spoofed ? 'spoofed' : outcomes[index]!]++;
   return delivery;
 }
 
-function rejectionMessage(batch: SpanBatch, truncated: number, limits: SpanLimits): string {
+function rejectionMessage(batch: SpanBatch, delivery: Delivery, limits: SpanLimits): string {
+  const { truncated, spoofed } = delivery;
   const reasons = [
     batch.invalid > 0 && `${batch.invalid} without a valid time range (the first has ${batch.invalidReason})`,
     batch.overLimit > 0 && `${batch.overLimit} past the limit of ${limits.maxSpansPerRequest} spans per request`,
     truncated > 0 &&
       `${truncated} truncated (part of their time was settled past the attribution horizon or taken by other workloads; their requests and tokens still count)`,
   ].filter(Boolean);
-  return `rejected spans: ${reasons.join('; ')}`;
+  const parts = reasons.length > 0 ? [`rejected spans: ${reasons.join('; ')}`] : [];
+  // Not rejected (they count), but the sender should know its k8s.* or hw.id attributes were overruled.
+  if (spoofed > 0) parts.push(`${spoofed} spans named another pod or its GPU; they count under the pod that sent them`);
+  return parts.join('. ');
 }
 
 /**
@@ -81,10 +92,10 @@ export function createTracesApi(options: TracesApiOptions) {
       limits: options.limits,
       weightByTokens: options.weightByTokens,
       nowMs: Date.now(),
-      ...(options.senderModel && { senderModel: options.senderModel }),
+      ...(options.senderIdentity && { senderIdentity: options.senderIdentity }),
       ...(peerAddress && { peerAddress }),
     });
-    let delivery: Delivery = { accepted: 0, truncated: 0 };
+    let delivery: Delivery = { accepted: 0, truncated: 0, spoofed: 0 };
     if (batch.counted.length > 0) {
       const queued = options.queue.offer(batch.counted.length, () => deliver(batch, options.sink), body.length);
       if (!queued) return throttled(batch.counted.length);
@@ -94,15 +105,18 @@ export function createTracesApi(options: TracesApiOptions) {
     }
     report('accepted', delivery.accepted);
     report('truncated', delivery.truncated);
+    report('spoofed', delivery.spoofed);
     report('invalid', batch.invalid);
     report('ignored', batch.ignored);
     report('over_limit', batch.overLimit);
     for (const advisory of batch.advisories) options.onAdvisory?.(advisory);
 
     const rejected = batch.invalid + batch.overLimit + delivery.truncated;
+    // OTLP: a partialSuccess with 0 rejected spans and a message is a warning.
+    const warned = rejected > 0 || delivery.spoofed > 0;
     return {
       kind: 'exported',
-      response: rejected > 0 ? { partialSuccess: { rejectedSpans: rejected, errorMessage: rejectionMessage(batch, delivery.truncated, options.limits) } } : {},
+      response: warned ? { partialSuccess: { rejectedSpans: rejected, errorMessage: rejectionMessage(batch, delivery, options.limits) } } : {},
     };
   };
 }

@@ -169,7 +169,7 @@ export const METRICS = {
     'footprint_ingest_spans',
     'counter',
     '{span}',
-    'Spans received over OTLP (/v1/traces and gRPC TraceService/Export), by outcome: accepted, truncated (part of its device time was already settled or taken by other workloads), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.',
+    'Spans received over OTLP (/v1/traces and gRPC TraceService/Export), by outcome: accepted, truncated (part of its device time was already settled or taken by other workloads), spoofed (named another pod or its GPU; counted under the pod that sent it, Kubernetes mode), invalid, ignored (not an activity: nested or CLIENT spans), over_limit, throttled.',
     ['outcome'],
   ),
   ingestAdvisories: spec(

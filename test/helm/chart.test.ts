@@ -5,8 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, parseConfig } from '../../src/config.ts';
@@ -55,6 +56,8 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
+  'v1/Secret': Secret,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
 };
@@ -85,7 +88,7 @@ type PodSpec = {
     readinessProbe: { httpGet: { path: string; port: string } };
     resources: unknown;
   }[];
-  volumes: { name: string; hostPath?: { path: string } }[];
+  volumes: { name: string; hostPath?: { path: string }; secret?: unknown }[];
   runtimeClassName?: string;
   hostPID?: boolean;
   hostNetwork?: boolean;
@@ -251,6 +254,91 @@ describe.skipIf(!helm)('helm chart deploy/helm/footprint', () => {
       { sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' },
       user,
     ]);
+  });
+
+  it('admits ingest from pods of the cluster only and /metrics from the monitoring namespace only, by default', () => {
+    const objects = render();
+    const policy = only(objects, 'NetworkPolicy') as unknown as { spec: Record<string, unknown> };
+    const daemonSet = only(objects, 'DaemonSet') as unknown as { spec: { selector: { matchLabels: Record<string, string> } } };
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: daemonSet.spec.selector.matchLabels },
+      policyTypes: ['Ingress'],
+      ingress: [
+        // Every pod of every namespace, and no ipBlock: nothing from outside the cluster.
+        {
+          ports: [
+            { port: 'ingest', protocol: 'TCP' },
+            { port: 'ingest-grpc', protocol: 'TCP' },
+          ],
+          from: [{ namespaceSelector: {}, podSelector: {} }],
+        },
+        { ports: [{ port: 'metrics', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+      ],
+    });
+    // The named ports the policy admits are the container's.
+    expect(podSpecOf(objects).containers[0]!.ports.map((port) => port.name)).toEqual(['metrics', 'ingest', 'ingest-grpc']);
+
+    const narrowed = only(
+      render(
+        '--set-json',
+        'networkPolicy.ingestFrom=[{"namespaceSelector":{"matchLabels":{"footprint.dev/ingest":"true"}}}]',
+        '--set-json',
+        'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"observability"}},"podSelector":{"matchLabels":{"app.kubernetes.io/name":"prometheus"}}}]',
+      ),
+      'NetworkPolicy',
+    ) as unknown as { spec: { ingress: { from: unknown[] }[] } };
+    expect(narrowed.spec.ingress.map((rule) => rule.from)).toEqual([
+      [{ namespaceSelector: { matchLabels: { 'footprint.dev/ingest': 'true' } } }],
+      [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+        },
+      ],
+    ]);
+    // Empty lists let no pod in (only the node): the rule goes, since a rule without `from` would admit everyone.
+    const closed = only(render('--set-json', 'networkPolicy.ingestFrom=[]', '--set-json', 'networkPolicy.metricsFrom=[]'), 'NetworkPolicy') as unknown as {
+      spec: Record<string, unknown>;
+    };
+    expect(closed.spec.ingress).toEqual([]);
+    expect(render('--set', 'networkPolicy.enabled=false').filter((object) => object.kind === 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('takes no ingest token by default; creates one in a Secret, or mounts an existing Secret, as the file ingestTokenFile names', () => {
+    const plain = render();
+    expect(plain.filter((object) => object.kind === 'Secret')).toEqual([]);
+    expect(daemonConfig(plain).ingestTokenFile).toBeUndefined();
+
+    const created = render('--set', 'ingestToken.create=true');
+    const secret = only(created, 'Secret') as unknown as { metadata: { name: string }; data: Record<string, string> };
+    expect(secret.metadata.name).toBe('fp-footprint-ingest-token');
+    // 48 random letters and digits (Helm's randAlphaNum): about 285 bits.
+    expect(Buffer.from(secret.data.token!, 'base64').toString()).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(Buffer.from((only(render('--set', 'ingestToken.create=true'), 'Secret') as unknown as typeof secret).data.token!, 'base64').toString()).not.toBe(
+      Buffer.from(secret.data.token!, 'base64').toString(),
+    );
+    // Kept across upgrades: the template reads the Secret the cluster has (lookup; `helm template` has no cluster).
+    expect(readFileSync(join(CHART, 'templates', 'ingest-token.yaml'), 'utf8')).toContain('lookup "v1" "Secret" .Release.Namespace $name');
+    const mountedFrom = (objects: K8sObject[], secretName: string, key: string) => {
+      const pod = podSpecOf(objects);
+      expect(pod.volumes.find((volume) => volume.name === 'ingest-token')?.secret).toEqual({ secretName, items: [{ key, path: key }], defaultMode: 0o444 });
+      expect(pod.containers[0]!.volumeMounts.find((mount) => mount.name === 'ingest-token')).toEqual({
+        name: 'ingest-token',
+        mountPath: '/etc/footprint-ingest-token',
+        readOnly: true,
+      });
+      const config = parseConfig(daemonConfig(objects));
+      expect(config.ingestTokenFile).toBe(`/etc/footprint-ingest-token/${key}`);
+    };
+    mountedFrom(created, 'fp-footprint-ingest-token', 'token');
+
+    const existing = render('--set', 'ingestToken.existingSecret=team-token', '--set', 'ingestToken.key=bearer', '--set', 'ingestToken.create=true');
+    expect(existing.filter((object) => object.kind === 'Secret')).toEqual([]);
+    mountedFrom(existing, 'team-token', 'bearer');
+
+    const twice = runHelm(['template', 'fp', CHART, '--set', 'ingestToken.create=true', '--set', 'config.ingestTokenFile=/run/token']);
+    expect(twice.ok).toBe(false);
+    expect(twice.output).toContain('config.ingestTokenFile and ingestToken.create/existingSecret both set the ingest token: use one');
   });
 
   it('rejects bad values through values.schema.json with a message naming the value', () => {

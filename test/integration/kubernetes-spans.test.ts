@@ -1,9 +1,12 @@
-// Kubernetes mode: a span that names no model takes the model label of the pod that sent it, found
-// by the resource's k8s.pod.uid (or namespace + name), else by the connection's peer IP matched to
-// the pod's status.podIP (as the Collector's k8sattributes processor does). The pods come from a
-// loopback API server; the sender connects from 127.0.0.1, so that is the vLLM pod's IP here.
+// Kubernetes mode: a span that names no model takes the model label of the pod that sent it: the
+// pod whose status.podIP the connection comes from, else (from an address that is no pod's, as a
+// host-network process's) the pod the resource names by k8s.pod.uid (or namespace + name), as the
+// Collector's k8sattributes processor finds it. The pods come from a loopback API server; the vLLM
+// pod's IP is 127.0.0.2, which its OTLP/HTTP exporter binds to; the node's process sends over gRPC
+// from 127.0.0.1. (A pod naming another pod: kubernetes-trust.test.ts.)
 import { join } from 'node:path';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +24,8 @@ const GPU_ID = '0x6d2a1f0e9b3c4d5e';
 const LAG_MS = 4000;
 const BY_IP_UID = '44444444-dddd-4ddd-8ddd-444444444444';
 const BY_UID_UID = '55555555-eeee-4eee-8eee-555555555555';
+/** The vLLM pod's IP: a loopback address its exporter binds to. */
+const POD_IP = '127.0.0.2';
 
 function pod(name: string, uid: string, model: string, podIP: string): ApiPod {
   return {
@@ -42,7 +47,7 @@ describe('spans from pods in Kubernetes mode', () => {
     fixture = createSysfsFixture();
     fixture.setCpuVendor('GenuineIntel', 2);
     fixture.addAmdGpu('card0', '0000:c1:00.0', { powerMicrowatts: POWER_WATTS * 1_000_000, uniqueId: GPU_ID });
-    api = await startFakeApiServer([pod('vllm-0', BY_IP_UID, 'llama-3-8b', '127.0.0.1'), pod('vllm-1', BY_UID_UID, 'mistral-7b', '10.244.1.7')]);
+    api = await startFakeApiServer([pod('vllm-0', BY_IP_UID, 'llama-3-8b', POD_IP), pod('vllm-1', BY_UID_UID, 'mistral-7b', '10.244.1.7')]);
     kubelet = await startFakeKubelet(podResourcesSocketPath(fixture.root), []);
     const kubeconfig = join(fixture.root, 'kubeconfig');
     api.writeKubeconfig(kubeconfig);
@@ -64,23 +69,28 @@ describe('spans from pods in Kubernetes mode', () => {
     fixture?.remove();
   });
 
-  async function sendVllm(resource: Record<string, string>, times: RequestTimes): Promise<void> {
+  /** One vLLM request: from the pod over OTLP/HTTP (its socket bound to the pod's IP), or from the node over gRPC. */
+  async function sendVllm(from: 'pod' | 'node', resource: Record<string, string>, times: RequestTimes): Promise<void> {
+    const exporter =
+      from === 'pod'
+        ? new ProtoExporter({ url: `${daemon.ingestUrl}/v1/traces`, httpAgentOptions: { localAddress: POD_IP } })
+        : new GrpcExporter({ url: `http://127.0.0.1:${daemon.grpcPort}` });
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'vllm', ...resource }),
-      spanProcessors: [new BatchSpanProcessor(new GrpcExporter({ url: `http://127.0.0.1:${daemon.grpcPort}` }))],
+      spanProcessors: [new BatchSpanProcessor(exporter)],
     });
     recordVllmRequest(provider.getTracer('vllm.llm_engine'), times, { prompt: 8, completion: 64 });
     await provider.forceFlush();
     await provider.shutdown();
   }
 
-  it("names the model by the sending pod's label: by peer IP without k8s resource attributes, by k8s.pod.uid with them", async () => {
+  it("names the model by the sending pod's label: by peer IP, and from the node's address by k8s.pod.uid", async () => {
     await sleep(1500);
     const nowMs = Date.now();
     const byIp = { startMs: nowMs - 1300, endMs: nowMs - 700 };
     const byUid = { startMs: nowMs - 600, endMs: nowMs - 200 };
-    await sendVllm({}, byIp);
-    await sendVllm({ 'k8s.pod.uid': BY_UID_UID }, byUid);
+    await sendVllm('pod', {}, byIp);
+    await sendVllm('node', { 'k8s.pod.uid': BY_UID_UID }, byUid);
 
     const exposition = await eventually(async () => (Date.now() > nowMs + LAG_MS + 1000 ? daemon.scrape() : undefined), 20_000, 'intervals closed');
     expect(sampleSum(exposition, 'ml_requests_total', { ml_model: 'llama-3-8b' })).toBe(1);

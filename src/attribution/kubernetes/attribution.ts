@@ -5,22 +5,28 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
 import { hostDevices } from '../../devices/host.ts';
 import type { Activity } from '../activity.ts';
-import type { AttributeLookup } from '../workload-attributes.ts';
+import type { SenderIdentity } from '../sender.ts';
+import { normaliseAttributeValue } from '../workload-attributes.ts';
 import { hasGpuPartitions, type Device, type DeviceProcess, type DeviceSource } from '../../devices/source.ts';
 import { loadApiServer } from './api-client.ts';
 import { PodActivityProvider } from './pod-activities.ts';
-import { PodMetadataWatcher } from './pod-metadata.ts';
+import { PodMetadataWatcher, type PodInfo } from './pod-metadata.ts';
 import { PodResourcesClient, podResourcesSocketPath } from './pod-resources.ts';
+import { POD_UID_KEY, confineToSender, senderPodOf } from './sender-pod.ts';
 
 export interface KubernetesAttribution {
   provider: PodActivityProvider;
-  /** Gives a span or window from a known pod, naming no hw.id, that pod's GPUs. */
+  /**
+   * Confines a span or window sent from a pod (its senderKey is the pod's IP) to that pod, and gives
+   * one from a known pod, naming no hw.id, that pod's GPUs.
+   */
   place(activity: Activity): Activity;
   /**
-   * The model label (or annotation) of the pod that sent a span: found by the resource's
-   * `k8s.pod.uid`, else `k8s.namespace.name` + `k8s.pod.name`, else the connection's peer IP.
+   * The pod that sent a span: the one whose IP the export came from, which the span cannot
+   * overrule; from an address that is no pod's (host network, the node) or a trusted forwarder's
+   * pod, the one the resource names by `k8s.pod.uid`, else `k8s.namespace.name` + `k8s.pod.name`.
    */
-  senderModel(resource: AttributeLookup, peerAddress: string | undefined): string | undefined;
+  senderIdentity: SenderIdentity;
   refresh(nowMs: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -68,25 +74,37 @@ export async function startKubernetesAttribution(config: Config, devices: Device
     retentionMs: config.attributionLag + 10 * config.interval,
     onError: (step, error) => reportOnce(step, error),
   });
+  const forwarderNamespaces = new Set(config.trustedForwarderNamespaces);
+  /** The pod at a peer address whose spans must count under it: not a trusted forwarder's. */
+  const confiningPod = (peerAddress: string | undefined) => {
+    const info = peerAddress === undefined ? undefined : watcher.byIp(peerAddress);
+    return info && !forwarderNamespaces.has(info.namespace) ? info : undefined;
+  };
+  const senderPod = (info: PodInfo) => senderPodOf(info, (deviceId, namespace, pod) => provider.isAllocatedElsewhere(deviceId, namespace, pod));
   return {
     provider,
-    place(activity) {
+    place(sent) {
+      const sender = confiningPod(sent.senderKey);
+      const activity = sender ? confineToSender(sent, senderPod(sender)) : sent;
       const { namespace, pod } = activity.workload;
       if (activity.deviceIds !== undefined || !namespace || !pod) return activity;
       const deviceIds = provider.devicesOfPod(namespace, pod);
-      return deviceIds ? { ...activity, deviceIds } : activity;
+      // A pod's own spans with no GPU of the node's known to belong to anyone (no allocations, no GPU
+      // processes): they run on every device, as without Kubernetes, rather than on none.
+      if (!deviceIds || (sender && deviceIds.length === 0 && !provider.knowsGpuOwners())) return activity;
+      return { ...activity, deviceIds };
     },
-    senderModel(resource, peerAddress) {
-      const text = (key: string) => {
-        const value = resource(key);
-        return typeof value === 'string' && value !== '' ? value : undefined;
-      };
-      const uid = text('k8s.pod.uid');
+    senderIdentity(resource, peerAddress) {
+      const sender = confiningPod(peerAddress);
+      if (sender) return { model: sender.workload.model, pod: senderPod(sender) };
+      // As the Collector's k8sattributes processor: the resource names the pod a forwarder speaks for.
+      const text = (key: string) => normaliseAttributeValue(resource(key));
+      const uid = text(POD_UID_KEY);
       const namespace = text('k8s.namespace.name');
       const name = text('k8s.pod.name');
       const pod =
         (uid && watcher.byUid(uid)) || (namespace && name && watcher.byName(namespace, name)) || (peerAddress ? watcher.byIp(peerAddress) : undefined);
-      return pod ? pod.workload.model : undefined;
+      return pod ? { model: pod.workload.model } : undefined;
     },
     refresh: (nowMs) => provider.refresh(nowMs),
     async close() {

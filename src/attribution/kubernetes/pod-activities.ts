@@ -64,6 +64,8 @@ export class PodActivityProvider implements ActivityProvider {
   readonly #gpuShares = new Timeline<GpuShare[]>();
   readonly #cpuSamples = new Timeline<CpuSample>();
   #allocationsSeen: DeviceAllocation[] = [];
+  /** Board id -> the pods (`namespace/name`) the kubelet allocated it to (or a partition of it), as last sampled. */
+  #boardPods = new Map<string, Set<string>>();
   #cpuCount: number | undefined;
 
   constructor(options: PodActivitiesOptions) {
@@ -89,6 +91,20 @@ export class PodActivityProvider implements ActivityProvider {
     if (!this.#options.pods?.byName(namespace, pod)) return undefined;
     const latest = this.#gpuShares.points().at(-1)?.value ?? [];
     return [...new Set(latest.filter((share) => share.workload.namespace === namespace && share.workload.pod === pod).map((share) => share.deviceId))];
+  }
+
+  /** Whether the last sample found any GPU's pod (an allocation, or a pod's process on it). */
+  knowsGpuOwners(): boolean {
+    return (this.#gpuShares.points().at(-1)?.value.length ?? 0) > 0;
+  }
+
+  /**
+   * Whether the kubelet allocated this board (or a partition of it) to pods other than this one, as
+   * last sampled: a span from this pod may not name it. Boards no pod was allocated are anyone's.
+   */
+  isAllocatedElsewhere(deviceId: string, namespace: string, pod: string): boolean {
+    const pods = this.#boardPods.get(deviceId);
+    return pods !== undefined && !pods.has(`${namespace}/${pod}`);
   }
 
   activitiesBetween(startMs: number, endMs: number): Activity[] {
@@ -156,7 +172,13 @@ export class PodActivityProvider implements ActivityProvider {
   async #sampleGpuShares(): Promise<GpuShare[]> {
     const boards = new Set(this.#options.gpuDeviceIds());
     const owned = await this.#allocatedShares(boards);
-    const ownedBoards = new Set(owned.map((share) => share.deviceId));
+    const boardPods = new Map<string, Set<string>>();
+    for (const { deviceId, workload } of owned) {
+      const pods = boardPods.get(deviceId) ?? boardPods.set(deviceId, new Set()).get(deviceId)!;
+      pods.add(`${workload.namespace}/${workload.pod}`);
+    }
+    this.#boardPods = boardPods;
+    const ownedBoards = new Set(boardPods.keys());
     const unowned = new Set([...boards].filter((board) => !ownedBoards.has(board)));
     return [...owned, ...(unowned.size > 0 ? await this.#processShares(unowned) : [])];
   }

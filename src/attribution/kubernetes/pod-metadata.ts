@@ -63,7 +63,7 @@ export interface PodInfo {
 
 const JOBSET_NAME_LABEL = 'jobset.sigs.k8s.io/jobset-name';
 /** A static pod's cgroup is named after its config hash, which its mirror pod carries in this annotation. */
-const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 /** CronJob-created Jobs are named `<cronjob>-<scheduled minute>`; the run suffix would make one job per run. */
 const CRONJOB_RUN_SUFFIX = /-\d{8,}$/;
 

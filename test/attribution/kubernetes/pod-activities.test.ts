@@ -123,6 +123,21 @@ describe('PodActivityProvider', () => {
     expect(source.devicesOfPod('elsewhere', 'unknown-0')).toBeUndefined();
   });
 
+  it("tells a board the kubelet allocated to another pod, which a pod's span may not name; a board run on by processes is anyone's", async () => {
+    const source = provider(
+      async () => [allocation('serving', 'vllm-0', 'nvidia.com/gpu', 'GPU-0')],
+      [{ deviceId: 'GPU-1', pid: 200, usedMemoryBytes: 6 * GiB }],
+    );
+    expect(source.knowsGpuOwners()).toBe(false);
+    await cpuSeconds(1, 1);
+    await source.refresh(0);
+    expect(source.knowsGpuOwners()).toBe(true);
+    expect(source.isAllocatedElsewhere('GPU-0', 'serving', 'vllm-0')).toBe(false);
+    expect(source.isAllocatedElsewhere('GPU-0', 'research', 'finetune-x7k2p')).toBe(true);
+    expect(source.isAllocatedElsewhere('GPU-1', 'serving', 'vllm-0')).toBe(false);
+    expect(source.isAllocatedElsewhere('rapl:package-0', 'research', 'finetune-x7k2p')).toBe(false);
+  });
+
   it('splits a GPU equally among its pods when memory is not reported', async () => {
     const source = provider(
       async () => [],

@@ -62,7 +62,30 @@ service ports, Kubernetes attribution on), which win because the manifests depen
 {{- if eq .Values.nvidia.mode "hostPath" }}
 {{- $_ := set $owned "nvmlLibrary" (include "footprint.nvmlMountPath" .) }}
 {{- end }}
+{{- if include "footprint.ingestTokenSecret" . }}
+{{- if .Values.config.ingestTokenFile }}
+{{- fail "config.ingestTokenFile and ingestToken.create/existingSecret both set the ingest token: use one" }}
+{{- end }}
+{{- $_ := set $owned "ingestTokenFile" (printf "%s/%s" (include "footprint.ingestTokenDir" .) .Values.ingestToken.key) }}
+{{- end }}
 {{- toYaml (mustMergeOverwrite (deepCopy .Values.config) $owned) }}
+{{- end }}
+
+{{/*
+The Secret holding the ingest token: the user's (ingestToken.existingSecret), the chart's
+(ingestToken.create), or empty when the ingest takes no token.
+*/}}
+{{- define "footprint.ingestTokenSecret" -}}
+{{- if .Values.ingestToken.existingSecret }}
+{{- .Values.ingestToken.existingSecret }}
+{{- else if .Values.ingestToken.create }}
+{{- printf "%s-ingest-token" (include "footprint.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Where the ingest token's Secret is mounted. */}}
+{{- define "footprint.ingestTokenDir" -}}
+/etc/footprint-ingest-token
 {{- end }}
 
 {{/*
