@@ -46,6 +46,26 @@ function convertHexIds(request: Record<string, unknown>): void {
   }
 }
 
+/** `start_time_unix_nano` -> `startTimeUnixNano`. */
+function camelCase(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+/**
+ * A request with the proto field names (snake_case) as keys, in the lowerCamelCase the OTLP/JSON
+ * mapping uses. Proto3 JSON parsers accept both (the Collector's receiver does), and
+ * opentelemetry-cpp up to 1.13 writes snake_case (`OtlpHttpExporterOptions` `use_json_name = false`),
+ * which is what NVIDIA Triton sends. Every object key in an OTLP trace request is a field name (its
+ * attribute keys are values), so all of them convert.
+ */
+function camelCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelCaseKeys);
+  if (!isRecord(value)) return value;
+  const converted: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) converted[camelCase(key)] = camelCaseKeys(item);
+  return converted;
+}
+
 export const jsonCodec: OtlpCodec = {
   contentType: 'application/json',
   async decodeRequest(body) {
@@ -60,11 +80,12 @@ export const jsonCodec: OtlpCodec = {
       throw new OtlpDecodeError(`invalid JSON: ${(error as Error).message}`);
     }
     if (!isRecord(parsed)) throw new OtlpDecodeError('an ExportTraceServiceRequest must be a JSON object');
-    convertHexIds(parsed);
+    const request = 'resource_spans' in parsed ? (camelCaseKeys(parsed) as Record<string, unknown>) : parsed;
+    convertHexIds(request);
     try {
       // fromObject rejects structural mismatches (an object where an array belongs) and coerces
       // scalars as proto3 JSON does; spans whose times do not survive that are rejected later, one by one.
-      return ExportTraceServiceRequest.fromObject(parsed) as unknown as TraceRequestMessage;
+      return ExportTraceServiceRequest.fromObject(request) as unknown as TraceRequestMessage;
     } catch (error) {
       throw new OtlpDecodeError(`invalid ExportTraceServiceRequest: ${(error as Error).message}`);
     }

@@ -16,6 +16,7 @@ import {
   recordTritonInfer,
   recordVllmStartup,
 } from '../support/server-span-shapes.ts';
+import { sendAsOtelCpp } from '../support/otel-cpp-json.ts';
 import { ServingProcess, type OtlpProtocol } from '../support/serving-process.ts';
 
 const START_MS = Date.now() - 5000;
@@ -78,15 +79,17 @@ describe('inference servers as they ship', () => {
     expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 1, ignored: 8 });
   });
 
-  it('Triton over HTTP protobuf: InferRequest is the request, named by its model span; compute is not another', async () => {
-    await serve('http/protobuf', [{ 'service.name': 'triton-inference-server' }], ([triton]) => {
-      recordTritonInfer(triton!.tracer('triton-server'), TIMES, 'densenet_onnx');
-      recordTritonInfer(triton!.tracer('triton-server'), TIMES, 'resnet50', callerContext('5bf92f3577b34da6a3ce929d0e0e4736', '10f067aa0ba902b7'));
+  it('Triton over OTLP/HTTP JSON as opentelemetry-cpp 1.13 writes it: InferRequest is the request, named by its model span; compute is not another', async () => {
+    ingest = await startIngest();
+    const triton = { 'service.name': 'triton-inference-server', 'telemetry.sdk.language': 'cpp', 'telemetry.sdk.version': '1.13.0' };
+    await sendAsOtelCpp(ingest.url, triton, (process) => {
+      recordTritonInfer(process.tracer('triton-server'), TIMES, 'densenet_onnx');
+      recordTritonInfer(process.tracer('triton-server'), TIMES, 'resnet50', callerContext('5bf92f3577b34da6a3ce929d0e0e4736', '10f067aa0ba902b7'));
     });
-    const requests = ingest!.sink.requests.map((request) => request.workload.model).sort();
+    const requests = ingest.sink.requests.map((request) => request.workload.model).sort();
     expect(requests).toEqual(['densenet_onnx', 'resnet50']);
-    expect(ingest!.sink.activities.map(({ startMs, endMs }) => ({ startMs, endMs }))).toEqual([TIMES, TIMES]);
-    expect(Object.fromEntries(ingest!.outcomes)).toEqual({ accepted: 2, ignored: 4 });
+    expect(ingest.sink.activities.map(({ startMs, endMs }) => ({ startMs, endMs }))).toEqual([TIMES, TIMES]);
+    expect(Object.fromEntries(ingest.outcomes)).toEqual({ accepted: 2, ignored: 4 });
   });
 
   it('Ray Serve: the replica span is the request, named by the multiplexed model id, else the deployment; the proxy spans are not', async () => {

@@ -17,6 +17,7 @@ import {
   recordTritonInfer,
   recordVllmStartup,
 } from '../support/server-span-shapes.ts';
+import { sendAsOtelCpp } from '../support/otel-cpp-json.ts';
 import { ServingProcess, type OtlpProtocol } from '../support/serving-process.ts';
 import { daemonSuite } from '../support/suite.ts';
 
@@ -63,18 +64,24 @@ describe('every inference server as it ships gets the energy it used, once', () 
       prompt: 17,
       completion: 64,
     });
-    // Triton (HTTP protobuf) alone, then beside a vLLM server.
-    const triton = tracer('http/protobuf', { 'service.name': 'triton-inference-server' }, 'triton-server');
-    recordTritonInfer(triton, at(1200, 1700), 'densenet_onnx');
-    recordTritonInfer(triton, at(3300, 3700), 'resnet50');
-    recordVllmRequest(tracer('grpc', { 'service.name': 'vllm-neighbour' }, 'vllm.llm_engine'), at(3100, 3500), { prompt: 5, completion: 50 });
-    // Ray Serve (the tracing hook's exporter, gRPC here): proxy and replica processes, unknown_service.
-    const ray = { 'service.name': 'unknown_service' };
-    recordRayServeRequest(tracer('grpc', ray, 'ray.serve._private.tracing_utils'), tracer('grpc', ray, 'ray.serve._private.tracing_utils'), at(1800, 2300), {
-      app: 'llm',
-      deployment: 'LLMServer',
-      multiplexedModelId: 'lora-sql-7',
+    // Triton (OTLP/HTTP JSON as opentelemetry-cpp 1.13 writes it) alone, then beside a vLLM server.
+    const tritonSent = sendAsOtelCpp(daemon.ingestUrl, { 'service.name': 'triton-inference-server', 'telemetry.sdk.language': 'cpp' }, (triton) => {
+      recordTritonInfer(triton.tracer('triton-server'), at(1200, 1700), 'densenet_onnx');
+      recordTritonInfer(triton.tracer('triton-server'), at(3300, 3700), 'resnet50');
     });
+    recordVllmRequest(tracer('grpc', { 'service.name': 'vllm-neighbour' }, 'vllm.llm_engine'), at(3100, 3500), { prompt: 5, completion: 50 });
+    // Ray Serve (the tracing hook's exporter; OTLP/HTTP protobuf, the usual choice): proxy and replica processes, unknown_service.
+    const ray = { 'service.name': 'unknown_service' };
+    recordRayServeRequest(
+      tracer('http/protobuf', ray, 'ray.serve._private.tracing_utils'),
+      tracer('http/protobuf', ray, 'ray.serve._private.tracing_utils'),
+      at(1800, 2300),
+      {
+        app: 'llm',
+        deployment: 'LLMServer',
+        multiplexedModelId: 'lora-sql-7',
+      },
+    );
     // LiteLLM (HTTP protobuf) in front of OpenAI, then in front of a vLLM on this node.
     const litellm = { 'service.name': 'litellm' };
     const tokens = { prompt: 21, completion: 9 };
@@ -89,7 +96,7 @@ describe('every inference server as it ships gets the energy it used, once', () 
       input: 40,
       output: 12,
     });
-    await Promise.all(processes.map((serving) => serving.close()));
+    await Promise.all([...processes.map((serving) => serving.close()), tritonSent]);
 
     const closedAtMs = baseMs + SCENARIO_MS + LAG_MS + 1500;
     const exposition = await eventually(async () => (Date.now() > closedAtMs ? daemon.scrape() : undefined), 30_000, 'intervals closed');

@@ -213,12 +213,15 @@ export function recordSglangRequest(
 }
 
 /**
- * NVIDIA Triton, triton-inference-server/server src/tracer.cc (`--trace-config mode=opentelemetry`,
- * OTLP/HTTP protobuf to localhost:4318/v1/traces through a batch processor): service.name
- * `triton-inference-server`. SERVER `InferRequest` (the frontend's request, the child of the
- * caller's traceparent when one was sent) -> SERVER `<model name>` with `triton.model_name`
- * (string), `triton.model_version` (int) and Triton's trace ids, and the request's timestamps as
- * events -> SERVER `compute`.
+ * NVIDIA Triton, triton-inference-server/server@e1db8a6 src/tracer.cc (`--trace-config
+ * mode=opentelemetry --trace-config level=TIMESTAMPS`; opentelemetry-cpp 1.13's OTLP/HTTP exporter
+ * behind a batch processor, so JSON: send it with test/support/otel-cpp-json.ts): resource
+ * service.name `triton-inference-server` (set last, so OTEL_SERVICE_NAME cannot change it), tracer
+ * `triton-server`, every span SERVER with no status. `InferRequest` (no attributes; the child of the
+ * caller's traceparent when one was sent) -> the model's span, named after it, with
+ * `triton.model_name` (string), `triton.model_version`, `triton.trace_id`, `triton.trace_parent_id`
+ * (ints: Triton's own counters) -> `compute`; the request's timestamps are events
+ * (qa/L0_trace/opentelemetry_unittest.py).
  */
 export function recordTritonInfer(triton: Tracer, { startMs, endMs }: RequestTimes, model: string, caller: Context = context.active()): void {
   const request = triton.startSpan('InferRequest', { kind: SpanKind.SERVER, startTime: startMs }, caller);
@@ -236,22 +239,29 @@ export function recordTritonInfer(triton: Tracer, { startMs, endMs }: RequestTim
   modelSpan.addEvent('REQUEST_START', startMs + 1);
   modelSpan.addEvent('QUEUE_START', startMs + 2);
   const compute = triton.startSpan('compute', { kind: SpanKind.SERVER, startTime: startMs + 3 }, inside(modelSpan));
+  compute.addEvent('COMPUTE_START', startMs + 3);
   compute.addEvent('COMPUTE_INPUT_END', startMs + 4);
   compute.addEvent('COMPUTE_OUTPUT_START', endMs - 3);
+  compute.addEvent('COMPUTE_END', endMs - 2);
   compute.end(endMs - 2);
   modelSpan.addEvent('REQUEST_END', endMs - 1);
   modelSpan.end(endMs - 1);
+  request.addEvent('INFER_RESPONSE_COMPLETE', endMs - 1);
   request.addEvent('HTTP_SEND_START', endMs - 1);
   request.addEvent('HTTP_SEND_END', endMs);
   request.end(endMs);
 }
 
 /**
- * Ray Serve, ray-project/ray python/ray/serve/_private/tracing_utils.py with the tracing exporter
- * hook (service.name `unknown_service` unless the hook's provider sets one). The proxy process:
- * SERVER `proxy_http_request` -> CLIENT `proxy_route_to_replica`; the replica process: SERVER
- * `replica_handle_request` with `deployment`, `app`, `multiplexed_model_id` (empty when the app
- * does not multiplex) and `request_id`, whose parent is the proxy's span in the propagated context.
+ * Ray Serve 2.58 (ray/serve/_private/proxy.py, router.py, replica.py; tracer
+ * `ray.serve._private.tracing_utils`, no resource: service.name `unknown_service`), every span
+ * SERVER with `resource.name` = its name: the proxy's `proxy_http_request {deployment} {method}
+ * {path}` (request_id, deployment, app, request_type, request_method, request_route_path,
+ * http.status_code as an int) -> `route_to_replica {deployment} {call_method}` in the same process
+ * (call_method, route, multiplexed_model_id, is_streaming...) -> the replica's
+ * `replica_handle_request {deployment} {call_method}` under the router's propagated context
+ * (replica_id, multiplexed_model_id - empty when the app does not multiplex - http.status_code as a
+ * string, http.method empty through the proxy).
  */
 export function recordRayServeRequest(
   proxy: Tracer,
@@ -260,36 +270,54 @@ export function recordRayServeRequest(
   route: { app: string; deployment: string; multiplexedModelId: string },
   caller: Context = context.active(),
 ): void {
+  const requestId = 'b2c3d4e5-6f70-4182-93a4-b5c6d7e8f901';
+  const proxyName = `proxy_http_request ${route.deployment} POST /${route.app}`;
   const http = proxy.startSpan(
-    'proxy_http_request',
+    proxyName,
     {
       kind: SpanKind.SERVER,
       startTime: startMs,
-      attributes: { 'http.method': 'POST', 'http.route': `/${route.app}`, request_id: 'b2c3d4e5-6f70-4182-93a4-b5c6d7e8f901' },
+      attributes: {
+        request_id: requestId,
+        deployment: route.deployment,
+        app: route.app,
+        request_type: 'http',
+        request_method: 'POST',
+        request_route_path: `/${route.app}`,
+        'resource.name': proxyName,
+      },
     },
     caller,
   );
+  const routing = {
+    request_id: requestId,
+    deployment: route.deployment,
+    app: route.app,
+    call_method: '__call__',
+    route: `/${route.app}`,
+    multiplexed_model_id: route.multiplexedModelId,
+    is_streaming: false,
+  };
+  const routeName = `route_to_replica ${route.deployment} __call__`;
   const toReplica = proxy.startSpan(
-    'proxy_route_to_replica',
-    { kind: SpanKind.CLIENT, startTime: startMs + 2, attributes: { deployment: route.deployment, app: route.app } },
-    inside(http),
-  );
-  const handle = replica.startSpan(
-    'replica_handle_request',
+    routeName,
     {
       kind: SpanKind.SERVER,
-      startTime: startMs + 4,
-      attributes: {
-        deployment: route.deployment,
-        app: route.app,
-        multiplexed_model_id: route.multiplexedModelId,
-        request_id: 'b2c3d4e5-6f70-4182-93a4-b5c6d7e8f901',
-      },
+      startTime: startMs + 2,
+      attributes: { ...routing, is_http_request: true, is_grpc_request: false, 'http.method': '__call__', 'resource.name': routeName },
     },
+    inside(http),
+  );
+  const handleName = `replica_handle_request ${route.deployment} __call__`;
+  const handle = replica.startSpan(
+    handleName,
+    { kind: SpanKind.SERVER, startTime: startMs + 4, attributes: { ...routing, replica_id: 'llm#LLMServer#a1b2c3', 'resource.name': handleName } },
     remoteChildContext(toReplica),
   );
+  handle.setAttributes({ 'http.method': '', 'http.status_code': '200', 'http.route': `/${route.app}` });
   handle.end(endMs - 4);
   toReplica.end(endMs - 2);
+  http.setAttribute('http.status_code', 200);
   http.end(endMs);
 }
 
