@@ -3,12 +3,16 @@
 // live in typed arrays, one row per span; their workloads and device lists are interned, so spans of
 // one model share one object however many arrive; and the request record is kept in columns too (its
 // numbers in typed arrays, NaN for a missing token count; its workload, devices and operation as
-// pointers to shared values), made into an object only when the span finishes. Nothing else of the
+// pointers to shared values; its trace and span ids as 24 raw bytes in one buffer, zeros for none),
+// made into an object only when the span finishes. Nothing else of the
 // decoded OTLP message is retained.
 import type { RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { workloadKey } from './workload-key.ts';
 
 const INITIAL_ROWS = 1024;
+/** A request's trace id (16 bytes) then span id (8 bytes); all zeros when it has none (W3C's invalid ids). */
+const TRACE_ID_BYTES = 16;
+const ID_BYTES = 24;
 /** Interned values beyond this many more than the live rows use are dropped at the next compaction. */
 const INTERNED_SLACK = 4096;
 
@@ -30,6 +34,12 @@ class Interner<T> {
   clear(): void {
     this.#byKey.clear();
   }
+}
+
+function growIds(ids: Buffer, rows: number, usedRows: number): Buffer {
+  const grown = Buffer.alloc(rows * ID_BYTES);
+  ids.copy(grown, 0, 0, usedRows * ID_BYTES);
+  return grown;
 }
 
 function growFloat64(array: Float64Array, rows: number): Float64Array<ArrayBuffer> {
@@ -57,6 +67,7 @@ export class SpanTable {
   #requestDeviceIds: (string[] | undefined)[] = [];
   /** `gen_ai.operation.name` as normalised at ingest: one of a few shared strings. */
   #operations: (string | undefined)[] = [];
+  #ids: Buffer = Buffer.alloc(INITIAL_ROWS * ID_BYTES);
   readonly #internedWorkloads = new Interner<Workload>();
   readonly #internedDeviceLists = new Interner<string[]>();
 
@@ -82,6 +93,11 @@ export class SpanTable {
     this.#requestWorkloads[row] = this.#workload(request.workload);
     this.#requestDeviceIds[row] = request.deviceIds && this.#deviceList(request.deviceIds);
     this.#operations[row] = request.operation;
+    const idsAt = row * ID_BYTES;
+    if (request.traceId !== undefined && request.spanId !== undefined) {
+      this.#ids.write(request.traceId, idsAt, TRACE_ID_BYTES, 'hex');
+      this.#ids.write(request.spanId, idsAt + TRACE_ID_BYTES, ID_BYTES - TRACE_ID_BYTES, 'hex');
+    } else this.#ids.fill(0, idsAt, idsAt + ID_BYTES);
     return row;
   }
 
@@ -144,6 +160,12 @@ export class SpanTable {
     if (!Number.isNaN(inputTokens)) request.inputTokens = inputTokens;
     if (!Number.isNaN(outputTokens)) request.outputTokens = outputTokens;
     if (operation !== undefined) request.operation = operation;
+    const idsAt = row * ID_BYTES;
+    // A valid trace id is never all zeros, so a zero first half means the request has no ids.
+    if (this.#ids.readBigUInt64BE(idsAt) !== 0n || this.#ids.readBigUInt64BE(idsAt + 8) !== 0n) {
+      request.traceId = this.#ids.toString('hex', idsAt, idsAt + TRACE_ID_BYTES);
+      request.spanId = this.#ids.toString('hex', idsAt + TRACE_ID_BYTES, idsAt + ID_BYTES);
+    }
     return request;
   }
 
@@ -162,6 +184,7 @@ export class SpanTable {
     this.#requestWorkloads[to] = this.#requestWorkloads[from]!;
     this.#requestDeviceIds[to] = this.#requestDeviceIds[from];
     this.#operations[to] = this.#operations[from];
+    this.#ids.copy(this.#ids, to * ID_BYTES, from * ID_BYTES, (from + 1) * ID_BYTES);
   }
 
   /** Resizes the typed arrays to `rows` (at least the rows in use). */
@@ -174,6 +197,7 @@ export class SpanTable {
     this.#requestEndMs = growFloat64(this.#requestEndMs.subarray(0, this.#rows), rows);
     this.#inputTokens = growFloat64(this.#inputTokens.subarray(0, this.#rows), rows);
     this.#outputTokens = growFloat64(this.#outputTokens.subarray(0, this.#rows), rows);
+    this.#ids = growIds(this.#ids, rows, this.#rows);
   }
 
   #reintern(): void {
