@@ -185,6 +185,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
         startMetricsServer({
           ...metricsAddress,
           exporter: telemetry.prometheus,
+          openMetrics: telemetry.openMetrics,
           connections: { idleTimeoutMs: config.listenIdleTimeout, maxConnections: config.listenMaxConnections },
           isReady: () => pipeline.ticks > 0,
         }),

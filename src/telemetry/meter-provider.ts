@@ -5,6 +5,7 @@
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { OpenMetricsExposition } from './openmetrics.ts';
 import { createProcessMetrics } from './process-metrics.ts';
 import { StoreMetricProducer } from './producer.ts';
 import type { SeriesStore } from './series-store.ts';
@@ -22,6 +23,8 @@ export interface TelemetryOptions {
 
 export interface Telemetry {
   prometheus: PrometheusExporter;
+  /** /metrics for scrapers that ask for OpenMetrics: the same series, with exemplars. */
+  openMetrics: OpenMetricsExposition;
   close(): Promise<void>;
 }
 
@@ -34,11 +37,8 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   });
   const processMetrics = createProcessMetrics(options.store, options.memoryLimitBytes);
   const refresh = (nowMs: number) => processMetrics.record(nowMs);
-  const prometheus = new PrometheusExporter({
-    preventServerStart: true,
-    withoutScopeInfo: true,
-    metricProducers: [new StoreMetricProducer(options.store, 'prometheus', options.version, refresh)],
-  });
+  const scraped = new StoreMetricProducer(options.store, 'prometheus', options.version, refresh);
+  const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, metricProducers: [scraped] });
   const providers = [new MeterProvider({ resource, readers: [prometheus] })];
   if (options.otlpEndpoint) {
     const url = new URL('v1/metrics', options.otlpEndpoint.endsWith('/') ? options.otlpEndpoint : `${options.otlpEndpoint}/`).toString();
@@ -52,6 +52,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   }
   return {
     prometheus,
+    openMetrics: new OpenMetricsExposition(scraped, resource),
     async close() {
       processMetrics.close();
       // Every provider shuts down even when one fails (an OTLP push that cannot flush); the failures are reported.
