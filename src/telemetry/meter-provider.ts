@@ -3,7 +3,7 @@
 // The OTLP exporter is imported only when an endpoint is set: most nodes are scraped, and its
 // transformer and HTTP transport cost RSS on every node.
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { OpenMetricsExposition } from './openmetrics.ts';
 import { createProcessMetrics } from './process-metrics.ts';
@@ -28,13 +28,18 @@ export interface Telemetry {
   close(): Promise<void>;
 }
 
-export async function createTelemetry(options: TelemetryOptions): Promise<Telemetry> {
-  const resource = resourceFromAttributes({
+/** footprint's own resource: target_info on /metrics, the resource of OTLP metrics and of footprint.energy spans. */
+export function footprintResource({ version, hostName, nodeName }: Pick<TelemetryOptions, 'version' | 'hostName' | 'nodeName'>): Resource {
+  return resourceFromAttributes({
     'service.name': 'footprint',
-    'service.version': options.version,
-    'host.name': options.hostName,
-    ...(options.nodeName ? { 'k8s.node.name': options.nodeName } : {}),
+    'service.version': version,
+    'host.name': hostName,
+    ...(nodeName ? { 'k8s.node.name': nodeName } : {}),
   });
+}
+
+export async function createTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  const resource = footprintResource(options);
   const processMetrics = createProcessMetrics(options.store, options.memoryLimitBytes);
   const refresh = (nowMs: number) => processMetrics.record(nowMs);
   const scraped = new StoreMetricProducer(options.store, 'prometheus', options.version, refresh);

@@ -147,6 +147,10 @@ export class Publisher {
     this.#store.add(METRICS.ingestAdvisories, { server, advisory }, spans, nowMs);
   }
 
+  energySpansDropped(reason: string, count: number, nowMs: number): void {
+    this.#store.add(METRICS.energySpansDropped, { reason }, count, nowMs);
+  }
+
   ingestRefusal(reason: string, nowMs: number): void {
     this.#store.add(METRICS.ingestRefusals, { reason }, 1, nowMs);
   }
