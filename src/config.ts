@@ -213,7 +213,7 @@ const configSchema = z
      * Where each settled request's `footprint.energy` span goes: the full URL, as the OTel SDKs take
      * it (http/protobuf: .../v1/traces; grpc: http://host:4317, https:// for TLS). Unset: no trace export.
      */
-    tracesEndpoint: z.url().optional(),
+    tracesEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
     tracesProtocol: z.enum(['grpc', 'http/protobuf']).default('http/protobuf'),
     /** Headers (gRPC metadata) on every export, as OTEL_EXPORTER_OTLP_HEADERS writes them: `key=value,key2=value2`, values URL-encoded. */
     tracesHeaders: z
