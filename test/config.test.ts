@@ -59,7 +59,9 @@ describe('config', () => {
       10_000,
       2048,
     ]);
-    const set = await loadConfig({ env: { FOOTPRINT_TRACES_ENDPOINT: 'http://tempo:4317', FOOTPRINT_TRACES_PROTOCOL: 'grpc', FOOTPRINT_TRACES_HEADERS: 'x-scope-orgid=team-a' } });
+    const set = await loadConfig({
+      env: { FOOTPRINT_TRACES_ENDPOINT: 'http://tempo:4317', FOOTPRINT_TRACES_PROTOCOL: 'grpc', FOOTPRINT_TRACES_HEADERS: 'x-scope-orgid=team-a' },
+    });
     expect([set.tracesEndpoint, set.tracesProtocol, set.tracesHeaders]).toEqual(['http://tempo:4317', 'grpc', 'x-scope-orgid=team-a']);
     await expect(loadConfig({ env: {}, flags: { tracesProtocol: 'http/json' } })).rejects.toThrow(/^config: tracesProtocol: 'http\/json' is invalid/);
     await expect(loadConfig({ env: {}, flags: { tracesHeaders: 'no-equals-sign' } })).rejects.toThrow(

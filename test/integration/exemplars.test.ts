@@ -1,11 +1,16 @@
 // Issue 20, exemplars: a real Prometheus with exemplar storage scrapes the daemon (asking for
 // OpenMetrics, as it does by default) and /api/v1/query_exemplars leads from the energy-per-request
 // buckets to the requests a real OTel JS SDK sent: their trace and span ids, and their settled joules.
+// The report lists them as the window's costliest requests.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
+import { runReport } from '../../src/report/run.ts';
 import { eventually, sleep } from '../support/eventually.ts';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { daemonSuite } from '../support/suite.ts';
@@ -55,6 +60,7 @@ describe.skipIf(skip)('exemplars from energy-per-request buckets to the requests
       { model: 'mistral-7b', span: spanB, joules: POWER_WATTS * 0.25, le: '50' },
     ];
     const startS = nowMs / 1000 - 60;
+    const settledJoules = new Map<string, number>();
     for (const { model, span, joules, le } of expected) {
       const found = await eventually(
         async () => {
@@ -75,8 +81,38 @@ describe.skipIf(skip)('exemplars from energy-per-request buckets to the requests
       const settled = Number((sum.result as { value: [number, string] }[])[0]!.value[1]);
       expect(exemplars.map(({ value }) => Number(value))).toEqual(exemplars.map(() => settled));
       expect(settled).toBeCloseTo(joules, 6);
+      settledJoules.set(model, settled);
       // Timestamped when the request ended.
       expect(exemplars[0]!.timestamp).toBeCloseTo((span === spanA ? nowMs - 200 : nowMs - 600) / 1000, 3);
+    }
+
+    // The report's costliest requests of the window: both, most joules first, with their trace ids.
+    const out = mkdtempSync(join(tmpdir(), 'footprint-exemplar-report-'));
+    try {
+      const { data } = await runReport({
+        prometheus: prometheus.url,
+        from: String(Math.floor(nowMs / 1000) - 30),
+        to: String(Math.ceil(Date.now() / 1000)),
+        step: '5s',
+        out,
+        formats: ['json', 'md'],
+      });
+      expect(data.costliestRequests).toEqual({
+        stored: true,
+        requests: expected.map(({ model, span }) => ({
+          traceId: span.spanContext().traceId,
+          spanId: span.spanContext().spanId,
+          model,
+          operation: '',
+          node: `127.0.0.1:${daemon.metricsPort}`,
+          energyJoules: settledJoules.get(model),
+          endedAt: new Date(span === spanA ? nowMs - 200 : nowMs - 600).toISOString(),
+        })),
+      });
+      const markdown = readFileSync(join(out, 'report.md'), 'utf8');
+      expect(markdown).toContain(`| ${spanA.spanContext().traceId} | ${spanA.spanContext().spanId} | llama-3-8b |`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });
