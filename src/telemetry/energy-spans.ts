@@ -12,10 +12,10 @@ import type { Logger } from 'pino';
 import type { RequestEnergy } from '../attribution/ledger.ts';
 import type { Device } from '../devices/source.ts';
 
-export const ENERGY_SPAN_NAME = 'footprint.energy';
+const ENERGY_SPAN_NAME = 'footprint.energy';
 
 /** The span's attributes, named after the metrics that count the same quantities (docs/api.md "Energy on the trace"). */
-export const ENERGY_SPAN_ATTRIBUTES = {
+const ENERGY_SPAN_ATTRIBUTES = {
   /** Joules, as ml_request_energy_joules observed them. */
   energy: 'ml.energy',
   /** Grams CO2e, as ml_emissions_grams_total{carbon_scope} counts them. */

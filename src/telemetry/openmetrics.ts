@@ -51,7 +51,7 @@ function bucketExemplars(metric: CollectedMetric): (Exemplar | undefined)[] | un
 }
 
 /** Rewrites the Prometheus text of `metrics` as OpenMetrics. */
-export function toOpenMetrics(prometheusText: string, metrics: CollectedMetric[]): string {
+function toOpenMetrics(prometheusText: string, metrics: CollectedMetric[]): string {
   const counterFamilies = new Map(
     metrics.filter(({ spec }) => spec.kind === 'counter').map(({ spec }) => [`${spec.prometheusName}_total`, spec.prometheusName]),
   );

@@ -13,7 +13,7 @@ type TraceExportConfig = Pick<
 > & { tracesEndpoint: string };
 
 /** `key=value,key2=value2` (values URL-encoded, as OTEL_EXPORTER_OTLP_HEADERS) as a record. */
-export function parseHeaders(text: string | undefined): Record<string, string> {
+function parseHeaders(text: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const pair of text?.split(',') ?? []) {
     const index = pair.indexOf('=');

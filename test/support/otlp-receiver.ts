@@ -9,7 +9,7 @@ import { EXPORT_METHOD_PATH } from '../../src/ingest/traces-grpc.ts';
 
 type AttributeValue = string | number | boolean | string[];
 
-export interface ReceivedSpan {
+interface ReceivedSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string;

@@ -31,7 +31,7 @@ export interface PrometheusOptions {
 }
 
 /** One series' exemplars, as /api/v1/query_exemplars answers them. */
-export interface PromExemplars {
+interface PromExemplars {
   seriesLabels: Record<string, string>;
   exemplars: { labels: Record<string, string>; value: string; timestamp: number }[];
 }
