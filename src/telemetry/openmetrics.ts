@@ -4,7 +4,7 @@
 // The OTel Prometheus exporter (0.223) writes no OpenMetrics and no exemplars, so its serializer
 // writes the samples here too (same names, label sanitising and escaping as the default format),
 // and this file adds only what OpenMetrics differs in: counter families named without `_total`,
-// the exemplar after a bucket's value, and the closing `# EOF`.
+// `"` escaped in HELP text, the exemplar after a bucket's value, and the closing `# EOF`.
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import type { CollectedMetric, StoreMetricProducer } from './producer.ts';
@@ -71,8 +71,10 @@ function toOpenMetrics(prometheusText: string, metrics: CollectedMetric[]): stri
       // `# HELP name text` / `# TYPE name type`: a counter's family drops `_total` (its samples keep it).
       const nameEnd = line.indexOf(' ', 7);
       const name = line.slice(7, nameEnd);
-      const family = counterFamilies.get(name);
-      if (family !== undefined) lines[index] = `${line.slice(0, 7)}${family}${line.slice(nameEnd)}`;
+      const family = counterFamilies.get(name) ?? name;
+      // OpenMetrics escapes `"` in HELP text too (the Prometheus format escapes only `\` and newlines).
+      const rest = line.startsWith('# HELP ') ? line.slice(nameEnd).replaceAll('"', '\\"') : line.slice(nameEnd);
+      lines[index] = `${line.slice(0, 7)}${family}${rest}`;
       bucketName = `${name}_bucket`;
       exemplars = exemplarsByBucketName.get(bucketName);
       bucketsSeen = 0;

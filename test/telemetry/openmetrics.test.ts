@@ -5,6 +5,7 @@
 // Prometheus text format, as before.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RequestRecord } from '../../src/attribution/activity.ts';
+import { METRICS } from '../../src/telemetry/contract.ts';
 import { createTelemetry, type Telemetry } from '../../src/telemetry/meter-provider.ts';
 import { startMetricsServer } from '../../src/telemetry/metrics-server.ts';
 import { wantsOpenMetrics } from '../../src/telemetry/openmetrics.ts';
@@ -84,13 +85,28 @@ describe('/metrics content negotiation', () => {
     // Counter families are named without _total (their samples keep it); everything else is the Prometheus text.
     expect(open.text).toContain('# HELP ml_requests Requests');
     expect(open.text).toContain('# TYPE ml_requests counter\nml_requests_total{');
+    // HELP text escapes `"` (the request metrics' help has none; ml_energy's has, and is checked below).
+    expect(open.text.split('\n').filter((line) => line.startsWith('# HELP') && /[^\\]"/.test(line))).toEqual([]);
     const backToPrometheus = open.text
       .replace(/ # \{trace_id=.*$/gm, '')
+      .replace(/^(# HELP .*)$/gm, (line) => line.replaceAll('\\"', '"'))
       .replace(/^# (HELP|TYPE) (\w+) /gm, (line, _kind, name) =>
         new RegExp(`^${name}_total[{ ]`, 'm').test(open.text) ? line.replace(name, `${name}_total`) : line,
       )
       .replace(/# EOF\n$/, '');
     expect(withoutProcessValues(backToPrometheus)).toBe(withoutProcessValues(plain.text.endsWith('\n') ? plain.text : `${plain.text}\n`));
+  });
+
+  it('escapes quotes in HELP text, as OpenMetrics requires', async () => {
+    const store = new SeriesStore({ idleTimeoutMs: 600_000, cardinalityLimit: 100, cardinalityLimitBytes: 2 ** 20 });
+    store.add(METRICS.mlEnergy, { 'ml.model': 'llama', 'hw.id': 'GPU-0' }, 5, END_MS);
+    const scrape = await serve(store);
+    expect((await scrape()).text).toContain(
+      '# HELP ml_energy_joules_total Device energy attributed to the workload (ml.phase="idle" for time no workload used).\n',
+    );
+    expect((await scrape(PROMETHEUS_ACCEPT)).text).toContain(
+      '# HELP ml_energy_joules Device energy attributed to the workload (ml.phase=\\"idle\\" for time no workload used).\n# TYPE ml_energy_joules counter\nml_energy_joules_total{',
+    );
   });
 
   it('lets a cheaper request take a bucket once its exemplar is no longer recent', async () => {
