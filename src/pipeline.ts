@@ -77,9 +77,9 @@ export class Pipeline {
     return this.#parts.accountant.account({ ...share, deviceType: device.type, deviceName: device.name });
   };
 
-  /** The devices a request took energy from: those its span named, else every device read now. */
+  /** The devices a request could take energy from: those its span named, else the host's devices (the ones attributed). */
   #devicesOf({ request }: RequestEnergy): Device[] {
-    if (!request.deviceIds) return this.#set.devices;
+    if (!request.deviceIds) return this.#set.host;
     return request.deviceIds.flatMap((id) => this.#everKnown.get(id) ?? []);
   }
 
