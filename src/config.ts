@@ -221,6 +221,26 @@ const configSchema = z
     // Export
     otlpEndpoint: z.url().optional(),
     otlpInterval: duration(1000, 3_600_000).default(30_000),
+    /**
+     * Where each settled request's `footprint.energy` span goes: the full URL, as the OTel SDKs take
+     * it (http/protobuf: .../v1/traces; grpc: http://host:4317, https:// for TLS). Unset: no trace export.
+     */
+    tracesEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+    tracesProtocol: z.enum(['grpc', 'http/protobuf']).default('http/protobuf'),
+    /** Headers (gRPC metadata) on every export, as OTEL_EXPORTER_OTLP_HEADERS writes them: `key=value,key2=value2`, values URL-encoded. */
+    tracesHeaders: z
+      .string()
+      .regex(/^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/, 'expected key=value pairs separated by commas, e.g. authorization=Bearer%20abc')
+      .optional(),
+    /** PEM file of the CA that signs the receiver's certificate (instead of the system's). */
+    tracesCertificate: optionalString,
+    /** PEM files of the client certificate and its key, for a receiver that asks for one (mTLS). */
+    tracesClientCertificate: optionalString,
+    tracesClientKey: optionalString,
+    tracesCompression: z.enum(['gzip', 'none']).default('none'),
+    tracesTimeout: duration(100, 120_000).default(10_000),
+    /** footprint.energy spans waiting for the receiver at most; more are dropped and counted. */
+    tracesQueueSize: z.coerce.number().int().min(1).max(1_000_000).default(2048),
   })
   .strict();
 
@@ -322,6 +342,15 @@ function checkCombinations(config: Config): Config {
     throw new ConfigError(
       `config: attributionHorizon: ${config.attributionHorizon}ms is invalid: must be at least attributionLag (${config.attributionLag}ms), as idle stays claimable only after its interval closes`,
     );
+  }
+  if ((config.tracesClientCertificate === undefined) !== (config.tracesClientKey === undefined)) {
+    const missing = config.tracesClientKey === undefined ? 'tracesClientKey' : 'tracesClientCertificate';
+    throw new ConfigError(`config: ${missing}: (missing) is invalid: tracesClientCertificate and tracesClientKey go together (mTLS); set both or neither`);
+  }
+  const tls = config.tracesCertificate ?? config.tracesClientCertificate;
+  if (tls !== undefined && config.tracesEndpoint !== undefined && !config.tracesEndpoint.startsWith('https:')) {
+    const key = config.tracesCertificate !== undefined ? 'tracesCertificate' : 'tracesClientCertificate';
+    throw new ConfigError(`config: ${key}: '${tls}' is invalid: TLS files need an https:// tracesEndpoint (it is '${config.tracesEndpoint}')`);
   }
   if (config.windowTtl > config.windowMaxTtl) {
     throw new ConfigError(

@@ -20,7 +20,8 @@ import { createIngestServer } from './ingest/server.ts';
 import { WindowStore } from './ingest/windows.ts';
 import { defaultMemoryLimit } from './memory-limit.ts';
 import { Pipeline } from './pipeline.ts';
-import { createTelemetry } from './telemetry/meter-provider.ts';
+import { EnergySpanQueue } from './telemetry/energy-spans.ts';
+import { createTelemetry, footprintResource } from './telemetry/meter-provider.ts';
 import { StartupError } from './listener.ts';
 import { RepeatingTask } from './repeating-task.ts';
 import { startAll } from './service.ts';
@@ -29,6 +30,7 @@ import { maxOpenFiles } from './telemetry/process-metrics.ts';
 import { Publisher } from './telemetry/publisher.ts';
 import { SeriesStore } from './telemetry/series-store.ts';
 import { startupSummary } from './startup-summary.ts';
+import { createTraceExporter } from './telemetry/trace-exporter.ts';
 import { VERSION } from './version.ts';
 
 export interface RunningDaemon {
@@ -117,6 +119,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       onOverflow: (spec) => publisher?.overflow(spec.name, Date.now()),
     });
     publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
+    const published = publisher;
     const windows = new WindowStore({
       defaultTtlMs: config.windowTtl,
       maxTtlMs: config.windowMaxTtl,
@@ -137,11 +140,32 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
     const placedWindows = kubernetes
       ? { name: windows.name, activitiesBetween: (startMs: number, endMs: number) => windows.activitiesBetween(startMs, endMs).map(kubernetes.place) }
       : windows;
+    // Each settled request's footprint.energy span, when a trace receiver is configured; closed after the ticks stop.
+    const tracesEndpoint = config.tracesEndpoint;
+    const energySpans =
+      tracesEndpoint === undefined
+        ? undefined
+        : await services.open(
+            'trace export',
+            async () =>
+              new EnergySpanQueue({
+                exporter: await createTraceExporter({ ...config, tracesEndpoint }),
+                resource: footprintResource({ version: VERSION, hostName: hostname(), nodeName: config.nodeName }),
+                version: VERSION,
+                currency: accountant.currency,
+                maxQueueSpans: config.tracesQueueSize,
+                onDropped: (reason, count) => published.energySpansDropped(reason, count, Date.now()),
+                logger: logger.child({ component: 'trace-export' }),
+              }),
+            (queue) => queue.shutdown(),
+          );
     const ledger = new Ledger({
       lagMs: config.attributionLag,
       horizonMs: config.attributionHorizon,
       claimWindowMs: config.attributionClaimWindow,
       providers: kubernetes ? [placedWindows, kubernetes.provider] : [windows],
+      // Spans are priced only for their footprint.energy span: the per-span sums cost a little on every split.
+      ...(energySpans && { priceShare: (share) => pipeline.price(share) }),
     });
     const meter = new EnergyMeter({ maxGapMs: MAX_GAP_INTERVALS * config.interval });
     const pipeline = new Pipeline({
@@ -154,6 +178,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       publisher,
       store,
       logger,
+      energySpans,
     });
 
     const warnUnknownDevices = unknownDeviceWarner(discovery.devices, logger.child({ component: 'ingest' }));
@@ -185,6 +210,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
         startMetricsServer({
           ...metricsAddress,
           exporter: telemetry.prometheus,
+          openMetrics: telemetry.openMetrics,
           connections: { idleTimeoutMs: config.listenIdleTimeout, maxConnections: config.listenMaxConnections },
           isReady: () => pipeline.ticks > 0,
         }),

@@ -2,12 +2,13 @@
 // The daemon owns the timer; this file owns what a tick does, so tests can drive ticks directly.
 import type { Logger } from 'pino';
 import { countsAsRequest } from './attribution/activity.ts';
-import type { Ledger } from './attribution/ledger.ts';
-import type { CarbonAccountant } from './carbon/accountant.ts';
+import type { Ledger, PriceShare, RequestEnergy } from './attribution/ledger.ts';
+import type { CarbonAccountant, ShareFootprint } from './carbon/accountant.ts';
 import { hostDevices, weakestMethod } from './devices/host.ts';
 import type { Device, DeviceFailure, DeviceSource, MeasurementMethod, Reading, SampleResult } from './devices/source.ts';
 import type { EnergyInterval, EnergyMeter, MeterStep } from './energy/meter.ts';
 import { powerBoundWatts } from './energy/plausibility.ts';
+import type { EnergySpanQueue } from './telemetry/energy-spans.ts';
 import type { Publisher } from './telemetry/publisher.ts';
 import type { SeriesStore } from './telemetry/series-store.ts';
 
@@ -22,6 +23,8 @@ export interface PipelineParts {
   publisher: Publisher;
   store: SeriesStore;
   logger: Logger;
+  /** Where each settled request's footprint.energy span goes, when traces are exported. */
+  energySpans?: EnergySpanQueue | undefined;
 }
 
 /** The devices a tick reads and how they add up to hw.host.*. */
@@ -66,6 +69,18 @@ export class Pipeline {
   constructor(parts: PipelineParts) {
     this.#parts = parts;
     this.#set = this.#adopt(deviceSet(parts.sources, parts.devices));
+  }
+
+  /** What a share of a device's energy costs (the ledger prices spans with it when traces are exported). */
+  readonly price: PriceShare = (share): ShareFootprint => {
+    const device = this.#everKnown.get(share.deviceId)!;
+    return this.#parts.accountant.account({ ...share, deviceType: device.type, deviceName: device.name });
+  };
+
+  /** The devices a request could take energy from: those its span named, else the host's devices (the ones attributed). */
+  #devicesOf({ request }: RequestEnergy): Device[] {
+    if (!request.deviceIds) return this.#set.host;
+    return request.deviceIds.flatMap((id) => this.#everKnown.get(id) ?? []);
   }
 
   /**
@@ -153,11 +168,14 @@ export class Pipeline {
     const closed = ledger.close(nowMs);
     for (const share of closed.shares) {
       const device = this.#everKnown.get(share.deviceId)!;
-      const footprint = accountant.account({ ...share, deviceType: device.type, deviceName: device.name });
-      publisher.workloadShare(share, device, footprint, nowMs);
+      publisher.workloadShare(share, device, this.price(share), nowMs);
     }
     // Requests and tokens count when their span is settled, with its energy, so grams per token hold over any window.
-    for (const request of closed.requests) if (countsAsRequest(request.request)) publisher.request(request, nowMs);
+    for (const request of closed.requests) {
+      if (!countsAsRequest(request.request)) continue;
+      publisher.request(request, nowMs);
+      this.#parts.energySpans?.add(request, this.#devicesOf(request));
+    }
     for (const [deviceId, joules] of closed.unsettledJoules) publisher.unsettled(this.#everKnown.get(deviceId)!, joules, nowMs);
     publisher.truncatedEnergy(closed.truncatedJoules, nowMs);
 

@@ -64,6 +64,32 @@ describe('config', () => {
     );
   });
 
+  it('exports no trace by default, and names the traces key a bad value or combination is in', async () => {
+    const config = await loadConfig({ env: {} });
+    expect([config.tracesEndpoint, config.tracesProtocol, config.tracesCompression, config.tracesTimeout, config.tracesQueueSize]).toEqual([
+      undefined,
+      'http/protobuf',
+      'none',
+      10_000,
+      2048,
+    ]);
+    const set = await loadConfig({
+      env: { FOOTPRINT_TRACES_ENDPOINT: 'http://tempo:4317', FOOTPRINT_TRACES_PROTOCOL: 'grpc', FOOTPRINT_TRACES_HEADERS: 'x-scope-orgid=team-a' },
+    });
+    expect([set.tracesEndpoint, set.tracesProtocol, set.tracesHeaders]).toEqual(['http://tempo:4317', 'grpc', 'x-scope-orgid=team-a']);
+    await expect(loadConfig({ env: {}, flags: { tracesProtocol: 'http/json' } })).rejects.toThrow(/^config: tracesProtocol: 'http\/json' is invalid/);
+    await expect(loadConfig({ env: {}, flags: { tracesHeaders: 'no-equals-sign' } })).rejects.toThrow(
+      /^config: tracesHeaders: 'no-equals-sign' is invalid: expected key=value pairs/,
+    );
+    await expect(loadConfig({ env: {}, flags: { tracesEndpoint: 'tempo:4318' } })).rejects.toThrow(/^config: tracesEndpoint: 'tempo:4318' is invalid/);
+    await expect(loadConfig({ env: {}, flags: { tracesEndpoint: 'https://tempo/v1/traces', tracesClientKey: '/key.pem' } })).rejects.toThrow(
+      /^config: tracesClientCertificate: \(missing\) is invalid: tracesClientCertificate and tracesClientKey go together/,
+    );
+    await expect(loadConfig({ env: {}, flags: { tracesEndpoint: 'http://tempo/v1/traces', tracesCertificate: '/ca.pem' } })).rejects.toThrow(
+      /^config: tracesCertificate: '\/ca.pem' is invalid: TLS files need an https:\/\/ tracesEndpoint/,
+    );
+  });
+
   it('spells env variables and flags from the key', () => {
     expect(envName('hostRoot')).toBe('FOOTPRINT_HOST_ROOT');
     expect(flagName('intensityTokenFile')).toBe('intensity-token-file');

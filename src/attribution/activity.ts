@@ -49,6 +49,9 @@ export interface RequestRecord {
   deviceIds?: string[];
   /** `gen_ai.operation.name` (chat, embeddings...), or `other`; a label on the request metrics. */
   operation?: string;
+  /** The request's top span, as lowercase hex (32 and 16 digits): its exemplars and its `footprint.energy` span point there. */
+  traceId?: string;
+  spanId?: string;
 }
 
 /** Whether a finished span counts as a request: start-up spans (phase `load`) only take energy. */

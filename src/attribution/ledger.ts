@@ -8,6 +8,7 @@
 // Fairness between clients: time is shared by sender first (see split.ts), and the intervals of a
 // device that spans of several senders cover wait for the claim window instead of the lag, so a
 // client that sends first does not take a long request's time before that request's span arrives.
+import type { ShareFootprint } from '../carbon/accountant.ts';
 import type { EnergyInterval } from '../energy/meter.ts';
 import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { type Claims, claimStretches, coarsen, joinTaker, type ProvisionalIdle, pushMerged, unclaimedJoules } from './provisional-idle.ts';
@@ -31,7 +32,12 @@ export interface AttributedEnergy {
 export interface RequestEnergy {
   request: RequestRecord;
   energyJoules: number;
+  /** What that energy cost, summed over the shares it came in (when the ledger prices spans). */
+  footprint?: ShareFootprint;
 }
+
+/** Prices one share of one device's energy: what the pipeline's accountant makes of it. */
+export type PriceShare = (share: Omit<AttributedEnergy, 'workload'>) => ShareFootprint;
 
 export interface LedgerClose {
   shares: AttributedEnergy[];
@@ -53,6 +59,8 @@ export interface LedgerOptions {
    */
   claimWindowMs?: number;
   providers: ActivityProvider[];
+  /** Prices every share each span gets, so its request carries grams and cost (for trace export); none: energy only. */
+  priceShare?: PriceShare;
 }
 
 interface DeviceBook {
@@ -126,7 +134,7 @@ export class Ledger implements ActivitySink {
   readonly #options: LedgerOptions;
   readonly #claimWindowMs: number;
   readonly #devices = new Map<string, DeviceBook>();
-  readonly #spans = new SpanTable();
+  readonly #spans: SpanTable;
   /** Shares late spans claimed since the last close, published with it. */
   #claimed: AttributedEnergy[] = [];
   #truncatedJoules = 0;
@@ -136,6 +144,7 @@ export class Ledger implements ActivitySink {
 
   constructor(options: LedgerOptions) {
     this.#options = options;
+    this.#spans = new SpanTable({ footprints: options.priceShare !== undefined });
     this.#claimWindowMs = Math.min(Math.max(options.claimWindowMs ?? options.lagMs, options.lagMs), options.horizonMs);
   }
 
@@ -241,7 +250,19 @@ export class Ledger implements ActivitySink {
       const shareSeconds = seconds[index]!;
       const workload = row < 0 ? pulledAt[index]!.workload : spans.workload(row);
       collector.add(workload, shareSeconds, shareSeconds * powerWatts, interval.startMs, interval.endMs);
-      if (row >= 0) spans.addEnergy(row, shareSeconds * powerWatts);
+      if (row < 0) continue;
+      spans.addEnergy(row, shareSeconds * powerWatts);
+      const price = this.#options.priceShare;
+      if (price && shareSeconds > 0) {
+        const share = {
+          deviceId: interval.deviceId,
+          startMs: interval.startMs,
+          endMs: interval.endMs,
+          energyJoules: shareSeconds * powerWatts,
+          deviceSeconds: shareSeconds,
+        };
+        spans.addFootprint(row, price(share));
+      }
     }
     const takenBy = collector.taker;
     collector.drainInto(out);
@@ -308,6 +329,17 @@ export class Ledger implements ActivitySink {
       if (result.lost[claim]) truncated[index] = 1;
       const joules = result.energyJoules[claim]!;
       this.#spans.addEnergy(rows[index]!, joules);
+      const price = this.#options.priceShare;
+      if (price && result.deviceSeconds[claim]! > 0) {
+        const share = {
+          deviceId,
+          startMs: result.takenFromMs[claim]!,
+          endMs: result.takenToMs[claim]!,
+          energyJoules: joules,
+          deviceSeconds: result.deviceSeconds[claim]!,
+        };
+        this.#spans.addFootprint(rows[index]!, price(share));
+      }
       collector.add(spans[index]!.activity.workload, result.deviceSeconds[claim]!, joules, result.takenFromMs[claim]!, result.takenToMs[claim]!);
     });
     collector.drainInto(this.#claimed);
@@ -322,7 +354,9 @@ export class Ledger implements ActivitySink {
     let oldestPendingMs = this.#closedUntilMs;
     for (const book of this.#devices.values()) for (const interval of book.pending) oldestPendingMs = Math.min(oldestPendingMs, interval.startMs);
     const done: RequestEnergy[] = [];
-    this.#spans.finish(oldestPendingMs, (request, energyJoules) => done.push({ request, energyJoules }));
+    this.#spans.finish(oldestPendingMs, (request, energyJoules, footprint) =>
+      done.push(footprint ? { request, energyJoules, footprint } : { request, energyJoules }),
+    );
     return done;
   }
 }

@@ -3,12 +3,19 @@
 // live in typed arrays, one row per span; their workloads and device lists are interned, so spans of
 // one model share one object however many arrive; and the request record is kept in columns too (its
 // numbers in typed arrays, NaN for a missing token count; its workload, devices and operation as
-// pointers to shared values), made into an object only when the span finishes. Nothing else of the
+// pointers to shared values; its trace and span ids as 24 raw bytes in one buffer, zeros for none),
+// made into an object only when the span finishes. Nothing else of the
 // decoded OTLP message is retained.
+import type { ShareFootprint } from '../carbon/accountant.ts';
 import type { RequestRecord, SpanActivity, Workload } from './activity.ts';
 import { workloadKey } from './workload-key.ts';
 
 const INITIAL_ROWS = 1024;
+/** A request's trace id (16 bytes) then span id (8 bytes); all zeros when it has none (W3C's invalid ids). */
+const TRACE_ID_BYTES = 16;
+const ID_BYTES = 24;
+/** Footprint columns per row when footprints are kept: operational grams, embodied grams, energy cost, hardware cost. */
+const FOOTPRINT_COLUMNS = 4;
 /** Interned values beyond this many more than the live rows use are dropped at the next compaction. */
 const INTERNED_SLACK = 4096;
 
@@ -30,6 +37,17 @@ class Interner<T> {
   clear(): void {
     this.#byKey.clear();
   }
+}
+
+function growIds(ids: Buffer, rows: number, usedRows: number): Buffer {
+  const grown = Buffer.alloc(rows * ID_BYTES);
+  ids.copy(grown, 0, 0, usedRows * ID_BYTES);
+  return grown;
+}
+
+function sumFootprint(footprints: Float64Array, row: number): ShareFootprint {
+  const at = row * FOOTPRINT_COLUMNS;
+  return { operationalGrams: footprints[at]!, embodiedGrams: footprints[at + 1]!, energyCost: footprints[at + 2]!, hardwareCost: footprints[at + 3]! };
 }
 
 function growFloat64(array: Float64Array, rows: number): Float64Array<ArrayBuffer> {
@@ -57,8 +75,16 @@ export class SpanTable {
   #requestDeviceIds: (string[] | undefined)[] = [];
   /** `gen_ai.operation.name` as normalised at ingest: one of a few shared strings. */
   #operations: (string | undefined)[] = [];
+  #ids: Buffer = Buffer.alloc(INITIAL_ROWS * ID_BYTES);
+  /** The footprint each span's energy was priced at, FOOTPRINT_COLUMNS per row; only when asked for (trace export). */
+  #footprints: Float64Array<ArrayBuffer> | undefined;
   readonly #internedWorkloads = new Interner<Workload>();
   readonly #internedDeviceLists = new Interner<string[]>();
+
+  /** `footprints`: keep what each span's energy costs (addFootprint), reported with its request. */
+  constructor({ footprints = false }: { footprints?: boolean } = {}) {
+    if (footprints) this.#footprints = new Float64Array(INITIAL_ROWS * FOOTPRINT_COLUMNS);
+  }
 
   get rows(): number {
     return this.#rows;
@@ -72,6 +98,7 @@ export class SpanTable {
     this.#endMs[row] = activity.endMs;
     this.#weight[row] = activity.weight ?? 1;
     this.#energyJoules[row] = 0;
+    this.#footprints?.fill(0, row * FOOTPRINT_COLUMNS, (row + 1) * FOOTPRINT_COLUMNS);
     this.#workloads[row] = this.#workload(activity.workload);
     this.#senderKeys[row] = activity.senderKey;
     this.#deviceIds[row] = activity.deviceIds && this.#deviceList(activity.deviceIds);
@@ -82,6 +109,11 @@ export class SpanTable {
     this.#requestWorkloads[row] = this.#workload(request.workload);
     this.#requestDeviceIds[row] = request.deviceIds && this.#deviceList(request.deviceIds);
     this.#operations[row] = request.operation;
+    const idsAt = row * ID_BYTES;
+    if (request.traceId !== undefined && request.spanId !== undefined) {
+      this.#ids.write(request.traceId, idsAt, TRACE_ID_BYTES, 'hex');
+      this.#ids.write(request.spanId, idsAt + TRACE_ID_BYTES, ID_BYTES - TRACE_ID_BYTES, 'hex');
+    } else this.#ids.fill(0, idsAt, idsAt + ID_BYTES);
     return row;
   }
 
@@ -113,12 +145,23 @@ export class SpanTable {
     this.#energyJoules[row]! += joules;
   }
 
-  /** Hands every span that ended by `untilMs` to `done` with its energy, and drops it. */
-  finish(untilMs: number, done: (request: RequestRecord, energyJoules: number) => void): void {
+  /** Adds the price of energy given to a span (when footprints are kept). */
+  addFootprint(row: number, footprint: ShareFootprint): void {
+    const footprints = this.#footprints;
+    if (!footprints) return;
+    const at = row * FOOTPRINT_COLUMNS;
+    footprints[at]! += footprint.operationalGrams;
+    footprints[at + 1]! += footprint.embodiedGrams;
+    footprints[at + 2]! += footprint.energyCost;
+    footprints[at + 3]! += footprint.hardwareCost;
+  }
+
+  /** Hands every span that ended by `untilMs` to `done` with its energy (and footprint, when kept), and drops it. */
+  finish(untilMs: number, done: (request: RequestRecord, energyJoules: number, footprint: ShareFootprint | undefined) => void): void {
     let kept = 0;
     for (let row = 0; row < this.#rows; row++) {
       if (this.#endMs[row]! <= untilMs) {
-        done(this.#request(row), this.#energyJoules[row]!);
+        done(this.#request(row), this.#energyJoules[row]!, this.#footprints && sumFootprint(this.#footprints, row));
         continue;
       }
       if (kept !== row) this.#move(row, kept);
@@ -144,6 +187,12 @@ export class SpanTable {
     if (!Number.isNaN(inputTokens)) request.inputTokens = inputTokens;
     if (!Number.isNaN(outputTokens)) request.outputTokens = outputTokens;
     if (operation !== undefined) request.operation = operation;
+    const idsAt = row * ID_BYTES;
+    // A valid trace id is never all zeros, so a zero first half means the request has no ids.
+    if (this.#ids.readBigUInt64BE(idsAt) !== 0n || this.#ids.readBigUInt64BE(idsAt + 8) !== 0n) {
+      request.traceId = this.#ids.toString('hex', idsAt, idsAt + TRACE_ID_BYTES);
+      request.spanId = this.#ids.toString('hex', idsAt + TRACE_ID_BYTES, idsAt + ID_BYTES);
+    }
     return request;
   }
 
@@ -162,6 +211,8 @@ export class SpanTable {
     this.#requestWorkloads[to] = this.#requestWorkloads[from]!;
     this.#requestDeviceIds[to] = this.#requestDeviceIds[from];
     this.#operations[to] = this.#operations[from];
+    this.#ids.copy(this.#ids, to * ID_BYTES, from * ID_BYTES, (from + 1) * ID_BYTES);
+    this.#footprints?.copyWithin(to * FOOTPRINT_COLUMNS, from * FOOTPRINT_COLUMNS, (from + 1) * FOOTPRINT_COLUMNS);
   }
 
   /** Resizes the typed arrays to `rows` (at least the rows in use). */
@@ -174,6 +225,8 @@ export class SpanTable {
     this.#requestEndMs = growFloat64(this.#requestEndMs.subarray(0, this.#rows), rows);
     this.#inputTokens = growFloat64(this.#inputTokens.subarray(0, this.#rows), rows);
     this.#outputTokens = growFloat64(this.#outputTokens.subarray(0, this.#rows), rows);
+    this.#ids = growIds(this.#ids, rows, this.#rows);
+    if (this.#footprints) this.#footprints = growFloat64(this.#footprints.subarray(0, this.#rows * FOOTPRINT_COLUMNS), rows * FOOTPRINT_COLUMNS);
   }
 
   #reintern(): void {

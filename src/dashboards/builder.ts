@@ -48,6 +48,11 @@ interface PanelSpec {
   stacked?: boolean;
   /** Value shown as text instead of a number (stat/table), e.g. 1 -> "failed". */
   valueText?: Record<string, string>;
+  /**
+   * timeseries only: draw the exemplars the scrape stored (OpenMetrics, `--enable-feature=exemplar-storage`),
+   * each linked to its trace in the traces data source this variable names.
+   */
+  exemplarTraces?: string;
 }
 
 export interface RowSpec {
@@ -60,8 +65,10 @@ export interface RowSpec {
 export interface Variable {
   name: string;
   label: string;
-  /** A `label_values(...)` query; absent for the datasource variable. */
+  /** A `label_values(...)` query; absent for a datasource variable. */
   query?: string;
+  /** A datasource variable's plugin type; `prometheus` when absent. */
+  datasourceType?: string;
   multi: boolean;
 }
 
@@ -115,6 +122,23 @@ function fieldDefaults(spec: PanelSpec): Record<string, unknown> {
   return defaults;
 }
 
+/**
+ * The exemplar's `trace_id` opens its trace in Explore on the traces data source `$<variable>`: Tempo
+ * and Jaeger both take a trace id as the query.
+ */
+function traceLinkOverride(variable: string): Record<string, unknown> {
+  const pane = {
+    datasource: `\${${variable}}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's `${__value.raw}` (the exemplar's trace id), resolved by Grafana, not by JavaScript.
+    queries: [{ refId: 'A', queryType: 'traceql', query: '${__value.raw}' }],
+    range: { from: 'now-1h', to: 'now' },
+  };
+  return {
+    matcher: { id: 'byName', options: 'trace_id' },
+    properties: [{ id: 'links', value: [{ title: 'Trace of this request (footprint.energy span)', url: `/explore?left=${JSON.stringify(pane)}` }] }],
+  };
+}
+
 function panel(spec: PanelSpec, id: number, gridPos: GridPos): Record<string, unknown> {
   const instant = INSTANT_KINDS.has(spec.kind);
   return {
@@ -124,7 +148,7 @@ function panel(spec: PanelSpec, id: number, gridPos: GridPos): Record<string, un
     description: spec.description,
     datasource: DATASOURCE,
     gridPos,
-    fieldConfig: { defaults: fieldDefaults(spec), overrides: [] },
+    fieldConfig: { defaults: fieldDefaults(spec), overrides: spec.exemplarTraces ? [traceLinkOverride(spec.exemplarTraces)] : [] },
     options: panelOptions(spec),
     targets: spec.queries.map((query, index) => ({
       refId: String.fromCharCode(65 + index),
@@ -134,6 +158,7 @@ function panel(spec: PanelSpec, id: number, gridPos: GridPos): Record<string, un
       range: !instant,
       instant,
       ...(spec.kind === 'table' ? { format: 'table' } : {}),
+      ...(spec.exemplarTraces ? { exemplar: true } : {}),
     })),
   };
 }
@@ -147,7 +172,17 @@ interface GridPos {
 
 function variable(v: Variable): Record<string, unknown> {
   if (!v.query) {
-    return { type: 'datasource', name: v.name, label: v.label, query: 'prometheus', current: {}, hide: 0, refresh: 1, regex: '', options: [] };
+    return {
+      type: 'datasource',
+      name: v.name,
+      label: v.label,
+      query: v.datasourceType ?? 'prometheus',
+      current: {},
+      hide: 0,
+      refresh: 1,
+      regex: '',
+      options: [],
+    };
   }
   return {
     type: 'query',

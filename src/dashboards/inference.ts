@@ -1,7 +1,7 @@
 // Inference: one repeated row per model, so each model's carbon per token and per request sits
 // next to its latency, cost and traffic.
 import type { DashboardSpec, Query } from './builder.ts';
-import { CLUSTER, MODEL, NODE, clusterVar, datasourceVar, modelVar, nodeVar, sel } from './variables.ts';
+import { CLUSTER, MODEL, NODE, clusterVar, datasourceVar, modelVar, nodeVar, sel, tracesVar } from './variables.ts';
 
 const rate = (metric: string, range = '$__rate_interval') => `sum(rate(${sel(metric, CLUSTER, NODE, MODEL)}[${range}]))`;
 /** `scale x numerator / denominator`, blank rather than Inf while the denominator is zero. */
@@ -20,7 +20,7 @@ export const inference: DashboardSpec = {
   title: 'footprint / Inference',
   description: 'Per model: CO2e per 1k tokens and per request, energy per token, latency, cost per 1M tokens and traffic.',
   tags: ['footprint', 'carbon', 'inference'],
-  variables: [datasourceVar, clusterVar, nodeVar, modelVar],
+  variables: [datasourceVar, tracesVar, clusterVar, nodeVar, modelVar],
   rows: [
     {
       title: 'Model $model',
@@ -82,13 +82,15 @@ export const inference: DashboardSpec = {
           queries: [{ expr: per('1', 'ml_energy_joules_total', 'ml_tokens_total', '$__range') }],
         },
         {
-          kind: 'stat',
+          kind: 'timeseries',
           title: 'Energy per request p50 / p95',
-          description: 'Quantiles of the energy attributed to each request (ml_request_energy_joules histogram).',
+          description:
+            'Quantiles of the energy attributed to each request (ml_request_energy_joules histogram); the dots are exemplars, the costliest recent request of each bucket, linked to its trace in $traces.',
           unit: 'joule',
           width: 6,
           height: 5,
           queries: p50AndP95('ml_request_energy_joules'),
+          exemplarTraces: 'traces',
         },
         {
           kind: 'stat',

@@ -16,6 +16,8 @@ export function sel(metric: string, ...matchers: string[]): string {
 }
 
 export const datasourceVar: Variable = { name: 'datasource', label: 'Data source', multi: false };
+/** Where exemplar links open a request's trace: a Tempo data source (set the variable's type to `jaeger` for Jaeger). */
+export const tracesVar: Variable = { name: 'traces', label: 'Traces', datasourceType: 'tempo', multi: false };
 export const clusterVar: Variable = { name: 'cluster', label: 'Cluster', query: 'label_values(target_info, cluster)', multi: true };
 export const nodeVar: Variable = { name: 'node', label: 'Node', query: `label_values(${sel('target_info', CLUSTER)}, instance)`, multi: true };
 export const namespaceVar: Variable = {

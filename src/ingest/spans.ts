@@ -355,6 +355,15 @@ function idText(bytes: Uint8Array | undefined): string {
   return bytes && bytes.length > 0 ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1') : '';
 }
 
+const TRACE_ID_BYTES = 16;
+const SPAN_ID_BYTES = 8;
+
+/** An id as lowercase hex when it has its W3C length and is not all zeros (the invalid id); else undefined. */
+function hexId(bytes: Uint8Array | undefined, length: number): string | undefined {
+  if (!bytes || bytes.length !== length || bytes.every((byte) => byte === 0)) return undefined;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+}
+
 function idKey(traceId: Uint8Array | undefined, spanId: Uint8Array | undefined): string {
   return `${idText(traceId)}/${idText(spanId)}`;
 }
@@ -558,6 +567,12 @@ function countActivity(
   if (inputTokens !== undefined) request.inputTokens = inputTokens;
   if (outputTokens !== undefined) request.outputTokens = outputTokens;
   if (operation !== undefined) request.operation = operation;
+  const traceId = hexId(top.span.traceId, TRACE_ID_BYTES);
+  const spanId = hexId(top.span.spanId, SPAN_ID_BYTES);
+  if (traceId !== undefined && spanId !== undefined) {
+    request.traceId = traceId;
+    request.spanId = spanId;
+  }
   return spoofed ? { activity, request, spoofed } : { activity, request };
 }
 

@@ -1,6 +1,7 @@
 // Turns raw query results into the report's numbers: totals and changes, breakdowns, per-model
 // efficiency, idle and measured shares, the projection and chart series.
 import type { RawReport } from './collect.ts';
+import { costliestRequests } from './costliest.ts';
 import type { PromSample } from './prometheus-client.ts';
 import { formatSpan } from './format.ts';
 import { GROUP_BY_LABEL, type GroupBy, type WindowTotalKey } from './queries.ts';
@@ -23,6 +24,9 @@ export interface AnalysisContext {
 }
 
 type Totals = Record<WindowTotalKey, PromSample[]>;
+
+/** The issue asks for the ten costliest requests of the window. */
+const COSTLIEST_REQUESTS = 10;
 
 function lastValue(sample: PromSample): number {
   const point = sample.points[sample.points.length - 1];
@@ -262,6 +266,10 @@ export function analyze(raw: RawReport, context: AnalysisContext): ReportData {
       gramsPer1kTokensByModel: points(raw.series.gramsPer1kTokensByModel, (m) => m.ml_model ?? ''),
     },
     shiftable: shiftable(raw),
+    costliestRequests: {
+      stored: raw.exemplars !== undefined && raw.exemplars.length > 0,
+      requests: costliestRequests(raw.exemplars ?? [], COSTLIEST_REQUESTS),
+    },
     missingMetrics: raw.missingMetrics,
   };
 }

@@ -1,9 +1,10 @@
 // Runs the report's queries in order, reporting progress, and returns the raw samples.
-import type { PrometheusClient, PromSample } from './prometheus-client.ts';
+import { type ExemplarSeries, type PrometheusClient, PrometheusError, type PromSample } from './prometheus-client.ts';
 import type { ProgressReporter } from './progress.ts';
 import {
   METRICS,
   PROJECTED_KEYS,
+  REQUEST_ENERGY_BUCKETS,
   REQUIRED_METRIC,
   presenceQuery,
   seriesQueries,
@@ -36,6 +37,8 @@ export interface RawReport {
   series: Record<SeriesKey, PromSample[]>;
   /** Hourly points, buckets ending on the hour inside the window; empty when it holds no whole hour. */
   shiftable: Record<ShiftableKey, PromSample[]>;
+  /** The energy-per-request buckets' exemplars in the window; undefined when the backend has no exemplar API. */
+  exemplars: ExemplarSeries[] | undefined;
 }
 
 interface Task {
@@ -51,7 +54,7 @@ export async function collect(client: PrometheusClient, plan: QueryPlan, progres
   const seriesStartSeconds = plan.toSeconds - (stepCount - 1) * plan.stepSeconds;
 
   const tasks: Task[] = [];
-  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {}, shiftable: {} } as Omit<RawReport, 'missingMetrics'>;
+  const raw = { current: {}, previous: {}, projectionBasis: {}, series: {}, shiftable: {}, exemplars: undefined } as Omit<RawReport, 'missingMetrics'>;
   const windowQueries = windowTotalQueries(lengthSeconds);
   for (const [key, expr] of entries(windowQueries)) {
     tasks.push({ label: `${key} (window)`, run: () => client.query(expr, plan.toSeconds), store: (s) => (raw.current[key] = s) });
@@ -75,6 +78,20 @@ export async function collect(client: PrometheusClient, plan: QueryPlan, progres
     const run = () => (firstHourEnd <= lastHourEnd ? client.queryRange(expr, firstHourEnd, lastHourEnd, SHIFT_STEP_SECONDS) : Promise.resolve([]));
     tasks.push({ label: `${key} (hourly)`, run, store: (s) => (raw.shiftable[key] = s) });
   }
+
+  tasks.push({
+    label: 'costliest requests (exemplars)',
+    // A backend without the exemplar API (VictoriaMetrics) answers with an error: the report goes on without them.
+    run: async () => {
+      try {
+        raw.exemplars = await client.queryExemplars(REQUEST_ENERGY_BUCKETS, plan.fromSeconds, plan.toSeconds);
+      } catch (error) {
+        if (!(error instanceof PrometheusError)) throw error;
+      }
+      return [];
+    },
+    store: () => {},
+  });
 
   const totalQueries = tasks.length + 1;
   progress(1, totalQueries, 'which metrics have data');

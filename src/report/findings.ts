@@ -219,6 +219,7 @@ export function buildSections(data: ReportData): Section[] {
           ],
     chartIds: ['shiftable-intensity'],
   });
+  sections.push(costliestSection(data));
   if (data.missingMetrics.length > 0) {
     sections.push({
       id: 'missing',
@@ -229,6 +230,37 @@ export function buildSections(data: ReportData): Section[] {
     });
   }
   return sections;
+}
+
+function costliestSection({ costliestRequests }: ReportData): Section {
+  const { stored, requests } = costliestRequests;
+  return {
+    id: 'costliest-requests',
+    title: 'Costliest requests',
+    text: [
+      stored
+        ? `The ${requests.length} requests with the most energy that the window's exemplars link (each energy-per-request bucket keeps its costliest recent request); open a trace id in Tempo or Jaeger to see the request and its footprint.energy span.`
+        : 'No exemplars in this window: scrape footprint with a Prometheus started with --enable-feature=exemplar-storage to list the costliest requests with their trace ids.',
+    ],
+    tables: stored
+      ? [
+          {
+            headers: ['trace id', 'span id', 'model', 'operation', 'node', 'ended', 'J'],
+            numericFrom: 6,
+            rows: requests.map((request) => [
+              request.traceId,
+              request.spanId,
+              request.model,
+              request.operation,
+              request.node,
+              request.endedAt,
+              formatSignificant(request.energyJoules),
+            ]),
+          },
+        ]
+      : [],
+    chartIds: [],
+  };
 }
 
 export function methodologyText(data: ReportData): string {

@@ -21,9 +21,20 @@ export interface PromSample {
   points: Array<[number, number]>;
 }
 
-interface ApiResponse {
+/** One series' exemplars, as /api/v1/query_exemplars answers them (needs Prometheus's `exemplar-storage` feature). */
+export interface ExemplarSeries {
+  seriesLabels: Record<string, string>;
+  exemplars: Array<{ labels: Record<string, string>; value: string; timestamp: number }>;
+}
+
+interface QueryData {
+  resultType: string;
+  result: Array<{ metric: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }>;
+}
+
+interface ApiResponse<Data> {
   status: 'success' | 'error';
-  data?: { resultType: string; result: Array<{ metric: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }> };
+  data?: Data;
   errorType?: string;
   error?: string;
 }
@@ -53,14 +64,27 @@ export class PrometheusClient {
     return this.#call('api/v1/query_range', { query: expr, start: String(startSeconds), end: String(endSeconds), step: String(stepSeconds) });
   }
 
+  /** The exemplars stored for the series `expr` selects between two times. */
+  async queryExemplars(expr: string, startSeconds: number, endSeconds: number): Promise<ExemplarSeries[]> {
+    return this.#api<ExemplarSeries[]>('api/v1/query_exemplars', { query: expr, start: String(startSeconds), end: String(endSeconds) });
+  }
+
   async #call(path: string, params: Record<string, string>): Promise<PromSample[]> {
+    const data = await this.#api<QueryData>(path, params);
+    return data.result.map((row) => ({
+      metric: row.metric,
+      points: (row.values ?? (row.value ? [row.value] : [])).map(([t, v]) => [t, Number.parseFloat(v)] as [number, number]),
+    }));
+  }
+
+  async #api<Data>(path: string, params: Record<string, string>): Promise<Data> {
     const url = new URL(path, this.#base);
     // POST with a form body: the API accepts it, and long PromQL never hits URL length limits.
     const body = new URLSearchParams(params).toString();
     const response = await this.#post(url, body);
-    let parsed: ApiResponse;
+    let parsed: ApiResponse<Data>;
     try {
-      parsed = JSON.parse(response.text) as ApiResponse;
+      parsed = JSON.parse(response.text) as ApiResponse<Data>;
     } catch {
       throw new PrometheusError(`${url.href} answered HTTP ${response.statusCode} with a non-JSON body: ${response.text.slice(0, 200)}`);
     }
@@ -70,10 +94,7 @@ export class PrometheusClient {
         `${url.href} answered HTTP ${response.statusCode}: ${parsed.errorType ?? 'error'}: ${parsed.error ?? 'no detail'}${hint}; query: ${params.query}`,
       );
     }
-    return parsed.data.result.map((row) => ({
-      metric: row.metric,
-      points: (row.values ?? (row.value ? [row.value] : [])).map(([t, v]) => [t, Number.parseFloat(v)] as [number, number]),
-    }));
+    return parsed.data;
   }
 
   #post(url: URL, body: string): Promise<{ statusCode: number; text: string }> {

@@ -24,6 +24,8 @@ export const METRICS = {
 
 /** Without this one there is nothing to report; the others only leave sections empty. */
 export const REQUIRED_METRIC = METRICS.hostEnergy;
+/** The buckets whose exemplars are the costliest requests (src/telemetry/openmetrics.ts). */
+export const REQUEST_ENERGY_BUCKETS = 'ml_request_energy_joules_bucket';
 
 export type GroupBy = 'namespace' | 'model' | 'job' | 'node';
 export const GROUP_BY_LABEL: Record<GroupBy, string> = {

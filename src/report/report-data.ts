@@ -56,6 +56,18 @@ interface MethodShare {
   share: number;
 }
 
+/** A request linked from an energy-per-request bucket (an exemplar): where to find its trace. */
+export interface CostlyRequest {
+  traceId: string;
+  spanId: string;
+  model: string;
+  operation: string;
+  /** The daemon that measured it (Prometheus's `instance`). */
+  node: string;
+  energyJoules: number;
+  endedAt: string;
+}
+
 export interface SeriesPoint {
   time: string;
   key: string;
@@ -97,6 +109,11 @@ export interface ReportData {
   };
   /** Training jobs moved to the cleanest start of the same day, and the intensity each node applied (hourly). */
   shiftable: Shiftable & { intensityByNode: SeriesPoint[] };
+  /**
+   * The ten costliest requests the window's exemplars link, most joules first; `stored` is false when
+   * the backend keeps no exemplars (Prometheus without `--enable-feature=exemplar-storage`, VictoriaMetrics).
+   */
+  costliestRequests: { stored: boolean; requests: CostlyRequest[] };
   /** Report metrics with no sample in the window; their sections are empty. */
   missingMetrics: string[];
 }

@@ -188,6 +188,14 @@ export const METRICS = {
     'Exports refused with 429 (gRPC RESOURCE_EXHAUSTED) for the exporter to retry, by reason: memory (resident memory over 70% of memoryLimit, or the V8 old generation over 60% of its limit), queue (ingestQueueLimit spans waiting).',
     ['reason'],
   ),
+  energySpansDropped: spec(
+    'footprint.energy_spans.dropped',
+    'footprint_energy_spans_dropped',
+    'counter',
+    '{span}',
+    'footprint.energy spans not exported, by reason: queue_full (tracesQueueSize spans were waiting for the trace receiver), shutdown (still waiting when the daemon stopped).',
+    ['reason'],
+  ),
   unsettledEnergy: spec(
     'footprint.attribution.unsettled.energy',
     'footprint_attribution_unsettled_energy_joules',

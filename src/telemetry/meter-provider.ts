@@ -3,8 +3,9 @@
 // The OTLP exporter is imported only when an endpoint is set: most nodes are scraped, and its
 // transformer and HTTP transport cost RSS on every node.
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { OpenMetricsExposition } from './openmetrics.ts';
 import { createProcessMetrics } from './process-metrics.ts';
 import { StoreMetricProducer } from './producer.ts';
 import type { SeriesStore } from './series-store.ts';
@@ -22,23 +23,27 @@ export interface TelemetryOptions {
 
 export interface Telemetry {
   prometheus: PrometheusExporter;
+  /** /metrics for scrapers that ask for OpenMetrics: the same series, with exemplars. */
+  openMetrics: OpenMetricsExposition;
   close(): Promise<void>;
 }
 
-export async function createTelemetry(options: TelemetryOptions): Promise<Telemetry> {
-  const resource = resourceFromAttributes({
+/** footprint's own resource: target_info on /metrics, the resource of OTLP metrics and of footprint.energy spans. */
+export function footprintResource({ version, hostName, nodeName }: Pick<TelemetryOptions, 'version' | 'hostName' | 'nodeName'>): Resource {
+  return resourceFromAttributes({
     'service.name': 'footprint',
-    'service.version': options.version,
-    'host.name': options.hostName,
-    ...(options.nodeName ? { 'k8s.node.name': options.nodeName } : {}),
+    'service.version': version,
+    'host.name': hostName,
+    ...(nodeName ? { 'k8s.node.name': nodeName } : {}),
   });
+}
+
+export async function createTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  const resource = footprintResource(options);
   const processMetrics = createProcessMetrics(options.store, options.memoryLimitBytes);
   const refresh = (nowMs: number) => processMetrics.record(nowMs);
-  const prometheus = new PrometheusExporter({
-    preventServerStart: true,
-    withoutScopeInfo: true,
-    metricProducers: [new StoreMetricProducer(options.store, 'prometheus', options.version, refresh)],
-  });
+  const scraped = new StoreMetricProducer(options.store, 'prometheus', options.version, refresh);
+  const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, metricProducers: [scraped] });
   const providers = [new MeterProvider({ resource, readers: [prometheus] })];
   if (options.otlpEndpoint) {
     const url = new URL('v1/metrics', options.otlpEndpoint.endsWith('/') ? options.otlpEndpoint : `${options.otlpEndpoint}/`).toString();
@@ -52,6 +57,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   }
   return {
     prometheus,
+    openMetrics: new OpenMetricsExposition(scraped, resource),
     async close() {
       processMetrics.close();
       // Every provider shuts down even when one fails (an OTLP push that cannot flush); the failures are reported.

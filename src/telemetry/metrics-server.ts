@@ -1,12 +1,15 @@
-// The metrics listener: /metrics through the OTel Prometheus exporter, plus health probes.
+// The metrics listener: /metrics through the OTel Prometheus exporter (OpenMetrics with exemplars
+// for scrapers that ask for it), plus health probes.
 import { createServer } from 'node:http';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { applyListenerLimits, closeServer, listen, useOriginForm, type ListenerLimits } from '../listener.ts';
+import { OPENMETRICS_CONTENT_TYPE, type OpenMetricsExposition, wantsOpenMetrics } from './openmetrics.ts';
 
 export interface MetricsServerOptions {
   host: string;
   port: number;
   exporter: PrometheusExporter;
+  openMetrics: OpenMetricsExposition;
   /** Idle timeout and connection cap (config `listenIdleTimeout`, `listenMaxConnections`). */
   connections: ListenerLimits;
   /** Ready once the first sample has been taken, so a scrape never sees an empty daemon. */
@@ -17,6 +20,7 @@ export async function startMetricsServer({
   host,
   port,
   exporter,
+  openMetrics,
   connections,
   isReady,
 }: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
@@ -27,7 +31,9 @@ export async function startMetricsServer({
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    if (path === '/metrics') {
+    if (path === '/metrics' && wantsOpenMetrics(request.headers.accept)) {
+      response.writeHead(200, { 'content-type': OPENMETRICS_CONTENT_TYPE, vary: 'Accept' }).end(openMetrics.render());
+    } else if (path === '/metrics') {
       exporter.getMetricsRequestHandler(request, response);
     } else if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

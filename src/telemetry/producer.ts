@@ -17,6 +17,19 @@ function descriptor(spec: InstrumentSpec, naming: Naming) {
     : { name: spec.prometheusName, description: spec.description, unit: '', valueType: ValueType.DOUBLE };
 }
 
+/** One metric as collected: its spec, its data, and the store points behind the data points, in their order. */
+export interface CollectedMetric {
+  spec: InstrumentSpec;
+  data: MetricData;
+  points: SeriesPoint[];
+}
+
+function collectMetric(spec: InstrumentSpec, points: SeriesPoint[], naming: Naming, nowMs: number): CollectedMetric {
+  // A histogram series exists from its first observation, but only one with observations is a data point.
+  const exported = spec.kind === 'histogram' ? points.filter((point) => point.histogram) : points;
+  return { spec, data: toMetricData(spec, exported, naming, nowMs), points: exported };
+}
+
 function toMetricData(spec: InstrumentSpec, points: SeriesPoint[], naming: Naming, nowMs: number): MetricData {
   const endTime = millisToHrTime(nowMs);
   const base = { descriptor: descriptor(spec, naming), aggregationTemporality: AggregationTemporality.CUMULATIVE };
@@ -32,23 +45,21 @@ function toMetricData(spec: InstrumentSpec, points: SeriesPoint[], naming: Namin
       return {
         ...base,
         dataPointType: DataPointType.HISTOGRAM,
-        dataPoints: points
-          .filter((point) => point.histogram)
-          .map((point) => {
-            const histogram = point.histogram!;
-            return {
-              attributes: point.attributes,
-              startTime: millisToHrTime(point.startTimeMs),
-              endTime,
-              value: {
-                buckets: { boundaries: [...(spec.boundaries ?? [])], counts: [...histogram.counts] },
-                sum: histogram.sum,
-                count: histogram.count,
-                min: histogram.min,
-                max: histogram.max,
-              },
-            };
-          }),
+        dataPoints: points.map((point) => {
+          const histogram = point.histogram!;
+          return {
+            attributes: point.attributes,
+            startTime: millisToHrTime(point.startTimeMs),
+            endTime,
+            value: {
+              buckets: { boundaries: [...(spec.boundaries ?? [])], counts: [...histogram.counts] },
+              sum: histogram.sum,
+              count: histogram.count,
+              min: histogram.min,
+              max: histogram.max,
+            },
+          };
+        }),
       };
   }
 }
@@ -67,10 +78,19 @@ export class StoreMetricProducer implements MetricProducer {
     this.#beforeCollect = beforeCollect;
   }
 
-  async collect(): Promise<CollectionResult> {
+  get scope(): { name: string; version: string } {
+    return this.#scope;
+  }
+
+  /** Every metric of the store now, with the points behind its data (the OpenMetrics exposition reads their exemplars). */
+  collectMetrics(): CollectedMetric[] {
     const nowMs = Date.now();
     this.#beforeCollect?.(nowMs);
-    const metrics = this.#store.snapshot().map(({ spec, points }) => toMetricData(spec, points, this.#naming, nowMs));
+    return this.#store.snapshot().map(({ spec, points }) => collectMetric(spec, points, this.#naming, nowMs));
+  }
+
+  async collect(): Promise<CollectionResult> {
+    const metrics = this.collectMetrics().map(({ data }) => data);
     // Readers replace this resource with the MeterProvider's (host.name, service.version...).
     return { resourceMetrics: { resource: emptyResource(), scopeMetrics: [{ scope: this.#scope, metrics }] }, errors: [] };
   }

@@ -122,7 +122,12 @@ export class Publisher {
       (request.endMs - request.startMs) / 1000,
       nowMs,
     );
-    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, energyJoules, nowMs);
+    // The request's own span links its bucket to its trace (OpenMetrics exemplars).
+    const exemplar =
+      request.traceId !== undefined && request.spanId !== undefined
+        ? { traceId: request.traceId, spanId: request.spanId, value: energyJoules, timeMs: request.endMs }
+        : undefined;
+    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, energyJoules, nowMs, exemplar);
   }
 
   /** A device's joules not yet in ml.energy: sum(ml.energy) + this == hw.energy for a host device. */
@@ -140,6 +145,10 @@ export class Publisher {
 
   ingestAdvisory({ server, advisory, spans }: SenderAdvisory, nowMs: number): void {
     this.#store.add(METRICS.ingestAdvisories, { server, advisory }, spans, nowMs);
+  }
+
+  energySpansDropped(reason: string, count: number, nowMs: number): void {
+    this.#store.add(METRICS.energySpansDropped, { reason }, count, nowMs);
   }
 
   ingestRefusal(reason: string, nowMs: number): void {

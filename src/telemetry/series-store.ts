@@ -8,6 +8,24 @@ import type { InstrumentSpec } from './contract.ts';
 
 export type Attributes = Readonly<Record<string, string>>;
 
+/** A request an observation came from: OpenMetrics writes it after its bucket, linking the bucket to the trace. */
+export interface Exemplar {
+  /** Lowercase hex, as W3C trace context writes them. */
+  traceId: string;
+  spanId: string;
+  /** The observed value (a request's joules). */
+  value: number;
+  /** When the request ended. */
+  timeMs: number;
+}
+
+/**
+ * How long a bucket's exemplar is recent: within it a costlier request replaces it, past it any
+ * request does. A minute covers a few scrapes at the usual 15 s, so each scrape links the costliest
+ * request of about the last minute in every bucket.
+ */
+export const EXEMPLAR_RECENT_MS = 60_000;
+
 interface HistogramValue {
   /** counts[i] holds observations <= boundaries[i]; the last entry is the +Inf bucket. */
   counts: number[];
@@ -15,6 +33,8 @@ interface HistogramValue {
   count: number;
   min: number;
   max: number;
+  /** Per bucket, the costliest recent observation that came with an exemplar; absent until one does. */
+  exemplars?: (Exemplar | undefined)[];
 }
 
 export interface SeriesPoint {
@@ -116,7 +136,8 @@ export class SeriesStore {
     point.updatedMs = nowMs;
   }
 
-  observe(spec: InstrumentSpec, attributes: Record<string, string | undefined>, value: number, nowMs: number): void {
+  /** Adds an observation to a histogram; `exemplar` (its request) may become its bucket's exemplar. */
+  observe(spec: InstrumentSpec, attributes: Record<string, string | undefined>, value: number, nowMs: number, exemplar?: Exemplar): void {
     const point = this.#point(spec, attributes, nowMs);
     const boundaries = spec.boundaries ?? [];
     point.histogram ??= { counts: new Array(boundaries.length + 1).fill(0), sum: 0, count: 0, min: Infinity, max: -Infinity };
@@ -129,6 +150,11 @@ export class SeriesStore {
     histogram.min = Math.min(histogram.min, value);
     histogram.max = Math.max(histogram.max, value);
     point.updatedMs = nowMs;
+    if (exemplar) {
+      histogram.exemplars ??= new Array<Exemplar | undefined>(histogram.counts.length).fill(undefined);
+      const held = histogram.exemplars[bucket];
+      if (!held || exemplar.value >= held.value || exemplar.timeMs - held.timeMs > EXEMPLAR_RECENT_MS) histogram.exemplars[bucket] = exemplar;
+    }
   }
 
   /** Drops series of a metric that match, e.g. the gauges of a zone no longer in use. */

@@ -73,6 +73,23 @@ describe('Ledger', () => {
     expect(after.requests).toEqual([{ request: request(span('late', 100, 1900)), energyJoules: 0 }]);
   });
 
+  it('reports each request with the trace and span id it came with, across row moves and growth, and none for a request without', () => {
+    const ledger = new Ledger({ lagMs: 1000, horizonMs: 1000, providers: [] });
+    const hex = (value: number, digits: number) => value.toString(16).padStart(digits, '0');
+    // 3000 spans (past the table's first 1024 rows); the even ones end first, so the odd ones move when those finish.
+    const spans = Array.from({ length: 3000 }, (_, index) => {
+      const activity = span('llama', 0, index % 2 === 0 ? 1000 : 5000);
+      return pushed(activity, index === 7 ? {} : { traceId: hex(index + 1, 32).replace(/^0/, 'f'), spanId: hex(index + 1, 16) });
+    });
+    ledger.addSpans(spans);
+    const byEnd = (requests: { request: RequestRecord }[]) => requests.map(({ request }) => [request.traceId, request.spanId]);
+    const first = ledger.close(2000);
+    expect(byEnd(first.requests)).toEqual(spans.filter((_, index) => index % 2 === 0).map(({ request }) => [request.traceId, request.spanId]));
+    const rest = ledger.close(6000);
+    expect(byEnd(rest.requests)).toEqual(spans.filter((_, index) => index % 2 === 1).map(({ request }) => [request.traceId, request.spanId]));
+    expect(rest.requests.find(({ request }) => request.traceId === undefined)).toEqual({ request: spans[7]!.request, energyJoules: 0 });
+  });
+
   it('gives a span that arrives after its intervals closed the provisional idle it overlaps, and idle only after the horizon', () => {
     const ledger = new Ledger({ lagMs: 1000, horizonMs: 60_000, providers: [] });
     ledger.addInterval({ deviceId: 'GPU-1', startMs: 0, endMs: 2000, energyJoules: 400 });

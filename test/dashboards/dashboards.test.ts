@@ -54,6 +54,24 @@ describe('dashboards', () => {
   });
 });
 
+describe('exemplars', () => {
+  it('the inference energy-per-request panel draws exemplars and links each trace_id to its trace in $traces', () => {
+    const dashboard = readJson(join(DASHBOARD_DIR, 'inference.json')) as {
+      templating: { list: { name: string; type: string; query: unknown }[] };
+      panels: { title: string; type: string; targets?: { exemplar?: boolean }[]; fieldConfig?: { overrides: unknown[] } }[];
+    };
+    expect(dashboard.templating.list.find(({ name }) => name === 'traces')).toMatchObject({ type: 'datasource', query: 'tempo' });
+    const withExemplars = dashboard.panels.filter((panel) => panel.targets?.some((target) => target.exemplar));
+    expect(withExemplars.map(({ title, type }) => [title, type])).toEqual([['Energy per request p50 / p95', 'timeseries']]);
+    const [override] = withExemplars[0]!.fieldConfig!.overrides as { matcher: unknown; properties: { value: { url: string }[] }[] }[];
+    expect(override!.matcher).toEqual({ id: 'byName', options: 'trace_id' });
+    const url = override!.properties[0]!.value[0]!.url;
+    // Grafana's variables, written as Grafana resolves them.
+    const grafana = (name: string) => `\${${name}}`;
+    expect(JSON.parse(url.slice('/explore?left='.length))).toMatchObject({ datasource: grafana('traces'), queries: [{ query: grafana('__value.raw') }] });
+  });
+});
+
 describe('metric names', () => {
   const allowed = allowedSeriesNames();
   it.each([...dashboardExprs(), ...ruleExprs(), ...grafanaAlertExprs()].map((e) => ({ ...e })))('$where reads only contract series', ({ expr }) => {

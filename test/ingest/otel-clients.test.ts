@@ -35,6 +35,7 @@ describe.each(['json', 'proto'] as const)('spans from the OTLP %s exporter', (ex
     ingest = await startIngest();
     const serving = await startServingProcess(ingest.url, exporter);
     const before = Date.now();
+    const served: { traceId?: string; spanId?: string }[] = [];
     const llama = baggageHeaders({ 'ml.model': 'llama-3-8b', 'ml.job': 'chat', 'ml.phase': 'Inference' });
     const mistral = baggageHeaders({ 'ml.model': 'mistral-7b', 'ml.job': 'batch', 'ml.phase': 'evaluation' });
     for (const [headers, input, output] of [
@@ -44,6 +45,8 @@ describe.each(['json', 'proto'] as const)('spans from the OTLP %s exporter', (ex
     ] as const) {
       const response = await fetch(`${serving.url}/infer?input=${input}&output=${output}`, { headers });
       expect(await response.text()).toBe('ok');
+      const [, traceId, spanId] = response.headers.get('traceresponse')!.split('-');
+      served.push({ traceId, spanId });
     }
     await fetch(`${serving.url}/shutdown`, { method: 'POST' }).then((response) => response.text());
     await once(serving.child, 'exit');
@@ -64,6 +67,8 @@ describe.each(['json', 'proto'] as const)('spans from the OTLP %s exporter', (ex
       [5, 6],
     ]);
     expect(byModel('mistral-7b').map((request) => [request.inputTokens, request.outputTokens])).toEqual([[3, 4]]);
+    // Each request carries the ids of its SERVER span, for its exemplar and its footprint.energy span.
+    expect(ingest.sink.requestIds).toEqual(served);
     expect(activities).toHaveLength(3);
     for (const [index, activity] of activities.entries()) {
       expect(activity).toMatchObject({ source: 'span', workload: requests[index]!.workload, deviceIds: ['GPU-0', 'GPU-1'], weight: 1 });

@@ -9,16 +9,22 @@ import { createIngestServer, type IngestServerOptions } from '../../src/ingest/s
 import type { SpanOutcome } from '../../src/ingest/traces-api.ts';
 import { WindowStore } from '../../src/ingest/windows.ts';
 
-/** Records what the ledger would get; spans starting before `truncatedBeforeMs` are answered `truncated`. */
+/**
+ * Records what the ledger would get; spans starting before `truncatedBeforeMs` are answered `truncated`.
+ * Each request's trace and span id (random in a real SDK) go to `requestIds`, the rest of it to `requests`.
+ */
 class RecordingSink implements ActivitySink {
   readonly activities: Activity[] = [];
   readonly requests: RequestRecord[] = [];
+  readonly requestIds: { traceId?: string; spanId?: string }[] = [];
   truncatedBeforeMs = 0;
 
   addSpans(spans: SpanActivity[]): IngestOutcome[] {
     for (const { activity, request } of spans) {
       this.activities.push(activity);
-      this.requests.push(request);
+      const { traceId, spanId, ...rest } = request;
+      this.requests.push(rest);
+      this.requestIds.push({ traceId, spanId });
     }
     return spans.map(({ activity }) => (activity.startMs < this.truncatedBeforeMs ? 'truncated' : 'accepted'));
   }

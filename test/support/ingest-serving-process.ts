@@ -1,7 +1,8 @@
 // A serving process as a real deployment has it: the OTel Node SDK with the BaggageSpanProcessor,
 // W3C propagators and an OTLP exporter (EXPORTER=json|proto) pointed at the ingest listener
 // (OTLP_URL). Each GET /infer?input=N&output=M extracts the caller's context from the request
-// headers and records one SERVER span with a nested INTERNAL span under it. Prints its port on
+// headers and records one SERVER span with a nested INTERNAL span under it, whose ids it answers in
+// a `traceresponse` header. Prints its port on
 // stdout; POST /shutdown flushes the exporter and exits.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +41,9 @@ const server = createServer((request, response) => {
     span.setAttribute('gen_ai.usage.output_tokens', Number(requestUrl.searchParams.get('output')));
     span.end();
   });
+  // W3C Trace Context level 2's traceresponse header: the caller learns the ids of the request's span.
+  const { traceId, spanId } = span.spanContext();
+  response.setHeader('traceresponse', `00-${traceId}-${spanId}-01`);
   response.end('ok');
 });
 server.listen(0, '127.0.0.1', () => {

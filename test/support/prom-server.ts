@@ -26,6 +26,14 @@ export interface PrometheusOptions {
   /** Scrape job name; also the `job` label of every scraped series. */
   jobName?: string;
   readyTimeoutMs?: number;
+  /** Feature flags (`--enable-feature=`), e.g. `exemplar-storage` to keep the exemplars of OpenMetrics scrapes. */
+  features?: string[];
+}
+
+/** One series' exemplars, as /api/v1/query_exemplars answers them. */
+interface PromExemplars {
+  seriesLabels: Record<string, string>;
+  exemplars: { labels: Record<string, string>; value: string; timestamp: number }[];
 }
 
 export interface PromSample {
@@ -46,6 +54,8 @@ export interface RunningPrometheus {
   /** Instant query; rejects with Prometheus's error text when the expression does not parse or evaluate. */
   query(expr: string, timeS?: number): Promise<PromQueryResult>;
   queryRange(expr: string, startS: number, endS: number, stepS: number): Promise<PromQueryResult>;
+  /** The exemplars stored for the series a selector matches between two times (needs the `exemplar-storage` feature). */
+  queryExemplars(expr: string, startS: number, endS: number): Promise<PromExemplars[]>;
   /** Stops the process and removes its data directory. */
   stop(): Promise<void>;
 }
@@ -102,24 +112,30 @@ async function waitReady(url: string, child: ChildProcess, log: () => string, ti
   throw new Error(`prometheus not ready after ${timeoutMs}ms:\n${log()}`);
 }
 
-async function apiGet(url: string, path: string, params: Record<string, string>): Promise<PromQueryResult> {
+async function apiGet<Data = PromQueryResult>(url: string, path: string, params: Record<string, string>): Promise<Data> {
   const response = await fetch(`${url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(params).toString(),
   });
-  const body = (await response.json()) as { status: string; data?: PromQueryResult; error?: string; errorType?: string };
+  const body = (await response.json()) as { status: string; data?: Data; error?: string; errorType?: string };
   if (body.status !== 'success' || !body.data) {
     throw new Error(`prometheus ${body.errorType ?? response.status}: ${body.error ?? 'no data'} (query: ${params.query})`);
   }
   return body.data;
 }
 
-async function launch(binary: string, port: number, dir: string) {
+async function launch(binary: string, port: number, dir: string, features: string[]) {
   let log = '';
   const child = spawn(
     binary,
-    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      ...(features.length > 0 ? [`--enable-feature=${features.join(',')}`] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const keep = (chunk: Buffer) => (log = (log + chunk.toString()).slice(-8000));
@@ -146,7 +162,7 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const { child, log } = await launch(binary, port, dir);
+    const { child, log } = await launch(binary, port, dir, options.features ?? []);
     try {
       await waitReady(url, child, log, options.readyTimeoutMs ?? 30_000);
     } catch (error) {
@@ -160,6 +176,8 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
       query: (expr, timeS) => apiGet(url, '/api/v1/query', { query: expr, ...(timeS === undefined ? {} : { time: String(timeS) }) }),
       queryRange: (expr, startS, endS, stepS) =>
         apiGet(url, '/api/v1/query_range', { query: expr, start: String(startS), end: String(endS), step: String(stepS) }),
+      queryExemplars: (expr, startS, endS) =>
+        apiGet<PromExemplars[]>(url, '/api/v1/query_exemplars', { query: expr, start: String(startS), end: String(endS) }),
       stop: async () => {
         await stopChild(child);
         rmSync(dir, { recursive: true, force: true });

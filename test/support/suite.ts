@@ -23,8 +23,8 @@ export interface DaemonSuiteOptions {
    * function is called when the daemon starts, for keys naming parts started by earlier hooks.
    */
   flags?: Record<string, unknown> | (() => Record<string, unknown>);
-  /** Starts a real Prometheus that scrapes the daemon every `scrapeIntervalS` seconds. */
-  prometheus?: { scrapeIntervalS: number };
+  /** Starts a real Prometheus that scrapes the daemon every `scrapeIntervalS` seconds, with `features` enabled. */
+  prometheus?: { scrapeIntervalS: number; features?: string[] };
 }
 
 export interface DaemonSuite {
@@ -49,8 +49,7 @@ export function daemonSuite(options: DaemonSuiteOptions = {}): DaemonSuite {
     nvml = options.nvml ? nvmlDouble(options.nvml) : undefined;
     const flags = typeof options.flags === 'function' ? options.flags() : options.flags;
     daemon = await startTestDaemon({ hostRoot: fixture.root, ...(nvml ? { nvmlLibrary: nvml.libraryPath } : {}), ...flags });
-    if (options.prometheus)
-      prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: options.prometheus.scrapeIntervalS });
+    if (options.prometheus) prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], ...options.prometheus });
   });
 
   afterAll(async () => {
