@@ -29,7 +29,7 @@ describe('golden /metrics of the standard host', () => {
   // A 1 s interval: each counter below jumps at once (100 J on a 270 W package), which is plausible
   // only over at least 123 ms (3 x the limit, src/energy/plausibility.ts); 200 ms ticks delayed by a
   // loaded machine can come closer than that, and the reading would rightly be refused.
-  const suite = daemonSuite({ host: addStandardHost, flags: { intensity: 400, pue: 1.2, zone: 'DE', interval: '1s' } });
+  const suite = daemonSuite({ host: addStandardHost, flags: { intensity: 400, pue: 1.2, zone: 'DE', interval: '1s', memoryLimit: '256Mi' } });
 
   it('matches test/telemetry/fixtures/standard-host.metrics.txt', async () => {
     const { daemon, fixture } = suite;
