@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Tests that assert the daemon's own memory (RSS bounds under floods and stalled bodies, a capped
+ * Tests that assert the daemon's own memory or its scrape latency under attack (RSS bounds under floods and stalled bodies, a capped
  * heap) run after everything else, one file at a time: beside another test file the machine's two
  * cores are shared and the daemon's garbage collection lags, which moves RSS peaks by 40-60 MiB.
  */
@@ -12,6 +12,7 @@ const ALONE = [
   'test/hardening/series-memory.test.ts',
   'test/hardening/windows-flood.test.ts',
   'test/hardening/grpc-memory.test.ts',
+  'test/hardening/late-span-flood.test.ts',
 ];
 
 const shared = { testTimeout: 60_000, hookTimeout: 60_000 };
