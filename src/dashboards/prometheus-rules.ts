@@ -1,6 +1,7 @@
 // The Prometheus rule files under deploy/prometheus/rules: recording rules for the per-model and
 // per-namespace ratios, the carbon SLOs (budget burn and efficiency) and the daemon's operational alerts.
 import { RESIDENT_PRESSURE_RATIO } from '../ingest/memory-guard.ts';
+import { DASHBOARD_RECORDINGS, RULE_INTERVAL } from './recordings.ts';
 import {
   BUDGET_SCOPES,
   BUDGET_SERIES,
@@ -52,7 +53,7 @@ export interface RuleFile {
  * group recorded: in a group every rule of one evaluation shares its timestamp, so a window half an interval
  * short of `window` holds exactly window/interval recordings (whether or not the range includes its start).
  */
-const INTERVAL = '1m';
+const INTERVAL = RULE_INTERVAL;
 const INTERVAL_S = seconds(INTERVAL);
 
 /** `sum by (by) (increase(selector[1m]))`: the raw counters, summed away from pods, devices and nodes first. */
@@ -267,7 +268,7 @@ const OPERATIONAL: RuleGroup = {
 };
 
 export const RULE_FILES: readonly RuleFile[] = [
-  { file: 'footprint-recording.yaml', groups: [RATIOS] },
+  { file: 'footprint-recording.yaml', groups: [RATIOS, { name: 'footprint-dashboards', interval: INTERVAL, rules: DASHBOARD_RECORDINGS }] },
   { file: 'footprint-carbon-slo.yaml', groups: [TARGETS, BUDGET_BURN, EFFICIENCY] },
   { file: 'footprint-operational.yaml', groups: [OPERATIONAL] },
 ];

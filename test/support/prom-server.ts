@@ -41,8 +41,22 @@ interface PromQueryResult {
   result: PromSample[] | [number, string];
 }
 
+/** A rule group as /api/v1/rules reports it. */
+export interface RuleGroupState {
+  name: string;
+  file: string;
+  /** Seconds. */
+  interval: number;
+  /** Seconds the last evaluation took. */
+  evaluationTime: number;
+  /** RFC 3339; the zero time before the first evaluation. */
+  lastEvaluation: string;
+}
+
 export interface RunningPrometheus {
   url: string;
+  /** Every loaded rule group's interval and last evaluation. */
+  ruleGroups(): Promise<RuleGroupState[]>;
   /** Instant query; rejects with Prometheus's error text when the expression does not parse or evaluate. */
   query(expr: string, timeS?: number): Promise<PromQueryResult>;
   queryRange(expr: string, startS: number, endS: number, stepS: number): Promise<PromQueryResult>;
@@ -157,6 +171,7 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     }
     return {
       url,
+      ruleGroups: async () => ((await (await fetch(`${url}/api/v1/rules`)).json()) as { data: { groups: RuleGroupState[] } }).data.groups,
       query: (expr, timeS) => apiGet(url, '/api/v1/query', { query: expr, ...(timeS === undefined ? {} : { time: String(timeS) }) }),
       queryRange: (expr, startS, endS, stepS) =>
         apiGet(url, '/api/v1/query_range', { query: expr, start: String(startS), end: String(endS), step: String(stepS) }),
