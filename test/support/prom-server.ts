@@ -26,6 +26,10 @@ export interface PrometheusOptions {
   /** Scrape job name; also the `job` label of every scraped series. */
   jobName?: string;
   readyTimeoutMs?: number;
+  /** --storage.tsdb.retention.time, e.g. `2h`; Prometheus's own default (15d) when absent. */
+  retention?: string;
+  /** Every sample and recording also goes to this remote_write URL. */
+  remoteWriteUrl?: string;
 }
 
 export interface PromSample {
@@ -55,6 +59,7 @@ export interface RuleGroupState {
 
 export interface RunningPrometheus {
   url: string;
+  pid: number;
   /** Every loaded rule group's interval and last evaluation. */
   ruleGroups(): Promise<RuleGroupState[]>;
   /** Instant query; rejects with Prometheus's error text when the expression does not parse or evaluate. */
@@ -89,6 +94,7 @@ function scrapeConfig(options: PrometheusOptions): string {
       evaluation_interval: promDuration(options.evaluationIntervalS ?? intervalS),
     },
     rule_files: (options.ruleFiles ?? []).map((file) => resolve(file)),
+    ...(options.remoteWriteUrl ? { remote_write: [{ url: options.remoteWriteUrl }] } : {}),
     scrape_configs: targets.length
       ? [
           {
@@ -129,11 +135,17 @@ async function apiGet(url: string, path: string, params: Record<string, string>)
   return body.data;
 }
 
-async function launch(binary: string, port: number, dir: string) {
+async function launch(binary: string, port: number, dir: string, retention: string | undefined) {
   let log = '';
   const child = spawn(
     binary,
-    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      ...(retention ? [`--storage.tsdb.retention.time=${retention}`] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const keep = (chunk: Buffer) => (log = (log + chunk.toString()).slice(-8000));
@@ -160,7 +172,7 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const { child, log } = await launch(binary, port, dir);
+    const { child, log } = await launch(binary, port, dir, options.retention);
     try {
       await waitReady(url, child, log, options.readyTimeoutMs ?? 30_000);
     } catch (error) {
@@ -171,6 +183,7 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     }
     return {
       url,
+      pid: child.pid!,
       ruleGroups: async () => ((await (await fetch(`${url}/api/v1/rules`)).json()) as { data: { groups: RuleGroupState[] } }).data.groups,
       query: (expr, timeS) => apiGet(url, '/api/v1/query', { query: expr, ...(timeS === undefined ? {} : { time: String(timeS) }) }),
       queryRange: (expr, startS, endS, stepS) =>
