@@ -137,4 +137,4 @@ try {
   fixture.remove();
 }
 const FLEET_NODES = (process.env.BENCH_FLEET_NODES ?? '100,1000').split(',').map(Number);
-console.log((await benchFleet(FLEET_NODES)).join('\n'));
+await benchFleet(FLEET_NODES);
