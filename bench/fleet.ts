@@ -169,13 +169,7 @@ async function runFleet(nodes: number, address: string): Promise<FleetRun> {
     const missedEvaluations = await selfMetric(prometheus, 'prometheus_rule_group_iterations_missed_total');
     const prometheusQueries = await timeDashboardQueries(prometheus.url);
     await fetch(`${victoria.url}/internal/force_flush`);
-    const victoriaSeries = Number(
-      (
-        (await (await fetch(`${victoria.url}/api/v1/query?query=count(%7B__name__!%3D%22%22%7D)`)).json()) as {
-          data: { result: { value: [number, string] }[] };
-        }
-      ).data.result[0]?.value[1] ?? 0,
-    );
+    const victoriaSeries = ((await (await fetch(`${victoria.url}/api/v1/series/count`)).json()) as { data: [number] }).data[0];
     const victoriaQueries = await timeDashboardQueries(victoria.url);
     return {
       nodes,
