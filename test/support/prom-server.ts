@@ -46,7 +46,7 @@ interface PromQueryResult {
 }
 
 /** A rule group as /api/v1/rules reports it. */
-export interface RuleGroupState {
+interface RuleGroupState {
   name: string;
   file: string;
   /** Seconds. */
