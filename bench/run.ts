@@ -1,10 +1,12 @@
 // `npm run bench`: footprint's /metrics latency against node_exporter's on the same RAPL fixture
 // in the same run, and footprint's steady-state RSS and CPU at the default 2 s interval, on RAPL only
 // and in Kubernetes mode with 110 pods.
+// Then the fleet benchmark (bench/fleet.ts) at BENCH_FLEET_NODES simulated nodes (default 100,1000).
 // Prints a Markdown table to paste into docs/benchmarks.md.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { benchFleet } from './fleet.ts';
 import { benchIngest } from './ingest.ts';
 import { benchKubernetes } from './kubernetes.ts';
 import { fakeUuid, nvmlDouble } from '../test/support/nvml-double.ts';
@@ -134,3 +136,5 @@ try {
   await Promise.all([footprint.stop(), stop(exporter)]);
   fixture.remove();
 }
+const FLEET_NODES = (process.env.BENCH_FLEET_NODES ?? '100,1000').split(',').map(Number);
+await benchFleet(FLEET_NODES);

@@ -61,6 +61,34 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:9464')
   .refine((address) => Number(address.slice(address.lastIndexOf(':') + 1)) <= 65535, 'the port must be 1-65535 (or 0 for any free port)');
+/** Most bounds a request histogram may have: each is a series per model on every node. */
+const MAX_BUCKET_BOUNDS = 30;
+
+/** Histogram bucket upper bounds: strictly increasing positive numbers, as a list or `0.5,1,5` (flag, env). */
+function bucketBounds(defaults: number[]) {
+  const message = `expected at most ${MAX_BUCKET_BOUNDS} increasing positive bucket bounds, like 0.5,1,5`;
+  return z
+    .custom<string | number[]>((raw) => typeof raw === 'string' || Array.isArray(raw), message)
+    .transform((raw, ctx) => {
+      const bounds =
+        typeof raw === 'string'
+          ? raw
+              .split(',')
+              .filter((part) => part.trim() !== '')
+              .map(Number)
+          : raw;
+      const valid =
+        bounds.length <= MAX_BUCKET_BOUNDS &&
+        bounds.every((bound, index) => typeof bound === 'number' && Number.isFinite(bound) && bound > 0 && (index === 0 || bound > bounds[index - 1]!));
+      if (!valid) {
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      }
+      return bounds;
+    })
+    .default(defaults);
+}
+
 const booleanish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((value) => value === true || value === 'true' || value === '1');
 const optionalString = z.string().min(1).optional();
 /** A DNS-1123 label, as Kubernetes names a namespace. */
@@ -156,6 +184,14 @@ const configSchema = z
     attributionClaimWindow: duration(0, 3_600_000).default(60_000),
     weightByTokens: booleanish.default(false),
     seriesIdleTimeout: duration(1000, 30 * 86_400_000).default(3_600_000),
+    /**
+     * Publish k8s.pod.name on workload series. Off by default: pods churn, and every new pod name is a new
+     * series on every workload metric; the namespace, model, job and device stay.
+     */
+    podSeries: booleanish.default(false),
+    /** Bounds of ml.request.duration (s) and ml.request.energy (J): each bound is a series per model and phase on every node. */
+    requestDurationBuckets: bucketBounds([0.5, 1, 2.5, 10, 30]),
+    requestEnergyBuckets: bucketBounds([5, 50, 500, 5000]),
     cardinalityLimit: z.coerce.number().int().min(10).max(1_000_000).default(2000),
     /**
      * Exposition bytes one workload metric's (ml.*) live series may take; their label values come from

@@ -118,7 +118,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonT
       cardinalityLimitBytes: config.cardinalityLimitBytes,
       onOverflow: (spec) => publisher?.overflow(spec.name, Date.now()),
     });
-    publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static');
+    publisher = new Publisher(store, accountant.currency, config.intensityProvider !== 'static', config);
     const published = publisher;
     const windows = new WindowStore({
       defaultTtlMs: config.windowTtl,

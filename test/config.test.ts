@@ -90,6 +90,23 @@ describe('config', () => {
     );
   });
 
+  it('publishes pods as series only when asked, and reads request histogram bounds as a list or comma-separated, naming the key when bad', async () => {
+    const defaults = await loadConfig({ env: {} });
+    expect([defaults.podSeries, defaults.requestDurationBuckets, defaults.requestEnergyBuckets]).toEqual([false, [0.5, 1, 2.5, 10, 30], [5, 50, 500, 5000]]);
+    expect((await loadConfig({ env: { FOOTPRINT_REQUEST_DURATION_BUCKETS: '0.1, 1,10' } })).requestDurationBuckets).toEqual([0.1, 1, 10]);
+    expect((await loadConfig({ file: yamlFile('requestEnergyBuckets: [1, 1000]\npodSeries: true\n'), env: {} })).requestEnergyBuckets).toEqual([1, 1000]);
+    const accepted = 'expected at most 30 increasing positive bucket bounds, like 0.5,1,5';
+    await expect(loadConfig({ env: {}, flags: { requestDurationBuckets: '1,0.5' } })).rejects.toThrow(
+      `config: requestDurationBuckets: '1,0.5' is invalid: ${accepted}`,
+    );
+    await expect(loadConfig({ env: {}, flags: { requestEnergyBuckets: '5,x' } })).rejects.toThrow(
+      `config: requestEnergyBuckets: '5,x' is invalid: ${accepted}`,
+    );
+    await expect(loadConfig({ file: yamlFile('requestEnergyBuckets: [0, 1]\n'), env: {} })).rejects.toThrow(
+      `config: requestEnergyBuckets: '[0,1]' is invalid: ${accepted}`,
+    );
+  });
+
   it('spells env variables and flags from the key', () => {
     expect(envName('hostRoot')).toBe('FOOTPRINT_HOST_ROOT');
     expect(flagName('intensityTokenFile')).toBe('intensity-token-file');

@@ -60,7 +60,7 @@ async function rig(gpus: FakeGpu[]): Promise<Rig> {
     meter: new EnergyMeter({ maxGapMs: 10_000 }),
     ledger: new Ledger({ lagMs: 0, horizonMs: 0, providers: [] }),
     accountant,
-    publisher: new Publisher(store, accountant.currency, false),
+    publisher: new Publisher(store, accountant.currency, false, config),
     store,
     logger,
   });

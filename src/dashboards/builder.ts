@@ -70,6 +70,8 @@ export interface Variable {
   /** A datasource variable's plugin type; `prometheus` when absent. */
   datasourceType?: string;
   multi: boolean;
+  /** Offer "All" (default true); node variables do not, so node-scoped panels never read every node's raw series. */
+  includeAll?: boolean;
 }
 
 export interface DashboardSpec {
@@ -193,10 +195,9 @@ function variable(v: Variable): Record<string, unknown> {
     query: { query: v.query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
     // `.*` rather than Grafana's joined value list, so "All" also matches series without the
     // label (a single-cluster Prometheus has no `cluster` label at all).
-    includeAll: true,
-    allValue: '.*',
-    multi: v.multi,
-    current: { selected: true, text: ['All'], value: ['$__all'] },
+    ...(v.includeAll === false
+      ? { includeAll: false, multi: v.multi, current: {} }
+      : { includeAll: true, allValue: '.*', multi: v.multi, current: { selected: true, text: ['All'], value: ['$__all'] } }),
     hide: 0,
     refresh: 2,
     regex: '',

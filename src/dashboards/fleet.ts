@@ -1,13 +1,15 @@
 // Fleet carbon overview: what the whole fleet draws, emits and costs, where the intensity comes
-// from, and who the emitters are.
+// from, and who the emitters are. Every panel reads the recorded fleet series (recordings.ts), never a
+// node's raw series, so it answers as fast at 1,000 nodes as at 10.
 import type { DashboardSpec } from './builder.ts';
-import { forecastRow } from './forecast.ts';
+import { RECORDED_FORECAST, forecastRow } from './forecast.ts';
+import { RECORDED, perSecond, sumOverRange } from './recordings.ts';
 import { CLUSTER, clusterVar, datasourceVar, sel } from './variables.ts';
 
-/** The host's devices are the ones with attributed energy; nested sub-zones and sensors have none. */
-const hostDeviceEnergy = `sum by (cluster, instance, hw_id) (increase(${sel('ml_energy_joules_total', CLUSTER)}[$__range]))`;
+/** A recorded per-minute increase of the selected clusters, added up over the dashboard's range. */
+const overRange = (record: string, ...matchers: string[]) => sumOverRange(sel(record, CLUSTER, ...matchers), '$__range');
 
-const topBy = (label: string) => `topk(10, sum by (${label}) (increase(${sel('ml_emissions_grams_total', CLUSTER, `${label}!=""`)}[$__range])))`;
+const topBy = (label: string) => `topk(10, sum by (${label}) (${overRange(RECORDED.workloadEmissions, `${label}!=""`)}))`;
 
 export const fleet: DashboardSpec = {
   uid: 'footprint-fleet',
@@ -25,7 +27,7 @@ export const fleet: DashboardSpec = {
           description: 'Sum of whole-host power (hw_host_power_watts) over every node.',
           unit: 'watt',
           width: 4,
-          queries: [{ expr: `sum(${sel('hw_host_power_watts', CLUSTER)})` }],
+          queries: [{ expr: `sum(${sel(RECORDED.hostPower, CLUSTER)})` }],
         },
         {
           kind: 'stat',
@@ -33,7 +35,7 @@ export const fleet: DashboardSpec = {
           description: 'Whole-host energy of every node over the selected time range.',
           unit: 'kwatth',
           width: 4,
-          queries: [{ expr: `sum(increase(${sel('hw_host_energy_joules_total', CLUSTER)}[$__range])) / 3.6e6` }],
+          queries: [{ expr: `sum(${overRange(RECORDED.hostEnergy)}) / 3.6e6` }],
         },
         {
           kind: 'stat',
@@ -41,7 +43,7 @@ export const fleet: DashboardSpec = {
           description: 'Operational (energy x PUE x grid intensity) and embodied (amortised manufacturing) CO2e over the range.',
           unit: 'massg',
           width: 6,
-          queries: [{ expr: `sum by (carbon_scope) (increase(${sel('carbon_emissions_grams_total', CLUSTER)}[$__range]))`, legend: '{{carbon_scope}}' }],
+          queries: [{ expr: `sum by (carbon_scope) (${overRange(RECORDED.emissionsByScope)})`, legend: '{{carbon_scope}}' }],
         },
         {
           kind: 'stat',
@@ -49,7 +51,7 @@ export const fleet: DashboardSpec = {
           description: 'Energy and hardware cost over the range, in the currency configured on the daemons (USD by default).',
           unit: 'currencyUSD',
           width: 4,
-          queries: [{ expr: `sum by (currency) (increase(${sel('energy_cost_total', CLUSTER)}[$__range]))`, legend: '{{currency}}' }],
+          queries: [{ expr: `sum by (currency) (${overRange(RECORDED.costByCurrency)})`, legend: '{{currency}}' }],
         },
         {
           kind: 'stat',
@@ -59,13 +61,7 @@ export const fleet: DashboardSpec = {
             'over the devices footprint attributes, so a sub-zone or sensor inside another device is not counted twice.',
           unit: 'percentunit',
           width: 6,
-          queries: [
-            {
-              expr:
-                `sum(${hostDeviceEnergy}\n  and on (cluster, instance, hw_id) last_over_time(${sel('hw_energy_joules_total', CLUSTER, 'measurement_method!="model"')}[$__range]))\n` +
-                `  / sum(increase(${sel('ml_energy_joules_total', CLUSTER)}[$__range]))`,
-            },
-          ],
+          queries: [{ expr: `sum(${overRange(RECORDED.measuredEnergy)})\n  / sum(${overRange(RECORDED.attributedEnergy)})` }],
         },
       ],
     },
@@ -74,12 +70,13 @@ export const fleet: DashboardSpec = {
       panels: [
         {
           kind: 'timeseries',
-          title: 'Host power by node',
-          description: 'Whole-host power of each node (psys where present, else the sum of non-overlapping zones and GPUs).',
+          title: 'Host power by cluster',
+          description:
+            'Whole-host power of every node (psys where present, else the sum of non-overlapping zones and GPUs), per cluster; the Node and device dashboard shows each node.',
           unit: 'watt',
           width: 12,
           stacked: true,
-          queries: [{ expr: `sum by (instance) (${sel('hw_host_power_watts', CLUSTER)})`, legend: '{{instance}}' }],
+          queries: [{ expr: `sum by (cluster) (${sel(RECORDED.hostPower, CLUSTER)})`, legend: '{{cluster}}' }],
         },
         {
           kind: 'timeseries',
@@ -88,9 +85,7 @@ export const fleet: DashboardSpec = {
           unit: 'suffix:g/h',
           width: 12,
           stacked: true,
-          queries: [
-            { expr: `3600 * sum by (carbon_scope) (rate(${sel('carbon_emissions_grams_total', CLUSTER)}[$__rate_interval]))`, legend: '{{carbon_scope}}' },
-          ],
+          queries: [{ expr: `3600 * sum by (carbon_scope) (${perSecond(sel(RECORDED.emissionsByScope, CLUSTER))})`, legend: '{{carbon_scope}}' }],
         },
         {
           kind: 'timeseries',
@@ -101,7 +96,7 @@ export const fleet: DashboardSpec = {
           width: 12,
           queries: [
             {
-              expr: `max by (carbon_zone, carbon_source, carbon_signal) (${sel('carbon_intensity_grams_per_kilowatt_hour', CLUSTER)})`,
+              expr: `max by (carbon_zone, carbon_source, carbon_signal) (${sel(RECORDED.intensity, CLUSTER)})`,
               legend: '{{carbon_zone}} {{carbon_source}} ({{carbon_signal}})',
             },
           ],
@@ -114,7 +109,7 @@ export const fleet: DashboardSpec = {
           width: 6,
           queries: [
             {
-              expr: `max by (carbon_zone, carbon_source) (${sel('footprint_carbon_intensity_age_seconds', CLUSTER)})`,
+              expr: `max by (carbon_zone, carbon_source) (${sel(RECORDED.intensityAge, CLUSTER)})`,
               legend: '{{carbon_zone}} {{carbon_source}}',
             },
           ],
@@ -125,11 +120,11 @@ export const fleet: DashboardSpec = {
           description: 'Daemons whose live intensity provider failed and now use the bundled static annual average.',
           unit: 'none',
           width: 6,
-          queries: [{ expr: `sum(${sel('footprint_carbon_intensity_fallback', CLUSTER)})` }],
+          queries: [{ expr: `sum(${sel(RECORDED.intensityFallbacks, CLUSTER)})` }],
         },
       ],
     },
-    forecastRow(CLUSTER),
+    forecastRow(RECORDED_FORECAST, CLUSTER),
     {
       title: 'Top emitters over the range',
       panels: [

@@ -1,10 +1,27 @@
 // "Next 24 hours": the grid forecast the daemons publish and the best start of a 1 h and an 8 h job,
 // shared by the fleet and training dashboards (docs/planning.md).
 import type { RowSpec } from './builder.ts';
+import { RECORDED } from './recordings.ts';
 import { sel } from './variables.ts';
 
-/** The forecast row over the series that `matchers` select (cluster, node). */
-export function forecastRow(...matchers: string[]): RowSpec {
+interface ForecastSeries {
+  forecast: string;
+  bestStart: string;
+  bestIntensity: string;
+}
+
+/** The daemons' own series, for rows filtered by node. */
+export const RAW_FORECAST: ForecastSeries = {
+  forecast: 'carbon_forecast_intensity_grams_per_kilowatt_hour',
+  bestStart: 'carbon_forecast_best_start_seconds',
+  bestIntensity: 'carbon_forecast_best_intensity_grams_per_kilowatt_hour',
+};
+
+/** The recorded per-zone aggregates, for fleet rows. */
+export const RECORDED_FORECAST: ForecastSeries = { forecast: RECORDED.forecast, bestStart: RECORDED.bestStart, bestIntensity: RECORDED.bestIntensity };
+
+/** The forecast row over the `series` that `matchers` select (cluster, node). */
+export function forecastRow(series: ForecastSeries, ...matchers: string[]): RowSpec {
   return {
     title: 'Grid intensity, next 24 hours',
     panels: [
@@ -18,7 +35,7 @@ export function forecastRow(...matchers: string[]): RowSpec {
         width: 16,
         queries: [
           {
-            expr: `max by (carbon_zone, carbon_source, forecast_offset) (${sel('carbon_forecast_intensity_grams_per_kilowatt_hour', ...matchers)})`,
+            expr: `max by (carbon_zone, carbon_source, forecast_offset) (${sel(series.forecast, ...matchers)})`,
             legend: '{{carbon_zone}} +{{forecast_offset}}',
           },
         ],
@@ -31,7 +48,7 @@ export function forecastRow(...matchers: string[]): RowSpec {
         width: 4,
         queries: [
           {
-            expr: `min by (carbon_zone, forecast_duration) (${sel('carbon_forecast_best_start_seconds', ...matchers)})`,
+            expr: `min by (carbon_zone, forecast_duration) (${sel(series.bestStart, ...matchers)})`,
             legend: '{{carbon_zone}} {{forecast_duration}} job',
           },
         ],
@@ -44,7 +61,7 @@ export function forecastRow(...matchers: string[]): RowSpec {
         width: 4,
         queries: [
           {
-            expr: `min by (carbon_zone, forecast_duration) (${sel('carbon_forecast_best_intensity_grams_per_kilowatt_hour', ...matchers)})`,
+            expr: `min by (carbon_zone, forecast_duration) (${sel(series.bestIntensity, ...matchers)})`,
             legend: '{{carbon_zone}} {{forecast_duration}} job',
           },
         ],

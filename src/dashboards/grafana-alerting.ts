@@ -2,14 +2,11 @@
 // rather than Prometheus. The queries are self-contained (default budget and objective inlined) so
 // they work without footprint's recording rules; per-scope overrides are still honoured when the
 // budget/objective recording rules exist in the data source.
-import { BUDGET_SCOPES, BURN_WINDOWS, EFFICIENCY_FOR, burnRateExpr, efficiencyExpr, gramsPer1kTokensExpr, runbookUrl } from './slo.ts';
+import { BUDGET_SCOPES, BURN_WINDOWS, EFFICIENCY_FOR, burnRateExpr, efficiencyExpr, gramsPer1kTokensExpr, rawEmittedExpr, runbookUrl, seconds } from './slo.ts';
 
 /** kube-prometheus-stack provisions its Prometheus data source with this uid; docs/alerts.md says how to change it. */
 const PROMETHEUS_DATASOURCE_UID = 'prometheus';
 const EXPRESSION_DATASOURCE_UID = '__expr__';
-
-const DURATION_S: Record<string, number> = { m: 60, h: 3600, d: 86_400 };
-const seconds = (duration: string) => Number(duration.slice(0, -1)) * DURATION_S[duration.slice(-1)]!;
 
 function promQuery(refId: string, expr: string, lookbackS: number) {
   return {
@@ -51,8 +48,8 @@ const burnRules = BUDGET_SCOPES.flatMap((scope) =>
       `footprint-${scope.name}-burn-${w.long}-${w.short}`,
       `${scope.alert} ${w.long}/${w.short}`,
       [
-        promQuery('A', burnRateExpr(scope, w.long, 'literal'), seconds(w.long)),
-        promQuery('B', burnRateExpr(scope, w.short, 'literal'), seconds(w.short)),
+        promQuery('A', burnRateExpr(scope, rawEmittedExpr(scope, w.long), 'literal'), seconds(w.long)),
+        promQuery('B', burnRateExpr(scope, rawEmittedExpr(scope, w.short), 'literal'), seconds(w.short)),
         expression('C', { type: 'math', expression: `$A > ${w.factor} && $B > ${w.factor}` }),
       ],
       {

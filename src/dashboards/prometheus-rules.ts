@@ -1,11 +1,13 @@
 // The Prometheus rule files under deploy/prometheus/rules: recording rules for the per-model and
 // per-namespace ratios, the carbon SLOs (budget burn and efficiency) and the daemon's operational alerts.
 import { RESIDENT_PRESSURE_RATIO } from '../ingest/memory-guard.ts';
+import { DASHBOARD_RECORDINGS, RULE_INTERVAL } from './recordings.ts';
 import {
   BUDGET_SCOPES,
   BUDGET_SERIES,
   BURN_RATE_WINDOWS,
   BURN_WINDOWS,
+  type BudgetScope,
   DEFAULT_NAMESPACE_BUDGET_GRAMS_PER_DAY,
   DEFAULT_OBJECTIVE_GRAMS_PER_1K_TOKENS,
   EFFICIENCY_FOR,
@@ -15,8 +17,9 @@ import {
   burnRateExpr,
   burnRateRecord,
   efficiencyExpr,
-  gramsPer1kTokensExpr,
+  LOCAL_WORK,
   runbookUrl,
+  seconds,
 } from './slo.ts';
 
 interface RecordingRule {
@@ -45,30 +48,80 @@ export interface RuleFile {
   groups: RuleGroup[];
 }
 
-const rate5m = (metric: string, by: string) => `sum by (${by}) (rate(${metric}[5m]))`;
+/**
+ * Every footprint group evaluates once a minute. Long windows are sums of the per-minute increases the same
+ * group recorded: in a group every rule of one evaluation shares its timestamp, so a window half an interval
+ * short of `window` holds exactly window/interval recordings (whether or not the range includes its start).
+ */
+const INTERVAL = RULE_INTERVAL;
+const INTERVAL_S = seconds(INTERVAL);
+
+/** `sum by (by) (increase(selector[1m]))`: the raw counters, summed away from pods, devices and nodes first. */
+const increase = (selector: string, by: string) => `sum by (${by}) (increase(${selector}[${INTERVAL}]))`;
+
+/** PromQL duration `window` less half an evaluation interval, e.g. 1h -> 59m30s. */
+function windowOfRecordings(window: string): string {
+  let remainingS = seconds(window) - INTERVAL_S / 2;
+  let duration = '';
+  for (const [unit, unitS] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    if (remainingS >= unitS) duration += `${Math.floor(remainingS / unitS)}${unit}`;
+    remainingS %= unitS;
+  }
+  return duration;
+}
+
+/** What the per-minute increases recorded in `record` add up to over `window`. */
+const sumOver = (record: string, window: string) => `sum_over_time(${record}[${windowOfRecordings(window)}])`;
+/** Per-second rate over `window` from the per-minute increases in `record`, optionally summed by labels. */
+const rateOf = (record: string, window: string, by?: string) =>
+  by ? `sum by (${by}) (${sumOver(record, window)}) / ${seconds(window)}` : `${sumOver(record, window)} / ${seconds(window)}`;
+
+const MODEL_NAMESPACE_EMISSIONS = 'model_namespace:ml_emissions_grams:increase1m';
+const MODEL_NAMESPACE_ENERGY = 'model_namespace:ml_energy_joules:increase1m';
+const MODEL_NAMESPACE_COST = 'model_namespace:ml_cost:increase1m';
+const MODEL_TOKENS = 'model:ml_tokens:increase1m';
+const MODEL_REQUESTS = 'model:ml_requests:increase1m';
+
+/** A model's per-second rate over 5m of an increase recorded by model and namespace. */
+const modelRate5m = (record: string, by = 'ml_model') => rateOf(`${record}{ml_model!=""}`, '5m', by);
 
 const RATIOS: RuleGroup = {
   name: 'footprint-ratios',
+  interval: INTERVAL,
   rules: [
-    { record: 'namespace:ml_emissions_grams:rate5m', expr: rate5m('ml_emissions_grams_total', 'k8s_namespace_name') },
-    { record: 'namespace:ml_energy_joules:rate5m', expr: rate5m('ml_energy_joules_total', 'k8s_namespace_name') },
-    { record: 'namespace:ml_cost:rate5m', expr: rate5m('ml_cost_total', 'k8s_namespace_name, currency') },
-    { record: 'model_namespace:ml_emissions_grams:rate5m', expr: rate5m('ml_emissions_grams_total{ml_model!=""}', 'ml_model, k8s_namespace_name') },
-    { record: 'model_namespace:ml_energy_joules:rate5m', expr: rate5m('ml_energy_joules_total{ml_model!=""}', 'ml_model, k8s_namespace_name') },
+    // ml_model="" (idle, and pods without a model) stays in: the namespace totals add it.
+    { record: MODEL_NAMESPACE_EMISSIONS, expr: increase('ml_emissions_grams_total', 'ml_model, k8s_namespace_name') },
+    { record: MODEL_NAMESPACE_ENERGY, expr: increase('ml_energy_joules_total', 'ml_model, k8s_namespace_name') },
+    { record: MODEL_NAMESPACE_COST, expr: increase('ml_cost_total', 'ml_model, k8s_namespace_name, currency') },
     // Tokens and requests carry no namespace label (docs/architecture.md, metric contract), so the per-token and
-    // per-request ratios are per model.
-    { record: GRAMS_PER_1K_TOKENS_RECORD, expr: gramsPer1kTokensExpr('5m') },
+    // per-request ratios are per model; remote ones used no local energy.
+    { record: MODEL_TOKENS, expr: increase(`ml_tokens_total{${LOCAL_WORK}}`, 'ml_model') },
+    { record: MODEL_REQUESTS, expr: increase(`ml_requests_total{${LOCAL_WORK}}`, 'ml_model') },
+    { record: 'namespace:ml_emissions_grams:rate5m', expr: rateOf(MODEL_NAMESPACE_EMISSIONS, '5m', 'k8s_namespace_name') },
+    { record: 'namespace:ml_energy_joules:rate5m', expr: rateOf(MODEL_NAMESPACE_ENERGY, '5m', 'k8s_namespace_name') },
+    { record: 'namespace:ml_cost:rate5m', expr: rateOf(MODEL_NAMESPACE_COST, '5m', 'k8s_namespace_name, currency') },
+    { record: 'model_namespace:ml_emissions_grams:rate5m', expr: modelRate5m(MODEL_NAMESPACE_EMISSIONS, 'ml_model, k8s_namespace_name') },
+    { record: 'model_namespace:ml_energy_joules:rate5m', expr: modelRate5m(MODEL_NAMESPACE_ENERGY, 'ml_model, k8s_namespace_name') },
+    {
+      record: GRAMS_PER_1K_TOKENS_RECORD,
+      expr: `1000 * ${modelRate5m(MODEL_NAMESPACE_EMISSIONS)}\n  / (${rateOf(MODEL_TOKENS, '5m')} > 0)`,
+    },
     {
       record: 'model:ml_energy_joules_per_token:ratio_rate5m',
-      expr: `${rate5m('ml_energy_joules_total{ml_model!=""}', 'ml_model')}\n  / (${rate5m('ml_tokens_total{ml_model!=""}', 'ml_model')} > 0)`,
+      expr: `${modelRate5m(MODEL_NAMESPACE_ENERGY)}\n  / (${rateOf(MODEL_TOKENS, '5m')} > 0)`,
     },
     {
       record: 'model:ml_cost_per_1m_tokens:ratio_rate5m',
-      expr: `1e6 * ${rate5m('ml_cost_total{ml_model!=""}', 'ml_model, currency')}\n  / on (ml_model) group_left ()\n  (${rate5m('ml_tokens_total{ml_model!=""}', 'ml_model')} > 0)`,
+      expr: `1e6 * ${modelRate5m(MODEL_NAMESPACE_COST, 'ml_model, currency')}\n  / on (ml_model) group_left ()\n  (${rateOf(MODEL_TOKENS, '5m')} > 0)`,
     },
     {
       record: 'model:ml_emissions_grams_per_request:ratio_rate5m',
-      expr: `${rate5m('ml_emissions_grams_total{ml_model!=""}', 'ml_model')}\n  / (${rate5m('ml_requests_total{ml_model!=""}', 'ml_model')} > 0)`,
+      expr: `${modelRate5m(MODEL_NAMESPACE_EMISSIONS)}\n  / (${rateOf(MODEL_REQUESTS, '5m')} > 0)`,
     },
   ],
 };
@@ -85,10 +138,20 @@ const TARGETS: RuleGroup = {
   ],
 };
 
+/** Each scope's emissions per minute, recorded in the budget group so its windows count whole evaluations. */
+const emittedRecord = (scope: BudgetScope) => `${scope.name}:ml_emissions_grams:increase1m`;
+const EMITTED = BUDGET_SCOPES.map((scope) => ({
+  record: emittedRecord(scope),
+  expr: increase(`ml_emissions_grams_total{${scope.label}!=""}`, scope.label),
+}));
+
 // Burn rates and the alerts on them share a group: rules in a group run in order, so each alert
 // reads the burn rates of the same evaluation rather than the previous one.
 const BURN_RATES = BUDGET_SCOPES.flatMap((scope) =>
-  BURN_RATE_WINDOWS.map((window) => ({ record: burnRateRecord(scope, window), expr: burnRateExpr(scope, window, 'recorded') })),
+  BURN_RATE_WINDOWS.map((window) => ({
+    record: burnRateRecord(scope, window),
+    expr: burnRateExpr(scope, `(${rateOf(emittedRecord(scope), window)})`, 'recorded'),
+  })),
 );
 
 const BURN_ALERTS: AlertingRule[] = BUDGET_SCOPES.flatMap((scope) =>
@@ -107,7 +170,7 @@ const BURN_ALERTS: AlertingRule[] = BUDGET_SCOPES.flatMap((scope) =>
   })),
 );
 
-const BUDGET_BURN: RuleGroup = { name: 'footprint-carbon-budget', rules: [...BURN_RATES, ...BURN_ALERTS] };
+const BUDGET_BURN: RuleGroup = { name: 'footprint-carbon-budget', interval: INTERVAL, rules: [...EMITTED, ...BURN_RATES, ...BURN_ALERTS] };
 
 const EFFICIENCY: RuleGroup = {
   name: 'footprint-carbon-efficiency',
@@ -205,7 +268,7 @@ const OPERATIONAL: RuleGroup = {
 };
 
 export const RULE_FILES: readonly RuleFile[] = [
-  { file: 'footprint-recording.yaml', groups: [RATIOS] },
+  { file: 'footprint-recording.yaml', groups: [RATIOS, { name: 'footprint-dashboards', interval: INTERVAL, rules: DASHBOARD_RECORDINGS }] },
   { file: 'footprint-carbon-slo.yaml', groups: [TARGETS, BUDGET_BURN, EFFICIENCY] },
   { file: 'footprint-operational.yaml', groups: [OPERATIONAL] },
 ];

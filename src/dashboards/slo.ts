@@ -57,21 +57,35 @@ function defaultObjective(source: 'recorded' | 'literal'): string {
   return source === 'recorded' ? `${OBJECTIVE_SERIES}{ml_model=""}` : `vector(${DEFAULT_OBJECTIVE_GRAMS_PER_1K_TOKENS})`;
 }
 
+/** Seconds in a PromQL duration of one unit, e.g. `3d`. */
+export function seconds(duration: string): number {
+  const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+  return Number(duration.slice(0, -1)) * unitSeconds[duration.slice(-1)]!;
+}
+
+/** Grams per second a scope emitted over `window`, straight from the raw counters (for rule engines without footprint's recordings). */
+export const rawEmittedExpr = (scope: BudgetScope, window: string) => `sum by (${scope.label}) (rate(ml_emissions_grams_total{${scope.label}!=""}[${window}]))`;
+
 /**
- * Burn rate: grams per second emitted over `window` divided by the budget's grams per second.
- * 1 means the scope emits exactly its daily budget per day. Scopes with their own budget use it;
- * the others use the default (namespaces only).
+ * Burn rate: grams per second emitted (`emitted`, an expression by the scope's label) divided by the budget's
+ * grams per second. 1 means the scope emits exactly its daily budget per day. Scopes with their own budget
+ * use it; the others use the default (namespaces only).
  */
-export function burnRateExpr(scope: BudgetScope, window: string, source: 'recorded' | 'literal'): string {
-  const emitted = `sum by (${scope.label}) (rate(ml_emissions_grams_total{${scope.label}!=""}[${window}]))`;
+export function burnRateExpr(scope: BudgetScope, emitted: string, source: 'recorded' | 'literal'): string {
   const own = `${emitted}\n  / on (${scope.label}) group_left ()\n  (${BUDGET_SERIES}{budget_scope="${scope.name}", ${scope.label}!=""} / ${SECONDS_PER_DAY})`;
   if (!scope.hasDefault) return own;
   return `(\n  ${own}\n)\nor\n(\n  ${emitted}\n  / on () group_left ()\n  (${defaultBudget(source)} / ${SECONDS_PER_DAY})\n)`;
 }
 
-/** gCO2e per 1k tokens per model over `window` (every carbon scope, every phase of the model). */
+/**
+ * Tokens and requests served here: `remote` ones (a gateway calling a hosted API) are counted but use no
+ * local energy, so per-token and per-request carbon leaves them out of the denominator.
+ */
+export const LOCAL_WORK = 'ml_model!="", ml_phase!="remote"';
+
+/** gCO2e per 1k tokens per model over `window` from the raw counters (every carbon scope, every phase of the model). */
 export function gramsPer1kTokensExpr(window: string): string {
-  return `1000 * sum by (ml_model) (rate(ml_emissions_grams_total{ml_model!=""}[${window}]))\n  / (sum by (ml_model) (rate(ml_tokens_total{ml_model!=""}[${window}])) > 0)`;
+  return `1000 * sum by (ml_model) (rate(ml_emissions_grams_total{ml_model!=""}[${window}]))\n  / (sum by (ml_model) (rate(ml_tokens_total{${LOCAL_WORK}}[${window}])) > 0)`;
 }
 
 /** gCO2e per 1k tokens divided by the model's objective (its own, else the default): above 1 misses it. */

@@ -1,11 +1,17 @@
 // Training: per ML job, energy and CO2e by phase over time, cumulative CO2e and cost, the job's
 // GPUs against their power limit and how much of those devices' energy went to idle.
 import { queriesByLegend, type DashboardSpec } from './builder.ts';
-import { forecastRow } from './forecast.ts';
+import { RAW_FORECAST, forecastRow } from './forecast.ts';
+import { RECORDED, perSecond, sumOverRange } from './recordings.ts';
 import { CLUSTER, JOB, NAMESPACE, NODE, clusterVar, datasourceVar, jobVar, namespaceVar, nodeVar, sel } from './variables.ts';
+
+// Jobs span nodes: their energy, CO2e and cost come from the recorded per-job series (recordings.ts). Only
+// the panels about the jobs' devices read raw series, filtered by node.
 
 /** Series of the selected jobs; `ml_job!=""` keeps idle (which has no job) out when "All" is selected. */
 const jobSel = (metric: string, ...extra: string[]) => sel(metric, CLUSTER, NODE, NAMESPACE, JOB, 'ml_job!=""', ...extra);
+/** A recorded per-job series of the selected jobs. */
+const jobRecord = (record: string) => sel(record, CLUSTER, NAMESPACE, JOB, 'ml_job!=""');
 
 /** The devices the selected jobs drew energy from in the rate window, as a set to intersect with. */
 const JOB_DEVICES = `(sum by (cluster, instance, hw_id) (rate(${jobSel('ml_energy_joules_total')}[$__rate_interval])) > 0)`;
@@ -31,7 +37,7 @@ export const training: DashboardSpec = {
           unit: 'watt',
           width: 12,
           stacked: true,
-          queries: [{ expr: `sum by (ml_job, ml_phase) (rate(${jobSel('ml_energy_joules_total')}[$__rate_interval]))`, legend: '{{ml_job}} {{ml_phase}}' }],
+          queries: [{ expr: `sum by (ml_job, ml_phase) (${perSecond(jobRecord(RECORDED.workloadEnergy))})`, legend: '{{ml_job}} {{ml_phase}}' }],
         },
         {
           kind: 'timeseries',
@@ -40,9 +46,7 @@ export const training: DashboardSpec = {
           unit: 'suffix:g/h',
           width: 12,
           stacked: true,
-          queries: [
-            { expr: `3600 * sum by (ml_job, ml_phase) (rate(${jobSel('ml_emissions_grams_total')}[$__rate_interval]))`, legend: '{{ml_job}} {{ml_phase}}' },
-          ],
+          queries: [{ expr: `3600 * sum by (ml_job, ml_phase) (${perSecond(jobRecord(RECORDED.workloadEmissions))})`, legend: '{{ml_job}} {{ml_phase}}' }],
         },
         {
           kind: 'stat',
@@ -50,7 +54,7 @@ export const training: DashboardSpec = {
           description: 'CO2e attributed to each job over the selected range.',
           unit: 'massg',
           width: 8,
-          queries: [{ expr: `sum by (ml_job) (increase(${jobSel('ml_emissions_grams_total')}[$__range]))`, legend: '{{ml_job}}' }],
+          queries: [{ expr: `sum by (ml_job) (${sumOverRange(jobRecord(RECORDED.workloadEmissions), '$__range')})`, legend: '{{ml_job}}' }],
         },
         {
           kind: 'stat',
@@ -58,7 +62,7 @@ export const training: DashboardSpec = {
           description: 'Energy and hardware cost attributed to each job over the range (daemon currency, USD by default).',
           unit: 'currencyUSD',
           width: 8,
-          queries: [{ expr: `sum by (ml_job, currency) (increase(${jobSel('ml_cost_total')}[$__range]))`, legend: '{{ml_job}} {{currency}}' }],
+          queries: [{ expr: `sum by (ml_job, currency) (${sumOverRange(jobRecord(RECORDED.workloadCost), '$__range')})`, legend: '{{ml_job}} {{currency}}' }],
         },
         {
           kind: 'stat',
@@ -66,7 +70,7 @@ export const training: DashboardSpec = {
           description: 'Device energy attributed to each job over the range.',
           unit: 'kwatth',
           width: 8,
-          queries: [{ expr: `sum by (ml_job) (increase(${jobSel('ml_energy_joules_total')}[$__range])) / 3.6e6`, legend: '{{ml_job}}' }],
+          queries: [{ expr: `sum by (ml_job) (${sumOverRange(jobRecord(RECORDED.workloadEnergy), '$__range')}) / 3.6e6`, legend: '{{ml_job}}' }],
         },
       ],
     },
@@ -91,6 +95,6 @@ export const training: DashboardSpec = {
         },
       ],
     },
-    forecastRow(CLUSTER, NODE),
+    forecastRow(RAW_FORECAST, CLUSTER, NODE),
   ],
 };

@@ -4,7 +4,7 @@ import type { Workload } from '../attribution/activity.ts';
 import type { IntensityStatus, ShareFootprint } from '../carbon/accountant.ts';
 import type { ForecastSummary } from '../carbon/forecast.ts';
 import type { Device, MeasurementMethod } from '../devices/source.ts';
-import { METRICS } from './contract.ts';
+import { METRICS, type InstrumentSpec } from './contract.ts';
 import type { SenderAdvisory } from '../ingest/spans.ts';
 import type { Attributes, SeriesStore } from './series-store.ts';
 
@@ -12,7 +12,7 @@ function deviceAttributes(device: Device) {
   return { 'hw.id': device.id, 'hw.type': device.type, 'hw.name': device.name, 'hw.vendor': device.vendor, 'measurement.method': device.method };
 }
 
-function workloadAttributes(workload: Workload, device: Device) {
+function workloadAttributes(workload: Workload, device: Device, podSeries: boolean) {
   return {
     'ml.model': workload.model,
     'ml.job': workload.job,
@@ -20,8 +20,15 @@ function workloadAttributes(workload: Workload, device: Device) {
     'hw.id': device.id,
     'hw.type': device.type,
     'k8s.namespace.name': workload.namespace,
-    'k8s.pod.name': workload.pod,
+    'k8s.pod.name': podSeries ? workload.pod : undefined,
   };
+}
+
+/** What the operator chose to publish (config podSeries, requestDurationBuckets, requestEnergyBuckets). */
+export interface SeriesChoices {
+  podSeries: boolean;
+  requestDurationBuckets: number[];
+  requestEnergyBuckets: number[];
 }
 
 export class Publisher {
@@ -29,11 +36,18 @@ export class Publisher {
   readonly #currency: string;
   /** Whether a live intensity provider is configured, so a non-live value is a fallback. */
   readonly #liveProvider: boolean;
+  readonly #podSeries: boolean;
+  /** The request histograms with the configured bounds. */
+  readonly #requestDuration: InstrumentSpec;
+  readonly #requestEnergy: InstrumentSpec;
 
-  constructor(store: SeriesStore, currency: string, liveProvider: boolean) {
+  constructor(store: SeriesStore, currency: string, liveProvider: boolean, choices: SeriesChoices) {
     this.#store = store;
     this.#currency = currency;
     this.#liveProvider = liveProvider;
+    this.#podSeries = choices.podSeries;
+    this.#requestDuration = { ...METRICS.mlRequestDuration, boundaries: choices.requestDurationBuckets };
+    this.#requestEnergy = { ...METRICS.mlRequestEnergy, boundaries: choices.requestEnergyBuckets };
   }
 
   deviceEnergy(device: Device, totalJoules: number, powerWatts: number, nowMs: number): void {
@@ -101,7 +115,7 @@ export class Publisher {
   }
 
   workloadShare(share: AttributedEnergy, device: Device, footprint: ShareFootprint, nowMs: number): void {
-    const attributes = workloadAttributes(share.workload, device);
+    const attributes = workloadAttributes(share.workload, device, this.#podSeries);
     this.#store.add(METRICS.mlEnergy, attributes, share.energyJoules, nowMs);
     this.#store.add(METRICS.mlEmissions, { ...attributes, 'carbon.scope': 'operational' }, footprint.operationalGrams, nowMs);
     this.#store.add(METRICS.mlEmissions, { ...attributes, 'carbon.scope': 'embodied' }, footprint.embodiedGrams, nowMs);
@@ -117,7 +131,7 @@ export class Publisher {
     if (request.inputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'input' }, request.inputTokens, nowMs);
     if (request.outputTokens !== undefined) this.#store.add(METRICS.mlTokens, { ...attributes, 'gen_ai.token.type': 'output' }, request.outputTokens, nowMs);
     this.#store.observe(
-      METRICS.mlRequestDuration,
+      this.#requestDuration,
       { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation },
       (request.endMs - request.startMs) / 1000,
       nowMs,
@@ -127,7 +141,7 @@ export class Publisher {
       request.traceId !== undefined && request.spanId !== undefined
         ? { traceId: request.traceId, spanId: request.spanId, value: energyJoules, timeMs: request.endMs }
         : undefined;
-    this.#store.observe(METRICS.mlRequestEnergy, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, energyJoules, nowMs, exemplar);
+    this.#store.observe(this.#requestEnergy, { 'ml.model': model, 'ml.phase': phase, 'gen_ai.operation.name': operation }, energyJoules, nowMs, exemplar);
   }
 
   /** A device's joules not yet in ml.energy: sum(ml.energy) + this == hw.energy for a host device. */

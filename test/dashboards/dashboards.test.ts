@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { renderAll } from '../../src/dashboards/render.ts';
 import { allowedSeriesNames } from './contract.ts';
-import { DASHBOARD_DIR, REPO_ROOT, dashboardExprs, dashboardFiles, grafanaAlertExprs, metricNames, readJson, ruleExprs } from './exprs.ts';
+import { DASHBOARD_DIR, REPO_ROOT, dashboardExprs, dashboardFiles, grafanaAlertExprs, metricNames, readJson, recordedNames, ruleExprs } from './exprs.ts';
 
 const schema = readJson(join(import.meta.dirname, 'dashboard.schema.json'));
 
@@ -69,6 +69,42 @@ describe('exemplars', () => {
     // Grafana's variables, written as Grafana resolves them.
     const grafana = (name: string) => `\${${name}}`;
     expect(JSON.parse(url.slice('/explore?left='.length))).toMatchObject({ datasource: grafana('traces'), queries: [{ query: grafana('__value.raw') }] });
+  });
+});
+
+describe('what panels read at fleet scale', () => {
+  const recorded = recordedNames();
+  /** Every `metric{matchers}` a panel selects that is not a footprint recording. */
+  const rawSelectors = (expr: string) => [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)].filter(([, name]) => !recorded.has(name!));
+  const panels = dashboardExprs().filter((e) => e.panelTitle !== undefined);
+
+  it.each(['fleet-carbon-overview.json', 'inference.json'])('%s: every panel reads recorded series only, but exemplars the raw histogram', (file) => {
+    // Exemplars live only on raw series: the energy-per-request panel reads ml_request_energy_joules_bucket for one model.
+    const exemplarPanel = 'Energy per request p50 / p95';
+    const raw = panels
+      .filter((e) => e.dashboard === file && e.panelTitle !== exemplarPanel)
+      .flatMap((e) => rawSelectors(e.expr).map(([selector]) => `${e.where}: ${selector}`));
+    expect(raw).toEqual([]);
+  });
+
+  it.each(['training.json', 'node-and-device.json'])('%s: a panel reads raw series only filtered by node', (file) => {
+    const unfiltered = panels
+      .filter((e) => e.dashboard === file)
+      .flatMap((e) =>
+        rawSelectors(e.expr)
+          .filter(([, , matchers]) => !matchers!.includes('instance=~"$node"'))
+          .map(([selector]) => `${e.where}: ${selector}`),
+      );
+    expect(unfiltered).toEqual([]);
+  });
+
+  it('the node variable offers no "All", so node-scoped panels never select every node', () => {
+    for (const file of ['training.json', 'node-and-device.json']) {
+      const node = (readJson(join(DASHBOARD_DIR, file)) as { templating: { list: { name: string; includeAll?: boolean }[] } }).templating.list.find(
+        (v) => v.name === 'node',
+      );
+      expect(node?.includeAll, file).toBe(false);
+    }
   });
 });
 

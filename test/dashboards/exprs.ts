@@ -17,11 +17,13 @@ export interface ShippedExpr {
   /** Headline panels are checked for non-empty results against a running daemon. */
   panelTitle?: string;
   dashboard?: string;
+  /** Grafana asks for one value (stat, table, bar gauge) rather than a series over the time range. */
+  instant?: boolean;
 }
 
 interface DashboardJson {
   templating: { list: { name: string; type: string; query?: unknown }[] };
-  panels: { type: string; title: string; targets?: { expr: string }[] }[];
+  panels: { type: string; title: string; targets?: { expr: string; instant?: boolean }[] }[];
 }
 
 export const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
@@ -38,7 +40,13 @@ export function dashboardExprs(): ShippedExpr[] {
       .filter((v) => v.type === 'query')
       .map((v) => ({ where: `${file}: variable ${v.name}`, expr: labelValuesAsQuery((v.query as { query: string }).query) }));
     const panels = dashboard.panels.flatMap((panel) =>
-      (panel.targets ?? []).map((target) => ({ where: `${file}: panel "${panel.title}"`, expr: target.expr, panelTitle: panel.title, dashboard: file })),
+      (panel.targets ?? []).map((target) => ({
+        where: `${file}: panel "${panel.title}"`,
+        expr: target.expr,
+        panelTitle: panel.title,
+        dashboard: file,
+        instant: target.instant,
+      })),
     );
     return [...variables, ...panels];
   });

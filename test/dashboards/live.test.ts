@@ -1,6 +1,7 @@
 // End to end: the real daemon (bin/footprint.js) reads a RAPL fixture drawing a steady 50 W (30 W of
 // it in a nested core sub-zone that no total may add again), spans
-// with tokens arrive over OTLP/HTTP JSON, a real Prometheus scrapes the daemon, and every dashboard
+// with tokens arrive over OTLP/HTTP JSON, a real Prometheus with footprint's rule files scrapes the
+// daemon and records the per-minute series the fleet and model panels read, and every dashboard
 // panel query runs against it. Headline panels must return data, and the ones with a fixture truth
 // (power, energy per token, gCO2e per 1k tokens) must match it.
 import { randomBytes } from 'node:crypto';
@@ -8,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithoutPromBinaries } from '../support/prom-binaries.ts';
 import { startPrometheus, type PromSample, type RunningPrometheus } from '../support/prom-server.ts';
 import { createSysfsFixture, type SysfsFixture } from '../support/sysfs-fixture.ts';
-import { dashboardExprs, substitute } from './exprs.ts';
+import { dashboardExprs, ruleFiles, substitute } from './exprs.ts';
 import { sleep } from '../support/eventually.ts';
 import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.ts';
 
@@ -75,6 +76,8 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
   let daemon: DaemonProcess;
   let prometheus: RunningPrometheus;
   let energyTimer: NodeJS.Timeout;
+  /** Dashboard ranges reach back past the daemon's first sample, so each covers the whole run. */
+  let rangeS: number;
 
   beforeAll(async () => {
     fixture = createSysfsFixture();
@@ -106,7 +109,8 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
         String(INTENSITY_G_PER_KWH),
       ],
     });
-    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 1 });
+    const promStartMs = Date.now();
+    prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${daemon.metricsPort}`], scrapeIntervalS: 1, ruleFiles: ruleFiles() });
 
     // Back-to-back spans cover all the time, so all the energy of the window belongs to the model.
     for (let i = 0, start = Date.now(); i < RUN_S / SPAN_S; i++) {
@@ -120,7 +124,13 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
       expect(response.ok, await response.text()).toBe(true);
     }
     await sleep(5000); // one interval, the attribution lag and a scrape
-  }, 120_000);
+    // The panels read per-minute recordings: wait for the dashboards' group to record the minute that ends after the run.
+    const settledMs = Date.now();
+    const recorded = async () =>
+      (await prometheus.ruleGroups()).some((g) => g.name === 'footprint-dashboards' && Date.parse(g.lastEvaluation) > settledMs + 1000);
+    while (!(await recorded())) await sleep(1000);
+    rangeS = Math.ceil((Date.now() - promStartMs) / 1000) + 60;
+  }, 240_000);
 
   afterAll(async () => {
     clearInterval(energyTimer);
@@ -131,8 +141,12 @@ describe.skipIf(skipWithoutPromBinaries('prometheus'))('dashboards against a run
 
   // Windows longer than the whole run: tokens count on arrival but energy only after the interval and the
   // attribution lag, so a window that cuts through the run would pair them a few seconds apart.
-  const values = { variables: { cluster: '.*', node: '.*', namespace: '.*', model: MODEL, job: '.*' }, rateInterval: '60s', range: '60s' };
-  const run = async (expr: string) => (await prometheus.query(substitute(expr, values))).result as PromSample[];
+  const values = () => ({
+    variables: { cluster: '.*', node: '.*', namespace: '.*', model: MODEL, job: '.*' },
+    rateInterval: `${rangeS}s`,
+    range: `${rangeS}s`,
+  });
+  const run = async (expr: string) => (await prometheus.query(substitute(expr, values()))).result as PromSample[];
   const panelValue = async (title: string) => {
     const target = dashboardExprs().find((e) => e.panelTitle === title)!;
     const [sample] = await run(target.expr);

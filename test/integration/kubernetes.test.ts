@@ -233,6 +233,8 @@ describe.skipIf(skip)('Kubernetes pods on a 2-GPU node, end to end', () => {
         kubernetes: true,
         nodeName: NODE,
         interval: `${INTERVAL_MS}ms`,
+        // Each pod's own series, so the test can tell pods of one model apart.
+        podSeries: true,
       });
     } finally {
       if (previous === undefined) delete process.env.KUBECONFIG;

@@ -26,6 +26,10 @@ export interface PrometheusOptions {
   /** Scrape job name; also the `job` label of every scraped series. */
   jobName?: string;
   readyTimeoutMs?: number;
+  /** --storage.tsdb.retention.time, e.g. `2h`; Prometheus's own default (15d) when absent. */
+  retention?: string;
+  /** Every sample and recording also goes to this remote_write URL. */
+  remoteWriteUrl?: string;
   /** Feature flags (`--enable-feature=`), e.g. `exemplar-storage` to keep the exemplars of OpenMetrics scrapes. */
   features?: string[];
 }
@@ -49,8 +53,23 @@ interface PromQueryResult {
   result: PromSample[] | [number, string];
 }
 
+/** A rule group as /api/v1/rules reports it. */
+interface RuleGroupState {
+  name: string;
+  file: string;
+  /** Seconds. */
+  interval: number;
+  /** Seconds the last evaluation took. */
+  evaluationTime: number;
+  /** RFC 3339; the zero time before the first evaluation. */
+  lastEvaluation: string;
+}
+
 export interface RunningPrometheus {
   url: string;
+  pid: number;
+  /** Every loaded rule group's interval and last evaluation. */
+  ruleGroups(): Promise<RuleGroupState[]>;
   /** Instant query; rejects with Prometheus's error text when the expression does not parse or evaluate. */
   query(expr: string, timeS?: number): Promise<PromQueryResult>;
   queryRange(expr: string, startS: number, endS: number, stepS: number): Promise<PromQueryResult>;
@@ -85,6 +104,7 @@ function scrapeConfig(options: PrometheusOptions): string {
       evaluation_interval: promDuration(options.evaluationIntervalS ?? intervalS),
     },
     rule_files: (options.ruleFiles ?? []).map((file) => resolve(file)),
+    ...(options.remoteWriteUrl ? { remote_write: [{ url: options.remoteWriteUrl }] } : {}),
     scrape_configs: targets.length
       ? [
           {
@@ -125,7 +145,7 @@ async function apiGet<Data = PromQueryResult>(url: string, path: string, params:
   return body.data;
 }
 
-async function launch(binary: string, port: number, dir: string, features: string[]) {
+async function launch(binary: string, port: number, dir: string, features: string[], retention: string | undefined) {
   let log = '';
   const child = spawn(
     binary,
@@ -135,6 +155,7 @@ async function launch(binary: string, port: number, dir: string, features: strin
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
       ...(features.length > 0 ? [`--enable-feature=${features.join(',')}`] : []),
+      ...(retention ? [`--storage.tsdb.retention.time=${retention}`] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -162,7 +183,7 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const { child, log } = await launch(binary, port, dir, options.features ?? []);
+    const { child, log } = await launch(binary, port, dir, options.features ?? [], options.retention);
     try {
       await waitReady(url, child, log, options.readyTimeoutMs ?? 30_000);
     } catch (error) {
@@ -173,6 +194,8 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     }
     return {
       url,
+      pid: child.pid!,
+      ruleGroups: async () => ((await (await fetch(`${url}/api/v1/rules`)).json()) as { data: { groups: RuleGroupState[] } }).data.groups,
       query: (expr, timeS) => apiGet(url, '/api/v1/query', { query: expr, ...(timeS === undefined ? {} : { time: String(timeS) }) }),
       queryRange: (expr, startS, endS, stepS) =>
         apiGet(url, '/api/v1/query_range', { query: expr, start: String(startS), end: String(endS), step: String(stepS) }),

@@ -6,6 +6,7 @@ import { eventually } from './eventually.ts';
 
 export interface ServerProcess {
   url: string;
+  pid: number;
   stop: () => Promise<void>;
 }
 
@@ -41,5 +42,5 @@ export async function startServerProcess(binary: string, args: (port: number) =>
     await stop();
     throw new Error(`${(error as Error).message}\n${output}`);
   }
-  return { url, stop };
+  return { url, pid: child.pid!, stop };
 }

@@ -4,7 +4,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sampleTimeSeconds, type GeneratedSeries } from './report-history.ts';
-import { startServerProcess } from './server-process.ts';
+import { startServerProcess, type ServerProcess } from './server-process.ts';
 
 export const VICTORIA_METRICS = '/usr/bin/victoria-metrics';
 
@@ -22,6 +22,16 @@ function* importLines(series: GeneratedSeries[]): Generator<string> {
       .join(',');
     for (const [index, value] of one.values.entries()) yield `${one.name}{${labelText}} ${value} ${sampleTimeSeconds(index) * 1000}`;
   }
+}
+
+/** An empty VictoriaMetrics single-node keeping `retentionPeriod` (e.g. `1d`), for remote_write. */
+export async function startVictoriaMetrics(workDir: string, retentionPeriod: string): Promise<ServerProcess> {
+  await rm(workDir, { recursive: true, force: true });
+  return startServerProcess(
+    VICTORIA_METRICS,
+    (port) => [`-storageDataPath=${join(workDir, 'data')}`, `-httpListenAddr=127.0.0.1:${port}`, `-retentionPeriod=${retentionPeriod}`, '-loggerLevel=ERROR'],
+    '/health',
+  );
 }
 
 export async function startLoadedVictoriaMetrics(workDir: string, series: GeneratedSeries[]): Promise<LoadedVictoriaMetrics> {

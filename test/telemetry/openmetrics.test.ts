@@ -51,9 +51,16 @@ describe('/metrics content negotiation', () => {
     };
   }
 
+  /** The contract's histogram bounds (0.1 ... 10000 J), so buckets le=0.5 and le=5 exist. */
+  const CONTRACT_BUCKETS = {
+    podSeries: false,
+    requestDurationBuckets: [...METRICS.mlRequestDuration.boundaries!],
+    requestEnergyBuckets: [...METRICS.mlRequestEnergy.boundaries!],
+  };
+
   it('links each bucket to its costliest recent request, and is the Prometheus text otherwise', async () => {
     const store = new SeriesStore({ idleTimeoutMs: 600_000, cardinalityLimit: 100, cardinalityLimitBytes: 2 ** 20 });
-    const publisher = new Publisher(store, 'USD', false);
+    const publisher = new Publisher(store, 'USD', false, CONTRACT_BUCKETS);
     // Bucket le=5: 2 J, then the costlier 4.5 J, then 3 J (cheaper, recent: not linked). Bucket le=0.5: 0.25 J.
     // A request without ids (a span that had none) is counted and never linked.
     publisher.request({ request: request(1, END_MS), energyJoules: 2 }, END_MS);
@@ -111,7 +118,7 @@ describe('/metrics content negotiation', () => {
 
   it('lets a cheaper request take a bucket once its exemplar is no longer recent', async () => {
     const store = new SeriesStore({ idleTimeoutMs: 600_000, cardinalityLimit: 100, cardinalityLimitBytes: 2 ** 20 });
-    const publisher = new Publisher(store, 'USD', false);
+    const publisher = new Publisher(store, 'USD', false, CONTRACT_BUCKETS);
     publisher.request({ request: request(1, END_MS), energyJoules: 4.5 }, END_MS);
     publisher.request({ request: request(2, END_MS + EXEMPLAR_RECENT_MS), energyJoules: 2 }, END_MS);
     const scrape = await serve(store);
