@@ -15,17 +15,11 @@ export interface ByteReservation {
 
 export class ByteBudget {
   #heldBytes = 0;
-  #holders = 0;
 
   constructor(readonly limitBytes: number) {}
 
   get heldBytes(): number {
     return this.#heldBytes;
-  }
-
-  /** Bodies holding bytes now: more than one means ingest is taking several exports at once. */
-  get holders(): number {
-    return this.#holders;
   }
 
   reserve(): ByteReservation {
@@ -37,12 +31,10 @@ export class ByteBudget {
             `ingest holds ${this.#heldBytes} body bytes in flight, the limit is ${this.limitBytes} (ingestMaxInflightBytes); retry later`,
           );
         }
-        if (ownBytes === 0 && bytes > 0) this.#holders++;
         this.#heldBytes += bytes;
         ownBytes += bytes;
       },
       release: () => {
-        if (ownBytes > 0) this.#holders--;
         this.#heldBytes -= ownBytes;
         ownBytes = 0;
       },

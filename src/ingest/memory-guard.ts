@@ -99,15 +99,10 @@ export class MemoryGuard {
     this.#read = read;
   }
 
-  /**
-   * Why an export must be refused now, or undefined when there is room. Resident memory counts only
-   * while `concurrent` (ingest is taking other bodies at once): RSS that stays high after a burst
-   * (live series and spans, pages the allocator keeps) would otherwise refuse a lone exporter for
-   * ever, while a lone export's bytes are bounded by the body limit. V8's heap always counts.
-   */
-  pressure(concurrent = true): string | undefined {
+  /** Why an export must be refused now, or undefined when there is room. */
+  pressure(): string | undefined {
     const { residentBytes, oldGeneration: heap } = this.#read();
-    if (concurrent && residentBytes > this.softLimitBytes) {
+    if (residentBytes > this.softLimitBytes) {
       return `resident memory ${mib(residentBytes)} MiB is over ${RESIDENT_PRESSURE_RATIO * 100}% of memoryLimit (${mib(this.limitBytes)} MiB)`;
     }
     if (heap.usedBytes > HEAP_PRESSURE_RATIO * heap.limitBytes) {

@@ -80,8 +80,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     queue: new SpanQueue({
       limitSpans: options.queueLimitSpans,
       limitBytes: QUEUE_BODIES * options.maxBodyBytes,
-      // The export being judged holds its own bytes: another holder means several at once.
-      memoryPressure: () => options.memory.pressure(options.budget.holders > 1),
+      memoryPressure: () => options.memory.pressure(),
       ...(options.onRefusal && { onRefusal: options.onRefusal }),
       ...(options.schedule && { schedule: options.schedule }),
     }),
@@ -94,7 +93,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
   const handleWindows = createWindowsApi(options.windows, {
     bodyTimeoutMs: options.bodyTimeoutMs,
     ...(options.windowClientRatePerSecond !== undefined && { clientRatePerSecond: options.windowClientRatePerSecond }),
-    memoryPressure: () => options.memory.pressure(options.budget.holders > 0),
+    memoryPressure: () => options.memory.pressure(),
   });
   // One connection cap for both ingest listeners, so ingestMaxConnections bounds ingest's descriptors.
   const connectionCap = new SharedConnectionCap(options.connections.maxConnections);

@@ -206,14 +206,11 @@ describe('windows API', () => {
   });
 
   it('refuses window requests with 429 while memory is short, as trace ingest does', async () => {
-    // The guard reads V8's old generation at 40 of its 64 MiB: over 60% (resident memory counts only while bodies are in flight).
-    const memory = new MemoryGuard(256 * 2 ** 20, () => ({
-      residentBytes: 100 * 2 ** 20,
-      oldGeneration: { usedBytes: 40 * 2 ** 20, limitBytes: 64 * 2 ** 20 },
-    }));
+    // The guard reads 200 MiB resident against a 256 MiB memoryLimit: over its 70% soft limit.
+    const memory = new MemoryGuard(256 * 2 ** 20, () => ({ residentBytes: 200 * 2 ** 20, oldGeneration: { usedBytes: 0, limitBytes: 2 ** 30 } }));
     ingest = await startIngest({ memory });
     const answer = await windowRequest({ ingestUrl: ingest.url, method: 'POST', path: '/v1/windows', baggage: 'ml.job=j' });
-    expect([answer.status, answer.retryAfter, answer.json.message]).toEqual([429, '1', 'heap old generation 40 MiB of its 64 MiB limit (refusing above 60%)']);
+    expect([answer.status, answer.retryAfter, answer.json.message]).toEqual([429, '1', 'resident memory 200 MiB is over 70% of memoryLimit (256 MiB)']);
     expect(ingest.windows.openCount).toBe(0);
   });
 });
