@@ -121,7 +121,16 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS, VICTORIA_METRICS))('the same
     const exprs = [...dashboardExprs(), ...ruleExprs(), ...grafanaAlertExprs()];
     const mismatches: string[] = [];
     let nonEmpty = 0;
+    let perMinute = 0;
     for (const { where, expr } of exprs) {
+      // The rules' per-minute increases ([1m], for scrapes every 30 s or faster) span less than one of the
+      // history's 15-minute samples: Prometheus has no two samples in them and VictoriaMetrics extrapolates
+      // from the sample before, so they are not comparable here; promtool proves each against its raw
+      // meaning (test/dashboards/recorded-equals-raw.test.ts).
+      if (expr.includes('[1m]')) {
+        perMinute += 1;
+        continue;
+      }
       // Ranges are whole numbers of the history's 15-minute samples, as a real scrape's would be of its interval.
       const query = substitute(expr, { variables: everything, rateInterval: '1h', range: '1d' });
       const expected = byLabels(await onPrometheus.query(query, TO));
@@ -132,6 +141,6 @@ describe.skipIf(!haveBinaries(PROMTOOL, PROMETHEUS, VICTORIA_METRICS))('the same
     }
     expect(mismatches).toEqual([]);
     // The others read recording-rule series (no rules run over backfilled blocks) or series the history lacks.
-    expect({ nonEmpty, of: exprs.length }).toEqual({ nonEmpty: 40, of: 122 });
+    expect({ nonEmpty, perMinute, of: exprs.length }).toEqual({ nonEmpty: 18, perMinute: 19, of: 147 });
   }, 120_000);
 });
