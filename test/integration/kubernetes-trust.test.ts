@@ -85,6 +85,8 @@ describe('the Kubernetes trust boundary: a pod is its peer IP', () => {
         nodeName: NODE,
         attributionLag: `${LAG_MS}ms`,
         trustedForwarderNamespaces: FORWARDER.namespace,
+        // The pod a span is charged to is what this test checks: its series carry k8s_pod_name.
+        podSeries: true,
       });
     } finally {
       if (previous === undefined) delete process.env.KUBECONFIG;
