@@ -55,8 +55,9 @@ describe.skipIf(skip)('exemplars from energy-per-request buckets to the requests
     await provider.forceFlush();
     await provider.shutdown();
 
+    // Buckets of the default requestEnergyBuckets (5, 50, 500, 5000 J).
     const expected = [
-      { model: 'llama-3-8b', span: spanA, joules: POWER_WATTS * 0.75, le: '100' },
+      { model: 'llama-3-8b', span: spanA, joules: POWER_WATTS * 0.75, le: '500' },
       { model: 'mistral-7b', span: spanB, joules: POWER_WATTS * 0.25, le: '50' },
     ];
     const startS = nowMs / 1000 - 60;
