@@ -123,12 +123,14 @@ describe.each([
       return error;
     };
 
-    it('F1: partial 4 MiB messages on 4 x 31 calls, kept alive by 0-byte calls', { timeout: 60_000 }, async () => {
+    /** Runs an attack while sampling the daemon's RSS, and logs its figures (docs/security.md). */
+    const attack = async (name: string, run: (address: string) => ReturnType<typeof partialMessages>) => {
       const baselineBytes = residentBytes(daemon.pid);
-      const { result, peakBytes } = await peakRssDuring(daemon.pid, partialMessages(daemon.grpcAddress));
+      const measured = await peakRssDuring(daemon.pid, run(daemon.grpcAddress));
+      const { result, peakBytes } = measured;
       console.log(
         JSON.stringify({
-          attack: 'F1',
+          attack: name,
           launcher,
           token: Boolean(token),
           baselineMiB: Math.round(baselineBytes / MiB),
@@ -137,6 +139,11 @@ describe.each([
           statuses: statusCounts(result.ends),
         }),
       );
+      return measured;
+    };
+
+    it('F1: partial 4 MiB messages on 4 x 31 calls, kept alive by 0-byte calls', { timeout: 60_000 }, async () => {
+      const { result, peakBytes } = await attack('F1', partialMessages);
       expect(peakBytes).toBeLessThanOrEqual(MAX_RSS_BYTES);
       // No call's bytes are activity: each connection is closed at its idle timeout (timers and a loaded machine aside).
       expect(Math.max(...result.closedAfterMs)).toBeLessThan(IDLE_TIMEOUT_MS + 3000);
@@ -146,19 +153,7 @@ describe.each([
     });
 
     it('F6: 256 concurrent gzip messages that each inflate to 4 MiB', { timeout: 60_000 }, async () => {
-      const baselineBytes = residentBytes(daemon.pid);
-      const { result, peakBytes } = await peakRssDuring(daemon.pid, gzipBombs(daemon.grpcAddress));
-      console.log(
-        JSON.stringify({
-          attack: 'F6',
-          launcher,
-          token: Boolean(token),
-          baselineMiB: Math.round(baselineBytes / MiB),
-          peakMiB: Math.round(peakBytes / MiB),
-          closedAfterMs: result.closedAfterMs,
-          statuses: statusCounts(result.ends),
-        }),
-      );
+      const { result, peakBytes } = await attack('F6', gzipBombs);
       expect(peakBytes).toBeLessThanOrEqual(MAX_RSS_BYTES);
       // With a token none is read; without, those the budget takes are inflated and are no ExportTraceServiceRequest.
       if (token) expect(statusCounts(result.ends)).toEqual({ [status.UNAUTHENTICATED]: 256 });
