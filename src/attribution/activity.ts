@@ -84,3 +84,18 @@ export interface ActivityProvider {
   readonly name: string;
   activitiesBetween(startMs: number, endMs: number): Activity[];
 }
+
+/**
+ * What a share of energy cost, as the carbon stage prices it. Declared here, not in carbon/, so the
+ * ledger can sum it per request (footprint.energy spans) without importing a stage to its right.
+ */
+export interface ShareFootprint {
+  /** energy (kWh) x PUE x grid intensity, intensity time-aligned to the range. */
+  operationalGrams: number;
+  /** manufacturing CO2e amortised over the device lifetime, for deviceSeconds. */
+  embodiedGrams: number;
+  /** energy (kWh) x PUE x tariff for the range. */
+  energyCost: number;
+  /** device-hour price x deviceSeconds / 3600. */
+  hardwareCost: number;
+}

@@ -8,9 +8,8 @@
 // Fairness between clients: time is shared by sender first (see split.ts), and the intervals of a
 // device that spans of several senders cover wait for the claim window instead of the lag, so a
 // client that sends first does not take a long request's time before that request's span arrives.
-import type { ShareFootprint } from '../carbon/accountant.ts';
 import type { EnergyInterval } from '../energy/meter.ts';
-import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, SpanActivity, Workload } from './activity.ts';
+import type { Activity, ActivityProvider, ActivitySink, IngestOutcome, RequestRecord, ShareFootprint, SpanActivity, Workload } from './activity.ts';
 import { type Claims, claimStretches, coarsen, joinTaker, type ProvisionalIdle, pushMerged, unclaimedJoules } from './provisional-idle.ts';
 import { SenderIds } from './sender-shares.ts';
 import { SpanTable } from './span-table.ts';

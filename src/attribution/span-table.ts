@@ -6,8 +6,7 @@
 // pointers to shared values; its trace and span ids as 24 raw bytes in one buffer, zeros for none),
 // made into an object only when the span finishes. Nothing else of the
 // decoded OTLP message is retained.
-import type { ShareFootprint } from '../carbon/accountant.ts';
-import type { RequestRecord, SpanActivity, Workload } from './activity.ts';
+import type { RequestRecord, ShareFootprint, SpanActivity, Workload } from './activity.ts';
 import { workloadKey } from './workload-key.ts';
 
 const INITIAL_ROWS = 1024;

@@ -1,4 +1,5 @@
 // The carbon stage's interface: energy (and device time) in, grams and money out.
+import type { ShareFootprint } from '../attribution/activity.ts';
 import type { HwType } from '../devices/source.ts';
 import type { EmbodiedDevice } from './embodied.ts';
 
@@ -14,16 +15,8 @@ export interface EnergyShare {
   deviceSeconds: number;
 }
 
-export interface ShareFootprint {
-  /** energy (kWh) x PUE x grid intensity, intensity time-aligned to the range. */
-  operationalGrams: number;
-  /** manufacturing CO2e amortised over the device lifetime, for deviceSeconds. */
-  embodiedGrams: number;
-  /** energy (kWh) x PUE x tariff for the range. */
-  energyCost: number;
-  /** device-hour price x deviceSeconds / 3600. */
-  hardwareCost: number;
-}
+// ShareFootprint (what a share of energy cost) is declared by attribution, which sums it per request.
+export type { ShareFootprint } from '../attribution/activity.ts';
 
 export type IntensitySignal = 'average' | 'marginal';
 
