@@ -75,7 +75,8 @@ async function bareServer(): Promise<{ url: string; close(): void }> {
 export async function benchIngest(hostRoot: string): Promise<string[]> {
   // BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const daemon = await spawnDaemon({ hostRoot, nodeFlags: nodeArgs, logLevel: 'warn' });
+  // A memory budget above what 300,000 held spans take: this measures throughput and RSS, not the guard's refusals.
+  const daemon = await spawnDaemon({ hostRoot, nodeFlags: nodeArgs, logLevel: 'warn', flags: ['--memory-limit', '1Gi'] });
   const bare = await bareServer();
   const url = `${daemon.ingestUrl}/v1/traces`;
   try {
